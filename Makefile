@@ -1,0 +1,32 @@
+# Quick start: `make demo` (set up, run the demo on the embedded simulator), `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench simulate clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cfanalytics demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check cfanalytics tests bench
+	$(BIN)/mypy cfanalytics
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_simulator.py
+
+simulate: $(STAMP)
+	$(BIN)/cfanalytics simulate
+
+clean:
+	rm -rf $(VENV) demo-out bench-out .pytest_cache .mypy_cache .ruff_cache

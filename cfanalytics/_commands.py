@@ -1,0 +1,148 @@
+"""What each CLI subcommand does; ``cli`` parses arguments and maps errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import io
+import json
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
+from .client._results import JobFields
+
+__all__ = ["demo", "image_status", "queue", "simulate", "status"]
+
+STATUS_COLUMNS = (
+    "jobid", "kind", "state", "jobprogress", "jobeta", "location", "machine", "mirror",
+    "target_imageversionid", "joberror",
+)  # fmt: skip
+
+
+def _out(text: str = "") -> None:
+    print(text, file=sys.stdout)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    return Client(base_url=args.base_url, timeout=args.timeout)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return value
+
+
+def job_row(job: JobFields, columns: Sequence[str]) -> dict[str, Any]:
+    """One job as a flat mapping of the given columns (state by name, times in ISO 8601)."""
+    row = {}
+    for name in columns:
+        if name == "state":
+            row[name] = job.state.label if job.state else job.jobstatename
+        else:
+            row[name] = _cell(getattr(job, name, None))
+    return row
+
+
+def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str) -> str:
+    """Rows as an aligned text table, JSON (an array of objects) or CSV."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        return buffer.getvalue().rstrip("\n")
+    text = [[str(c) for c in columns]] + [["" if r[c] is None else str(r[c]) for c in columns] for r in rows]
+    widths = [max(len(line[i]) for line in text) for i in range(len(columns))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in text)
+
+
+def status(args: argparse.Namespace) -> int:
+    """``cfanalytics status``: the incomplete install jobs of an ASID."""
+    with _client(args) as client:
+        listing = client.install_status(args.asid)
+    rows = [job_row(job, STATUS_COLUMNS) for job in listing]
+    _out(render(rows, STATUS_COLUMNS, args.format))
+    if args.format == "table":
+        _out(f"{len(rows)} incomplete install job(s) in ASID {args.asid}")
+    return 0
+
+
+def queue(args: argparse.Namespace) -> int:
+    """``cfanalytics queue``: queue one install job, once."""
+    with _client(args) as client:
+        result = client.queue_install(args.jobid, asid=args.asid, mirroring=args.mirroring)
+    state = result.state.label if result.state else result.jobstatename
+    extra = (
+        f"versionmirrorid {result.versionmirrorid}"
+        if result.kind == "mirror"
+        else f"machinejobid {result.machinejobid}, installs squashed: {result.installs_squashed}"
+    )
+    _out(f"queued {result.kind} job {result.jobid}: {state}, {result.jobprogress}% ({extra})")
+    return 0
+
+
+def image_status(args: argparse.Namespace) -> int:
+    """``cfanalytics image-status``: fleet rollout counts of an image."""
+    with _client(args) as client:
+        result = client.image_status(args.asid, args.imageid, detail=args.detail)
+    _out(
+        f"image {result.imageid}: {result.completed_machines} completed, "
+        f"{result.pending_machines} pending, {result.failed_machines} failed machines"
+    )
+    if result.fleets is not None:
+        _out(json.dumps(result.fleets, indent=2))
+    return 0
+
+
+def simulator_keys(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
+    """Keys from the environment, else fresh random ones (and whether they are fresh)."""
+    access, secret = environ.get(ENV_ACCESS_KEY), environ.get(ENV_SECRET_KEY)
+    if access and secret:
+        return {"access_key": access, "secret_key": secret}, False
+    return {"access_key": "sim-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(24)}, True
+
+
+def _load_scenario(args: argparse.Namespace) -> Any:
+    from .simulator import Scenario, default_scenario
+
+    scenario = Scenario.from_file(args.scenario) if args.scenario else default_scenario()
+    return dataclasses.replace(scenario, asid=args.asid) if args.asid else scenario
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """``cfanalytics simulate``: serve the simulator until interrupted."""
+    from .simulator import ScaledClock, Simulator, serve
+
+    scenario = _load_scenario(args)
+    keys, fresh = simulator_keys(os.environ)
+    clock = ScaledClock(start=scenario.start, speed=args.speed)
+    sim = Simulator(scenario, seed=args.seed, clock=clock, faults=args.faults, **keys)
+    with serve(sim, host=args.host, port=args.port) as server:
+        _out(f"Clanforge simulator serving {server.url} (ASID {sim.asid}, seed {args.seed}, "
+             f"speed {args.speed:g}x, faults {args.faults:g})")
+        if fresh:
+            _out("No keys in the environment; these work for this simulator only:")
+            _out(f"  export {ENV_BASE_URL}={server.url}")
+            _out(f"  export {ENV_ACCESS_KEY}={keys['access_key']}")
+            _out(f"  export {ENV_SECRET_KEY}={keys['secret_key']}")
+        _out("Press Ctrl-C to stop.")
+        sys.stdout.flush()
+        server.serve_forever()
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """``cfanalytics demo``: simulator + queue the rollout + live progress + summary."""
+    from ._demo import run_demo
+
+    return run_demo(speed=args.speed, seed=args.seed, interval=args.interval, max_polls=args.max_polls)
+

@@ -1,0 +1,137 @@
+"""The ``cfanalytics`` command line: argument parsing, printing and exit codes only.
+
+Errors end the process with exit code 2 and one readable line on stderr, never a
+traceback (``-v`` shows the traceback and debug logs). Credentials are read from the
+environment only, so they never land in shell history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from . import _commands
+from ._version import __version__
+from .exceptions import CfAnalyticsError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_connection(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--asid", type=int, required=True, help="account service ID (ASID) to work on"
+    )
+    parser.add_argument(
+        "--base-url",
+        help="API base URL (default: $CLANFORGE_BASE_URL, else https://api.multiplay.co.uk)",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for each answer (30)"
+    )
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format", choices=("table", "json", "csv"), default="table", help="output format"
+    )
+
+
+def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "simulate",
+        help="run the embedded Clanforge simulator on loopback",
+        description="Serve the Clanforge image-install API from the embedded simulator. "
+        "Keys come from CLANFORGE_ACCESS_KEY / CLANFORGE_SECRET_KEY; if unset, fresh "
+        "keys are made and printed as export lines.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
+    p.add_argument("--port", type=int, default=8086, help="port (8086; 0 picks a free one)")
+    p.add_argument("--asid", type=int, help="ASID to serve (default: the scenario's, 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--scenario", help="scenario file (JSON or TOML) over the defaults")
+    p.add_argument("--faults", type=float, default=0.0, help="share of requests to fault (0)")
+    p.set_defaults(run=_commands.simulate)
+
+
+def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="start the simulator, queue its rollout and watch it finish",
+        description="Start the embedded simulator on loopback, queue every queueable install "
+        "job of its default rollout and watch them until they end, with a progress bar.",
+    )
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument("--interval", type=float, default=15.0, help="simulated seconds between polls")
+    p.add_argument("--max-polls", type=int, default=400, help="stop after this many polls")
+    p.set_defaults(run=_commands.demo)
+
+
+def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("status", help="list the incomplete install jobs of an ASID")
+    _add_connection(p)
+    _add_format(p)
+    p.set_defaults(run=_commands.status)
+
+    p = sub.add_parser("queue", help="queue one install job (sent once, never retried)")
+    p.add_argument("jobid", type=int, help="install job id")
+    _add_connection(p)
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--mirror", dest="mirroring", action="store_true", help="a mirror job")
+    kind.add_argument("--machine", dest="mirroring", action="store_false", help="a machine job")
+    p.set_defaults(run=_commands.queue)
+
+    p = sub.add_parser("image-status", help="fleet rollout counts of an image")
+    p.add_argument("imageid", type=int, help="image id")
+    _add_connection(p)
+    p.add_argument("--detail", action="store_true", help="include fleets and regions")
+    p.set_defaults(run=_commands.image_status)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="cfanalytics",
+        description="Study Multiplay Clanforge image rollouts: query, queue, simulate.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _demo_parser(sub)
+    _simulate_parser(sub)
+    _client_parsers(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except (CfAnalyticsError, OSError, ValueError) as exc:
+        if args.verbose:
+            raise
+        print(f"cfanalytics: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("cfanalytics: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

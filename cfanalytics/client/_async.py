@@ -1,0 +1,93 @@
+"""The asyncio client: the same calls as :class:`~cfanalytics.Client`, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+
+from ..exceptions import CfAnalyticsError
+from ._base import ClientBase
+from ._core import Call
+from ._errors import transport_error
+from ._results import ImageStatus, InstallStatus, QueueResult
+from ._retry import RetryPolicy
+
+__all__ = ["AsyncClient"]
+
+T = TypeVar("T")
+
+
+class AsyncClient(ClientBase):
+    """The asyncio Clanforge image-install API client; options as for :class:`Client`.
+
+    >>> async with AsyncClient() as client:  # doctest: +SKIP
+    ...     status = await client.install_status(1234)
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        timeout: float | httpx.Timeout = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._configure(
+            base_url=base_url,
+            access_key=access_key,
+            secret_key=secret_key,
+            timeout=timeout,
+            retry=retry,
+            rng=rng,
+        )
+        self._http = httpx.AsyncClient(**self._core.http_options(), transport=transport)
+        self._sleep = sleep
+
+    async def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> QueueResult:
+        """Queue install job ``jobid`` once; see :meth:`Client.queue_install`."""
+        return await self._call(self._core.queue_install(jobid, asid=asid, mirroring=mirroring))
+
+    async def install_status(self, asid: int) -> InstallStatus:
+        """List every incomplete install job of ``asid`` (retried on transient errors)."""
+        return await self._call(self._core.install_status(asid))
+
+    async def image_status(self, asid: int, imageid: int, detail: bool = False) -> ImageStatus:
+        """Rollout counts of ``imageid`` (v2); per fleet and region with ``detail=True``."""
+        return await self._call(self._core.image_status(asid, imageid, detail=detail))
+
+    async def _call(self, call: Call[T]) -> T:
+        attempt = 0
+        while True:
+            attempt += 1
+            request = self._request(self._http, call)
+            try:
+                return self._core.read(call, await self._http.send(request))
+            except httpx.TransportError as exc:
+                error: CfAnalyticsError = transport_error(exc, request)
+            except CfAnalyticsError as exc:
+                error = exc
+            await self._sleep(self._core.wait_before_retry(call, attempt, error))
+
+    async def aclose(self) -> None:
+        """Close the connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

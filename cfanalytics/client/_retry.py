@@ -1,0 +1,68 @@
+"""Retry policy: exponential backoff with jitter, honouring Retry-After, safe for state changes.
+
+Read-only calls are retried on transient trouble (transport errors, 429, 5xx, garbled
+bodies). Queueing changes state and the Clanforge docs warn against resending it, so a
+state-changing call is retried only when the request provably never reached the server
+(:class:`~cfanalytics.ConnectError`).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ..exceptions import (
+    CfAnalyticsError,
+    ConnectError,
+    RateLimitedError,
+    ResponseFormatError,
+    ServerError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy"]
+
+_TRANSIENT = (TransportError, RateLimitedError, ServerError, ResponseFormatError)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how patiently to retry.
+
+    ``attempts`` counts the first try; ``attempts=1`` disables retries. The n-th wait is
+    ``min(maximum, initial * multiplier**(n-1))`` plus up to ``jitter`` times that, at random,
+    so many clients do not retry in step. A server's ``Retry-After`` replaces the computed
+    wait; one longer than ``max_retry_after`` is not waited for: the error is raised.
+    """
+
+    attempts: int = 5
+    initial: float = 0.5
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    jitter: float = 0.5
+    max_retry_after: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"attempts must be at least 1, got {self.attempts}")
+        if min(self.initial, self.maximum, self.jitter, self.max_retry_after) < 0:
+            raise ValueError("retry waits must not be negative")
+
+    def retryable(self, exc: CfAnalyticsError, *, idempotent: bool) -> bool:
+        """Whether ``exc`` may be retried for a call of this kind."""
+        if not idempotent:
+            return isinstance(exc, ConnectError)
+        return isinstance(exc, _TRANSIENT)
+
+    def wait(self, attempt: int, exc: CfAnalyticsError, rng: random.Random) -> float | None:
+        """Seconds to wait before try ``attempt + 1``, or None to give up and raise ``exc``."""
+        if attempt >= self.attempts:
+            return None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after) if retry_after <= self.max_retry_after else None
+        base = min(self.maximum, self.initial * self.multiplier ** (attempt - 1))
+        return base + rng.uniform(0, self.jitter * base)
+
+
+NO_RETRY = RetryPolicy(attempts=1)

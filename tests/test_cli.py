@@ -1,0 +1,151 @@
+"""The command line: subcommands, output formats, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from cfanalytics.cli import main
+from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
+
+from .conftest import ACCESS_KEY, SECRET_KEY
+
+
+@pytest.fixture
+def sim_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A simulator on loopback, and the environment pointing the CLI at it."""
+    scenario = default_scenario()
+    sim = Simulator(
+        scenario, clock=ManualClock(scenario.start), access_key=ACCESS_KEY, secret_key=SECRET_KEY
+    )
+    with serve(sim) as server:
+        monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
+        monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
+        monkeypatch.setenv("CLANFORGE_BASE_URL", str(server.url))
+        yield str(server.url)
+
+
+def test_help_lists_every_subcommand() -> None:
+    """The installed console script lists its subcommands."""
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "cfanalytics"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for command in ("demo", "simulate", "status", "queue", "image-status"):
+        assert command in out
+
+
+def test_status_json(sim_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``status --format json`` prints an array of job objects with ISO timestamps."""
+    assert main(["status", "--asid", "1", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) >= 40
+    assert {"jobid", "kind", "state", "jobprogress", "location"} <= rows[0].keys()
+    assert rows[0]["state"] in ("Created", "Pending")
+
+
+def test_status_table_and_csv(sim_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The table ends with a count line; CSV has a header and one line per job."""
+    assert main(["status", "--asid", "1"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["jobid", "kind", "state"]
+    assert table[-1].endswith("incomplete install job(s) in ASID 1")
+    assert main(["status", "--asid", "1", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("jobid,kind,state") and len(lines) == len(table) - 1
+
+
+def test_queue_and_image_status(sim_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``queue`` reports the new state; ``image-status`` the fleet counts."""
+    assert main(["status", "--asid", "1", "--format", "json"]) == 0
+    mirror = next(r for r in json.loads(capsys.readouterr().out) if r["kind"] == "mirror")
+    assert main(["queue", str(mirror["jobid"]), "--asid", "1", "--mirror"]) == 0
+    assert f"queued mirror job {mirror['jobid']}: Queued" in capsys.readouterr().out
+    assert main(["image-status", "4101", "--asid", "1"]) == 0
+    assert "completed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "message"),
+    [
+        ({"CLANFORGE_SECRET_KEY": "wrong"}, ["status", "--asid", "1"], "HTTP 403"),
+        ({"CLANFORGE_SECRET_KEY": ""}, ["status", "--asid", "1"], "CLANFORGE_SECRET_KEY"),
+        ({}, ["queue", "12", "--asid", "1", "--mirror"], "error envelope|reported an error"),
+        ({"CLANFORGE_BASE_URL": "http://127.0.0.1:9"}, ["status", "--asid", "1"], "connect"),
+        ({"CLANFORGE_BASE_URL": "http://example.com"}, ["status", "--asid", "1"], "plain HTTP"),
+    ],
+)
+def test_errors_are_one_line_exit_2(
+    sim_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    argv: list[str],
+    message: str,
+) -> None:
+    """Every failure is one readable line on stderr and exit code 2, without secrets."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert "\n" not in err and err.startswith("cfanalytics: error: ")
+    assert "Traceback" not in captured.err
+    assert re.search(message, err, re.IGNORECASE)
+    assert SECRET_KEY not in captured.err + captured.out
+
+
+def test_usage_error_exits_2() -> None:
+    """A missing required option is a usage error (argparse's exit code 2)."""
+    with pytest.raises(SystemExit) as info:
+        main(["status"])
+    assert info.value.code == 2
+
+
+def test_simulate_serves_until_stopped() -> None:
+    """``cfanalytics simulate`` prints its URL and keys, answers Basic auth, refuses bad keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLANFORGE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cfanalytics.cli", "simulate", "--port", "0", "--speed", "5"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(5)]
+        url = lines[0].split("serving ")[1].split()[0]
+        values = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines[2:5])
+        assert values["CLANFORGE_BASE_URL"] == url
+        auth = (values["CLANFORGE_ACCESS_KEY"], values["CLANFORGE_SECRET_KEY"])
+        params = {"accountserviceid": "1"}
+        good = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=auth)
+        assert good.status_code == 200 and len(good.json()["installs"]) >= 40
+        bad = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=("x", "y"))
+        assert bad.status_code == 403 and bad.json()["error_message"] == "Forbidden"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_demo_runs_a_rollout_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo queues the default rollout and prints a per-location summary."""
+    assert main(["demo", "--speed", "3000", "--max-polls", "300"]) == 0
+    out = capsys.readouterr().out
+    assert "Queueing" in out and "mirror and" in out
+    assert "location" in out and "London" in out
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("location"))
+    assert lines[header].split() == ["location", "completed", "failed", "unfinished"]
+    rows = [line.split() for line in lines[header + 1 : header + 5]]
+    assert {row[0] for row in rows} == {"Ashburn", "Frankfurt", "London", "Singapore"}
+    assert sum(int(row[1]) for row in rows) > 0  # completed jobs
