@@ -60,9 +60,11 @@ def render(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], fmt: str) 
         writer.writeheader()
         writer.writerows(rows)
         return buffer.getvalue().rstrip("\n")
-    text = [[str(c) for c in columns]] + [["" if r[c] is None else str(r[c]) for c in columns] for r in rows]
-    widths = [max(len(line[i]) for line in text) for i in range(len(columns))]
-    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in text)
+    cells = [list(map(str, columns))]
+    cells += [["" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(map(len, column)) for column in zip(*cells, strict=True)]
+    lines = ("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def status(args: argparse.Namespace) -> int:
@@ -108,7 +110,8 @@ def simulator_keys(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
     access, secret = environ.get(ENV_ACCESS_KEY), environ.get(ENV_SECRET_KEY)
     if access and secret:
         return {"access_key": access, "secret_key": secret}, False
-    return {"access_key": "sim-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(24)}, True
+    fresh = {"access_key": "sim-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(24)}
+    return fresh, True
 
 
 def _load_scenario(args: argparse.Namespace) -> Any:
@@ -127,8 +130,10 @@ def simulate(args: argparse.Namespace) -> int:
     clock = ScaledClock(start=scenario.start, speed=args.speed)
     sim = Simulator(scenario, seed=args.seed, clock=clock, faults=args.faults, **keys)
     with serve(sim, host=args.host, port=args.port) as server:
-        _out(f"Clanforge simulator serving {server.url} (ASID {sim.asid}, seed {args.seed}, "
-             f"speed {args.speed:g}x, faults {args.faults:g})")
+        _out(
+            f"Clanforge simulator serving {server.url} (ASID {sim.asid}, seed {args.seed}, "
+            f"speed {args.speed:g}x, faults {args.faults:g})"
+        )
         if fresh:
             _out("No keys in the environment; these work for this simulator only:")
             _out(f"  export {ENV_BASE_URL}={server.url}")
@@ -144,5 +149,6 @@ def demo(args: argparse.Namespace) -> int:
     """``cfanalytics demo``: simulator + queue the rollout + live progress + summary."""
     from ._demo import run_demo
 
-    return run_demo(speed=args.speed, seed=args.seed, interval=args.interval, max_polls=args.max_polls)
-
+    return run_demo(
+        speed=args.speed, seed=args.seed, interval=args.interval, max_polls=args.max_polls
+    )

@@ -23,9 +23,9 @@ from .simulator import ScaledClock, Simulator, default_scenario, serve
 __all__ = ["run_demo"]
 
 
-def _keys() -> dict[str, str]:
+def _keys() -> tuple[str, str]:
     # Throwaway keys: the demo never needs (or touches) the user's real Clanforge keys.
-    return {"access_key": "demo-" + secrets.token_hex(6), "secret_key": secrets.token_urlsafe(18)}
+    return "demo-" + secrets.token_hex(6), secrets.token_urlsafe(18)
 
 
 def _plan(jobs: list[InstallJob]) -> str:
@@ -59,10 +59,14 @@ def run_demo(
 ) -> int:
     """Run the demo rollout; ``interval`` is in simulated seconds. Returns the exit code."""
     scenario = default_scenario()
-    keys = _keys()
-    sim = Simulator(scenario, seed=seed, clock=ScaledClock(start=scenario.start, speed=speed), **keys)
-    with serve(sim) as server, Client(base_url=str(server.url), **keys) as client:
-        print(f"Clanforge simulator on {server.url} (ASID {sim.asid}, {speed:g}x real time)", file=out)
+    access, secret = _keys()
+    clock = ScaledClock(start=scenario.start, speed=speed)
+    sim = Simulator(scenario, seed=seed, clock=clock, access_key=access, secret_key=secret)
+    with (
+        serve(sim) as server,
+        Client(base_url=str(server.url), access_key=access, secret_key=secret) as client,
+    ):
+        print(f"Clanforge simulator on {server.url} (ASID {sim.asid}, {speed:g}x)", file=out)
         listing = {job.jobid: job for job in client.install_status(sim.asid)}
         todo = [job for job in listing.values() if job.state in QUEUEABLE]
         print(f"Queueing {_plan(todo)}.", file=out)

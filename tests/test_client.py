@@ -363,7 +363,12 @@ def test_rate_limit_carries_retry_after(header: str, seconds: float | None) -> N
 @pytest.mark.parametrize(
     "envelope",
     [
-        {"success": False, "error": True, "error_code": 1, "error_message": "image locked by diffid: 218595"},
+        {
+            "success": False,
+            "error": True,
+            "error_code": 1,
+            "error_message": "image locked by diffid: 218595",
+        },
         {"error": True, "error_code": 1, "error_message": "image locked by diffid: 218595"},
         {"success": "false", "error_code": 1, "error_message": "image locked by diffid: 218595"},
     ],
@@ -398,7 +403,9 @@ def test_unreadable_bodies(text: str, problem: str) -> None:
 
 def test_null_installs_is_an_empty_list() -> None:
     """``"installs": null`` is read as no incomplete jobs."""
-    assert len(no_retry_client(httpx.Response(200, text='{"installs": null}')).install_status(1)) == 0
+    assert (
+        len(no_retry_client(httpx.Response(200, text='{"installs": null}')).install_status(1)) == 0
+    )
 
 
 @pytest.mark.parametrize(
@@ -460,7 +467,9 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     handler, seen = replies(*[httpx.Response(502)] * 6)
     waits: list[float] = []
     with pytest.raises(ServerError):
-        make_client(handler, retry=policy, sleep=waits.append, rng=random.Random(3)).install_status(1)
+        make_client(handler, retry=policy, sleep=waits.append, rng=random.Random(3)).install_status(
+            1
+        )
     assert len(seen) == 6 and len(waits) == 5
     for wait, base in zip(waits, [1, 2, 4, 8, 10], strict=True):
         assert base <= wait <= 1.5 * base
@@ -486,7 +495,9 @@ def test_queue_is_never_resent_once_it_may_have_arrived(failure: Any) -> None:
 
 def test_queue_is_retried_after_a_connect_failure() -> None:
     """A connection that never opened means nothing was sent: the queue call is retried."""
-    handler, seen = replies(httpx.ConnectError("refused"), httpx.Response(200, json={"jobstateid": 3}))
+    handler, seen = replies(
+        httpx.ConnectError("refused"), httpx.Response(200, json={"jobstateid": 3})
+    )
     result = make_client(handler).queue_install(1, asid=1, mirroring=True)
     assert len(seen) == 2 and result.state is JobState.QUEUED
 
@@ -522,7 +533,9 @@ def test_async_client_shares_the_rules() -> None:
     handler, seen = replies(
         httpx.Response(503),
         httpx.Response(200, text=status_body(JOB)),
-        httpx.Response(200, json={"success": False, "error": True, "error_message": "Request in progress"}),
+        httpx.Response(
+            200, json={"success": False, "error": True, "error_message": "Request in progress"}
+        ),
     )
     waits: list[float] = []
 

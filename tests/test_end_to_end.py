@@ -17,7 +17,7 @@ from cfanalytics import (
     RetryPolicy,
 )
 from cfanalytics._watch import QUEUEABLE, queue_jobs, watch_rollout
-from cfanalytics.simulator import ManualClock, Simulator, SimTransport, default_scenario, serve
+from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario, serve
 
 from .conftest import ACCESS_KEY, SECRET_KEY
 
@@ -93,7 +93,7 @@ def test_wrong_credentials_are_refused(live: Live) -> None:
     """Wrong keys give 403 Forbidden as AuthenticationError, with advice."""
     with (
         Client(base_url=live.url, access_key=ACCESS_KEY, secret_key="wrong") as client,
-        pytest.raises(AuthenticationError, match="HTTP 403.*Forbidden") as info,
+        pytest.raises(AuthenticationError, match=r"HTTP 403.*Forbidden") as info,
     ):
         client.install_status(live.sim.asid)
     assert info.value.error_message == "Forbidden"
