@@ -1,0 +1,32 @@
+"""An embedded simulator of the Multiplay Clanforge image-install API.
+
+Use it in-process through httpx, or over loopback HTTP::
+
+    sim = Simulator(seed=1, clock=ManualClock(default_scenario().start),
+                    access_key="k", secret_key="s")
+    client = httpx.Client(transport=SimTransport(sim), base_url="http://sim")
+    with serve(sim) as server:  # server.url -> "http://127.0.0.1:<port>"
+        ...
+
+The state model (:mod:`.model`) knows nothing of HTTP; :class:`Simulator` (:mod:`.app`) is the
+HTTP surface as a function; :mod:`.transport` and :mod:`.server` adapt it. The simulator never
+imports the client.
+"""
+
+from .app import SimResponse, Simulator
+from .clock import ManualClock, ScaledClock
+from .scenario import Scenario, default_scenario
+from .server import SimServer, serve
+from .transport import SimTransport
+
+__all__ = [
+    "ManualClock",
+    "ScaledClock",
+    "Scenario",
+    "SimResponse",
+    "SimServer",
+    "SimTransport",
+    "Simulator",
+    "default_scenario",
+    "serve",
+]
