@@ -13,15 +13,20 @@ type, an impossible value) stay ``TypeError`` / ``ValueError``.
     ├── TransportError                no usable HTTP response arrived
     │   ├── ConnectError              the request never reached the server (safe to resend)
     │   └── RequestTimeoutError       the server did not answer in time
-    └── ResponseError                 a response arrived, and it is an error
-        ├── HTTPStatusError           a non-2xx status
-        │   ├── AuthenticationError   401 / 403 "Forbidden"
-        │   ├── BadRequestError       400
-        │   ├── NotFoundError         404
-        │   ├── RateLimitedError      429 (``retry_after`` in seconds, if the server said)
-        │   └── ServerError           5xx
-        ├── APIError                  an error envelope (``success: false``), even with HTTP 200
-        └── ResponseFormatError       not JSON, truncated, or not the documented shape
+    ├── ResponseError                 a response arrived, and it is an error
+    │   ├── HTTPStatusError           a non-2xx status
+    │   │   ├── AuthenticationError   401 / 403 "Forbidden"
+    │   │   ├── BadRequestError       400
+    │   │   ├── NotFoundError         404
+    │   │   ├── RateLimitedError      429 (``retry_after`` in seconds, if the server said)
+    │   │   └── ServerError           5xx
+    │   ├── APIError                  an error envelope (``success: false``), even with HTTP 200
+    │   └── ResponseFormatError       not JSON, truncated, or not the documented shape
+    ├── RecordingError                a cassette or event log cannot be read or written
+    │   ├── CassetteError             a cassette is missing, corrupt, or would be overwritten
+    │   ├── ReplayExhaustedError      replay asked for more than the cassette recorded
+    │   └── EventLogError             an event log is corrupt or its folder is not writable
+    └── SchemaError                   a DataFrame does not follow the events schema
 
 Each error carries what is needed to act on it: the request method and URL (never the
 credentials), and for :class:`ResponseError` the raw response (status, headers, body text).
@@ -38,17 +43,22 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "CassetteError",
     "CfAnalyticsError",
     "ConfigurationError",
     "ConnectError",
     "CredentialsError",
+    "EventLogError",
     "HTTPStatusError",
     "InsecureTransportError",
     "NotFoundError",
     "RateLimitedError",
+    "RecordingError",
+    "ReplayExhaustedError",
     "RequestTimeoutError",
     "ResponseError",
     "ResponseFormatError",
+    "SchemaError",
     "ServerError",
     "TransportError",
 ]
@@ -173,3 +183,23 @@ class ResponseFormatError(ResponseError):
     def __init__(self, message: str, *, raw: RawResponse) -> None:
         super().__init__(message, raw=raw)
         self.snippet = raw.text[:200]
+
+
+class RecordingError(CfAnalyticsError):
+    """A recording (cassette or event log) cannot be read or written."""
+
+
+class CassetteError(RecordingError):
+    """A cassette is missing, corrupt, not a vcrpy cassette, or would be overwritten."""
+
+
+class ReplayExhaustedError(RecordingError):
+    """Replay asked for a request the cassette has no (more) recorded answers for."""
+
+
+class EventLogError(RecordingError):
+    """An event log is corrupt, or its folder cannot be written."""
+
+
+class SchemaError(CfAnalyticsError):
+    """A DataFrame does not follow the events schema (missing column, wrong dtype)."""
