@@ -103,7 +103,7 @@ def _cast(column: pd.Series, dtype: object) -> pd.Series:
         return pd.to_datetime(column, utc=True).astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
         return column.astype(_TEXT).astype(dtype)
-    return column.astype(dtype)  # type: ignore[call-overload]
+    return column.astype(dtype)
 
 
 def conform(frame: pd.DataFrame) -> pd.DataFrame:
