@@ -12,12 +12,24 @@ import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from .client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
 from .client._results import JobFields
 
-__all__ = ["demo", "image_status", "queue", "simulate", "status"]
+__all__ = [
+    "demo",
+    "image_status",
+    "queue",
+    "record",
+    "replay",
+    "simulate",
+    "status",
+    "summary",
+]
 
 STATUS_COLUMNS = (
     "jobid", "kind", "state", "jobprogress", "jobeta", "location", "machine", "mirror",
@@ -34,9 +46,20 @@ def _client(args: argparse.Namespace) -> Client:
 
 
 def _cell(value: Any) -> Any:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
-    return value
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def frame_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as plain JSON-ready dicts: ISO 8601 UTC timestamps, None for missing."""
+    return [
+        {k: _cell(v) for k, v in row.items()} for row in frame.astype(object).to_dict("records")
+    ]
 
 
 def job_row(job: JobFields, columns: Sequence[str]) -> dict[str, Any]:
@@ -150,5 +173,98 @@ def demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
     return run_demo(
-        speed=args.speed, seed=args.seed, interval=args.interval, max_polls=args.max_polls
+        speed=args.speed,
+        seed=args.seed,
+        interval=args.interval,
+        max_polls=args.max_polls,
+        out_dir=Path(args.out),
     )
+
+
+def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
+    """A tqdm bar and the ``on_progress`` callback that moves it (jobs ended of queued)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_hint, unit="job", desc="rollout", file=sys.stderr)
+
+    def on_progress(progress: Any) -> None:
+        bar.total = len(progress.watched)
+        bar.n = len(progress.ended.keys() & progress.watched)
+        bar.set_postfix(dict(sorted(progress.counts().items())), refresh=True)
+
+    return bar, on_progress
+
+
+def record(args: argparse.Namespace) -> int:
+    """``cfanalytics record``: queue, poll, and record every response."""
+    from .session import RunPlan
+    from .session import record as record_run
+
+    plan = RunPlan(
+        asid=args.asid,
+        jobs=args.jobs,
+        interval=args.interval,
+        max_polls=args.max_polls,
+        max_duration=args.max_duration,
+    )
+    bar, on_progress = progress_bar()
+    with bar:
+        run = record_run(
+            plan,
+            cassette=args.cassette,
+            events_dir=args.events,
+            base_url=args.base_url,
+            on_progress=on_progress,
+        )
+    _describe(run)
+    return 0
+
+
+def _describe(run: Any) -> None:
+    progress = run.progress
+    outcomes = ", ".join(f"{n} {k}" for k, n in sorted(progress.counts().items())) or "no jobs"
+    _out(f"run {run.run_id}: {len(progress.watched)} job(s) queued; {outcomes}")
+    _out(f"stopped: {progress.stop_reason}; {run.events['seq'].nunique()} responses recorded")
+    if run.cassette is not None:
+        _out(f"cassette:  {run.cassette}")
+    if run.event_log is not None:
+        _out(f"event log: {run.event_log}")
+
+
+def replay(args: argparse.Namespace) -> int:
+    """``cfanalytics replay``: run the recorded plan again, offline, and show the events."""
+    from .session import replay as replay_run
+
+    run = replay_run(args.cassette)
+    _describe(run)
+    if args.events_out:
+        write_frame(run.events, Path(args.events_out))
+        _out(f"events:    {args.events_out} ({len(run.events)} rows)")
+    return 0
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> None:
+    """Write a frame as Parquet or CSV, by the file's suffix."""
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    elif path.suffix == ".csv":
+        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    else:
+        raise ValueError(f"cannot write {path}: use a .parquet or .csv file name")
+
+
+def summary(args: argparse.Namespace) -> int:
+    """``cfanalytics summary``: one row per job, from a cassette or an event log."""
+    from .session import load_source
+    from .summary import job_summary
+
+    frame = job_summary(load_source(args.source))
+    columns = list(frame.columns)
+    if args.format == "table":
+        table = frame[["jobid", "kind", "location", "outcome", "completed_at", "error"]]
+        _out(render(frame_records(table), list(table.columns), "table"))
+        counts = frame["outcome"].value_counts().sort_index()
+        _out(", ".join(f"{n} {k}" for k, n in counts.items() if n))
+    else:
+        _out(render(frame_records(frame), columns, args.format))
+    return 0

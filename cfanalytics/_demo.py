@@ -1,26 +1,28 @@
-"""The main job, ``cfanalytics demo``: a rollout on the embedded simulator, watched live.
+"""The main job, ``cfanalytics demo``: a rollout on the embedded simulator, recorded.
 
-Starts the simulator as a real HTTP server on loopback, talks to it with the same
-:class:`~cfanalytics.Client` a user points at the real API, queues every queueable job of
-the default rollout and follows it with a progress bar until every job has ended.
+Starts the simulator as a real HTTP server on loopback, records a rollout through it with
+the same code a user points at the real API (queue every queueable job, poll until each
+has ended), then writes the cassette, the event log and the per-job summary under the
+output folder and prints where they are.
 """
 
 from __future__ import annotations
 
 import secrets
 import sys
-import time
-from collections import Counter
-from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import TextIO
 
-from tqdm import tqdm
-
-from ._watch import QUEUEABLE, RolloutProgress, queue_jobs, watch_rollout
-from .client import Client, InstallJob
+from ._commands import frame_records, progress_bar, render, write_frame
+from .recorder import new_run_id
+from .session import RecordedRun, RunPlan, record
 from .simulator import ScaledClock, Simulator, default_scenario, serve
+from .summary import job_summary
 
 __all__ = ["run_demo"]
+
+SUMMARY_COLUMNS = ["jobid", "kind", "location", "outcome", "completed_at", "eta_mae_s", "error"]
 
 
 def _keys() -> tuple[str, str]:
@@ -28,65 +30,63 @@ def _keys() -> tuple[str, str]:
     return "demo-" + secrets.token_hex(6), secrets.token_urlsafe(18)
 
 
-def _plan(jobs: list[InstallJob]) -> str:
-    kinds = Counter(job.kind for job in jobs)
-    places = {job.location for job in jobs}
-    return (
-        f"{kinds['mirror']} mirror and {kinds['machine']} machine jobs "
-        f"across {len(places)} locations"
-    )
+def _record(
+    sim: Simulator, url: str, folder: Path, plan: RunPlan, keys: tuple[str, str]
+) -> RecordedRun:
+    def sim_now() -> datetime:
+        # Responses are stamped in simulated time, so they agree with the API's timestamps.
+        return datetime.fromtimestamp(sim.clock.now(), UTC)
 
-
-def _summary(progress: RolloutProgress, jobs: Mapping[int, InstallJob], out: TextIO) -> None:
-    rows: dict[str, Counter[str]] = {}
-    for jobid in progress.watched:
-        outcome = progress.ended.get(jobid, "unfinished")
-        rows.setdefault(jobs[jobid].location or "?", Counter())[outcome] += 1
-    print(f"\n{'location':<12} {'completed':>9} {'failed':>6} {'unfinished':>10}", file=out)
-    for location, counts in sorted(rows.items()):
-        print(
-            f"{location:<12} {counts['completed']:>9} {counts['failed']:>6} "
-            f"{counts['unfinished']:>10}",
-            file=out,
+    bar, on_progress = progress_bar()
+    with bar:
+        return record(
+            plan,
+            cassette=folder / "rollout.yaml",
+            events_dir=folder / "events",
+            base_url=url,
+            access_key=keys[0],
+            secret_key=keys[1],
+            run_id=folder.name,
+            clock=sim_now,
+            on_progress=on_progress,
         )
-    failed = [progress.latest[j] for j, o in sorted(progress.ended.items()) if o == "failed"]
-    for job in failed:
-        print(f"  failed: job {job.jobid} ({job.kind}, {job.location}): {job.joberror}", file=out)
+
+
+def _report(run: RecordedRun, folder: Path, out: TextIO) -> None:
+    summary = job_summary(run.events)
+    write_frame(summary, folder / "summary.csv")
+    table = summary[SUMMARY_COLUMNS].round({"eta_mae_s": 0})
+    print(render(frame_records(table), SUMMARY_COLUMNS, "table"), file=out)
+    by_location = summary.pivot_table(
+        index="location", columns="outcome", values="jobid", aggfunc="count", observed=False
+    )
+    print(f"\n{by_location.to_string()}\n", file=out)
+    print(f"stopped: {run.progress.stop_reason}", file=out)
+    print(f"cassette:  {run.cassette}", file=out)
+    print(f"event log: {run.event_log}", file=out)
+    print(f"summary:   {folder / 'summary.csv'}", file=out)
+    print(f"replay it: cfanalytics replay {run.cassette}", file=out)
 
 
 def run_demo(
-    *, speed: float, seed: int, interval: float, max_polls: int, out: TextIO = sys.stdout
+    *,
+    speed: float,
+    seed: int,
+    interval: float,
+    max_polls: int,
+    out_dir: Path,
+    out: TextIO = sys.stdout,
 ) -> int:
-    """Run the demo rollout; ``interval`` is in simulated seconds. Returns the exit code."""
+    """Record the demo rollout; ``interval`` is in simulated seconds. Returns the exit code."""
     scenario = default_scenario()
-    access, secret = _keys()
+    keys = _keys()
     clock = ScaledClock(start=scenario.start, speed=speed)
-    sim = Simulator(scenario, seed=seed, clock=clock, access_key=access, secret_key=secret)
-    with (
-        serve(sim) as server,
-        Client(base_url=str(server.url), access_key=access, secret_key=secret) as client,
-    ):
+    sim = Simulator(scenario, seed=seed, clock=clock, access_key=keys[0], secret_key=keys[1])
+    folder = out_dir / new_run_id()
+    # Poll every `interval` simulated seconds: that is interval / speed real seconds.
+    plan = RunPlan(asid=sim.asid, interval=interval / speed, max_polls=max_polls)
+    with serve(sim) as server:
         print(f"Clanforge simulator on {server.url} (ASID {sim.asid}, {speed:g}x)", file=out)
-        listing = {job.jobid: job for job in client.install_status(sim.asid)}
-        todo = [job for job in listing.values() if job.state in QUEUEABLE]
-        print(f"Queueing {_plan(todo)}.", file=out)
-        queued, errors = queue_jobs(client, sim.asid, todo)
-        for job, exc in errors:
-            print(f"  not queued: job {job.jobid}: {exc}", file=out)
-        with tqdm(total=len(queued), unit="job", desc="rollout", file=out) as bar:
-
-            def on_poll(progress: RolloutProgress) -> None:
-                bar.n = len(progress.ended)
-                bar.set_postfix(dict(sorted(progress.counts().items())), refresh=True)
-
-            progress = watch_rollout(
-                client,
-                sim.asid,
-                [result.jobid for result in queued],
-                interval=interval / speed,
-                sleep=time.sleep,
-                max_polls=max_polls,
-                on_poll=on_poll,
-            )
-        _summary(progress, listing, out)
+        run = _record(sim, str(server.url), folder, plan, keys)
+    _report(run, folder, out)
     return 0

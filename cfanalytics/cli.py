@@ -70,6 +70,7 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.add_argument("--interval", type=float, default=15.0, help="simulated seconds between polls")
     p.add_argument("--max-polls", type=int, default=400, help="stop after this many polls")
+    p.add_argument("--out", default="demo-out", help="folder for the outputs (demo-out)")
     p.set_defaults(run=_commands.demo)
 
 
@@ -94,11 +95,57 @@ def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=_commands.image_status)
 
 
+def _job_ids(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a comma-separated list of job ids: {text!r}"
+        ) from None
+
+
+def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "record",
+        help="queue jobs, poll until they end, record every response",
+        description="Queue install jobs, poll the status list until every queued job ended "
+        "(or a limit), and record every response into a vcrpy cassette and an event log. "
+        "Targets CLANFORGE_BASE_URL: the real API or the simulator.",
+    )
+    _add_connection(p)
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--jobs", type=_job_ids, help="comma-separated job ids to queue")
+    which.add_argument(
+        "--all-queueable",
+        dest="jobs",
+        action="store_const",
+        const=None,
+        help="queue every queueable job in the status list (the default)",
+    )
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (15)")
+    p.add_argument("--max-duration", type=float, help="stop once responses span this many s")
+    p.add_argument("--max-polls", type=int, help="stop after this many polls")
+    p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
+    p.add_argument("--events", help="event log folder to append to")
+    p.set_defaults(run=_commands.record)
+
+    p = sub.add_parser("replay", help="replay a recorded run offline and rebuild its events")
+    p.add_argument("cassette", help="a cassette written by cfanalytics record")
+    p.add_argument("--events-out", help="write the events to FILE.parquet or FILE.csv")
+    p.set_defaults(run=_commands.replay)
+
+    p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
+    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    _add_format(p)
+    p.set_defaults(run=_commands.summary)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="cfanalytics",
-        description="Study Multiplay Clanforge image rollouts: query, queue, simulate.",
+        description="Study Multiplay Clanforge image rollouts: query, queue, record, replay, "
+        "summarise, simulate.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
@@ -106,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     _demo_parser(sub)
     _simulate_parser(sub)
     _client_parsers(sub)
+    _recording_parsers(sub)
     return parser
 
 

@@ -8,11 +8,15 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from cfanalytics.cli import main
+from cfanalytics.eventlog import load_events
+from cfanalytics.session import events_from_cassette
 from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
 
 from .conftest import ACCESS_KEY, SECRET_KEY
@@ -40,7 +44,16 @@ def test_help_lists_every_subcommand() -> None:
         text=True,
         check=True,
     ).stdout
-    for command in ("demo", "simulate", "status", "queue", "image-status"):
+    for command in (
+        "demo",
+        "simulate",
+        "status",
+        "queue",
+        "image-status",
+        "record",
+        "replay",
+        "summary",
+    ):
         assert command in out
 
 
@@ -137,15 +150,64 @@ def test_simulate_serves_until_stopped() -> None:
         process.wait(timeout=10)
 
 
-def test_demo_runs_a_rollout_to_the_end(capsys: pytest.CaptureFixture[str]) -> None:
-    """The demo queues the default rollout and prints a per-location summary."""
-    assert main(["demo", "--speed", "3000", "--max-polls", "300"]) == 0
+def test_demo_records_a_rollout_to_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The demo records the default rollout and leaves cassette, event log and summary."""
+    assert main(["demo", "--speed", "3000", "--max-polls", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert "Queueing" in out and "mirror and" in out
-    assert "location" in out and "London" in out
-    lines = out.splitlines()
-    header = next(i for i, line in enumerate(lines) if line.startswith("location"))
-    assert lines[header].split() == ["location", "completed", "failed", "unfinished"]
-    rows = [line.split() for line in lines[header + 1 : header + 5]]
-    assert {row[0] for row in rows} == {"Ashburn", "Frankfurt", "London", "Singapore"}
-    assert sum(int(row[1]) for row in rows) > 0  # completed jobs
+    assert "stopped: every queued job ended" in out
+    (folder,) = tmp_path.iterdir()
+    summary = pd.read_csv(folder / "summary.csv")
+    # At 3000x a job may finish between two polls before one saw it run: "unknown".
+    outcomes = set(summary["outcome"])
+    assert len(summary) >= 40 and "completed" in outcomes
+    assert outcomes <= {"completed", "failed", "unknown"}
+    assert {"London", "Frankfurt", "Ashburn", "Singapore"} <= set(summary["location"])
+    for name in ("rollout.yaml", "events", "summary.csv"):
+        assert str(folder / name) in out
+    pd.testing.assert_frame_equal(
+        events_from_cassette(folder / "rollout.yaml"), load_events(folder / "events")
+    )
+
+
+def test_record_replay_summary(
+    sim_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """record writes a cassette and a log; replay and summary read them back."""
+    cassette, events = tmp_path / "run.yaml", tmp_path / "events"
+    argv = ["record", "--asid", "1", "--interval", "0", "--max-polls", "3"]
+    assert main([*argv, "--cassette", str(cassette), "--events", str(events)]) == 0
+    out = capsys.readouterr().out
+    assert "stopped: reached 3 polls" in out and str(cassette) in out
+    assert main(["replay", str(cassette), "--events-out", str(tmp_path / "e.parquet")]) == 0
+    assert "reached 3 polls" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "e.parquet"), load_events(events))
+    assert main(["summary", str(cassette), "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) >= 40 and {r["outcome"] for r in rows} == {"unfinished"}
+    assert rows[0]["first_seen"].endswith("Z")
+    assert main(["summary", str(events), "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("jobid,kind,location")
+
+
+def test_record_refuses_an_existing_cassette(
+    sim_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Recording over an existing cassette is one clear line and exit 2."""
+    cassette = tmp_path / "run.yaml"
+    cassette.write_text("interactions: []\nversion: 1\n")
+    assert main(["record", "--asid", "1", "--cassette", str(cassette)]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("content", ["", "interactions: [\n", "just: text\n", "\x00\x01"])
+def test_bad_cassettes_are_one_line_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str
+) -> None:
+    """Empty, truncated, foreign or binary files give exit 2 and one line."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(content)
+    assert main(["summary", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cfanalytics: error: ") and "\n" not in err

@@ -16,7 +16,6 @@ from cfanalytics import (
     JobState,
     RetryPolicy,
 )
-from cfanalytics._watch import QUEUEABLE, queue_jobs, watch_rollout
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario, serve
 
 from .conftest import ACCESS_KEY, SECRET_KEY
@@ -69,24 +68,6 @@ def test_queue_both_kinds(live: Live) -> None:
     n = live.client.queue_install(machine.jobid, asid=live.sim.asid, mirroring=False)
     assert n.machinejobid is not None and n.installs_squashed is not None
     assert n.state is JobState.QUEUED
-
-
-def test_rollout_finishes_and_agrees_with_truth(live: Live) -> None:
-    """Queue everything, poll at 15 s steps of simulated time until all jobs ended."""
-    asid = live.sim.asid
-    todo = [job for job in live.client.install_status(asid) if job.state in QUEUEABLE]
-    queued, errors = queue_jobs(live.client, asid, todo)
-    assert errors == [] and len(queued) == len(todo)
-    progress = watch_rollout(
-        live.client, asid, [q.jobid for q in queued], interval=15, sleep=live.clock.sleep
-    )
-    assert progress.done and progress.failed_polls == 0
-    real = truth(live.url)
-    for jobid, outcome in progress.ended.items():
-        assert real[jobid]["outcome"] == outcome, jobid
-    assert "completed" in progress.ended.values()
-    seen_running = [job for job in progress.latest.values() if job.jobstart is not None]
-    assert seen_running, "polls should have caught jobs while running"
 
 
 def test_wrong_credentials_are_refused(live: Live) -> None:

@@ -12,9 +12,15 @@ import httpx
 
 from ..exceptions import CfAnalyticsError
 from ._base import ClientBase
-from ._core import Call
+from ._core import (
+    Call,
+    image_status_call,
+    install_status_call,
+    queue_install_call,
+    read_response,
+)
 from ._errors import transport_error
-from ._results import ImageStatus, InstallStatus, QueueResult
+from ._results import ImageStatus, InstallStatus, QueueResult, RawResponse
 from ._retry import RetryPolicy
 
 __all__ = ["AsyncClient"]
@@ -54,15 +60,15 @@ class AsyncClient(ClientBase):
 
     async def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> QueueResult:
         """Queue install job ``jobid`` once; see :meth:`Client.queue_install`."""
-        return await self._call(self._core.queue_install(jobid, asid=asid, mirroring=mirroring))
+        return await self._call(queue_install_call(jobid, asid=asid, mirroring=mirroring))
 
     async def install_status(self, asid: int) -> InstallStatus:
         """List every incomplete install job of ``asid`` (retried on transient errors)."""
-        return await self._call(self._core.install_status(asid))
+        return await self._call(install_status_call(asid))
 
     async def image_status(self, asid: int, imageid: int, detail: bool = False) -> ImageStatus:
         """Rollout counts of ``imageid`` (v2); per fleet and region with ``detail=True``."""
-        return await self._call(self._core.image_status(asid, imageid, detail=detail))
+        return await self._call(image_status_call(asid, imageid, detail=detail))
 
     async def _call(self, call: Call[T]) -> T:
         attempt = 0
@@ -70,7 +76,8 @@ class AsyncClient(ClientBase):
             attempt += 1
             request = self._request(self._http, call)
             try:
-                return self._core.read(call, await self._http.send(request))
+                response = await self._http.send(request)
+                return read_response(call, RawResponse.from_httpx(response))
             except httpx.TransportError as exc:
                 error: CfAnalyticsError = transport_error(exc, request)
             except CfAnalyticsError as exc:

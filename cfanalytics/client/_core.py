@@ -12,8 +12,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import httpx
-
 from ..exceptions import CfAnalyticsError
 from ._config import CONTENT_TYPE, USER_AGENT, ClientConfig
 from ._errors import envelope_error, format_error, status_error
@@ -21,7 +19,14 @@ from ._parse import JobReader, loads
 from ._results import ImageStatus, InstallJob, InstallStatus, QueueResult, RawResponse
 from ._retry import RetryPolicy
 
-__all__ = ["Call", "ClientCore"]
+__all__ = [
+    "Call",
+    "ClientCore",
+    "image_status_call",
+    "install_status_call",
+    "queue_install_call",
+    "read_response",
+]
 
 log = logging.getLogger("cfanalytics.client")
 T = TypeVar("T")
@@ -71,50 +76,6 @@ class ClientCore:
             "follow_redirects": False,
         }
 
-    def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> Call[QueueResult]:
-        """``GET /cfp/v1/imageinstall/<jobid>/queue``: state-changing, never resent blindly."""
-        jobid, asid = _positive_int("jobid", jobid), _positive_int("asid", asid)
-        if not isinstance(mirroring, bool):
-            raise TypeError(f"mirroring must be a bool, got {type(mirroring).__name__}")
-
-        def parse(raw: RawResponse, data: Any) -> QueueResult:
-            return _queue_result(raw, data, jobid=jobid, mirroring=mirroring)
-
-        params = {"accountserviceid": str(asid), "mirroring": "true" if mirroring else "false"}
-        return Call(f"/cfp/v1/imageinstall/{jobid}/queue", params, False, parse)
-
-    def install_status(self, asid: int) -> Call[InstallStatus]:
-        """``GET /cfp/v1/imageinstall/status``: every incomplete install job of the ASID."""
-        asid = _positive_int("asid", asid)
-
-        def parse(raw: RawResponse, data: Any) -> InstallStatus:
-            return _install_status(raw, data, asid=asid)
-
-        return Call("/cfp/v1/imageinstall/status", {"accountserviceid": str(asid)}, True, parse)
-
-    def image_status(self, asid: int, imageid: int, *, detail: bool) -> Call[ImageStatus]:
-        """``GET /cfp/v2/project/<asid>/image/<imageid>/status``: fleet rollout counts."""
-        asid, imageid = _positive_int("asid", asid), _positive_int("imageid", imageid)
-
-        def parse(raw: RawResponse, data: Any) -> ImageStatus:
-            return _image_status(raw, data, asid=asid, imageid=imageid)
-
-        params = {"detail": "true"} if detail else {}
-        return Call(f"/cfp/v2/project/{asid}/image/{imageid}/status", params, True, parse)
-
-    def read(self, call: Call[T], response: httpx.Response) -> T:
-        """Turn a response into the call's result, or raise the matching error."""
-        raw = RawResponse.from_httpx(response)
-        if not 200 <= raw.status_code < 300:
-            raise status_error(raw)
-        try:
-            data = loads(raw.text)
-        except ValueError as exc:
-            raise format_error(raw, f"not valid JSON ({exc})") from None
-        if _is_envelope_error(data):
-            raise envelope_error(raw, data)
-        return call.parse(raw, data)
-
     def wait_before_retry(self, call: Call[Any], attempt: int, exc: CfAnalyticsError) -> float:
         """Seconds to wait before retrying ``call`` after ``exc``; re-raises when not to retry."""
         wait = (
@@ -128,21 +89,77 @@ class ClientCore:
         return wait
 
 
+def queue_install_call(jobid: int, *, asid: int, mirroring: bool) -> Call[QueueResult]:
+    """``GET /cfp/v1/imageinstall/<jobid>/queue``: state-changing, never resent blindly."""
+    jobid, asid = _positive_int("jobid", jobid), _positive_int("asid", asid)
+    if not isinstance(mirroring, bool):
+        raise TypeError(f"mirroring must be a bool, got {type(mirroring).__name__}")
+    params = {"accountserviceid": str(asid), "mirroring": "true" if mirroring else "false"}
+    return _queue_call(jobid, params, mirroring)
+
+
+def _queue_call(jobid: int, params: Mapping[str, str], mirroring: bool | None) -> Call[QueueResult]:
+    def parse(raw: RawResponse, data: Any) -> QueueResult:
+        return _queue_result(raw, data, jobid=jobid, mirroring=mirroring)
+
+    return Call(f"/cfp/v1/imageinstall/{jobid}/queue", params, False, parse)
+
+
+def install_status_call(asid: int) -> Call[InstallStatus]:
+    """``GET /cfp/v1/imageinstall/status``: every incomplete install job of the ASID."""
+    asid = _positive_int("asid", asid)
+
+    def parse(raw: RawResponse, data: Any) -> InstallStatus:
+        return _install_status(raw, data, asid=asid)
+
+    return Call("/cfp/v1/imageinstall/status", {"accountserviceid": str(asid)}, True, parse)
+
+
+def image_status_call(asid: int, imageid: int, *, detail: bool) -> Call[ImageStatus]:
+    """``GET /cfp/v2/project/<asid>/image/<imageid>/status``: fleet rollout counts."""
+    asid, imageid = _positive_int("asid", asid), _positive_int("imageid", imageid)
+
+    def parse(raw: RawResponse, data: Any) -> ImageStatus:
+        return _image_status(raw, data, asid=asid, imageid=imageid)
+
+    params = {"detail": "true"} if detail else {}
+    return Call(f"/cfp/v2/project/{asid}/image/{imageid}/status", params, True, parse)
+
+
+def read_response(call: Call[T], raw: RawResponse) -> T:
+    """Turn a response into the call's result, or raise the matching error."""
+    if not 200 <= raw.status_code < 300:
+        raise status_error(raw)
+    try:
+        data = loads(raw.text)
+    except ValueError as exc:
+        raise format_error(raw, f"not valid JSON ({exc})") from None
+    if _is_envelope_error(data):
+        raise envelope_error(raw, data)
+    return call.parse(raw, data)
+
+
 def _object(raw: RawResponse, data: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(data, dict):
         raise format_error(raw, f"expected a JSON object for {what}, got {type(data).__name__}")
     return data
 
 
-def _queue_result(raw: RawResponse, data: Any, *, jobid: int, mirroring: bool) -> QueueResult:
+def _queue_result(
+    raw: RawResponse, data: Any, *, jobid: int, mirroring: bool | None
+) -> QueueResult:
     reader = JobReader(_object(raw, data, "a queued job"))
     fields = reader.job_fields()
     squashed = _squashed(reader)
+    versionmirrorid = reader.number("versionmirrorid")
+    machinejobid = reader.number("machinejobid")
+    if mirroring is None:  # a recording without a readable parameter: go by the shape
+        mirroring = True if "versionmirrorid" in data else False if "machinejobid" in data else None
     return QueueResult(
         jobid=jobid,  # the response does not repeat it: it comes from the request path
-        kind="mirror" if mirroring else "machine",
-        versionmirrorid=reader.number("versionmirrorid"),
-        machinejobid=reader.number("machinejobid"),
+        kind=None if mirroring is None else "mirror" if mirroring else "machine",
+        versionmirrorid=versionmirrorid,
+        machinejobid=machinejobid,
         installs_squashed=squashed,
         raw=raw,
         **fields,

@@ -143,7 +143,7 @@ class QueueResult(JobFields):
     """The answer to queueing one install job. ``jobid`` comes from the request path."""
 
     jobid: int
-    kind: JobKind
+    kind: JobKind | None
     versionmirrorid: int | None
     machinejobid: int | None
     installs_squashed: int | tuple[int, ...] | None

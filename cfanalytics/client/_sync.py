@@ -12,9 +12,15 @@ import httpx
 
 from ..exceptions import CfAnalyticsError
 from ._base import ClientBase
-from ._core import Call
+from ._core import (
+    Call,
+    image_status_call,
+    install_status_call,
+    queue_install_call,
+    read_response,
+)
 from ._errors import transport_error
-from ._results import ImageStatus, InstallStatus, QueueResult
+from ._results import ImageStatus, InstallStatus, QueueResult, RawResponse
 from ._retry import RetryPolicy
 
 __all__ = ["Client"]
@@ -64,15 +70,15 @@ class Client(ClientBase):
         Sent once: a failure after the request may have reached Clanforge is raised, never
         retried. Re-read :meth:`install_status` to learn whether it took effect.
         """
-        return self._call(self._core.queue_install(jobid, asid=asid, mirroring=mirroring))
+        return self._call(queue_install_call(jobid, asid=asid, mirroring=mirroring))
 
     def install_status(self, asid: int) -> InstallStatus:
         """List every incomplete install job of ``asid`` (retried on transient errors)."""
-        return self._call(self._core.install_status(asid))
+        return self._call(install_status_call(asid))
 
     def image_status(self, asid: int, imageid: int, detail: bool = False) -> ImageStatus:
         """Rollout counts of ``imageid`` (v2); per fleet and region with ``detail=True``."""
-        return self._call(self._core.image_status(asid, imageid, detail=detail))
+        return self._call(image_status_call(asid, imageid, detail=detail))
 
     def _call(self, call: Call[T]) -> T:
         attempt = 0
@@ -80,7 +86,7 @@ class Client(ClientBase):
             attempt += 1
             request = self._request(self._http, call)
             try:
-                return self._core.read(call, self._http.send(request))
+                return read_response(call, RawResponse.from_httpx(self._http.send(request)))
             except httpx.TransportError as exc:
                 error: CfAnalyticsError = transport_error(exc, request)
             except CfAnalyticsError as exc:

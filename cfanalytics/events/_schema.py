@@ -100,7 +100,7 @@ def empty_events() -> pd.DataFrame:
 
 def _cast(column: pd.Series, dtype: object) -> pd.Series:
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return pd.to_datetime(column, utc=True).astype(dtype)
+        return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
         return column.astype(_TEXT).astype(dtype)
     return column.astype(dtype)

@@ -1,0 +1,145 @@
+"""Linear replay of a cassette as an httpx transport, sync and async.
+
+Each request is answered with the next recorded response for the same key: the method and
+``scheme://host:port/path`` with the query parameters sorted. Answers for one key come in
+recorded order (FIFO); keys are independent. Headers are not matched (credentials differ
+between recording and replay), and the network is never touched.
+
+vcrpy compares every request with every stored interaction, so replaying N polls of one URL
+costs O(N²) (5,000 polls: minutes). Here each request is one dict look-up and one
+``deque.popleft``: O(N) in all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+
+import httpx
+
+from .cassette import Cassette, Interaction, load_cassette
+from .exceptions import CassetteError, ReplayExhaustedError
+
+__all__ = ["ReplayTransport", "RequestKey", "request_key"]
+
+RequestKey = tuple[str, str, str, int | None, str, tuple[tuple[str, str], ...]]
+"""(METHOD, scheme, host, port, path, sorted query pairs)."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def request_key(method: str, url: httpx.URL) -> RequestKey:
+    """The key replay matches on; query order and an explicit default port do not matter."""
+    return (
+        method.upper(),
+        url.scheme,
+        url.host,
+        url.port or _DEFAULT_PORTS.get(url.scheme),
+        url.path,
+        tuple(sorted(url.params.multi_items())),
+    )
+
+
+class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Serve a cassette's responses in recorded order, per request key.
+
+    ``cassette`` is a loaded :class:`Cassette` or the path of one. A request with no (more)
+    recorded answers raises :class:`ReplayExhaustedError`.
+    """
+
+    def __init__(self, cassette: Cassette | str | os.PathLike[str]) -> None:
+        self.cassette = cassette if isinstance(cassette, Cassette) else load_cassette(cassette)
+        self._queues: dict[RequestKey, deque[Interaction]] = {}
+        # (method, URL as spelled) -> key: polls repeat one spelling, parsed once.
+        self._keys: dict[tuple[str, str], RequestKey] = {}
+        for interaction in self.cassette.interactions:
+            spelling = (interaction.method, interaction.uri)
+            key = self._keys.get(spelling)
+            if key is None:
+                key = self._keys[spelling] = self._key_of(interaction)
+            self._queues.setdefault(key, deque()).append(interaction)
+        self._held = {key: len(queue) for key, queue in self._queues.items()}
+        self._served = 0
+
+    def __repr__(self) -> str:
+        return f"ReplayTransport({self._name()!r}, served={self._served}, left={self.remaining()})"
+
+    @property
+    def served(self) -> int:
+        """How many responses were served so far."""
+        return self._served
+
+    def remaining(self) -> int:
+        """How many recorded responses are left to serve."""
+        return len(self.cassette.interactions) - self._served
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` with its next recorded response."""
+        request.read()
+        return self._serve(request)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer ``request`` with its next recorded response (no I/O happens)."""
+        await request.aread()
+        return self._serve(request)
+
+    def _serve(self, request: httpx.Request) -> httpx.Response:
+        key = self._request_key(request)
+        queue = self._queues.get(key)
+        if not queue:
+            raise ReplayExhaustedError(self._missing(request, key))
+        interaction = queue.popleft()
+        self._served += 1
+        extensions = {}
+        if interaction.reason:
+            extensions["reason_phrase"] = interaction.reason.encode("ascii", "replace")
+        # stream= rather than content=: headers stay exactly as recorded (no Content-Length
+        # added), and the response costs 10 µs instead of 46 µs to build.
+        return httpx.Response(
+            interaction.status_code,
+            headers=interaction.headers,
+            stream=httpx.ByteStream(interaction.body),
+            request=request,
+            extensions=extensions,
+        )
+
+    def _request_key(self, request: httpx.Request) -> RequestKey:
+        """The request's key; memoised per URL spelling the cassette knows (polls repeat)."""
+        spelling = (request.method, str(request.url))
+        key = self._keys.get(spelling)
+        if key is None:
+            key = request_key(request.method, request.url)
+            if key in self._queues:
+                self._keys[spelling] = key
+        return key
+
+    def _key_of(self, interaction: Interaction) -> RequestKey:
+        try:
+            return request_key(interaction.method, httpx.URL(interaction.uri))
+        except httpx.InvalidURL as exc:
+            raise CassetteError(
+                f"cassette {self._name()} holds an invalid URI {interaction.uri!r} ({exc}); "
+                "re-record it"
+            ) from exc
+
+    def _name(self) -> str:
+        path = self.cassette.path
+        return str(path) if path is not None else "<in memory>"
+
+    def _missing(self, request: httpx.Request, key: RequestKey) -> str:
+        """Why ``request`` has no answer: ran past the recording, or never recorded."""
+        target = f"{request.method} {request.url.raw_path.decode('ascii')}"
+        held = self._held.get(key, 0)
+        if held:
+            return (
+                f"the cassette {self._name()} has no more recorded answers for {target} "
+                f"(it held {held}); the run asked for more than was recorded: re-record, "
+                "or stop the run earlier"
+            )
+        recorded = ", ".join(sorted({f"{i.method} {i.uri}" for i in self.cassette})[:3])
+        return (
+            f"the cassette {self._name()} never recorded {request.method} {request.url} "
+            f"(it holds {len(self.cassette)} answers to {len(self._held)} distinct requests, "
+            f"such as {recorded or 'none'}); the run made a request that was not recorded: "
+            "re-record, or check the base URL and parameters"
+        )

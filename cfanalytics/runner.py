@@ -1,0 +1,200 @@
+"""The rollout runner: queue install jobs, then poll the status list until they have ended.
+
+Everything it decides comes from responses, never from the machine's clock: a job has
+ended when a successful poll no longer lists it or shows it Complete, Failed or Squashed,
+and the duration limit is measured between the observed times of responses. So a replay
+from a cassette takes exactly the recorded path, and runs out of cassette never.
+
+The loop is asyncio (widgets run it on the kernel's event loop); :meth:`RolloutRunner.run_sync`
+runs it to the end for scripts and the CLI. ``sleep`` is injectable: the simulator's manual
+clock in tests, a no-op in replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
+from .events._build import observed_at
+from .exceptions import CfAnalyticsError
+
+__all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
+
+log = logging.getLogger("cfanalytics.runner")
+
+#: States a job can be queued from (Failed: a retry).
+QUEUEABLE = frozenset({JobState.CREATED, JobState.PENDING, JobState.FAILED})
+_ENDED = {JobState.COMPLETE: "completed", JobState.FAILED: "failed", JobState.SQUASHED: "squashed"}
+
+
+async def no_sleep(seconds: float) -> None:
+    """A sleep that returns at once: replay never waits."""
+    del seconds
+
+
+@dataclass
+class RolloutProgress:
+    """What the responses have shown so far about the watched jobs."""
+
+    watched: frozenset[int] = frozenset()
+    latest: dict[int, InstallJob] = field(default_factory=dict)
+    ended: dict[int, str] = field(default_factory=dict)  # jobid -> completed/failed/squashed
+    queued: list[QueueResult] = field(default_factory=list)
+    queue_errors: dict[int, CfAnalyticsError] = field(default_factory=dict)
+    polls: int = 0
+    failed_polls: int = 0
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    stop_reason: str | None = None
+
+    @property
+    def done(self) -> bool:
+        """Whether every watched job has ended."""
+        return self.watched <= self.ended.keys()
+
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds between the first and the latest observed response."""
+        if self.first_seen is None or self.last_seen is None:
+            return 0.0
+        return (self.last_seen - self.first_seen).total_seconds()
+
+    def counts(self) -> Counter[str]:
+        """How many watched jobs are in each state; ended ones by outcome."""
+        counts: Counter[str] = Counter(self.ended.values())
+        for jobid in self.watched - self.ended.keys():
+            job = self.latest.get(jobid)
+            label = job.state.label.lower() if job is not None and job.state else "unknown"
+            counts[label] += 1
+        return counts
+
+    def observe(self, status: InstallStatus) -> None:
+        """Take in one successful poll of the status list."""
+        self.polls += 1
+        when = observed_at(status.raw)
+        if when is not None:
+            self.first_seen = self.first_seen or when
+            self.last_seen = when
+        listed = {job.jobid: job for job in status}
+        self.latest.update((j, listed[j]) for j in self.watched & listed.keys())
+        for jobid in self.watched - self.ended.keys():
+            job = listed.get(jobid)
+            if job is None:
+                # Gone from the list of incomplete jobs: it completed (or was squashed).
+                self.ended[jobid] = "completed"
+            elif job.state in _ENDED:
+                self.ended[jobid] = _ENDED[job.state]
+
+
+class RolloutRunner:
+    """Queue ``jobs`` (default: every queueable job listed) and follow them to the end.
+
+    Stops when every queued job has ended, after ``max_polls`` polls, once responses span
+    ``max_duration`` seconds, or when :meth:`stop` is called. ``on_progress`` is called after
+    every poll with the :class:`RolloutProgress`.
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        asid: int,
+        *,
+        jobs: Sequence[int] | None = None,
+        interval: float = 15.0,
+        max_polls: int | None = None,
+        max_duration: float | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        on_progress: Callable[[RolloutProgress], object] | None = None,
+    ) -> None:
+        if interval < 0:
+            raise ValueError(f"interval must not be negative, got {interval}")
+        self.client = client
+        self.asid = asid
+        self.jobs = None if jobs is None else tuple(jobs)
+        self.interval = interval
+        self.max_polls = max_polls
+        self.max_duration = max_duration
+        self.sleep = sleep
+        self.on_progress = on_progress
+        self.progress = RolloutProgress()
+        self._stop = False
+
+    def stop(self) -> None:
+        """Ask the loop to stop after the current poll."""
+        self._stop = True
+
+    def run_sync(self) -> RolloutProgress:
+        """Run to the end in a new event loop."""
+        return asyncio.run(self.run())
+
+    async def run(self) -> RolloutProgress:
+        """Queue, then poll until a stop condition holds; returns the progress."""
+        listing = await self.client.install_status(self.asid)
+        self.progress.observe(listing)
+        await self._queue(self._selected(listing))
+        watched = frozenset(q.jobid for q in self.progress.queued)
+        self.progress.watched = watched
+        self.progress.latest.update((job.jobid, job) for job in listing if job.jobid in watched)
+        self._notify()
+        while (reason := self._stop_reason()) is None:
+            await self.sleep(self.interval)
+            await self._poll()
+            self._notify()
+        self.progress.stop_reason = reason
+        log.info("runner stopped: %s", reason)
+        return self.progress
+
+    def _selected(self, listing: InstallStatus) -> list[InstallJob]:
+        if self.jobs is None:
+            return [job for job in listing if job.state in QUEUEABLE]
+        listed = {job.jobid: job for job in listing}
+        missing = [jobid for jobid in self.jobs if jobid not in listed]
+        for jobid in missing:
+            log.warning("job %s is not in the status list of ASID %s; skipped", jobid, self.asid)
+        return [listed[jobid] for jobid in self.jobs if jobid in listed]
+
+    async def _queue(self, jobs: Iterable[InstallJob]) -> None:
+        for job in jobs:
+            if job.mirroring is None:
+                log.warning("job %s lists no readable mirroring; not queued", job.jobid)
+                continue
+            try:
+                result = await self.client.queue_install(
+                    job.jobid, asid=self.asid, mirroring=job.mirroring
+                )
+            except CfAnalyticsError as exc:
+                log.warning("could not queue job %s: %s", job.jobid, exc)
+                self.progress.queue_errors[job.jobid] = exc
+            else:
+                self.progress.queued.append(result)
+
+    async def _poll(self) -> None:
+        try:
+            status = await self.client.install_status(self.asid)
+        except CfAnalyticsError as exc:
+            # A failed poll says nothing about which jobs are gone; keep watching.
+            self.progress.failed_polls += 1
+            log.warning("status poll failed: %s", exc)
+        else:
+            self.progress.observe(status)
+
+    def _stop_reason(self) -> str | None:
+        progress = self.progress
+        if progress.done:
+            return "every queued job ended" if progress.watched else "nothing was queued"
+        if self._stop:
+            return "stopped"
+        if self.max_polls is not None and progress.polls + progress.failed_polls >= self.max_polls:
+            return f"reached {self.max_polls} polls"
+        if self.max_duration is not None and progress.elapsed_s >= self.max_duration:
+            return f"responses span {self.max_duration:g} s"
+        return None
+
+    def _notify(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)

@@ -1,0 +1,214 @@
+"""Record a rollout run, replay it from its cassette, or read any cassette as events.
+
+:func:`record` wires the pieces: an :class:`~cfanalytics.AsyncClient` whose transport is
+wrapped by a :class:`~cfanalytics.recorder.Recorder`, which feeds a vcrpy cassette and a
+durable event log, driven by a :class:`~cfanalytics.runner.RolloutRunner`. The run's
+parameters go into the cassette's metadata, so :func:`replay` can run the same code over
+the cassette, offline and without sleeping, and get the identical events table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pandas as pd
+
+from ._version import __version__
+from .cassette import Cassette, CassetteWriter, load_cassette
+from .client import AsyncClient, RetryPolicy
+from .client._config import resolve_credentials
+from .eventlog import EventLog, load_events
+from .events import SCHEMA_VERSION
+from .events._build import Exchange, events_from_exchanges
+from .exceptions import CassetteError
+from .recorder import Recorder, new_run_id
+from .replay import ReplayTransport
+from .runner import RolloutProgress, RolloutRunner, no_sleep
+
+__all__ = [
+    "RecordedRun",
+    "RunPlan",
+    "arecord",
+    "areplay",
+    "events_from_cassette",
+    "load_source",
+    "record",
+    "replay",
+]
+
+# Replay needs some credentials to build a client; they are never sent anywhere.
+_REPLAY_KEY = "replay"
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """The outcome of recording or replaying one run."""
+
+    run_id: str
+    progress: RolloutProgress
+    events: pd.DataFrame
+    cassette: Path | None
+    event_log: Path | None
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run does: stored in the cassette so a replay repeats it exactly."""
+
+    asid: int
+    jobs: tuple[int, ...] | None = None
+    interval: float = 15.0
+    max_polls: int | None = None
+    max_duration: float | None = None
+
+    def metadata(self) -> dict[str, Any]:
+        """The plan as cassette metadata."""
+        jobs = None if self.jobs is None else list(self.jobs)
+        return {"asid": self.asid, "jobs": jobs, "interval": self.interval,
+                "max_polls": self.max_polls, "max_duration": self.max_duration}  # fmt: skip
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], where: str) -> RunPlan:
+        """Read a plan back; a cassette without one cannot be replayed (but can be read)."""
+        try:
+            jobs = meta.get("jobs")
+            return cls(
+                asid=int(meta["asid"]),
+                jobs=None if jobs is None else tuple(int(j) for j in jobs),
+                interval=float(meta.get("interval", 15.0)),
+                max_polls=meta.get("max_polls"),
+                max_duration=meta.get("max_duration"),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CassetteError(
+                f"cassette {where} has no cfanalytics run plan in its metadata ({exc}), so it "
+                "cannot be replayed; read it with events_from_cassette() instead"
+            ) from exc
+
+
+async def arecord(
+    plan: RunPlan,
+    *,
+    cassette: str | os.PathLike[str],
+    events_dir: str | os.PathLike[str] | None = None,
+    base_url: str | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+    run_id: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    retry: RetryPolicy | None = None,
+    on_progress: Callable[[RolloutProgress], object] | None = None,
+) -> RecordedRun:
+    """Record ``plan`` against the API (or simulator): cassette, event log, events."""
+    credentials = resolve_credentials(access_key, secret_key, os.environ)
+    run_id = run_id or new_run_id()
+    meta = plan.metadata() | {
+        "cfanalytics": __version__,
+        "schema_version": SCHEMA_VERSION,
+        "run_id": run_id,
+    }
+    secrets = credentials.secrets()
+    writer = CassetteWriter(cassette, metadata=meta, secrets=secrets)
+    log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
+    recorder = Recorder(run_id=run_id, eventlog=log, cassette=writer, **_clock(clock))
+    try:
+        async with AsyncClient(
+            base_url=base_url,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            retry=retry,
+            sleep=sleep,
+            transport=recorder.wrap_async(transport or httpx.AsyncHTTPTransport()),
+        ) as client:
+            writer.metadata["base_url"] = str(client.base_url)
+            progress = await _run(client, plan, sleep, on_progress)
+    finally:
+        writer.close()
+        if log is not None:
+            log.close()
+    folder = log.folder if log is not None else None
+    return RecordedRun(run_id, progress, recorder.events, writer.path, folder)
+
+
+def _clock(clock: Callable[[], datetime] | None) -> dict[str, Any]:
+    return {} if clock is None else {"clock": clock}
+
+
+async def _run(
+    client: AsyncClient,
+    plan: RunPlan,
+    sleep: Callable[[float], Awaitable[object]],
+    on_progress: Callable[[RolloutProgress], object] | None,
+) -> RolloutProgress:
+    runner = RolloutRunner(
+        client,
+        plan.asid,
+        jobs=plan.jobs,
+        interval=plan.interval,
+        max_polls=plan.max_polls,
+        max_duration=plan.max_duration,
+        sleep=sleep,
+        on_progress=on_progress,
+    )
+    return await runner.run()
+
+
+def record(plan: RunPlan, **options: Any) -> RecordedRun:
+    """:func:`arecord` run to the end in a new event loop."""
+    return asyncio.run(arecord(plan, **options))
+
+
+async def areplay(
+    cassette: str | os.PathLike[str] | Cassette,
+    *,
+    on_progress: Callable[[RolloutProgress], object] | None = None,
+) -> RecordedRun:
+    """Run the recorded plan again over the cassette: offline, no sleeping, same events."""
+    loaded = cassette if isinstance(cassette, Cassette) else load_cassette(cassette)
+    where = str(loaded.path or "<in memory>")
+    plan = RunPlan.from_metadata(loaded.metadata, where)
+    run_id = str(loaded.metadata.get("run_id") or Path(where).stem)
+    recorder = Recorder(run_id=run_id)
+    async with AsyncClient(
+        base_url=loaded.metadata.get("base_url"),
+        transport=recorder.wrap_async(ReplayTransport(loaded)),
+        retry=RetryPolicy(),
+        sleep=no_sleep,
+        access_key=_REPLAY_KEY,
+        secret_key=_REPLAY_KEY,
+    ) as client:
+        progress = await _run(client, plan, no_sleep, on_progress)
+    return RecordedRun(run_id, progress, recorder.events, loaded.path, None)
+
+
+def replay(cassette: str | os.PathLike[str] | Cassette, **options: Any) -> RecordedRun:
+    """:func:`areplay` run to the end in a new event loop."""
+    return asyncio.run(areplay(cassette, **options))
+
+
+def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:
+    """Events from a cassette (a file) or an event log (a folder, .parquet or .jsonl)."""
+    path = Path(source)
+    if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
+        return load_events(path)
+    return events_from_cassette(path)
+
+
+def events_from_cassette(path: str | os.PathLike[str] | Cassette) -> pd.DataFrame:
+    """The events table of any cassette of Clanforge interactions, without re-running.
+
+    Works for cassettes recorded by other tools too (the run id is then the file name).
+    """
+    loaded = path if isinstance(path, Cassette) else load_cassette(path)
+    run_id = str(loaded.metadata.get("run_id") or (loaded.path.stem if loaded.path else "run"))
+    exchanges = (Exchange(i.method, i.uri, i.to_raw()) for i in loaded.interactions)
+    return events_from_exchanges(exchanges, run_id=run_id)

@@ -1,0 +1,101 @@
+"""The durable event log: flushed per response, compacted to Parquet, read by DuckDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from cfanalytics.client import RawResponse
+from cfanalytics.eventlog import EventLog, load_events
+from cfanalytics.events import validate
+from cfanalytics.events._build import Exchange, events_from_exchanges, exchange_rows
+from cfanalytics.exceptions import EventLogError
+
+URL = "https://api.multiplay.co.uk/cfp/v1/imageinstall/status?accountserviceid=3"
+
+
+def response(n: int) -> Exchange:
+    body = {"installs": [{"jobid": 100 + n, "jobstateid": 4, "jobprogress": n, "mirroring": True}]}
+    headers = (("date", f"Mon, 02 Nov 2026 09:00:{n:02d} GMT"),)
+    return Exchange("GET", URL, RawResponse("GET", URL, 200, headers, json.dumps(body)))
+
+
+def write(log: EventLog, count: int, start: int = 0) -> None:
+    for seq in range(start, start + count):
+        log.append(exchange_rows(response(seq), run_id=log.run_id, seq=seq))
+
+
+def expected(count: int, run_id: str = "r1") -> pd.DataFrame:
+    return events_from_exchanges([response(n) for n in range(count)], run_id=run_id)
+
+
+def test_closed_log_is_parquet_equal_to_the_events(tmp_path: Path) -> None:
+    """After close, one Parquet file holds exactly the events; the journal is gone."""
+    with EventLog(tmp_path, run_id="r1") as log:
+        write(log, 5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.parquet"]
+    pd.testing.assert_frame_equal(validate(load_events(tmp_path)), expected(5))
+
+
+def test_duckdb_reads_the_folder_as_is(tmp_path: Path) -> None:
+    """DuckDB reads the Parquet dataset directly, timestamps in UTC."""
+    for run in ("r1", "r2"):
+        with EventLog(tmp_path, run_id=run) as log:
+            write(log, 3)
+    rows = duckdb.sql(
+        f"select run_id, count(*) as n, max(jobprogress) as p "
+        f"from read_parquet('{tmp_path}/*.parquet') group by run_id order by run_id"
+    ).fetchall()
+    assert rows == [("r1", 3, 2), ("r2", 3, 2)]
+
+
+def test_a_crash_loses_nothing_flushed(tmp_path: Path) -> None:
+    """Without close (a crash), the journal already holds every appended response."""
+    log = EventLog(tmp_path, run_id="r1")
+    write(log, 4)
+    # No close: read what another process would see now.
+    pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
+    with (tmp_path / "r1.jsonl").open("a") as journal:
+        journal.write('{"run_id": "r1", "seq": 4, "jobi')  # killed mid-write
+    pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
+    log.close(compact=False)
+
+
+def test_reopening_appends(tmp_path: Path) -> None:
+    """Reopening the same run appends; a compacted part is merged, not replaced."""
+    with EventLog(tmp_path, run_id="r1") as log:
+        write(log, 2)
+    with EventLog(tmp_path, run_id="r1") as log:
+        write(log, 3, start=2)
+    pd.testing.assert_frame_equal(load_events(tmp_path), expected(5))
+
+
+def test_secrets_are_scrubbed(tmp_path: Path) -> None:
+    """A secret that slipped into a response never reaches the log."""
+    secret = "SKsupersecret123"
+    body = json.dumps({"installs": [{"jobid": 1, "joberror": f"auth {secret} failed"}]})
+    exchange = Exchange("GET", URL, RawResponse("GET", URL, 200, (), body))
+    log = EventLog(tmp_path, run_id="r1", secrets=[secret])
+    log.append(exchange_rows(exchange, run_id="r1", seq=0))
+    assert secret not in (tmp_path / "r1.jsonl").read_text()
+    log.close()
+    assert secret.encode() not in (tmp_path / "r1.parquet").read_bytes()
+    assert load_events(tmp_path)["joberror"][0] == "auth <FILTERED> failed"
+
+
+def test_unreadable_inputs_are_event_log_errors(tmp_path: Path) -> None:
+    """A missing log, a corrupt Parquet file and an unwritable folder are clear errors."""
+    with pytest.raises(EventLogError, match="no event log"):
+        load_events(tmp_path / "missing")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    with pytest.raises(EventLogError, match="not a readable Parquet"):
+        load_events(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(EventLogError, match="cannot write"):
+        EventLog(blocker / "sub", run_id="r1")
+

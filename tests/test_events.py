@@ -1,0 +1,185 @@
+"""The events schema and the rows built from recorded exchanges."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from cfanalytics.client import RawResponse
+from cfanalytics.events import COLUMNS, SCHEMA, conform, empty_events, validate
+from cfanalytics.events._build import STAMP_HEADER, Exchange, events_from_exchanges
+from cfanalytics.exceptions import SchemaError
+
+BASE = "https://api.multiplay.co.uk"
+STATUS_URL = f"{BASE}/cfp/v1/imageinstall/status?accountserviceid=7"
+DATE = "Mon, 02 Nov 2026 09:00:00 GMT"
+
+
+def raw(url: str, body: Any, status: int = 200, **headers: str) -> RawResponse:
+    text = body if isinstance(body, str) else json.dumps(body)
+    pairs = (("date", DATE), *((k.replace("_", "-"), v) for k, v in headers.items()))
+    return RawResponse("GET", url, status, pairs, text)
+
+
+def events(*responses: RawResponse | Exchange) -> pd.DataFrame:
+    exchanges = [r if isinstance(r, Exchange) else Exchange(r.method, r.url, r) for r in responses]
+    return events_from_exchanges(exchanges, run_id="run-1")
+
+
+JOB = {
+    "jobid": 11,
+    "jobcreated": 1793609100,
+    "joberror": None,
+    "jobeta": 1793610600,
+    "jobfailed": 0,
+    "jobprogress": 40,
+    "jobstart": "1793610000",
+    "jobstateid": 4,
+    "jobstatename": "Running",
+    "jobupdated": 1793610300,
+    "mirroring": False,
+    "restart": 1,
+    "location": "London",
+    "machine": 31001,
+    "imagepath": "/games/arena/server",
+    "install_at": None,
+    "mirror": "mirror-lon-01",
+    "target_imageversionid": 218700,
+}
+
+
+def test_schema_is_typed_without_object_columns() -> None:
+    """The empty table validates and no column falls back to object."""
+    frame = validate(empty_events())
+    assert tuple(frame.columns) == COLUMNS
+    assert not any(dtype == object for dtype in frame.dtypes)
+    assert str(frame["observed_at"].dtype) == "datetime64[us, UTC]"
+    assert list(frame["state"].cat.categories) == [
+        "Created", "Pending", "Queued", "Running", "Complete", "Failed", "Squashed",
+    ]  # fmt: skip
+
+
+def test_validate_rejects_wrong_tables() -> None:
+    """Missing columns, unknown columns and wrong dtypes are SchemaErrors."""
+    with pytest.raises(SchemaError, match="missing"):
+        validate(pd.DataFrame({"jobid": [1]}))
+    frame = empty_events()
+    frame["jobid"] = frame["jobid"].astype("float64")
+    with pytest.raises(SchemaError, match="jobid"):
+        validate(frame)
+    with pytest.raises(SchemaError, match="not in the events schema"):
+        conform(pd.DataFrame({"colour": ["red"]}))
+
+
+def test_status_rows_one_per_job_typed() -> None:
+    """Each listed job is a row with typed fields; the run and response order are kept."""
+    frame = validate(events(raw(STATUS_URL, {"installs": [JOB, {**JOB, "jobid": 12}]})))
+    assert list(frame["jobid"]) == [11, 12]
+    row = frame.iloc[0]
+    assert row["run_id"] == "run-1" and row["seq"] == 0 and row["endpoint"] == "status"
+    assert row["asid"] == 7 and row["http_status"] == 200 and pd.isna(row["problem"])
+    assert row["state"] == "Running" and row["kind"] == "machine" and row["machine"] == "31001"
+    assert row["jobstart"] == pd.Timestamp(1793610000, unit="s", tz="UTC")
+    assert row["observed_at"] == pd.Timestamp("2026-11-02T09:00:00Z")
+    assert bool(row["restart"]) is True and pd.isna(row["extra"])
+
+
+def test_empty_status_is_one_row_without_job() -> None:
+    """A successful poll of an empty list is still an observation."""
+    frame = events(raw(STATUS_URL, {"installs": []}))
+    assert len(frame) == 1 and pd.isna(frame["jobid"][0]) and pd.isna(frame["problem"][0])
+
+
+def test_stamp_refines_the_date_header() -> None:
+    """The recorder's sub-second stamp wins over the 1-second Date header."""
+    stamp = "2026-11-02T09:00:00.250000Z"
+    frame = events(raw(STATUS_URL, {"installs": [JOB]}, **{STAMP_HEADER: stamp}))
+    assert frame["observed_at"][0] == pd.Timestamp(stamp)
+
+
+def test_quirks_are_read_and_kept() -> None:
+    """Missing jobstateid, 'Completed', unknown fields and duplicate keys all survive."""
+    text = (
+        '{"installs": [{"jobid": 5, "jobstatename": "Completed", "restart": 0, "restart": 1,'
+        ' "fleet": "eu", "jobprogress": "lots"}]}'
+    )
+    row = events(raw(STATUS_URL, text)).iloc[0]
+    assert row["jobstateid"] == 5 and row["state"] == "Complete"
+    assert json.loads(row["extra"]) == {
+        "fleet": "eu",
+        "__invalid__": {"jobprogress": "lots"},
+        "__duplicates__": {"restart": [0, 1]},
+    }
+
+
+@pytest.mark.parametrize(
+    ("mirroring", "body", "kind", "column"),
+    [
+        ("true", {"versionmirrorid": 9, "jobstateid": 3}, "mirror", "versionmirrorid"),
+        (
+            "false",
+            {"machinejobid": 9, "installs_squashed": 2, "jobstateid": 3},
+            "machine",
+            "machinejobid",
+        ),
+        ("bogus", {"machinejobid": 9, "jobstateid": 3}, "machine", "machinejobid"),
+    ],
+)
+def test_queue_rows(mirroring: str, body: dict[str, Any], kind: str, column: str) -> None:
+    """A queue answer is one row; the job id comes from the path, the kind from mirroring."""
+    url = f"{BASE}/cfp/v1/imageinstall/321/queue?accountserviceid=7&mirroring={mirroring}"
+    row = events(raw(url, body)).iloc[0]
+    assert row["endpoint"] == "queue" and row["jobid"] == 321 and row["kind"] == kind
+    assert row[column] == 9 and row["state"] == "Queued"
+
+
+def test_error_rows() -> None:
+    """Envelopes, HTTP errors, garbage and transport failures are rows with a problem."""
+    queue = f"{BASE}/cfp/v1/imageinstall/321/queue?accountserviceid=7&mirroring=true"
+    envelope = {
+        "success": False,
+        "error": True,
+        "error_code": 1,
+        "error_message": "image locked by diffid: 5",
+    }
+    failed_at = datetime(2026, 11, 2, 9, 1, tzinfo=UTC)
+    frame = events(
+        raw(queue, envelope),
+        raw(STATUS_URL, {"error_message": "boom"}, status=503),
+        raw(STATUS_URL, "<html>502</html>"),
+        Exchange("GET", STATUS_URL, None, "ReadTimeout: slow", failed_at),
+    )
+    assert list(frame["problem"]) == ["envelope", "http_status", "format", "transport"]
+    assert list(frame["seq"]) == [0, 1, 2, 3]
+    first = frame.iloc[0]
+    assert first["jobid"] == 321 and first["kind"] == "mirror" and bool(first["success"]) is False
+    assert first["error_code"] == 1 and first["error_message"] == "image locked by diffid: 5"
+    assert frame["http_status"][1] == 503 and frame["error_message"][1] == "boom"
+    assert "not valid JSON" in frame["error_message"][2]
+    assert pd.isna(frame["http_status"][3]) and frame["observed_at"][3] == pd.Timestamp(failed_at)
+    assert frame["jobid"][1:].isna().all()
+
+
+def test_other_endpoints_keep_their_body() -> None:
+    """A response from an endpoint the toolkit does not model is kept in extra."""
+    frame = events(raw(f"{BASE}/cfp/v1/server/list?accountserviceid=7", {"servers": []}))
+    assert frame["endpoint"][0] == "other"
+    assert json.loads(json.loads(frame["extra"][0])["body"]) == {"servers": []}
+
+
+def test_image_status_row() -> None:
+    """The v2 rollout counts are one row, counts in extra."""
+    frame = events(raw(f"{BASE}/cfp/v2/project/7/image/4101/status", {"pending_machines": 3}))
+    assert frame["endpoint"][0] == "image_status" and frame["asid"][0] == 7
+    assert json.loads(frame["extra"][0])["pending_machines"] == 3
+
+
+def test_every_schema_dtype_is_applied() -> None:
+    """Built frames carry exactly the declared dtypes."""
+    frame = events(raw(STATUS_URL, {"installs": [JOB]}))
+    for name, dtype in SCHEMA.items():
+        assert frame[name].dtype == dtype, name

@@ -1,0 +1,149 @@
+"""Record a rollout from the simulator, replay it offline, and get identical events."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import vcr
+
+from cfanalytics.cassette import load_cassette
+from cfanalytics.eventlog import load_events
+from cfanalytics.events import validate
+from cfanalytics.exceptions import CassetteError
+from cfanalytics.session import RecordedRun, RunPlan, events_from_cassette, record, replay
+from cfanalytics.simulator import ManualClock, Simulator, SimTransport, default_scenario
+
+from .conftest import ACCESS_KEY, SECRET_KEY
+
+SECRETS = (
+    ACCESS_KEY,
+    SECRET_KEY,
+    base64.b64encode(f"{ACCESS_KEY}:{SECRET_KEY}".encode()).decode(),
+)
+
+
+def record_sim(tmp_path: Path, *, seed: int = 5, name: str = "run", faults: float = 0.0,
+               plan: RunPlan | None = None) -> RecordedRun:  # fmt: skip
+    """Record the default rollout from an in-process simulator on a manual clock."""
+    scenario = default_scenario()
+    clock = ManualClock(scenario.start)
+    sim = Simulator(
+        scenario, seed=seed, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+        faults=faults,
+    )  # fmt: skip
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    return record(
+        plan or RunPlan(asid=1, interval=15, max_polls=300),
+        cassette=tmp_path / f"{name}.yaml",
+        events_dir=tmp_path / f"{name}-events",
+        base_url="http://127.0.0.1:8086",
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        run_id=f"{name}-{seed}",
+        transport=SimTransport(sim, sleep=clock.sleep, async_sleep=sleep),
+        clock=lambda: datetime.fromtimestamp(clock.now(), UTC),
+        sleep=sleep,
+    )
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
+    """One recorded rollout shared by the read-only tests here."""
+    return record_sim(tmp_path_factory.mktemp("rec"))
+
+
+def test_recording_captures_the_whole_rollout(recorded: RecordedRun) -> None:
+    """Every response is an event; the run ended because every queued job ended."""
+    events = validate(recorded.events)
+    assert recorded.progress.stop_reason == "every queued job ended"
+    assert set(events["endpoint"].dropna()) == {"status", "queue"}
+    assert events["seq"].max() + 1 == len(load_cassette(recorded.cassette))
+    assert events["observed_at"].is_monotonic_increasing
+    assert (events["observed_at"].dt.microsecond != 0).any() or len(events) > 0
+
+
+def test_replay_gives_identical_events_twice(recorded: RecordedRun) -> None:
+    """Replaying the cassette (offline, no sleep) twice gives the recorded frame exactly."""
+    first = replay(recorded.cassette)
+    second = replay(recorded.cassette)
+    pd.testing.assert_frame_equal(first.events, recorded.events)
+    pd.testing.assert_frame_equal(second.events, recorded.events)
+    assert first.progress.ended == recorded.progress.ended
+
+
+def test_cassette_and_event_log_read_back_identically(recorded: RecordedRun) -> None:
+    """events_from_cassette and the event log both give the live frame."""
+    pd.testing.assert_frame_equal(events_from_cassette(recorded.cassette), recorded.events)
+    assert recorded.event_log is not None
+    pd.testing.assert_frame_equal(load_events(recorded.event_log), recorded.events)
+
+
+def test_no_secret_lands_on_disk(recorded: RecordedRun) -> None:
+    """Neither key nor their Basic token appears in any file the recording wrote."""
+    assert recorded.cassette is not None and recorded.event_log is not None
+    files = [recorded.cassette, *recorded.event_log.iterdir()]
+    for path in files:
+        data = path.read_bytes()
+        for secret in SECRETS:
+            assert secret.encode() not in data, (path, secret[:4])
+    assert b"authorization" not in recorded.cassette.read_bytes().lower()
+
+
+def test_vcrpy_replays_our_cassette(recorded: RecordedRun) -> None:
+    """vcrpy itself serves our cassette, with no network, in recorded order."""
+    cassette = load_cassette(recorded.cassette)
+    first = cassette.interactions[0]
+
+    def forbidden(request: httpx.Request) -> httpx.Response:
+        raise AssertionError("vcrpy went to the network")
+
+    with vcr.use_cassette(str(recorded.cassette), record_mode="none"):
+        with httpx.Client(transport=httpx.MockTransport(forbidden)) as client:
+            answer = client.get(first.uri)
+    assert answer.content == first.body
+
+
+def test_recording_is_deterministic(tmp_path: Path) -> None:
+    """Same seed, same plan, same run id: byte-identical cassettes."""
+    plan = RunPlan(asid=1, interval=20, max_polls=30)
+    a = record_sim(tmp_path, name="a", plan=plan)
+    b = record_sim(tmp_path / "other" if (tmp_path / "other").mkdir() is None else tmp_path,
+                   name="a", plan=plan)  # fmt: skip
+    assert a.cassette is not None and b.cassette is not None
+    assert a.cassette.read_bytes() == b.cassette.read_bytes()
+
+
+def test_record_mode_once_refuses_to_overwrite(recorded: RecordedRun, tmp_path: Path) -> None:
+    """Recording into an existing cassette is refused before anything is sent."""
+    assert recorded.cassette is not None
+    with pytest.raises(CassetteError, match="already exists"):
+        record(
+            RunPlan(asid=1),
+            cassette=recorded.cassette,
+            access_key=ACCESS_KEY,
+            secret_key=SECRET_KEY,
+            base_url="http://127.0.0.1:9",
+        )
+
+
+def test_replay_with_faults_is_identical(tmp_path: Path) -> None:
+    """Faulty responses (5xx, 429, garbage) are recorded and replayed like any other."""
+    run = record_sim(tmp_path, name="faulty", faults=0.1, plan=RunPlan(asid=1, max_polls=60))
+    problems = set(run.events["problem"].dropna())
+    assert problems & {"http_status", "format"}
+    transport_rows = run.events["problem"] == "transport"
+    again = replay(run.cassette).events
+    # Dropped connections have no response to store: replay cannot show them.
+    expected = run.events[~transport_rows]
+    pd.testing.assert_frame_equal(
+        again.drop(columns="seq").reset_index(drop=True),
+        expected.drop(columns="seq").reset_index(drop=True),
+    )
