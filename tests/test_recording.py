@@ -16,7 +16,7 @@ from cfanalytics.eventlog import load_events
 from cfanalytics.events import validate
 from cfanalytics.exceptions import CassetteError
 from cfanalytics.session import RecordedRun, RunPlan, events_from_cassette, record, replay
-from cfanalytics.simulator import ManualClock, Simulator, SimTransport, default_scenario
+from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
 from .conftest import ACCESS_KEY, SECRET_KEY
 
@@ -105,9 +105,11 @@ def test_vcrpy_replays_our_cassette(recorded: RecordedRun) -> None:
     def forbidden(request: httpx.Request) -> httpx.Response:
         raise AssertionError("vcrpy went to the network")
 
-    with vcr.use_cassette(str(recorded.cassette), record_mode="none"):
-        with httpx.Client(transport=httpx.MockTransport(forbidden)) as client:
-            answer = client.get(first.uri)
+    with (
+        vcr.use_cassette(str(recorded.cassette), record_mode="none"),
+        httpx.Client(transport=httpx.MockTransport(forbidden)) as client,
+    ):
+        answer = client.get(first.uri)
     assert answer.content == first.body
 
 
@@ -115,8 +117,8 @@ def test_recording_is_deterministic(tmp_path: Path) -> None:
     """Same seed, same plan, same run id: byte-identical cassettes."""
     plan = RunPlan(asid=1, interval=20, max_polls=30)
     a = record_sim(tmp_path, name="a", plan=plan)
-    b = record_sim(tmp_path / "other" if (tmp_path / "other").mkdir() is None else tmp_path,
-                   name="a", plan=plan)  # fmt: skip
+    (tmp_path / "other").mkdir()
+    b = record_sim(tmp_path / "other", name="a", plan=plan)
     assert a.cassette is not None and b.cassette is not None
     assert a.cassette.read_bytes() == b.cassette.read_bytes()
 

@@ -11,7 +11,7 @@ import pytest
 
 from cfanalytics import AsyncClient, RetryPolicy
 from cfanalytics.runner import RolloutProgress, RolloutRunner
-from cfanalytics.simulator import ManualClock, Simulator, SimTransport, default_scenario
+from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
 from .conftest import ACCESS_KEY, SECRET_KEY
 
