@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench simulate clean
+.PHONY: demo test lint bench simulate cassettes clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_simulator.py
+
+cassettes: $(STAMP)
+	$(BIN)/cfanalytics make-cassette demo
+	$(BIN)/cfanalytics make-cassette troubled
 
 simulate: $(STAMP)
 	$(BIN)/cfanalytics simulate

@@ -23,6 +23,7 @@ from .client._results import JobFields
 __all__ = [
     "demo",
     "image_status",
+    "make_cassette",
     "queue",
     "record",
     "replay",
@@ -267,4 +268,15 @@ def summary(args: argparse.Namespace) -> int:
         _out(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     else:
         _out(render(frame_records(frame), columns, args.format))
+    return 0
+
+
+def make_cassette(args: argparse.Namespace) -> int:
+    """``cfanalytics make-cassette``: regenerate a shipped sample cassette."""
+    from .samples import make_cassette as make
+
+    path = Path(args.out or f"cassettes/{args.name}.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run = make(args.name, path)
+    _describe(run)
     return 0

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from . import _commands
 from ._version import __version__
 from .exceptions import CfAnalyticsError
+from .samples import SAMPLES
 
 __all__ = ["build_parser", "main"]
 
@@ -133,6 +134,16 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("cassette", help="a cassette written by cfanalytics record")
     p.add_argument("--events-out", help="write the events to FILE.parquet or FILE.csv")
     p.set_defaults(run=_commands.replay)
+
+    p = sub.add_parser(
+        "make-cassette",
+        help="regenerate a shipped sample cassette from the simulator",
+        description="Record a sample rollout from the in-process simulator with a fixed seed "
+        "and a manual clock: the same command always writes the same bytes.",
+    )
+    p.add_argument("name", choices=sorted(SAMPLES), help="which sample")
+    p.add_argument("-o", "--out", help="cassette file (default: cassettes/NAME.yaml)")
+    p.set_defaults(run=_commands.make_cassette)
 
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
     p.add_argument("source", help="cassette file, or event log folder / .parquet file")

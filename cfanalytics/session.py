@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -106,9 +107,15 @@ async def arecord(
     clock: Callable[[], datetime] | None = None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     retry: RetryPolicy | None = None,
+    rng: random.Random | None = None,
+    overwrite: bool = False,
     on_progress: Callable[[RolloutProgress], object] | None = None,
 ) -> RecordedRun:
-    """Record ``plan`` against the API (or simulator): cassette, event log, events."""
+    """Record ``plan`` against the API (or simulator): cassette, event log, events.
+
+    ``clock`` stamps each response's receive time (default: now, UTC); ``sleep`` waits
+    between polls; ``rng`` drives retry jitter; ``overwrite`` replaces an existing cassette.
+    """
     credentials = resolve_credentials(access_key, secret_key, os.environ)
     run_id = run_id or new_run_id()
     meta = plan.metadata() | {
@@ -117,7 +124,7 @@ async def arecord(
         "run_id": run_id,
     }
     secrets = credentials.secrets()
-    writer = CassetteWriter(cassette, metadata=meta, secrets=secrets)
+    writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
     log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
     recorder = Recorder(run_id=run_id, eventlog=log, cassette=writer, **_clock(clock))
     try:
@@ -127,6 +134,7 @@ async def arecord(
             secret_key=credentials.secret_key,
             retry=retry,
             sleep=sleep,
+            rng=rng,
             transport=recorder.wrap_async(transport or httpx.AsyncHTTPTransport()),
         ) as client:
             writer.metadata["base_url"] = str(client.base_url)

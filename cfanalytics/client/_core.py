@@ -85,7 +85,7 @@ class ClientCore:
         )
         if wait is None:
             raise exc
-        log.warning("retrying %s in %.2f s after try %d: %s", call.path, wait, attempt, exc)
+        log.info("retrying %s in %.2f s after try %d: %s", call.path, wait, attempt, exc)
         return wait
 
 
