@@ -98,4 +98,3 @@ def test_unreadable_inputs_are_event_log_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(EventLogError, match="cannot write"):
         EventLog(blocker / "sub", run_id="r1")
-
