@@ -26,6 +26,7 @@ from ..client._results import (
 )
 from ..client._routes import Route, route
 from ..exceptions import APIError, HTTPStatusError, ResponseError, ResponseFormatError
+from ._fast import StatusBody, status_frame
 from ._schema import STATES, conform
 
 __all__ = ["STAMP_HEADER", "Exchange", "events_from_exchanges", "exchange_rows", "observed_at"]
@@ -179,11 +180,36 @@ def exchange_rows(exchange: Exchange, *, run_id: str, seq: int) -> list[Row]:
     return [base | row for row in rows]
 
 
+def _status_body(exchange: Exchange, seq: int) -> StatusBody | None:
+    """The exchange as a successful status body for the column-wise reader, if it is one."""
+    raw = exchange.response
+    if raw is None or not 200 <= raw.status_code < 300:
+        return None
+    where = route(exchange.url)
+    if where.endpoint != "status":
+        return None
+    return StatusBody(seq, observed_at(raw), raw.status_code, where.asid, raw.text)
+
+
 def events_from_exchanges(exchanges: Iterable[Exchange], *, run_id: str) -> pd.DataFrame:
-    """The events table of a run's exchanges, in order (``seq`` counts from 0)."""
+    """The events table of a run's exchanges, in order (``seq`` counts from 0).
+
+    Successful status bodies, the bulk of any recording, are read column-wise
+    (:mod:`._fast`); everything else row by row. Both follow the same rules.
+    """
+    exchanges = list(exchanges)
+    bodies = [b for seq, e in enumerate(exchanges) if (b := _status_body(e, seq)) is not None]
+    columns, leftovers = status_frame(bodies, run_id=run_id)
+    fast_seqs = {b.seq for b in bodies} - {bodies[i].seq for i in leftovers}
     rows = [
-        row
+        row | {"_pos": pos}
         for seq, exchange in enumerate(exchanges)
-        for row in exchange_rows(exchange, run_id=run_id, seq=seq)
+        if seq not in fast_seqs
+        for pos, row in enumerate(exchange_rows(exchange, run_id=run_id, seq=seq))
     ]
-    return conform(pd.DataFrame(rows))
+    if not rows:
+        return conform(pd.DataFrame(columns).drop(columns="_pos"))
+    slow = conform(pd.DataFrame(rows).drop(columns="_pos")).assign(_pos=[r["_pos"] for r in rows])
+    frame = pd.concat([pd.DataFrame(columns), slow], ignore_index=True)
+    frame = frame.sort_values(["seq", "_pos"], kind="stable").drop(columns="_pos")
+    return conform(frame)

@@ -99,6 +99,8 @@ def empty_events() -> pd.DataFrame:
 
 
 def _cast(column: pd.Series, dtype: object) -> pd.Series:
+    if column.dtype == dtype:
+        return column
     if isinstance(dtype, pd.DatetimeTZDtype):
         return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
@@ -111,6 +113,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
     unknown = set(frame.columns) - set(COLUMNS)
     if unknown:
         raise SchemaError(f"columns not in the events schema: {sorted(unknown)}")
+    frame = frame.reset_index(drop=True)  # align on position, whatever the index was
     out = {}
     for name, dtype in SCHEMA.items():
         column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index)

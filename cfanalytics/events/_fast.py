@@ -1,0 +1,302 @@
+"""A column-wise reader for successful status responses: the bulk of every recording.
+
+:func:`status_frame` builds the rows of many status bodies at once, column by column,
+converting each column in one vectorised step when its values already have the documented
+type, and value by value (with the client's own readers) only where they do not. It gives
+exactly the rows :func:`~cfanalytics.events._build.exchange_rows` gives (a test holds the
+two to that); a body it cannot take (an envelope, an odd shape) is left to that reader.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..client._parse import _STATE_BY_NAME, _as_bool, _as_int, _as_text, _as_time
+from ._schema import SCHEMA, STATES
+
+__all__ = ["StatusBody", "status_frame"]
+
+_INTS = ("jobid", "jobprogress", "jobfailed", "target_imageversionid")
+_TIMES = ("jobcreated", "jobstart", "jobupdated", "jobeta", "install_at")
+_BOOLS = ("mirroring", "restart", "success")
+_TEXTS = ("jobstatename", "joberror", "location", "machine", "mirror", "imagepath")
+_FIELDS = ("jobstateid", *_INTS, *_TIMES, *_BOOLS, *_TEXTS)
+_KNOWN = frozenset(_FIELDS)
+_BOOL_OF: dict[object, bool] = {True: True, False: False, "true": True, "false": False}
+_MAX_SECONDS = 10**11
+
+
+@dataclass(frozen=True, slots=True)
+class StatusBody:
+    """One successful status response, with the values every one of its rows shares."""
+
+    seq: int
+    observed_at: datetime | None
+    http_status: int
+    asid: int | None
+    text: str
+
+
+def _plain(value: Any) -> Any:
+    """JSON parsed with ``object_pairs_hook=tuple`` back to dicts (last duplicate wins)."""
+    if isinstance(value, tuple):
+        return {k: _plain(v) for k, v in value}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _plain_jobs(text: str) -> list[dict[str, Any]] | None:
+    """The job objects of a plain status body; None for anything else."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not (type(data) is dict and len(data) == 1 and type(data.get("installs")) is list):
+        return None  # an envelope, extra top-level keys, or another shape
+    jobs: list[dict[str, Any]] = data["installs"]
+    return jobs if all(type(job) is dict for job in jobs) else None
+
+
+def _surely_unique(text: str, jobs: list[dict[str, Any]]) -> bool:
+    """Whether no object of the body repeats a key (as the documented ``restart`` does).
+
+    Every key is followed by a colon; counting colons in the text gives at least the number
+    of keys sent (a string value may add more, never fewer). Equal to the keys parsed,
+    nothing was repeated; otherwise the exact path decides.
+    """
+    return text.count(":") == 1 + sum(map(len, jobs))
+
+
+def _exact_rows(text: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Rows with every repeated key's values kept: the slower, exact parse."""
+    data = json.loads(text, object_pairs_hook=tuple)
+    return [_row(pairs) for pairs in data[0][1]]
+
+
+def _row(pairs: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A job's values by field, and what must go to ``extra`` (unknown keys, duplicates)."""
+    job = dict(pairs)
+    extra = _unknown(job)
+    if len(job) != len(pairs):
+        seen: dict[str, list[Any]] = {}
+        for key, value in pairs:
+            seen.setdefault(key, []).append(_plain(value))
+        extra["__duplicates__"] = {k: v for k, v in seen.items() if len(v) > 1}
+    return job, extra
+
+
+def _unknown(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in job.items() if k not in _KNOWN}
+
+
+def _parse(text: str) -> list[tuple[dict[str, Any], dict[str, Any]]] | None:
+    """A body's rows (values and extras), or None when the general reader must take it."""
+    jobs = _plain_jobs(text)
+    if not jobs or not all(type(job.get("jobid")) is int for job in jobs):
+        return None  # empty lists and odd shapes: the general reader
+    if _surely_unique(text, jobs):
+        return [(job, {} if job.keys() <= _KNOWN else _unknown(job)) for job in jobs]
+    return _exact_rows(text)
+
+
+def _convert(
+    values: list[Any], read: Callable[[Any], Any], invalid: dict[int, dict[str, Any]], name: str
+) -> list[Any]:
+    """Value by value, as the client reads them; unreadable values are collected."""
+    out: list[Any] = []
+    for index, value in enumerate(values):
+        if value is None or value == "":
+            out.append(None)
+            continue
+        try:
+            out.append(read(value))
+        except (ValueError, OverflowError):
+            invalid.setdefault(index, {})[name] = value
+            out.append(None)
+    return out
+
+
+def _types(values: list[Any]) -> set[type]:
+    return set(map(type, values))
+
+
+def _ints(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
+    try:
+        if _types(values) <= {int, type(None)}:
+            return pd.array(values, dtype="Int64")
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return pd.array(_convert(values, _as_int, invalid, name), dtype="Int64")
+
+
+def _seconds(values: list[Any]) -> list[int | None] | None:
+    """Unix seconds when every value is null, "", an int or a digit string in range."""
+    if _types(values) <= {int, type(None)}:
+        numbers = pd.array(values, dtype="Int64")
+        in_range = ((numbers >= 0) & (numbers < _MAX_SECONDS)).fillna(True)
+        return values if bool(in_range.all()) else None
+    out: list[int | None] = []
+    for v in values:
+        if v is None or v == "":
+            out.append(None)
+        elif type(v) is int or (type(v) is str and v.isdigit()):
+            seconds = int(v)
+            if not 0 <= seconds < _MAX_SECONDS:
+                return None
+            out.append(seconds)
+        else:
+            return None
+    return out
+
+
+def _times(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.Series:
+    seconds = _seconds(values)
+    if seconds is not None:
+        stamps = pd.to_datetime(pd.array(seconds, dtype="Int64"), unit="s", utc=True)
+    else:
+        stamps = pd.to_datetime(_convert(values, _as_time, invalid, name), utc=True)
+    return pd.Series(stamps).astype(SCHEMA[name]).array
+
+
+def _bools(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
+    # Floats would hash like 0/1: leave them to the client's reader, which refuses them.
+    fast = [
+        None if v is None else _BOOL_OF.get(v, v) if type(v) is not float else v for v in values
+    ]
+    if all(v is None or v is True or v is False for v in fast):
+        return pd.array(fast, dtype="boolean")
+    return pd.array(_convert(values, _as_bool, invalid, name), dtype="boolean")
+
+
+def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
+    kinds = _types(values)
+    if kinds <= {str, int, type(None)}:
+        # Numbers (a machine id, say) are kept as their text, as the client reads them.
+        plain = (
+            values if kinds <= {str, type(None)} else [v if v is None else str(v) for v in values]
+        )
+        return pd.array([v if v != "" else None for v in plain], dtype="string")
+    return pd.array(_convert(values, _as_text, invalid, name), dtype="string")
+
+
+def _states(
+    ids: list[Any], names: list[Any], invalid: dict[int, dict[str, Any]]
+) -> tuple[pd.array, pd.Categorical]:
+    """``jobstateid``, derived from the name where missing; and the state names."""
+    numbers = _ints(ids, invalid, "jobstateid")
+    derived = [_STATE_BY_NAME.get(n.strip().lower()) if isinstance(n, str) else None for n in names]
+    numbers = pd.array(
+        np.where(numbers.isna(), pd.array(derived, dtype="Int64"), numbers), dtype="Int64"
+    )
+    codes = numbers.fillna(0).to_numpy(dtype="int64") - 1
+    codes[(codes < 0) | (codes >= len(STATES))] = -1
+    return numbers, pd.Categorical.from_codes(codes, dtype=SCHEMA["state"])
+
+
+def _extras(extras: list[dict[str, Any]], invalid: dict[int, dict[str, Any]]) -> pd.array:
+    """``extra`` as JSON text; rows alike share one rendering."""
+    cache: dict[str, str] = {}
+    out: list[str | None] = []
+    for index, extra in enumerate(extras):
+        if index in invalid:
+            extra = extra | {"__invalid__": invalid[index]}
+        if not extra:
+            out.append(None)
+            continue
+        text = json.dumps(extra, sort_keys=True, default=str)
+        out.append(cache.setdefault(text, text))
+    return pd.array(out, dtype="string")
+
+
+_READERS = {
+    **dict.fromkeys(_INTS, _ints),
+    **dict.fromkeys(_TIMES, _times),
+    **dict.fromkeys(_BOOLS, _bools),
+    **dict.fromkeys(_TEXTS, _texts),
+}
+
+
+def _collect(bodies: Sequence[StatusBody]) -> tuple[list[int], list[Any], list[int]]:
+    """Parse the bodies; returns body index per row, the rows, and bodies left over."""
+    owners: list[int] = []
+    rows: list[Any] = []
+    leftovers: list[int] = []
+    for number, body in enumerate(bodies):
+        parsed = _parse(body.text)
+        if parsed is None:
+            leftovers.append(number)
+            continue
+        owners.extend([number] * len(parsed))
+        rows.extend(parsed)
+    return owners, rows, leftovers
+
+
+def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str, Any], list[int]]:
+    """Columns of the rows of ``bodies``, and the indices of bodies it left to the general reader.
+
+    Columns come with their final dtypes, plus ``_pos``: the row's place within its response.
+    """
+    owners, rows, leftovers = _collect(bodies)
+    invalid: dict[int, dict[str, Any]] = {}
+    # One C-level pass per row, then a transpose: faster than a Python loop per field.
+    table = [tuple(map(job.get, _FIELDS)) for job, _ in rows]
+    columns_of = zip(*table, strict=True) if table else ([] for _ in _FIELDS)
+    values = dict(zip(_FIELDS, map(list, columns_of), strict=True))
+    columns: dict[str, Any] = {
+        name: read(values[name], invalid, name) for name, read in _READERS.items()
+    }
+    columns["jobstateid"], columns["state"] = _states(
+        values["jobstateid"], values["jobstatename"], invalid
+    )
+    del columns["jobstatename"]  # the schema keeps the state, by id and name, only
+    columns["extra"] = _extras([extra for _, extra in rows], invalid)
+    owner = np.asarray(owners, dtype="int64")
+    columns |= _shared(bodies, owner, run_id)
+    columns["kind"] = pd.Categorical.from_codes(
+        np.where(
+            columns["mirroring"].isna(), -1, np.where(columns["mirroring"].fillna(False), 0, 1)
+        ),
+        dtype=SCHEMA["kind"],
+    )
+    columns["_pos"] = _positions(owner)
+    return columns, leftovers
+
+
+def _shared(bodies: Sequence[StatusBody], owner: np.ndarray, run_id: str) -> dict[str, Any]:
+    """The columns every row of a response shares, repeated per row."""
+
+    def per_row(values: list[Any], dtype: object) -> Any:
+        return (
+            pd.Series(values, dtype=object).astype(dtype).array.take(owner)
+            if len(owner)
+            else pd.array([], dtype=dtype)
+        )
+
+    return {
+        "run_id": pd.array([run_id] * len(owner), dtype="string"),
+        "seq": per_row([b.seq for b in bodies], "Int64"),
+        "observed_at": pd.Series(pd.to_datetime([b.observed_at for b in bodies], utc=True))
+        .astype(SCHEMA["observed_at"])
+        .array.take(owner),
+        "endpoint": pd.Categorical(["status"] * len(owner), dtype=SCHEMA["endpoint"]),
+        "http_status": per_row([b.http_status for b in bodies], "Int64"),
+        "asid": per_row([b.asid for b in bodies], "Int64"),
+    }
+
+
+def _positions(owner: np.ndarray) -> np.ndarray:
+    """Each row's index within its response (0, 1, 2, ... restarting per response)."""
+    if not len(owner):
+        return owner
+    starts = np.r_[0, np.flatnonzero(np.diff(owner)) + 1]
+    first_of_row = np.repeat(starts, np.diff(np.r_[starts, len(owner)]))
+    positions: np.ndarray = np.arange(len(owner)) - first_of_row
+    return positions
