@@ -10,9 +10,11 @@ two to that); a body it cannot take (an envelope, an odd shape) is left to that 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -31,6 +33,8 @@ _FIELDS = ("jobstateid", *_INTS, *_TIMES, *_BOOLS, *_TEXTS)
 _KNOWN = frozenset(_FIELDS)
 _BOOL_OF: dict[object, bool] = {True: True, False: False, "true": True, "false": False}
 _MAX_SECONDS = 10**11
+
+Row = tuple[dict[str, Any], dict[str, Any]]  # a job's values, and what goes to ``extra``
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,36 +79,34 @@ def _surely_unique(text: str, jobs: list[dict[str, Any]]) -> bool:
     return text.count(":") == 1 + sum(map(len, jobs))
 
 
-def _exact_rows(text: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Rows with every repeated key's values kept: the slower, exact parse."""
-    data = json.loads(text, object_pairs_hook=tuple)
-    return [_row(pairs) for pairs in data[0][1]]
-
-
-def _row(pairs: tuple[tuple[str, Any], ...]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A job's values by field, and what must go to ``extra`` (unknown keys, duplicates)."""
-    job = dict(pairs)
-    extra = _unknown(job)
-    if len(job) != len(pairs):
-        seen: dict[str, list[Any]] = {}
-        for key, value in pairs:
-            seen.setdefault(key, []).append(_plain(value))
-        extra["__duplicates__"] = {k: v for k, v in seen.items() if len(v) > 1}
-    return job, extra
+def _exact_rows(text: str, jobs: list[dict[str, Any]]) -> list[Row]:
+    """Rows that also keep every value of a repeated key: a second, exact parse."""
+    pairs_of = json.loads(text, object_pairs_hook=tuple)[0][1]
+    rows = []
+    for job, pairs in zip(jobs, pairs_of, strict=True):
+        extra = _unknown(job)
+        if len(pairs) != len(job):
+            counts = Counter(map(itemgetter(0), pairs))
+            extra["__duplicates__"] = {
+                key: [_plain(v) for k, v in pairs if k == key] for key, n in counts.items() if n > 1
+            }
+        rows.append((job, extra))
+    return rows
 
 
 def _unknown(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in job.items() if k not in _KNOWN}
+    """The fields the schema has no column for."""
+    return {} if job.keys() <= _KNOWN else {k: v for k, v in job.items() if k not in _KNOWN}
 
 
-def _parse(text: str) -> list[tuple[dict[str, Any], dict[str, Any]]] | None:
+def _parse(text: str) -> list[Row] | None:
     """A body's rows (values and extras), or None when the general reader must take it."""
     jobs = _plain_jobs(text)
     if not jobs or not all(type(job.get("jobid")) is int for job in jobs):
         return None  # empty lists and odd shapes: the general reader
     if _surely_unique(text, jobs):
-        return [(job, {} if job.keys() <= _KNOWN else _unknown(job)) for job in jobs]
-    return _exact_rows(text)
+        return [(job, _unknown(job)) for job in jobs]
+    return _exact_rows(text, jobs)
 
 
 def _convert(
@@ -211,8 +213,10 @@ def _extras(extras: list[dict[str, Any]], invalid: dict[int, dict[str, Any]]) ->
         if not extra:
             out.append(None)
             continue
-        text = json.dumps(extra, sort_keys=True, default=str)
-        out.append(cache.setdefault(text, text))
+        key = repr(extra)  # cheaper than dumping; rows alike share one rendering
+        if key not in cache:
+            cache[key] = json.dumps(extra, sort_keys=True, default=str)
+        out.append(cache[key])
     return pd.array(out, dtype="string")
 
 
