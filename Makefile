@@ -24,6 +24,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_simulator.py
+	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 1000
+	$(BIN)/python bench/bench_events.py
 
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo

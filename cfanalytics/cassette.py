@@ -26,6 +26,7 @@ from typing import Any, Literal, Protocol
 
 import httpx
 import yaml
+from httpx._decoders import SUPPORTED_DECODERS  # httpx is pinned below 0.29
 from vcr.filters import decode_response
 from vcr.request import Request as VcrRequest
 from vcr.serialize import serialize
@@ -44,6 +45,8 @@ SerializerName = Literal["yaml", "json"]
 
 _DROPPED_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+# The content codings httpx decodes (gzip, deflate; br and zstd when their packages exist).
+_HTTPX_DECODES = frozenset(SUPPORTED_DECODERS)
 
 
 class _Serializer(Protocol):
@@ -52,12 +55,8 @@ class _Serializer(Protocol):
 
 
 class _OrderedYaml:
-    """vcrpy's YAML serializer, except that keys keep their order when written.
-
-    vcrpy's dumper sorts mapping keys, which would reorder response headers. Every value
-    written is plain data (str, int, bytes as ``!!binary``, lists, dicts), so libyaml's safe
-    dumper produces what vcrpy's own would, and vcrpy's loader reads it.
-    """
+    """vcrpy's YAML serializer, but keys keep their order (vcrpy's dumper sorts them, which
+    would reorder response headers). Only plain data is written, so the safe dumper suffices."""
 
     @staticmethod
     def serialize(cassette_dict: dict[str, Any]) -> str:
@@ -68,7 +67,7 @@ class _OrderedYaml:
         return yamlserializer.deserialize(cassette_string)
 
 
-_SERIALIZERS: Mapping[str, _Serializer] = {"yaml": _OrderedYaml(), "json": jsonserializer}
+_ORDERED_YAML = _OrderedYaml()
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +92,8 @@ class Interaction:
         request = response.request
         body = response.content
         headers = tuple(response.headers.multi_items())
-        if _first(headers, "content-encoding") is not None:
+        codings = {c.strip().lower() for c in response.headers.get_list("content-encoding", True)}
+        if codings and codings <= _HTTPX_DECODES:  # the body was decoded: say so
             headers = _plain_headers(headers, len(body))
         return cls(
             method=request.method,
@@ -193,9 +193,6 @@ class CassetteWriter:
 
     def __repr__(self) -> str:
         return f"CassetteWriter({str(self.path)!r}, interactions={len(self._interactions)})"
-
-    def __len__(self) -> int:
-        return len(self._interactions)
 
     @property
     def interactions(self) -> tuple[Interaction, ...]:
@@ -303,9 +300,9 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             status, reason = response["status"]["code"], response["status"].get("message")
             body = response["body"]["string"]
         stored_headers = response.get("headers") or {}
-        method, uri = request["method"], request["uri"]
+        method, uri, status = str(request["method"]), str(request["uri"]), int(status)
         request_headers = _header_pairs(request.get("headers") or {})
-    except (KeyError, TypeError, AttributeError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         problem = (
             f"has no {exc.args[0]!r}" if isinstance(exc, KeyError) else f"is malformed ({exc})"
         )
@@ -314,15 +311,7 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             "cassette (truncated, or edited by hand): re-record it"
         ) from exc
     headers, body = _decoded(stored_headers, body, f"cassette {path}: interaction {index}")
-    return Interaction(
-        method=str(method),
-        uri=str(uri),
-        request_headers=request_headers,
-        status_code=int(status),
-        reason=str(reason or ""),
-        headers=headers,
-        body=body,
-    )
+    return Interaction(method, uri, request_headers, status, str(reason or ""), headers, body)
 
 
 def _decoded(stored: Mapping[str, Any], body: Any, where: str) -> tuple[Headers, bytes]:
@@ -361,10 +350,9 @@ def _serializer(path: Path, name: str | None) -> _Serializer:
     """The serializer named, else JSON for ``.json``, else YAML."""
     if name is None:
         name = "json" if path.suffix.lower() == ".json" else "yaml"
-    try:
-        return _SERIALIZERS[name]
-    except KeyError:
-        raise ValueError(f"serializer must be 'yaml', 'json' or None, not {name!r}") from None
+    if name not in ("yaml", "json"):
+        raise ValueError(f"serializer must be 'yaml', 'json' or None, not {name!r}")
+    return jsonserializer if name == "json" else _ORDERED_YAML
 
 
 def _vcr_request(interaction: Interaction) -> VcrRequest:
@@ -464,9 +452,6 @@ def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
     if isinstance(value, list | tuple):
         return [_scrub_value(item, secrets) for item in value]
     return value
-
-
-# --- helpers ---------------------------------------------------------------------------
 
 
 def _first(headers: Headers, name: str) -> str | None:
