@@ -98,20 +98,10 @@ class RequestTimeoutError(TransportError):
 
 
 class ResponseError(CfAnalyticsError):
-    """A response arrived and it reports (or is) an error; ``raw`` keeps every byte of it."""
+    """A response arrived and it reports (or is) an error; ``raw`` keeps every byte of it.
 
-    def __init__(self, message: str, *, raw: RawResponse) -> None:
-        super().__init__(message)
-        self.raw = raw
-
-    @property
-    def status_code(self) -> int:
-        """The HTTP status code of the response."""
-        return self.raw.status_code
-
-
-class HTTPStatusError(ResponseError):
-    """A non-2xx HTTP status. ``error_code`` / ``error_message`` come from an envelope, if any."""
+    ``error_code`` / ``error_message`` come from Clanforge's error envelope, when it sent one.
+    """
 
     def __init__(
         self,
@@ -121,9 +111,19 @@ class HTTPStatusError(ResponseError):
         error_code: int | None = None,
         error_message: str | None = None,
     ) -> None:
-        super().__init__(message, raw=raw)
+        super().__init__(message)
+        self.raw = raw
         self.error_code = error_code
         self.error_message = error_message
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status code of the response."""
+        return self.raw.status_code
+
+
+class HTTPStatusError(ResponseError):
+    """A non-2xx HTTP status."""
 
 
 class AuthenticationError(HTTPStatusError):
@@ -160,18 +160,6 @@ class ServerError(HTTPStatusError):
 
 class APIError(ResponseError):
     """Clanforge answered with its error envelope (often with HTTP 200)."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        raw: RawResponse,
-        error_code: int | None,
-        error_message: str | None,
-    ) -> None:
-        super().__init__(message, raw=raw)
-        self.error_code = error_code
-        self.error_message = error_message
 
 
 class ResponseFormatError(ResponseError):
