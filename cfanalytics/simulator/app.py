@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import email.utils
 import hmac
 import json
@@ -84,6 +85,15 @@ def _credential(given: str | None, env: str) -> str:
             f"or set {ACCESS_ENV} and {SECRET_ENV}"
         )
     return value
+
+
+#: The header cfanalytics' recorder stamps receive times in (the simulator never imports it).
+OBSERVED_AT_HEADER = "x-cfanalytics-observed-at"
+
+
+def _iso(now: float) -> str:
+    stamp = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    return stamp.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 class Simulator:
@@ -163,6 +173,9 @@ class Simulator:
         headers = (
             ("Content-Type", content_type),
             ("Date", email.utils.formatdate(now, usegmt=True)),
+            # The exact simulated time: a recorder keeps a stamp it finds, so recordings of a
+            # simulator running faster than real time stay in one (simulated) time frame.
+            (OBSERVED_AT_HEADER, _iso(now)),
             ("Content-Length", str(len(body))),
             *extra,
         )
