@@ -238,3 +238,51 @@ def test_column_reader_matches_on_the_shipped_cassettes() -> None:
         pd.testing.assert_frame_equal(
             events_from_exchanges(exchanges, run_id="run-1"), rowwise(exchanges)
         )
+
+
+CLEAN_JOBS = [
+    JOB,
+    {**JOB, "jobid": 12, "jobstart": None, "jobeta": None, "machine": None, "restart": 0},
+    {**JOB, "jobid": 13, "jobstart": "", "joberror": "", "mirroring": True},
+    {k: v for k, v in JOB.items() if k != "jobstateid"}
+    | {"jobid": 14, "jobstatename": "Completed"},
+    {**JOB, "jobid": 15, "jobstateid": 9, "jobstatename": "Mystery", "mirroring": None},
+]
+
+
+def test_arrow_reader_takes_clean_bodies_and_matches() -> None:
+    """Clean bodies go through pyarrow, and give the rows of the client's readers."""
+    from cfanalytics.events._arrow import arrow_values
+
+    bodies = [json.dumps({"installs": CLEAN_JOBS[i : i + 2]}) for i in range(0, 5, 2)]
+    assert arrow_values(bodies) is not None
+    exchanges = [Exchange("GET", STATUS_URL, raw(STATUS_URL, b)) for b in bodies]
+    exchanges.insert(1, Exchange("GET", STATUS_URL, raw(STATUS_URL, {"installs": []})))
+    queue = f"{BASE}/cfp/v1/imageinstall/12/queue?accountserviceid=7&mirroring=false"
+    exchanges.insert(2, Exchange("GET", queue, raw(queue, {"machinejobid": 3})))
+    pd.testing.assert_frame_equal(
+        events_from_exchanges(exchanges, run_id="run-1"), rowwise(exchanges)
+    )
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"jobprogress": 1.5},  # a float
+        {"jobstart": "17e8"},  # not digits
+        {"jobcreated": -1},  # out of range
+        {"restart": 2},  # not a flag
+        {"fleet": "eu"},  # unknown field: needs extra
+        {"jobstart": "99999999999999999999999"},  # beyond int64
+    ],
+)
+def test_arrow_reader_declines_what_needs_judgement(change: dict[str, Any]) -> None:
+    """Anything but plain values goes to the exact readers; the rows still match."""
+    from cfanalytics.events._arrow import arrow_values
+
+    bodies = [json.dumps({"installs": [JOB, {**JOB, "jobid": 99, **change}]})]
+    assert arrow_values(bodies) is None
+    exchanges = [Exchange("GET", STATUS_URL, raw(STATUS_URL, b)) for b in bodies]
+    pd.testing.assert_frame_equal(
+        events_from_exchanges(exchanges, run_id="run-1"), rowwise(exchanges)
+    )

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..client._parse import _STATE_BY_NAME, _as_bool, _as_int, _as_text, _as_time
+from ._arrow import arrow_values, eligible
 from ._schema import SCHEMA, STATES
 
 __all__ = ["StatusBody", "status_frame"]
@@ -189,18 +190,20 @@ def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> 
     return pd.array(_convert(values, _as_text, invalid, name), dtype="string")
 
 
-def _states(
-    ids: list[Any], names: list[Any], invalid: dict[int, dict[str, Any]]
-) -> tuple[pd.array, pd.Categorical]:
-    """``jobstateid``, derived from the name where missing; and the state names."""
+def _state_ids(ids: list[Any], names: list[Any], invalid: dict[int, dict[str, Any]]) -> pd.array:
+    """``jobstateid``, derived from the name where missing or unreadable."""
     numbers = _ints(ids, invalid, "jobstateid")
     derived = [_STATE_BY_NAME.get(n.strip().lower()) if isinstance(n, str) else None for n in names]
-    numbers = pd.array(
+    return pd.array(
         np.where(numbers.isna(), pd.array(derived, dtype="Int64"), numbers), dtype="Int64"
     )
-    codes = numbers.fillna(0).to_numpy(dtype="int64") - 1
+
+
+def _state_names(ids: pd.array) -> pd.Categorical:
+    """The state names of state ids; ids outside 1..7 have none."""
+    codes = ids.fillna(0).to_numpy(dtype="int64") - 1
     codes[(codes < 0) | (codes >= len(STATES))] = -1
-    return numbers, pd.Categorical.from_codes(codes, dtype=SCHEMA["state"])
+    return pd.Categorical.from_codes(codes, dtype=SCHEMA["state"])
 
 
 def _extras(extras: list[dict[str, Any]], invalid: dict[int, dict[str, Any]]) -> pd.array:
@@ -246,8 +249,29 @@ def _collect(bodies: Sequence[StatusBody]) -> tuple[list[int], list[Any], list[i
 def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str, Any], list[int]]:
     """Columns of the rows of ``bodies``, and the indices of bodies it left to the general reader.
 
+    pyarrow reads the batch when it can (:mod:`._arrow`); else the Python readers here do.
     Columns come with their final dtypes, plus ``_pos``: the row's place within its response.
     """
+    taken = [i for i, body in enumerate(bodies) if eligible(body.text)]
+    fast = arrow_values([bodies[i].text for i in taken]) if taken else None
+    if fast is not None:
+        columns, rows_of = fast
+        owner = np.asarray(taken, dtype="int64")[rows_of]
+        columns["extra"] = pd.array([None] * len(owner), dtype="string")
+        leftovers = sorted(set(range(len(bodies))) - set(taken))
+    else:
+        columns, owner, leftovers = _python_columns(bodies)
+    columns["state"] = _state_names(columns["jobstateid"])
+    columns |= _shared(bodies, owner, run_id)
+    mirroring = columns["mirroring"]
+    kind_codes = np.where(mirroring.isna(), -1, np.where(mirroring.fillna(False), 0, 1))
+    columns["kind"] = pd.Categorical.from_codes(kind_codes, dtype=SCHEMA["kind"])
+    columns["_pos"] = _positions(owner)
+    return columns, leftovers
+
+
+def _python_columns(bodies: Sequence[StatusBody]) -> tuple[dict[str, Any], np.ndarray, list[int]]:
+    """Every quirk handled, column by column: the values, each row's body, leftovers."""
     owners, rows, leftovers = _collect(bodies)
     invalid: dict[int, dict[str, Any]] = {}
     # One C-level pass per row, then a transpose: faster than a Python loop per field.
@@ -257,21 +281,10 @@ def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str
     columns: dict[str, Any] = {
         name: read(values[name], invalid, name) for name, read in _READERS.items()
     }
-    columns["jobstateid"], columns["state"] = _states(
-        values["jobstateid"], values["jobstatename"], invalid
-    )
     del columns["jobstatename"]  # the schema keeps the state, by id and name, only
+    columns["jobstateid"] = _state_ids(values["jobstateid"], values["jobstatename"], invalid)
     columns["extra"] = _extras([extra for _, extra in rows], invalid)
-    owner = np.asarray(owners, dtype="int64")
-    columns |= _shared(bodies, owner, run_id)
-    columns["kind"] = pd.Categorical.from_codes(
-        np.where(
-            columns["mirroring"].isna(), -1, np.where(columns["mirroring"].fillna(False), 0, 1)
-        ),
-        dtype=SCHEMA["kind"],
-    )
-    columns["_pos"] = _positions(owner)
-    return columns, leftovers
+    return columns, np.asarray(owners, dtype="int64"), leftovers
 
 
 def _shared(bodies: Sequence[StatusBody], owner: np.ndarray, run_id: str) -> dict[str, Any]:
