@@ -215,6 +215,8 @@ def record(args: argparse.Namespace) -> int:
             cassette=args.cassette,
             events_dir=args.events,
             base_url=args.base_url,
+            timeout=args.timeout,
+            overwrite=args.overwrite,
             on_progress=on_progress,
         )
     _describe(run)
@@ -236,6 +238,8 @@ def replay(args: argparse.Namespace) -> int:
     """``cfanalytics replay``: run the recorded plan again, offline, and show the events."""
     from .session import replay as replay_run
 
+    if args.events_out and Path(args.events_out).suffix not in (".parquet", ".csv"):
+        raise ValueError(f"cannot write {args.events_out}: use a .parquet or .csv file name")
     run = replay_run(args.cassette)
     _describe(run)
     if args.events_out:

@@ -185,7 +185,7 @@ class CassetteWriter:
         if self.path.exists() and not overwrite:
             raise CassetteError(
                 f"cassette {self.path} already exists; replay it, or choose a new file "
-                "(overwrite=True replaces it)"
+                "(--overwrite, or overwrite=True, replaces it)"
             )
         self._interactions: list[Interaction] = []
         self._saved = False

@@ -46,6 +46,8 @@ class EventLog:
         self._secrets = tuple(s for s in secrets if s)
         self.journal = self.folder / f"{run_id}.jsonl"
         self.parquet = self.folder / f"{run_id}.parquet"
+        #: The ``seq`` the next response of this run gets: reopening a log continues it.
+        self.next_seq = _next_seq(self.journal, self.parquet)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._file: IO[str] | None = self.journal.open("a", encoding="utf-8")
@@ -87,6 +89,13 @@ class EventLog:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _next_seq(journal: Path, parquet: Path) -> int:
+    parts = [p for p in (parquet, journal) if p.exists()]
+    frames = [_read_parquet(p) if p.suffix == ".parquet" else _read_journal(p) for p in parts]
+    seqs = [frame["seq"].max() for frame in frames if len(frame)]
+    return int(max(seqs)) + 1 if seqs else 0
 
 
 def _read_journal(path: Path) -> pd.DataFrame:
@@ -143,6 +152,8 @@ def load_events(source: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.exists():
         raise EventLogError(f"no event log at {path}")
     files = [path] if path.is_file() else sorted([*path.glob("*.parquet"), *path.glob("*.jsonl")])
+    if not files:
+        raise EventLogError(f"{path} holds no event files (*.parquet or *.jsonl)")
     frames = [_read_parquet(p) if p.suffix == ".parquet" else _read_journal(p) for p in files]
     return _combine(frames)
 

@@ -10,7 +10,7 @@ the cassette. Transport failures (no response) become rows too, but have nothing
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,6 +34,12 @@ def new_run_id() -> str:
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
 
 
+def _replace_all(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "<FILTERED>")
+    return text
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -53,15 +59,17 @@ class Recorder:
         eventlog: EventLog | None = None,
         cassette: CassetteWriter | None = None,
         on_rows: Callable[[list[dict[str, Any]]], object] | None = None,
+        secrets: Sequence[str] = (),
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.clock = clock
         self.eventlog = eventlog
         self.cassette = cassette
         self.on_rows = on_rows
+        self._secrets = tuple(s for s in secrets if s)
         self.responses = 0  # exchanges that had a response
         self._rows: list[dict[str, Any]] = []
-        self._seq = 0
+        self._seq = eventlog.next_seq if eventlog is not None else 0
 
     @property
     def events(self) -> pd.DataFrame:
@@ -98,12 +106,22 @@ class Recorder:
         """Record a request that got no response."""
         self._record(request, None, f"{type(exc).__name__}: {exc}")
 
+    def _scrub(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A row with the keys blanked out of its text, should the server have echoed one."""
+        if not self._secrets:
+            return row
+        return {
+            k: _replace_all(v, self._secrets) if isinstance(v, str) else v for k, v in row.items()
+        }
+
     def _record(
         self, request: httpx.Request, response: httpx.Response | None, error: str | None
     ) -> None:
         raw = RawResponse.from_httpx(response) if response is not None else None
         exchange = Exchange(request.method, str(request.url), raw, error, self.clock())
-        rows = exchange_rows(exchange, run_id=self.run_id, seq=self._seq)
+        rows = [
+            self._scrub(row) for row in exchange_rows(exchange, run_id=self.run_id, seq=self._seq)
+        ]
         self._seq += 1
         if self.eventlog is not None:
             self.eventlog.append(rows)

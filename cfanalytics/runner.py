@@ -21,7 +21,7 @@ from datetime import datetime
 
 from .client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
 from .events._build import observed_at
-from .exceptions import CfAnalyticsError
+from .exceptions import CfAnalyticsError, RecordingError
 
 __all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
 
@@ -167,6 +167,8 @@ class RolloutRunner:
                 result = await self.client.queue_install(
                     job.jobid, asid=self.asid, mirroring=job.mirroring
                 )
+            except RecordingError:
+                raise  # a cassette that ran out is no answer from the API
             except CfAnalyticsError as exc:
                 log.warning("could not queue job %s: %s", job.jobid, exc)
                 self.progress.queue_errors[job.jobid] = exc
@@ -176,6 +178,8 @@ class RolloutRunner:
     async def _poll(self) -> None:
         try:
             status = await self.client.install_status(self.asid)
+        except RecordingError:
+            raise
         except CfAnalyticsError as exc:
             # A failed poll says nothing about which jobs are gone; keep watching.
             self.progress.failed_polls += 1

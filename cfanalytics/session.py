@@ -28,7 +28,7 @@ from .client._config import resolve_credentials
 from .eventlog import EventLog, load_events
 from .events import SCHEMA_VERSION
 from .events._build import Exchange, events_from_exchanges
-from .exceptions import CassetteError
+from .exceptions import CassetteError, ReplayExhaustedError
 from .recorder import Recorder, new_run_id
 from .replay import ReplayTransport
 from .runner import RolloutProgress, RolloutRunner, no_sleep
@@ -108,6 +108,7 @@ async def arecord(
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     retry: RetryPolicy | None = None,
     rng: random.Random | None = None,
+    timeout: float = 30.0,
     overwrite: bool = False,
     on_progress: Callable[[RolloutProgress], object] | None = None,
 ) -> RecordedRun:
@@ -126,7 +127,9 @@ async def arecord(
     secrets = credentials.secrets()
     writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
     log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
-    recorder = Recorder(run_id=run_id, eventlog=log, cassette=writer, **_clock(clock))
+    recorder = Recorder(
+        run_id=run_id, eventlog=log, cassette=writer, secrets=secrets, **_clock(clock)
+    )
     try:
         async with AsyncClient(
             base_url=base_url,
@@ -135,10 +138,13 @@ async def arecord(
             retry=retry,
             sleep=sleep,
             rng=rng,
+            timeout=timeout,
             transport=recorder.wrap_async(transport or httpx.AsyncHTTPTransport()),
         ) as client:
             writer.metadata["base_url"] = str(client.base_url)
+            writer.metadata["complete"] = False  # until the run ends by a stop condition
             progress = await _run(client, plan, sleep, on_progress)
+            writer.metadata |= {"complete": True, "stop_reason": progress.stop_reason}
     finally:
         writer.close()
         if log is not None:
@@ -194,7 +200,16 @@ async def areplay(
         access_key=_REPLAY_KEY,
         secret_key=_REPLAY_KEY,
     ) as client:
-        progress = await _run(client, plan, no_sleep, on_progress)
+        try:
+            progress = await _run(client, plan, no_sleep, on_progress)
+        except ReplayExhaustedError as exc:
+            if loaded.metadata.get("complete") is False:
+                raise CassetteError(
+                    f"cassette {where} holds an interrupted recording, so its run cannot be "
+                    "replayed to the end; read it with `cfanalytics summary` or "
+                    "events_from_cassette() instead"
+                ) from exc
+            raise
     return RecordedRun(run_id, progress, recorder.events, loaded.path, None)
 
 

@@ -83,7 +83,7 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
 
     1. a Complete state (5) was seen: ``completed``; ``completed_at``, ``completed_after``
        and ``completed_before`` are its ``jobupdated`` (else its ``observed_at``);
-    2. the last state seen is Failed (6) and the job did not vanish afterwards: ``failed``;
+    2. the last state seen is Failed (6), whether or not it vanished afterwards: ``failed``;
     3. Squashed (7) was seen: ``squashed``;
     4. the job vanished after it was seen running (state 4, ``jobprogress`` > 0 or
        ``jobstart`` set): ``completed``, interval-censored: ``completed_after`` is its last
@@ -263,7 +263,7 @@ def _outcomes(snaps: pd.DataFrame, jobs: pd.DataFrame, polls: pd.DataFrame) -> p
     rule = np.select(
         [
             flags["complete"].to_numpy(dtype=bool),
-            failed & ~vanished,
+            failed,  # the last state seen; vanishing afterwards does not undo it
             flags["squashed"].to_numpy(dtype=bool),
             vanished & flags["ran"].to_numpy(dtype=bool),
             last_seen.notna().to_numpy(dtype=bool) & ~vanished,

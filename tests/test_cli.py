@@ -211,3 +211,33 @@ def test_bad_cassettes_are_one_line_errors(
     assert main(["summary", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("cfanalytics: error: ") and "\n" not in err
+
+
+def test_summary_of_a_folder_without_events(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder holding no event files is an error, not an empty table."""
+    assert main(["summary", str(tmp_path)]) == 2
+    assert "holds no event files" in capsys.readouterr().err
+
+
+def test_record_overwrite_flag(
+    sim_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--overwrite replaces a cassette that a failed attempt left behind."""
+    cassette = tmp_path / "run.yaml"
+    cassette.write_text("interactions: []\nversion: 1\n")
+    argv = [
+        "record",
+        "--asid",
+        "1",
+        "--interval",
+        "0",
+        "--max-polls",
+        "1",
+        "--cassette",
+        str(cassette),
+    ]
+    assert main([*argv, "--overwrite"]) == 0
+    assert "stopped: reached 1 polls" in capsys.readouterr().out
+    assert len(events_from_cassette(cassette)) >= 40

@@ -66,12 +66,20 @@ def test_a_crash_loses_nothing_flushed(tmp_path: Path) -> None:
 
 
 def test_reopening_appends(tmp_path: Path) -> None:
-    """Reopening the same run appends; a compacted part is merged, not replaced."""
+    """Reopening the same run continues its seq and appends; compacted parts are merged."""
     with EventLog(tmp_path, run_id="r1") as log:
+        assert log.next_seq == 0
         write(log, 2)
     with EventLog(tmp_path, run_id="r1") as log:
-        write(log, 3, start=2)
+        assert log.next_seq == 2
+        write(log, 3, start=log.next_seq)
     pd.testing.assert_frame_equal(load_events(tmp_path), expected(5))
+
+
+def test_a_folder_without_events_is_an_error(tmp_path: Path) -> None:
+    """Pointing at a folder with no event files says so instead of an empty table."""
+    with pytest.raises(EventLogError, match="holds no event files"):
+        load_events(tmp_path)
 
 
 def test_secrets_are_scrubbed(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -14,7 +15,8 @@ import vcr
 from cfanalytics.cassette import load_cassette
 from cfanalytics.eventlog import load_events
 from cfanalytics.events import validate
-from cfanalytics.exceptions import CassetteError
+from cfanalytics.events._build import STAMP_HEADER
+from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
 from cfanalytics.session import RecordedRun, RunPlan, events_from_cassette, record, replay
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
@@ -67,7 +69,11 @@ def test_recording_captures_the_whole_rollout(recorded: RecordedRun) -> None:
     assert set(events["endpoint"].dropna()) == {"status", "queue"}
     assert events["seq"].max() + 1 == len(load_cassette(recorded.cassette))
     assert events["observed_at"].is_monotonic_increasing
-    assert (events["observed_at"].dt.microsecond != 0).any() or len(events) > 0
+    # Every response carries its receive stamp, and observed_at is read from it.
+    stamps = [i.header(STAMP_HEADER) for i in load_cassette(recorded.cassette)]
+    assert all(stamps)
+    first = events[events["seq"] == 0]["observed_at"].iloc[0]
+    assert first == pd.Timestamp(stamps[0])
 
 
 def test_replay_gives_identical_events_twice(recorded: RecordedRun) -> None:
@@ -149,3 +155,45 @@ def test_replay_with_faults_is_identical(tmp_path: Path) -> None:
         again.drop(columns="seq").reset_index(drop=True),
         expected.drop(columns="seq").reset_index(drop=True),
     )
+
+
+def test_a_cassette_that_runs_out_raises_at_once(recorded: RecordedRun) -> None:
+    """Replay past the recording raises ReplayExhaustedError; it never spins on failed polls."""
+    cassette = load_cassette(recorded.cassette)
+    cut = dataclasses.replace(cassette, interactions=cassette.interactions[:-5])
+    with pytest.raises(ReplayExhaustedError, match="no more recorded answers"):
+        replay(cut)
+    interrupted = dataclasses.replace(cut, metadata=cut.metadata | {"complete": False})
+    with pytest.raises(CassetteError, match="interrupted recording"):
+        replay(interrupted)
+
+
+def test_echoed_secrets_are_scrubbed_everywhere(tmp_path: Path) -> None:
+    """A server echoing the keys leaks them into no file, frame or error message."""
+    token = SECRETS[2]
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/queue"):
+            return httpx.Response(
+                403, json={"error": True, "error_message": f"bad key {ACCESS_KEY}"}
+            )
+        job = {"jobid": 1, "jobstateid": 1, "mirroring": True, "joberror": f"{SECRET_KEY} {token}"}
+        return httpx.Response(200, json={"installs": [job]})
+
+    run = record(
+        RunPlan(asid=1, interval=0, max_polls=2),
+        cassette=tmp_path / "echo.yaml",
+        events_dir=tmp_path / "events",
+        base_url="http://127.0.0.1:8086",
+        access_key=ACCESS_KEY,
+        secret_key=SECRET_KEY,
+        transport=httpx.MockTransport(echo),
+    )
+    assert run.progress.queue_errors, "the queue call should have failed"
+    shown = [str(e) for e in run.progress.queue_errors.values()]
+    shown += [str(e.error_message) for e in run.progress.queue_errors.values()]  # type: ignore[attr-defined]
+    shown += [run.events.to_csv(), load_events(tmp_path / "events").to_csv()]
+    shown += [(tmp_path / "echo.yaml").read_text()]
+    for text in shown:
+        for secret in SECRETS:
+            assert secret not in text

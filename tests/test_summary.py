@@ -189,15 +189,15 @@ def test_failed_then_requeued_then_vanished_while_running_is_completed() -> None
     assert (row["completed_after"], row["completed_before"]) == (at(3), at(5))
 
 
-def test_a_job_that_vanishes_right_after_failing_goes_on_to_the_later_rules() -> None:
-    """Failed counts only if the job stayed listed or the recording ended (chosen rule)."""
+def test_a_job_that_vanishes_right_after_failing_stays_failed() -> None:
+    """The last state seen wins: an API that drops failed jobs does not turn them complete."""
     rec = Recording()
     rec.poll(0, running())
     rec.poll(1, job(1, FAILED))
     rec.poll(2)
     row = summary_of(rec)
-    assert row["outcome"] == "completed"
-    assert (row["completed_after"], row["completed_before"]) == (at(1), at(2))
+    assert row["outcome"] == "failed"
+    assert pd.isna(row["completed_at"]) and pd.isna(row["completed_after"])
 
 
 def test_squashed_state_gives_squashed() -> None:

@@ -32,10 +32,6 @@ USER_AGENT = f"cfanalytics/{__version__} httpx/{httpx.__version__}"
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
-def _mask(value: str) -> str:
-    return f"{value[:4]}…" if len(value) > 8 else "…"
-
-
 @dataclass(frozen=True, slots=True)
 class Credentials:
     """A Clanforge access key and secret key. Neither is ever shown in full."""
@@ -44,7 +40,7 @@ class Credentials:
     secret_key: str = field(repr=False)
 
     def __repr__(self) -> str:
-        return f"Credentials(access_key={_mask(self.access_key)!r}, secret_key='***')"
+        return "Credentials(access_key='***', secret_key='***')"
 
     def auth(self) -> httpx.BasicAuth:
         """Basic auth for httpx: the only place the Authorization header is made."""

@@ -76,6 +76,17 @@ class ClientCore:
             "follow_redirects": False,
         }
 
+    def scrubbed(self, exc: CfAnalyticsError) -> CfAnalyticsError:
+        """``exc`` with the keys blanked out of its text, should the server have echoed one."""
+        for secret in self.config.credentials.secrets():
+            exc.args = tuple(
+                a.replace(secret, "<FILTERED>") if isinstance(a, str) else a for a in exc.args
+            )
+            message = getattr(exc, "error_message", None)
+            if isinstance(message, str):
+                exc.error_message = message.replace(secret, "<FILTERED>")  # type: ignore[attr-defined]
+        return exc
+
     def wait_before_retry(self, call: Call[Any], attempt: int, exc: CfAnalyticsError) -> float:
         """Seconds to wait before retrying ``call`` after ``exc``; re-raises when not to retry."""
         wait = (
@@ -84,7 +95,7 @@ class ClientCore:
             else None
         )
         if wait is None:
-            raise exc
+            raise self.scrubbed(exc)
         log.info("retrying %s in %.2f s after try %d: %s", call.path, wait, attempt, exc)
         return wait
 
