@@ -22,6 +22,7 @@ from .client._results import RawResponse
 from .eventlog import EventLog
 from .events import conform
 from .events._build import STAMP_HEADER, Exchange, exchange_rows
+from .replay import FAILURES_KEY
 
 __all__ = ["AsyncRecordingTransport", "Recorder", "RecordingTransport", "new_run_id"]
 
@@ -103,8 +104,21 @@ class Recorder:
         return copy
 
     def failed(self, request: httpx.Request, exc: httpx.TransportError) -> None:
-        """Record a request that got no response."""
-        self._record(request, None, f"{type(exc).__name__}: {exc}")
+        """Record a request that got no response (the cassette keeps it in its metadata)."""
+        recorded = getattr(exc, "recorded_at", None)  # set when replaying such a failure
+        at = datetime.fromisoformat(recorded) if recorded else self.clock()
+        if self.cassette is not None:
+            self.cassette.metadata.setdefault(FAILURES_KEY, []).append(
+                {
+                    "before": len(self.cassette.interactions),
+                    "method": request.method,
+                    "uri": str(request.url),
+                    "error": type(exc).__name__,
+                    "message": str(exc),
+                    "at": at.isoformat(),
+                }
+            )
+        self._record(request, None, f"{type(exc).__name__}: {exc}", at)
 
     def _scrub(self, row: dict[str, Any]) -> dict[str, Any]:
         """A row with the keys blanked out of its text, should the server have echoed one."""
@@ -115,10 +129,14 @@ class Recorder:
         }
 
     def _record(
-        self, request: httpx.Request, response: httpx.Response | None, error: str | None
+        self,
+        request: httpx.Request,
+        response: httpx.Response | None,
+        error: str | None,
+        failed_at: datetime | None = None,
     ) -> None:
         raw = RawResponse.from_httpx(response) if response is not None else None
-        exchange = Exchange(request.method, str(request.url), raw, error, self.clock())
+        exchange = Exchange(request.method, str(request.url), raw, error, failed_at)
         rows = [
             self._scrub(row) for row in exchange_rows(exchange, run_id=self.run_id, seq=self._seq)
         ]

@@ -14,13 +14,79 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
 from .cassette import Cassette, Interaction, load_cassette
 from .exceptions import CassetteError, ReplayExhaustedError
 
-__all__ = ["ReplayTransport", "RequestKey", "request_key"]
+__all__ = [
+    "FAILURES_KEY",
+    "RecordedFailure",
+    "ReplayTransport",
+    "RequestKey",
+    "in_recorded_order",
+    "request_key",
+]
+
+#: Cassette metadata key listing requests that got no response (vcrpy cannot store those).
+FAILURES_KEY = "transport_failures"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedFailure:
+    """A request that got no response when recorded; replay raises the same error."""
+
+    before: int  #: how many interactions the cassette held when it happened
+    method: str
+    uri: str
+    error: str  #: the httpx exception class name, e.g. "ReadTimeout"
+    message: str
+    at: str | None  #: when it happened, ISO 8601
+
+    @classmethod
+    def from_metadata(cls, entry: Mapping[str, Any]) -> RecordedFailure:
+        """Read one entry of the cassette's failure list."""
+        return cls(
+            before=int(entry["before"]),
+            method=str(entry["method"]),
+            uri=str(entry["uri"]),
+            error=str(entry["error"]),
+            message=str(entry.get("message", "")),
+            at=entry.get("at"),
+        )
+
+    def exception(self, request: httpx.Request) -> httpx.TransportError:
+        """The error to raise again, carrying the recorded time as ``recorded_at``."""
+        cls = getattr(httpx, self.error, None)
+        if not (isinstance(cls, type) and issubclass(cls, httpx.TransportError)):
+            cls = httpx.TransportError
+        exc = cls(self.message, request=request)
+        exc.recorded_at = self.at  # type: ignore[attr-defined]
+        return exc
+
+
+def in_recorded_order(cassette: Cassette) -> Iterator[Interaction | RecordedFailure]:
+    """Interactions, with the recorded transport failures back in their places."""
+    try:
+        failures = sorted(
+            (RecordedFailure.from_metadata(e) for e in cassette.metadata.get(FAILURES_KEY) or []),
+            key=lambda f: f.before,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CassetteError(
+            f"cassette {cassette.path}: unreadable {FAILURES_KEY!r} metadata ({exc})"
+        ) from exc
+    pending = deque(failures)
+    for index, interaction in enumerate(cassette.interactions):
+        while pending and pending[0].before <= index:
+            yield pending.popleft()
+        yield interaction
+    yield from pending
+
 
 RequestKey = tuple[str, str, str, int | None, str, tuple[tuple[str, str], ...]]
 """(METHOD, scheme, host, port, path, sorted query pairs)."""
@@ -49,15 +115,15 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
 
     def __init__(self, cassette: Cassette | str | os.PathLike[str]) -> None:
         self.cassette = cassette if isinstance(cassette, Cassette) else load_cassette(cassette)
-        self._queues: dict[RequestKey, deque[Interaction]] = {}
+        self._queues: dict[RequestKey, deque[Interaction | RecordedFailure]] = {}
         # (method, URL as spelled) -> key: polls repeat one spelling, parsed once.
         self._keys: dict[tuple[str, str], RequestKey] = {}
-        for interaction in self.cassette.interactions:
-            spelling = (interaction.method, interaction.uri)
+        for item in in_recorded_order(self.cassette):
+            spelling = (item.method, item.uri)
             key = self._keys.get(spelling)
             if key is None:
-                key = self._keys[spelling] = self._key_of(interaction)
-            self._queues.setdefault(key, deque()).append(interaction)
+                key = self._keys[spelling] = self._key_of(item)
+            self._queues.setdefault(key, deque()).append(item)
         self._held = {key: len(queue) for key, queue in self._queues.items()}
         self._served = 0
 
@@ -89,6 +155,8 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         if not queue:
             raise ReplayExhaustedError(self._missing(request, key))
         interaction = queue.popleft()
+        if isinstance(interaction, RecordedFailure):
+            raise interaction.exception(request)
         self._served += 1
         extensions = {}
         if interaction.reason:
@@ -113,7 +181,7 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 self._keys[spelling] = key
         return key
 
-    def _key_of(self, interaction: Interaction) -> RequestKey:
+    def _key_of(self, interaction: Interaction | RecordedFailure) -> RequestKey:
         try:
             return request_key(interaction.method, httpx.URL(interaction.uri))
         except httpx.InvalidURL as exc:

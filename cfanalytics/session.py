@@ -22,7 +22,7 @@ import httpx
 import pandas as pd
 
 from ._version import __version__
-from .cassette import Cassette, CassetteWriter, load_cassette
+from .cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from .client import AsyncClient, RetryPolicy
 from .client._config import resolve_credentials
 from .eventlog import EventLog, load_events
@@ -30,7 +30,7 @@ from .events import SCHEMA_VERSION
 from .events._build import Exchange, events_from_exchanges
 from .exceptions import CassetteError, ReplayExhaustedError
 from .recorder import Recorder, new_run_id
-from .replay import ReplayTransport
+from .replay import RecordedFailure, ReplayTransport, in_recorded_order
 from .runner import RolloutProgress, RolloutRunner, no_sleep
 
 __all__ = [
@@ -233,5 +233,11 @@ def events_from_cassette(path: str | os.PathLike[str] | Cassette) -> pd.DataFram
     """
     loaded = path if isinstance(path, Cassette) else load_cassette(path)
     run_id = str(loaded.metadata.get("run_id") or (loaded.path.stem if loaded.path else "run"))
-    exchanges = (Exchange(i.method, i.uri, i.to_raw()) for i in loaded.interactions)
-    return events_from_exchanges(exchanges, run_id=run_id)
+    return events_from_exchanges(map(_exchange, in_recorded_order(loaded)), run_id=run_id)
+
+
+def _exchange(item: Interaction | RecordedFailure) -> Exchange:
+    if isinstance(item, Interaction):
+        return Exchange(item.method, item.uri, item.to_raw())
+    at = datetime.fromisoformat(item.at) if item.at else None
+    return Exchange(item.method, item.uri, None, f"{item.error}: {item.message}", at)
