@@ -24,7 +24,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_simulator.py
-	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 1000
+	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 5000
 	$(BIN)/python bench/bench_events.py
 
 cassettes: $(STAMP)
