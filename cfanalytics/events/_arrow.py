@@ -32,11 +32,7 @@ def _ints(array: pa.Array) -> pd.array | None:
         return pd.array([None] * len(array), dtype="Int64")
     if not pa.types.is_int64(array.type):
         return None
-    return (
-        pd.array(array.to_numpy(zero_copy_only=False), dtype="Int64")
-        if array.null_count == 0
-        else pd.Series(array.to_pandas()).astype("Int64").array
-    )
+    return array.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
 
 
 def _seconds(array: pa.Array) -> pd.array | None:
@@ -56,12 +52,14 @@ def _seconds(array: pa.Array) -> pd.array | None:
 
 
 def _flags(array: pa.Array) -> pd.array | None:
-    if pa.types.is_boolean(array.type) or pa.types.is_null(array.type):
-        return pd.array(array.to_pylist(), dtype="boolean")
+    if pa.types.is_null(array.type):
+        return pd.array([None] * len(array), dtype="boolean")
+    if pa.types.is_boolean(array.type):
+        return array.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get).array
     if pa.types.is_int64(array.type):
-        values = pd.Series(array.to_pandas()).astype("Int64")
-        if bool(values.isin([0, 1]).fillna(True).all()):
-            return values.astype("boolean").array
+        values = _ints(array)
+        if values is not None and bool(values.isin([0, 1]).fillna(True).all()):
+            return values.astype("boolean")
     return None
 
 

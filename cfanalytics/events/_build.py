@@ -180,12 +180,14 @@ def exchange_rows(exchange: Exchange, *, run_id: str, seq: int) -> list[Row]:
     return [base | row for row in rows]
 
 
-def _status_body(exchange: Exchange, seq: int) -> StatusBody | None:
+def _status_body(exchange: Exchange, seq: int, routes: dict[str, Route]) -> StatusBody | None:
     """The exchange as a successful status body for the column-wise reader, if it is one."""
     raw = exchange.response
     if raw is None or not 200 <= raw.status_code < 300:
         return None
-    where = route(exchange.url)
+    where = routes.get(exchange.url)
+    if where is None:  # polls repeat one URL: parse it once
+        where = routes[exchange.url] = route(exchange.url)
     if where.endpoint != "status":
         return None
     return StatusBody(seq, observed_at(raw), raw.status_code, where.asid, raw.text)
@@ -198,7 +200,10 @@ def events_from_exchanges(exchanges: Iterable[Exchange], *, run_id: str) -> pd.D
     (:mod:`._fast`); everything else row by row. Both follow the same rules.
     """
     exchanges = list(exchanges)
-    bodies = [b for seq, e in enumerate(exchanges) if (b := _status_body(e, seq)) is not None]
+    routes: dict[str, Route] = {}
+    bodies = [
+        b for seq, e in enumerate(exchanges) if (b := _status_body(e, seq, routes)) is not None
+    ]
     columns, leftovers = status_frame(bodies, run_id=run_id)
     fast_seqs = {b.seq for b in bodies} - {bodies[i].seq for i in leftovers}
     rows = [
