@@ -286,3 +286,12 @@ def test_arrow_reader_declines_what_needs_judgement(change: dict[str, Any]) -> N
     pd.testing.assert_frame_equal(
         events_from_exchanges(exchanges, run_id="run-1"), rowwise(exchanges)
     )
+
+
+def test_all_clean_bodies_skip_the_row_reader_and_match() -> None:
+    """A run of only clean status bodies is typed by pyarrow alone, equal to the row reader."""
+    bodies = [json.dumps({"installs": CLEAN_JOBS[i : i + 3]}) for i in range(0, 5, 3)]
+    exchanges = [Exchange("GET", STATUS_URL, raw(STATUS_URL, b)) for b in bodies]
+    frame = events_from_exchanges(exchanges, run_id="run-1")
+    pd.testing.assert_frame_equal(frame, rowwise(exchanges))
+    assert frame["problem"].isna().all() and frame["versionmirrorid"].isna().all()

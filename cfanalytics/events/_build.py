@@ -27,7 +27,7 @@ from ..client._results import (
 from ..client._routes import Route, route
 from ..exceptions import APIError, HTTPStatusError, ResponseError, ResponseFormatError
 from ._fast import StatusBody, status_frame
-from ._schema import STATES, conform
+from ._schema import COLUMNS, STATES, conform, empty_events, validate
 
 __all__ = ["STAMP_HEADER", "Exchange", "events_from_exchanges", "exchange_rows", "observed_at"]
 
@@ -212,8 +212,9 @@ def events_from_exchanges(exchanges: Iterable[Exchange], *, run_id: str) -> pd.D
         if seq not in fast_seqs
         for pos, row in enumerate(exchange_rows(exchange, run_id=run_id, seq=seq))
     ]
-    if not rows:
-        return conform(pd.DataFrame(columns).drop(columns="_pos"))
+    if not rows:  # the column readers typed everything already: only fill and order
+        blank = empty_events().reindex(range(len(columns["jobid"])))
+        return validate(pd.DataFrame({n: columns.get(n, blank[n]) for n in COLUMNS}))
     slow = conform(pd.DataFrame(rows).drop(columns="_pos")).assign(_pos=[r["_pos"] for r in rows])
     frame = pd.concat([pd.DataFrame(columns), slow], ignore_index=True)
     frame = frame.sort_values(["seq", "_pos"], kind="stable").drop(columns="_pos")
