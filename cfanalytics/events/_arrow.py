@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..client._parse import _STATE_BY_NAME
+from ..client._parse import _MAX_UNIX_SECONDS, _STATE_BY_NAME
 
 __all__ = ["arrow_values", "eligible"]
 
 _PREFIX = '{"installs": ['
-_MAX_SECONDS = 10**11
 
 
 def _ints(array: pa.Array) -> pd.array | None:
@@ -45,7 +44,7 @@ def _seconds(array: pa.Array) -> pd.array | None:
     numbers = _ints(array)
     if numbers is None:
         return None
-    in_range = ((numbers >= 0) & (numbers < _MAX_SECONDS)).fillna(True)
+    in_range = ((numbers >= 0) & (numbers < _MAX_UNIX_SECONDS)).fillna(True)
     if not bool(in_range.all()):
         return None
     return pd.to_datetime(numbers, unit="s", utc=True).astype("datetime64[us, UTC]").array

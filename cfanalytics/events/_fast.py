@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..client._parse import _STATE_BY_NAME, _as_bool, _as_int, _as_text, _as_time
+from ..client._parse import _MAX_UNIX_SECONDS, _STATE_BY_NAME, _as_bool, _as_int, _as_text, _as_time
 from ._arrow import arrow_values, eligible
 from ._schema import SCHEMA, STATES
 
@@ -33,7 +33,6 @@ _TEXTS = ("jobstatename", "joberror", "location", "machine", "mirror", "imagepat
 _FIELDS = ("jobstateid", *_INTS, *_TIMES, *_BOOLS, *_TEXTS)
 _KNOWN = frozenset(_FIELDS)
 _BOOL_OF: dict[object, bool] = {True: True, False: False, "true": True, "false": False}
-_MAX_SECONDS = 10**11
 
 Row = tuple[dict[str, Any], dict[str, Any]]  # a job's values, and what goes to ``extra``
 
@@ -144,7 +143,7 @@ def _seconds(values: list[Any]) -> list[int | None] | None:
     """Unix seconds when every value is null, "", an int or a digit string in range."""
     if _types(values) <= {int, type(None)}:
         numbers = pd.array(values, dtype="Int64")
-        in_range = ((numbers >= 0) & (numbers < _MAX_SECONDS)).fillna(True)
+        in_range = ((numbers >= 0) & (numbers < _MAX_UNIX_SECONDS)).fillna(True)
         return values if bool(in_range.all()) else None
     out: list[int | None] = []
     for v in values:
@@ -152,7 +151,7 @@ def _seconds(values: list[Any]) -> list[int | None] | None:
             out.append(None)
         elif type(v) is int or (type(v) is str and v.isdigit()):
             seconds = int(v)
-            if not 0 <= seconds < _MAX_SECONDS:
+            if not 0 <= seconds < _MAX_UNIX_SECONDS:
                 return None
             out.append(seconds)
         else:
