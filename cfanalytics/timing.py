@@ -25,7 +25,14 @@ import pandas as pd
 from .events import validate
 from .summary import job_summary
 
-__all__ = ["ETA_ERROR_SCHEMA", "eta_errors", "poll_interval_s"]
+__all__ = [
+    "ETA_ERROR_SCHEMA",
+    "error_by",
+    "eta_errors",
+    "job_eta_metrics",
+    "poll_interval_s",
+    "rollout_metrics",
+]
 
 _TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
 _FLOAT = pd.Float64Dtype()
@@ -134,3 +141,104 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     result = pd.DataFrame(out).sort_values(["jobid", "observed_at"], kind="stable")
     result = result.replace([np.inf, -np.inf], pd.NA)
     return result.reset_index(drop=True)
+
+
+def job_eta_metrics(
+    events: pd.DataFrame,
+    errors: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per job with a known completion: ETA accuracy, how the ETA moved, and where time went.
+
+    ``eta_mae_s`` / ``eta_bias_s`` / ``baseline_mae_s`` average the job's observations;
+    ``revisions`` counts changes of ``jobeta`` between polls and ``revision_total_s`` adds up
+    their size (total variation: flapping ETAs score high); ``error_at_25/50/75_s`` is the
+    error of the first ETA given at or past that progress; ``queue_wait_s`` runs from queued
+    to started, ``run_time_s`` from started to completed.
+    """
+    summary = job_summary(events) if summary is None else summary
+    errors = eta_errors(events, summary) if errors is None else errors
+    by_job = errors.sort_values(["jobid", "observed_at"]).groupby("jobid", sort=True)
+    out = pd.DataFrame(
+        {
+            "n_etas": by_job.size(),
+            "eta_mae_s": by_job["abs_error_s"].mean(),
+            "eta_bias_s": by_job["error_s"].mean(),
+            "baseline_mae_s": by_job["baseline_error_s"].apply(lambda e: e.abs().mean()),
+            "hit_rate": by_job["hit"].mean(),
+            "revisions": by_job["jobeta"].apply(
+                lambda e: int((e.diff().dropna() != pd.Timedelta(0)).sum())
+            ),
+            "revision_total_s": by_job["jobeta"].apply(
+                lambda e: e.diff().dt.total_seconds().abs().sum()
+            ),
+        }
+    )
+    for level in (25, 50, 75):
+        reached = errors[errors["jobprogress"] >= level].sort_values("observed_at")
+        out[f"error_at_{level}_s"] = reached.groupby("jobid")["error_s"].first()
+    summary = summary.set_index("jobid")
+    out["queue_wait_s"] = _seconds(summary["started_at"] - summary["queued_at"])
+    out["run_time_s"] = _seconds(summary["completed_at"] - summary["started_at"])
+    return out.astype(_FLOAT).astype({"n_etas": "Int64", "revisions": "Int64"}).reset_index()
+
+
+def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
+    """ETA accuracy by ``by`` (e.g. ``progress_decile``, ``location``, ``kind``).
+
+    Aggregated per job first, then across jobs, so long jobs with many polls do not dominate:
+    ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.
+    """
+    per_job = errors.groupby([by, "jobid"], observed=True).agg(
+        mae=("abs_error_s", "mean"), bias=("error_s", "mean"), hit=("hit", "mean"),
+        n=("error_s", "size"),
+    )  # fmt: skip
+    grouped = per_job.groupby(level=0, observed=True)
+    return pd.DataFrame(
+        {
+            "n_jobs": grouped.size(),
+            "n_observations": grouped["n"].sum(),
+            "mae_s": grouped["mae"].mean(),
+            "bias_s": grouped["bias"].mean(),
+            "hit_rate": grouped["hit"].mean(),
+        }
+    ).reset_index()
+
+
+def rollout_metrics(events: pd.DataFrame) -> pd.Series:
+    """Headline numbers of a rollout.
+
+    ``time_to_50/90/100_s`` run from the first queue answer (else the first observation) to
+    the moment 50/90/100 % of the rollout's jobs had completed (``completed_at``; NA if never
+    reached). ``skill`` is the ETA's MAE over the linear baseline's (below 1: ``jobeta``
+    beats the naive rule). Per-job averages first, then across jobs.
+    """
+    summary = job_summary(events)
+    per_job = job_eta_metrics(events, summary=summary)
+    start = summary["queued_at"].min()
+    if pd.isna(start):
+        start = summary["first_seen"].min()
+    done = summary["completed_at"].dropna().sort_values().reset_index(drop=True)
+    durations = (summary["completed_at"] - summary["started_at"]).dt.total_seconds().dropna()
+    metrics: dict[str, object] = {
+        "n_jobs": len(summary),
+        "completed": int((summary["outcome"] == "completed").sum()),
+        "failed": int((summary["outcome"] == "failed").sum()),
+        "unfinished": int(summary["outcome"].isin(["unfinished", "unknown"]).sum()),
+        "started": start,
+    }
+    for share in (50, 90, 100):
+        needed = int(np.ceil(len(summary) * share / 100))
+        reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT
+        metrics[f"time_to_{share}_s"] = (
+            (reached - start).total_seconds() if pd.notna(reached) else pd.NA
+        )
+    metrics["duration_p50_s"] = durations.quantile(0.5) if len(durations) else pd.NA
+    metrics["duration_p90_s"] = durations.quantile(0.9) if len(durations) else pd.NA
+    eta_mae, baseline_mae = per_job["eta_mae_s"].mean(), per_job["baseline_mae_s"].mean()
+    metrics["eta_mae_s"] = eta_mae
+    metrics["eta_bias_s"] = per_job["eta_bias_s"].mean()
+    metrics["hit_rate"] = per_job["hit_rate"].mean()
+    metrics["baseline_mae_s"] = baseline_mae
+    metrics["skill"] = eta_mae / baseline_mae if baseline_mae else pd.NA
+    return pd.Series(metrics, dtype=object)

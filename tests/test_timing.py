@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from cfanalytics.events import empty_events
@@ -93,3 +94,42 @@ def test_on_the_shipped_demo_cassette() -> None:
     early = table[table["progress_decile"] <= 2]
     assert early["error_s"].mean() > 0  # finished later than the early ETAs said
     assert table["hit"].mean() < 0.5
+
+
+def test_job_metrics_by_hand() -> None:
+    """Per job: MAE, bias, revisions, errors at progress checkpoints, where time went."""
+    from cfanalytics.timing import job_eta_metrics
+
+    jobs = job_eta_metrics(late_job().events()).set_index("jobid")
+    one, two = jobs.loc[1], jobs.loc[2]
+    assert (one["eta_mae_s"], one["eta_bias_s"], one["hit_rate"]) == (90.0, 90.0, 0.0)
+    assert (one["revisions"], one["revision_total_s"]) == (1, 120.0)  # +2 min -> +4 min
+    assert (one["error_at_25_s"], one["error_at_50_s"], one["error_at_75_s"]) == (60.0, 60.0, 60.0)
+    assert one["run_time_s"] == 360.0 and pd.isna(one["queue_wait_s"])  # never seen queued
+    assert (two["eta_mae_s"], two["revisions"], two["run_time_s"]) == (60.0, 0, 240.0)
+
+
+def test_error_by_aggregates_per_job_first() -> None:
+    """Job 1's four polls do not outweigh job 2's three: mean of per-job MAEs."""
+    from cfanalytics.timing import error_by
+
+    row = error_by(eta_errors(late_job().events()), "kind").iloc[0]
+    assert (row["kind"], row["n_jobs"], row["n_observations"]) == ("machine", 2, 7)
+    assert row["mae_s"] == 75.0  # mean(90, 60); per observation it would be 77.1
+
+
+def test_rollout_metrics_by_hand() -> None:
+    """Times to 50/90/100 % done, durations, and skill against the linear baseline."""
+    from cfanalytics.timing import rollout_metrics
+
+    m = rollout_metrics(late_job().events())
+    assert (m["n_jobs"], m["completed"], m["failed"]) == (2, 2, 0)
+    # Job 2 done at +3 min (window midpoint), job 1 at +5; the run starts at 0.
+    assert (m["time_to_50_s"], m["time_to_90_s"], m["time_to_100_s"]) == (180.0, 300.0, 300.0)
+    assert m["duration_p50_s"] == 300.0  # runs of 360 s and 240 s
+    assert m["eta_mae_s"] == 75.0
+    # Baseline E = t + (t - s)(100 - p)/p with s = -60 s; error T - E (T: +300 s, +180 s).
+    job1 = (60 + 60 + 60 + (300 - (240 + 300 * 5 / 95))) / 4
+    job2 = (120 + (180 - (60 + 120 * 10 / 90)) + (180 - (120 + 180 * 1 / 99))) / 3
+    assert m["baseline_mae_s"] == pytest.approx((job1 + job2) / 2)
+    assert m["skill"] == pytest.approx(75 / ((job1 + job2) / 2))
