@@ -44,6 +44,7 @@ from .recorder import Recorder
 from .runner import RolloutProgress, RolloutRunner
 from .session import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
 from .summary import job_summary
+from .timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
 
 __all__ = [
     "APIError",
@@ -83,10 +84,14 @@ __all__ = [
     "ServerError",
     "TransportError",
     "__version__",
+    "error_by",
+    "eta_errors",
     "events_from_cassette",
+    "job_eta_metrics",
     "job_summary",
     "load_events",
     "load_source",
     "record",
     "replay",
+    "rollout_metrics",
 ]
