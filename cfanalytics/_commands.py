@@ -27,6 +27,7 @@ __all__ = [
     "queue",
     "record",
     "replay",
+    "report",
     "simulate",
     "status",
     "summary",
@@ -272,6 +273,15 @@ def summary(args: argparse.Namespace) -> int:
         _out(", ".join(f"{n} {k}" for k, n in counts.items() if n))
     else:
         _out(render(frame_records(frame), columns, args.format))
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """``cfanalytics report``: the self-contained HTML rollout timing report."""
+    from .report import write_report
+
+    path = write_report(args.source, args.out)
+    _out(f"report: {path.resolve()}")
     return 0
 
 

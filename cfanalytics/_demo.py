@@ -2,8 +2,8 @@
 
 Starts the simulator as a real HTTP server on loopback, records a rollout through it with
 the same code a user points at the real API (queue every queueable job, poll until each
-has ended), then writes the cassette, the event log and the per-job summary under the
-output folder and prints where they are.
+has ended), then writes the cassette, the event log, the per-job summary and the HTML
+report under the output folder and prints where they are.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import TextIO
 
 from ._commands import frame_records, progress_bar, render, write_frame
 from .recorder import new_run_id
+from .report import write_report
 from .session import RecordedRun, RunPlan, record
 from .simulator import ScaledClock, Simulator, default_scenario, serve
 from .summary import job_summary
@@ -66,6 +67,8 @@ def _report(run: RecordedRun, folder: Path, out: TextIO) -> None:
     print(f"event log: {run.event_log}", file=out)
     print(f"summary:   {folder / 'summary.csv'}", file=out)
     print(f"replay it: cfanalytics replay {run.cassette}", file=out)
+    report = write_report(folder / "rollout.yaml", folder / "report.html")
+    print(f"report:    {report.resolve()}  (open it in a browser)", file=out)
 
 
 def run_demo(

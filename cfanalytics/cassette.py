@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import gc
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +31,7 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
+from ._files import write_atomically
 from .client._results import RawResponse
 from .exceptions import CassetteError
 
@@ -211,7 +211,7 @@ class CassetteWriter:
         """Write every interaction kept so far: a temporary file, then ``os.replace``."""
         with _gc_paused():
             text = self._render()
-        _write_atomically(self.path, text)
+        write_atomically(self.path, text, what="cassette", error=CassetteError)
         self._saved = True
 
     def close(self) -> None:
@@ -373,28 +373,6 @@ def _vcr_response(interaction: Interaction) -> dict[str, Any]:
         "headers": headers,
         "body": {"string": interaction.body},
     }
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise CassetteError(f"cannot write cassette {path}: {exc}") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        with suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError):
-            raise CassetteError(f"cannot write cassette {path}: {exc}") from exc
-        raise
 
 
 # --- scrubbing -------------------------------------------------------------------------

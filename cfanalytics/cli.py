@@ -146,10 +146,24 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("-o", "--out", help="cassette file (default: cassettes/NAME.yaml)")
     p.set_defaults(run=_commands.make_cassette)
 
+
+
+def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
     p.add_argument("source", help="cassette file, or event log folder / .parquet file")
     _add_format(p)
     p.set_defaults(run=_commands.summary)
+
+    p = sub.add_parser(
+        "report",
+        help="write the rollout timing report: one self-contained HTML file",
+        description="Analyse a recorded rollout (ETA against actual completion, the fleet "
+        "over time, failures) and write it as one HTML file with inline images that opens "
+        "anywhere without a network. The same source always gives the same bytes.",
+    )
+    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
+    p.set_defaults(run=_commands.report)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cfanalytics",
         description="Study Multiplay Clanforge image rollouts: query, queue, record, replay, "
-        "summarise, simulate.",
+        "summarise, report, simulate.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
@@ -166,6 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     _simulate_parser(sub)
     _client_parsers(sub)
     _recording_parsers(sub)
+    _analysis_parsers(sub)
     return parser
 
 

@@ -26,7 +26,8 @@ type, an impossible value) stay ``TypeError`` / ``ValueError``.
     │   ├── CassetteError             a cassette is missing, corrupt, or would be overwritten
     │   ├── ReplayExhaustedError      replay asked for more than the cassette recorded
     │   └── EventLogError             an event log is corrupt or its folder is not writable
-    └── SchemaError                   a DataFrame does not follow the events schema
+    ├── SchemaError                   a DataFrame does not follow the events schema
+    └── ReportError                   a report cannot be written
 
 Each error carries what is needed to act on it: the request method and URL (never the
 credentials), and for :class:`ResponseError` the raw response (status, headers, body text).
@@ -55,6 +56,7 @@ __all__ = [
     "RateLimitedError",
     "RecordingError",
     "ReplayExhaustedError",
+    "ReportError",
     "RequestTimeoutError",
     "ResponseError",
     "ResponseFormatError",
@@ -191,3 +193,7 @@ class EventLogError(RecordingError):
 
 class SchemaError(CfAnalyticsError):
     """A DataFrame does not follow the events schema (missing column, wrong dtype)."""
+
+
+class ReportError(CfAnalyticsError):
+    """A report cannot be written (its folder is missing or read-only, the disk is full)."""

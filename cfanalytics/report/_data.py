@@ -1,0 +1,42 @@
+"""Every table a report shows, computed once from the events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..summary import job_summary
+from ..timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
+
+__all__ = ["ReportData", "analyse"]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The analyses behind one report."""
+
+    events: pd.DataFrame
+    summary: pd.DataFrame
+    errors: pd.DataFrame
+    per_job: pd.DataFrame
+    metrics: pd.Series
+    by_decile: pd.DataFrame
+    by_location: pd.DataFrame
+    by_kind: pd.DataFrame
+
+
+def analyse(events: pd.DataFrame) -> ReportData:
+    """Summary, ETA errors, per-job and rollout metrics, and errors by group."""
+    summary = job_summary(events)
+    errors = eta_errors(events, summary)
+    return ReportData(
+        events=events,
+        summary=summary,
+        errors=errors,
+        per_job=job_eta_metrics(events, errors=errors, summary=summary),
+        metrics=rollout_metrics(events),
+        by_decile=error_by(errors, "progress_decile"),
+        by_location=error_by(errors, "location"),
+        by_kind=error_by(errors, "kind"),
+    )

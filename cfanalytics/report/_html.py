@@ -1,0 +1,170 @@
+"""HTML building blocks of the report: escaped text, tables, inline figures, the page.
+
+Everything is inline (CSS, PNG images as ``data:`` URIs), so the file opens anywhere, with
+no network. Output depends only on its input: no timestamps, ids or random names.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+__all__ = [
+    "MINUS",
+    "NA",
+    "Section",
+    "duration",
+    "figure",
+    "page",
+    "paragraph",
+    "percent",
+    "table",
+    "when",
+]
+
+Formatter = Callable[[Any], str]
+
+#: Shown for a missing value (an en dash), and the typographic minus sign.
+NA, MINUS = "\u2013", "\u2212"
+
+_CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1b1b;
+margin:0 auto;max-width:1100px;padding:0 1.2em 3em}
+h1{font-size:1.7em;margin:1em 0 .2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
+margin-top:2em}h3{margin-top:1.4em}
+nav a{margin-right:1em}.lede{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
+th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-align:top}
+th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
+.card{border:1px solid #d6dde4;border-radius:6px;padding:.6em .9em;min-width:11em;flex:1}
+.card b{display:block;font-size:1.45em}.card span{color:#555;font-size:.85em}
+figure{margin:1em 0}figure img{max-width:100%;height:auto}
+figcaption{color:#555;font-size:.9em}details{margin:1em 0}summary{cursor:pointer}
+code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
+.note{color:#555;font-size:.9em}
+@media print{nav{display:none}details{display:block}}
+"""
+
+
+def escape(value: object) -> str:
+    """Text made safe for HTML."""
+    return html.escape(str(value), quote=True)
+
+
+def missing(value: Any) -> bool:
+    """True for None, NA, NaT and NaN."""
+    return value is None or bool(pd.isna(value)) if not isinstance(value, str) else False
+
+
+def duration(seconds: Any, *, signed: bool = False) -> str:
+    """Seconds as a short duration: ``45 s``, ``12.5 min``, ``3.2 h``; :data:`NA` if missing."""
+    if missing(seconds):
+        return NA
+    value = float(seconds)
+    sign = ("+" if value > 0 else MINUS if value < 0 else "") if signed else ""
+    size = abs(value) if signed else value
+    if size < 90:
+        return f"{sign}{size:.0f} s"
+    if size < 5400:
+        return f"{sign}{size / 60:.1f} min"
+    return f"{sign}{size / 3600:.1f} h"
+
+
+def percent(share: Any) -> str:
+    """A share (0-1) as a percentage with no decimals."""
+    return NA if missing(share) else f"{100 * float(share):.0f} %"
+
+
+def when(moment: Any) -> str:
+    """A timestamp in UTC to the second."""
+    return NA if missing(moment) else pd.Timestamp(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _cell(value: Any, fmt: Formatter | None) -> tuple[str, bool]:
+    if fmt is not None:
+        return fmt(value), True
+    if missing(value):
+        return NA, False
+    if isinstance(value, float):
+        return f"{value:,.2f}", True
+    return str(value), isinstance(value, int)
+
+
+def table(
+    frame: pd.DataFrame, formats: Mapping[str, Formatter] | None = None, *, empty: str = "None."
+) -> str:
+    """A frame as an HTML table; ``formats`` maps columns to formatters (numbers align right)."""
+    if frame.empty:
+        return paragraph(empty)
+    formats = formats or {}
+    head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
+    rows = []
+    for record in frame.astype(object).itertuples(index=False):
+        cells = (_cell(v, formats.get(c)) for c, v in zip(frame.columns, record, strict=True))
+        tds = (f"<td{' class=num' if n else ''}>{escape(t)}</td>" for t, n in cells)
+        rows.append("<tr>" + "".join(tds) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def figure(
+    draw: Callable[[Axes], Axes], *, caption: str, size: tuple[float, float] = (9.0, 4.8)
+) -> str:
+    """Draw on a fresh Figure (never pyplot's global state) and inline it as a PNG."""
+    fig = Figure(figsize=size, layout="constrained")
+    draw(fig.add_subplot())
+    buffer = io.BytesIO()
+    # No "Software" entry: the bytes then depend on the picture, not on the library version.
+    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return (
+        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{escape(caption)}</figcaption></figure>"
+    )
+
+
+def paragraph(text: str, *, css: str = "") -> str:
+    """One escaped paragraph."""
+    attribute = f' class="{css}"' if css else ""
+    return f"<p{attribute}>{escape(text)}</p>"
+
+
+def cards(items: Iterable[tuple[str, str, str]]) -> str:
+    """Headline numbers: (value, label, explanation) each."""
+    parts = (
+        f"<div class='card'><b>{escape(v)}</b>{escape(label)}<br><span>{escape(why)}</span></div>"
+        for v, label, why in items
+    )
+    return f"<div class='cards'>{''.join(parts)}</div>"
+
+
+class Section:
+    """One titled part of the report, with an anchor for the navigation bar."""
+
+    def __init__(self, anchor: str, title: str, body: Iterable[str]):
+        self.anchor, self.title, self.body = anchor, title, "\n".join(body)
+
+    def html(self) -> str:
+        """The section's HTML."""
+        return f'<section id="{self.anchor}"><h2>{escape(self.title)}</h2>\n{self.body}</section>'
+
+
+def page(title: str, lede: str, sections: Iterable[Section]) -> str:
+    """The whole self-contained HTML document."""
+    sections = list(sections)
+    nav = " ".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
+    body = "\n".join(s.html() for s in sections)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        f"<h1>{escape(title)}</h1><p class='lede'>{escape(lede)}</p><nav>{nav}</nav>\n"
+        f"{body}\n</body></html>\n"
+    )

@@ -1,0 +1,96 @@
+"""Where a report's numbers come from: the source, its hash, the API and the run's parameters.
+
+Nothing here depends on when or where the report is made (no clock, no absolute paths),
+so the same source always gives the same provenance, and so the same report bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pandas as pd
+
+from .._version import __version__
+from ..cassette import Cassette, load_cassette
+from ..eventlog import load_events
+from ..session import events_from_cassette
+
+__all__ = ["Provenance", "load_with_provenance"]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a report was made from; every field is shown in the report."""
+
+    source: str  # the file or folder name, without its directory
+    kind: str  # "cassette" or "event log"
+    sha256: str
+    api_host: str | None
+    asids: tuple[int, ...]
+    run_ids: tuple[str, ...]
+    first_observed: pd.Timestamp | None
+    last_observed: pd.Timestamp | None
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    version: str = __version__
+
+
+def load_with_provenance(
+    source: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None
+) -> tuple[pd.DataFrame, Provenance]:
+    """The events of a cassette or event log, and the provenance of that source."""
+    path = Path(source)
+    if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
+        events, meta, kind = load_events(path), {}, "event log"
+    else:
+        cassette = load_cassette(path)
+        events, meta, kind = events_from_cassette(cassette), _run_metadata(cassette), "cassette"
+    return events, _provenance(path, kind, events, meta, dict(parameters or {}))
+
+
+def _provenance(
+    path: Path, kind: str, events: pd.DataFrame, meta: dict[str, Any], params: dict[str, Any]
+) -> Provenance:
+    times = events["observed_at"].dropna()
+    asids = sorted({int(a) for a in events["asid"].dropna()})
+    return Provenance(
+        source=path.resolve().name,
+        kind=kind,
+        sha256=sha256_of(path),
+        api_host=meta.pop("api_host", None),
+        asids=tuple(asids),
+        run_ids=tuple(sorted({str(r) for r in events["run_id"].dropna()})),
+        first_observed=times.min() if len(times) else None,
+        last_observed=times.max() if len(times) else None,
+        parameters=meta | params,
+    )
+
+
+def _run_metadata(cassette: Cassette) -> dict[str, Any]:
+    """The run plan and stop reason a cassette carries, and the API host it talked to."""
+    meta = dict(cassette.metadata)
+    url = meta.get("base_url") or next((i.uri for i in cassette), None)
+    keep = ("interval", "max_polls", "max_duration", "jobs", "stop_reason", "complete")
+    found = {f"run {key}": meta[key] for key in keep if meta.get(key) is not None}
+    return found | {"api_host": urlsplit(url).netloc or None if url else None}
+
+
+def sha256_of(path: Path) -> str:
+    """SHA-256 of a file; of a folder, over each file's relative name and bytes, sorted."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            name = file.relative_to(path).as_posix()
+            digest.update(f"{name}\0{file.stat().st_size}\0".encode())
+        with file.open("rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,209 @@
+"""The report's sections, each a function of the analyses: what an analyst reads, in order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+from matplotlib.axes import Axes
+
+from .. import plots
+from ._data import ReportData
+from ._html import (
+    MINUS,
+    NA,
+    Formatter,
+    Section,
+    cards,
+    duration,
+    figure,
+    paragraph,
+    percent,
+    table,
+    when,
+)
+from ._provenance import Provenance
+
+__all__ = ["SECTIONS", "provenance_section"]
+
+_ERROR_COLUMNS = {"n_jobs": "jobs", "n_observations": "ETAs", "mae_s": "mean abs. error",
+                  "bias_s": "mean error (+ late)", "hit_rate": "finished by ETA"}  # fmt: skip
+_ERROR_FORMATS = {
+    "mean abs. error": duration,
+    "mean error (+ late)": lambda s: duration(s, signed=True),
+    "finished by ETA": percent,
+}
+
+
+def _fleet_done(m: pd.Series, share: int) -> tuple[str, str, str]:
+    completed = m[f"time_to_{share}_s"]
+    if pd.notna(completed):
+        return duration(completed), f"to {share} % of jobs completed", "from the first queueing"
+    done = f"{m['completed']} of {m['n_jobs']} completed"
+    return "not reached", f"{share} % of jobs completed", done
+
+
+def headline(data: ReportData) -> Section:
+    """The four questions: how late, where, at what progress, when 90 % done."""
+    m = data.metrics
+    items = [
+        _fleet_done(m, 50),
+        _fleet_done(m, 90),
+        (duration(m["eta_bias_s"], signed=True), "mean ETA error",
+         "per job, then averaged; + is late"),
+        (duration(m["eta_mae_s"]), "mean absolute ETA error", "per job, then averaged"),
+        (percent(m["hit_rate"]), "of ETAs met", "job finished by the ETA given"),
+        (_skill(m["skill"]), "ETA skill", "error against a naive linear rule; < 1 beats it"),
+        (duration(m["duration_p50_s"]), "median install", f"p90 {duration(m['duration_p90_s'])}"),
+        (f"{m['completed']} / {m['failed']} / {m['unfinished']}", "completed / failed / open",
+         f"of {m['n_jobs']} jobs"),
+    ]  # fmt: skip
+    return Section("headline", "Headline", [cards(items), paragraph(_answer(data))])
+
+
+def _skill(value: Any) -> str:
+    return NA if pd.isna(value) else f"{float(value):.2f}"
+
+
+def _worst(frame: pd.DataFrame, by: str) -> str:
+    ranked = frame.dropna(subset=["mae_s"]).sort_values("mae_s", ascending=False)
+    if ranked.empty:
+        return NA
+    top = ranked.iloc[0]
+    return f"{top[by]} (mean absolute error {duration(top['mae_s'])})"
+
+
+def _answer(data: ReportData) -> str:
+    m = data.metrics
+    bias = m["eta_bias_s"]
+    lateness = "late" if pd.notna(bias) and bias > 0 else "early"
+    decile = data.by_decile.assign(progress_decile=lambda f: f["progress_decile"] * 10)
+    return (
+        f"Jobs finished {duration(abs(bias)) if pd.notna(bias) else NA} {lateness} of their ETA "
+        f"on average. The ETAs were worst at progress {_worst(decile, 'progress_decile')} %, "
+        f"in location {_worst(data.by_location, 'location')}. "
+        f"90 % of jobs had completed {_when_share(m, 90)}."
+    )
+
+
+def _when_share(m: pd.Series, share: int) -> str:
+    at = m[f"time_to_{share}_s"]
+    if pd.isna(at):
+        return f"at no point of the recording ({m['completed']} of {m['n_jobs']} completed)"
+    return f"{duration(at)} after the first job was queued"
+
+
+def _draw(plot: Callable[..., Axes], frame: pd.DataFrame, **options: Any) -> Callable[[Axes], Axes]:
+    return lambda ax: plot(frame, ax=ax, **options)
+
+
+def fleet(data: ReportData) -> Section:
+    """The rollout over time."""
+    return Section("fleet", "Fleet over time", [
+        figure(_draw(plots.plot_burnup, data.summary), caption="Jobs completed over time (UTC)."),
+    ])  # fmt: skip
+
+
+def accuracy(data: ReportData) -> Section:
+    """How good the ETAs were, and at what progress."""
+    errors = data.errors
+    worst = data.per_job.nlargest(6, "eta_mae_s")["jobid"].tolist()
+    by_decile = data.by_decile.assign(progress=lambda f: f["progress_decile"].map(
+        lambda d: f"{10 * d}-{10 * d + 9} %"))  # fmt: skip
+    return Section("accuracy", "ETA accuracy", [
+        figure(_draw(plots.plot_eta_vs_actual, errors), caption=(
+            "Predicted against actual time to go, one point per poll; above the line: late. "
+            "Bars: completion seen only between two polls.")),
+        "<h3>By progress</h3>",
+        figure(_draw(plots.plot_error_by_decile, errors), caption=(
+            f"Error (actual {MINUS} ETA) by the progress at which the ETA was given.")),
+        _error_table(by_decile, "progress"),
+        "<h3>The six jobs with the worst ETAs</h3>",
+        figure(_draw(plots.plot_eta_trajectories, errors, jobs=worst), caption=(
+            "Each job's ETA over time; dotted: its actual completion, band: censoring window.")),
+    ])  # fmt: skip
+
+
+def _error_table(frame: pd.DataFrame, by: str) -> str:
+    shown = frame.rename(columns=_ERROR_COLUMNS)[[by, *_ERROR_COLUMNS.values()]]
+    return table(shown, _ERROR_FORMATS)
+
+
+def where(data: ReportData) -> Section:
+    """ETA accuracy by location and by kind of job."""
+    return Section("where", "Where", [
+        "<h3>By location</h3>", _error_table(data.by_location, "location"),
+        "<h3>By kind</h3>", _error_table(data.by_kind, "kind"),
+    ])  # fmt: skip
+
+
+def failures(data: ReportData) -> Section:
+    """Every failed job and its error text."""
+    failed = data.summary[data.summary["outcome"] == "failed"]
+    shown = failed[["jobid", "kind", "location", "machine", "mirror", "last_seen", "error"]]
+    return Section("failures", "Failures", [
+        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed."),
+        table(shown.rename(columns={"last_seen": "last seen"}), {"last seen": when},
+              empty="No job failed."),
+    ])  # fmt: skip
+
+
+def jobs(data: ReportData) -> Section:
+    """One row per job: outcome, times and ETA accuracy."""
+    merged = data.summary.merge(data.per_job, on="jobid", how="left", suffixes=("", "_job"))
+    columns = {"jobid": "job", "kind": "kind", "location": "location", "outcome": "outcome",
+               "started_at": "started", "completed_at": "completed", "queue_wait_s": "queue wait",
+               "run_time_s": "run time", "n_etas": "ETAs", "eta_mae_s": "mean abs. error",
+               "eta_bias_s": "mean error (+ late)", "revisions": "ETA changes"}  # fmt: skip
+    formats: dict[str, Formatter] = {
+        "started": when, "completed": when, "queue wait": duration, "run time": duration,
+        "mean abs. error": duration, "ETA changes": str,
+        "mean error (+ late)": lambda s: duration(s, signed=True),
+    }  # fmt: skip
+    shown = merged[list(columns)].rename(columns=columns)
+    return Section("jobs", "Jobs", [
+        f"<details><summary>All {len(shown)} jobs</summary>{table(shown, formats)}</details>",
+    ])  # fmt: skip
+
+
+def method(_: ReportData) -> Section:
+    """How the numbers are defined."""
+    notes = [
+        f"Error = actual completion {MINUS} ETA: positive when a job finished later than "
+        "predicted.",
+        "The status list only shows incomplete jobs, so most completions are seen only "
+        "between the last poll that listed a job and the first that did not. The point "
+        "estimate is the middle of that window; the bars and bands show the window.",
+        "Averages are taken per job first, then across jobs, so long jobs with many polls "
+        "do not dominate.",
+        "Skill compares Clanforge's ETA with a naive rule (elapsed time scaled by progress): "
+        "below 1, the ETA beats the rule.",
+        "Failed requests (5xx, timeouts, bad bodies) never count as a job's absence.",
+    ]
+    return Section("method", "Method", [f"<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>"])
+
+
+def provenance_section(source: Provenance) -> Section:
+    """Where the numbers come from, down to the source file's hash."""
+    rows = [
+        ("cfanalytics", source.version), ("source", f"{source.source} ({source.kind})"),
+        ("SHA-256", source.sha256), ("API host", source.api_host or "not recorded"),
+        ("ASID", ", ".join(map(str, source.asids)) or NA), ("runs", ", ".join(source.run_ids)),
+        ("first response", when(source.first_observed)),
+        ("last response", when(source.last_observed)),
+        *((str(k), _param(v)) for k, v in source.parameters.items()),
+    ]  # fmt: skip
+    frame = pd.DataFrame(rows, columns=["", "value"])
+    return Section("provenance", "Provenance", [table(frame)])
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) if value else "none"
+    return str(value)
+
+
+SECTIONS: tuple[Callable[[ReportData], Section], ...] = (
+    headline, fleet, accuracy, where, failures, jobs, method,
+)  # fmt: skip

@@ -1,0 +1,168 @@
+"""The HTML report: self-contained, reproducible to the byte, honest about its source."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from cfanalytics import EventLog, events_from_cassette, rollout_metrics
+from cfanalytics.cli import main
+from cfanalytics.events import empty_events
+from cfanalytics.report import build_report, write_report
+from cfanalytics.report._provenance import load_with_provenance
+
+from .test_summary import FAILED, Recording, at, job, running
+
+CASSETTES = Path(__file__).parent.parent / "cassettes"
+DEMO = CASSETTES / "demo.yaml"
+
+
+class _Page(HTMLParser):
+    """Collects what a browser would fetch, the section ids and the visible text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fetched: list[str] = []
+        self.ids: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        found = dict(attrs)
+        self.fetched += [v for k, v in found.items() if k in ("src", "href") and v]
+        if found.get("id"):
+            self.ids.append(str(found["id"]))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _Page:
+    """The report parsed as a browser would read it."""
+    page = _Page()
+    page.feed(html)
+    return page
+
+
+@pytest.fixture(scope="module")
+def demo_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The demo cassette's report."""
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    return write_report(DEMO, out).read_text(encoding="utf-8")
+
+
+def test_same_source_same_bytes(tmp_path: Path) -> None:
+    """Two runs, from copies in different folders, write identical files."""
+    copy = tmp_path / "elsewhere" / "demo.yaml"
+    copy.parent.mkdir()
+    shutil.copyfile(DEMO, copy)
+    first = write_report(DEMO, tmp_path / "one.html").read_bytes()
+    second = write_report(copy, tmp_path / "two.html").read_bytes()
+    assert first == second
+
+
+def test_nothing_is_fetched_to_view_it(demo_report: str) -> None:
+    """Every image is inline PNG; no script, stylesheet link or remote address."""
+    page = parse(demo_report)
+    assert page.fetched, "the report should have images"
+    for address in page.fetched:
+        assert address.startswith(("data:image/png;base64,", "#")), address[:60]
+    assert "script" not in page.tags and "link" not in page.tags
+    assert not re.search(r"url\(|@import|https?://", demo_report)
+    images = [a for a in page.fetched if a.startswith("data:")]
+    assert len(images) >= 4
+    for image in images:
+        assert base64.b64decode(image.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_sections_answer_the_questions(demo_report: str) -> None:
+    """Headline, fleet, accuracy, where, failures, jobs, method and provenance are all there."""
+    ids = parse(demo_report).ids
+    for section in ("headline", "fleet", "accuracy", "where", "failures", "jobs", "provenance"):
+        assert section in ids
+
+
+def test_headline_numbers_are_the_metrics(demo_report: str) -> None:
+    """The cards show what rollout_metrics computes."""
+    m = rollout_metrics(events_from_cassette(DEMO))
+    text = " ".join(parse(demo_report).text)
+    assert f"{m['completed']} / {m['failed']} / {m['unfinished']}" in text
+    assert f"{100 * m['hit_rate']:.0f} %" in text
+    assert f"{m['skill']:.2f}" in text
+
+
+def test_provenance_names_the_source_and_its_hash(demo_report: str) -> None:
+    """Version, file name, SHA-256, API host, ASID and time span."""
+    text = " ".join(parse(demo_report).text)
+    assert hashlib.sha256(DEMO.read_bytes()).hexdigest() in text
+    assert "demo.yaml (cassette)" in text and "127.0.0.1:8086" in text
+    assert "2026-11-02 09:00:00 UTC" in text
+    assert str(CASSETTES) not in demo_report  # no absolute path: same bytes anywhere
+
+
+def test_failures_are_listed_with_their_error(demo_report: str) -> None:
+    """Each failed job appears with its error text."""
+    from cfanalytics import job_summary
+
+    failed = job_summary(events_from_cassette(DEMO)).query("outcome == 'failed'")
+    assert len(failed) > 0
+    for row in failed.itertuples():
+        assert str(row.jobid) in demo_report and str(row.error) in demo_report
+
+
+def test_an_event_log_folder_is_a_source(tmp_path: Path) -> None:
+    """A report from an event log hashes the folder and says the host was not recorded."""
+    events = events_from_cassette(DEMO)
+    with EventLog(tmp_path / "log", run_id="r1") as log:
+        log.append(events.drop(columns="run_id").assign(run_id="r1").to_dict("records"))
+    _, provenance = load_with_provenance(tmp_path / "log")
+    assert provenance.kind == "event log" and provenance.api_host is None
+    assert len(provenance.sha256) == 64
+    text = write_report(tmp_path / "log", tmp_path / "r.html").read_text()
+    assert "not recorded" in text
+
+
+def test_hostile_text_is_escaped() -> None:
+    """Error text from the API is shown as text, never as markup."""
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=10, jobeta=at(5)))
+    rec.poll(1, job(1, FAILED, joberror="<script>alert('x')</script> & disk"))
+    rec.poll(2)
+    _, provenance = load_with_provenance(DEMO)
+    html = build_report(rec.events(), provenance)
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; disk" in html
+
+
+def test_no_jobs_still_gives_a_report() -> None:
+    """An empty recording gives a report that says so, not a traceback."""
+    _, provenance = load_with_provenance(DEMO)
+    html = build_report(empty_events(), provenance)
+    assert "0 install jobs" in html
+
+
+def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``cfanalytics report SOURCE -o FILE`` writes it and prints its path."""
+    out = tmp_path / "r.html"
+    assert main(["report", str(DEMO), "-o", str(out)]) == 0
+    assert str(out) in capsys.readouterr().out
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing source or an unwritable output: exit 2, one readable line, nothing left."""
+    assert main(["report", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "r.html")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["report", str(DEMO), "-o", str(blocker / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cfanalytics: error: cannot write report") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
