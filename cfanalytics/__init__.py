@@ -33,6 +33,7 @@ from .exceptions import (
     RateLimitedError,
     RecordingError,
     ReplayExhaustedError,
+    ReportError,
     RequestTimeoutError,
     ResponseError,
     ResponseFormatError,
@@ -41,6 +42,7 @@ from .exceptions import (
     TransportError,
 )
 from .recorder import Recorder
+from .report import write_report
 from .runner import RolloutProgress, RolloutRunner
 from .session import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
 from .summary import job_summary
@@ -73,6 +75,7 @@ __all__ = [
     "Recorder",
     "RecordingError",
     "ReplayExhaustedError",
+    "ReportError",
     "RequestTimeoutError",
     "ResponseError",
     "ResponseFormatError",
@@ -94,4 +97,5 @@ __all__ = [
     "record",
     "replay",
     "rollout_metrics",
+    "write_report",
 ]
