@@ -41,6 +41,7 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
+from .fleet import fleet_states, progress_curves, state_intervals, stragglers
 from .recorder import Recorder
 from .report import write_report
 from .runner import RolloutProgress, RolloutRunner
@@ -90,12 +91,16 @@ __all__ = [
     "error_by",
     "eta_errors",
     "events_from_cassette",
+    "fleet_states",
     "job_eta_metrics",
     "job_summary",
     "load_events",
     "load_source",
+    "progress_curves",
     "record",
     "replay",
     "rollout_metrics",
+    "state_intervals",
+    "stragglers",
     "write_report",
 ]

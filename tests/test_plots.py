@@ -15,8 +15,10 @@ import pandas as pd
 import pytest
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
+from cfanalytics.fleet import fleet_states, progress_curves, state_intervals
 
 DEMO = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+TROUBLED = Path(__file__).parent.parent / "cassettes" / "troubled.yaml"
 
 
 @pytest.fixture(autouse=True)
@@ -26,18 +28,38 @@ def close_figures() -> Iterator[None]:
     plt.close("all")
 
 
+def frames(path: Path) -> dict[str, pd.DataFrame]:
+    """A cassette's ETA errors, job summary, fleet states, state intervals and progress curves."""
+    events = events_from_cassette(path)
+    summary = job_summary(events)
+    return {
+        "errors": eta_errors(events, summary),
+        "summary": summary,
+        "states": fleet_states(events, summary),
+        "intervals": state_intervals(events, summary),
+        "curves": progress_curves(events, summary),
+    }
+
+
 @pytest.fixture(scope="module")
 def data() -> dict[str, pd.DataFrame]:
-    """The demo cassette's ETA errors and job summary."""
-    events = events_from_cassette(DEMO)
-    return {"errors": eta_errors(events), "summary": job_summary(events)}
+    """The demo cassette's frames."""
+    return frames(DEMO)
+
+
+@pytest.fixture(scope="module")
+def troubled() -> dict[str, pd.DataFrame]:
+    """The troubled cassette's frames: failures, outages, jobs never queued."""
+    return frames(TROUBLED)
 
 
 PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_eta_vs_actual, "errors"),
     (plots.plot_error_by_decile, "errors"),
     (plots.plot_eta_trajectories, "errors"),
-    (plots.plot_burnup, "summary"),
+    (plots.plot_burnup, "states"),
+    (plots.plot_progress_curves, "curves"),
+    (plots.plot_swimlanes, "intervals"),
 ]
 
 
@@ -54,7 +76,7 @@ def test_plot_contract(
     """Given an Axes it draws there, titles and labels it, and returns it; else the current one."""
     fig, ax = plt.subplots()
     assert plot(data[source], ax=ax) is ax
-    assert ax.has_data() and ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert ax.has_data() and title(ax) and ax.get_xlabel() and ax.get_ylabel()
     assert len(fig.axes) == 1  # drew nothing elsewhere
     other = plt.figure().add_subplot()
     assert plot(data[source]) is other  # ax=None: the current Axes
@@ -67,8 +89,88 @@ def test_eta_vs_actual_has_the_identity_line(data: dict[str, pd.DataFrame]) -> N
     assert "ETA exact (y = x)" in labels
 
 
-def test_burnup_counts_every_completion(data: dict[str, pd.DataFrame]) -> None:
-    """The burn-up ends at the number of completed jobs."""
-    ax = plots.plot_burnup(data["summary"])
-    line = ax.get_lines()[0]
-    assert max(line.get_ydata()) == data["summary"]["completed_at"].notna().sum()
+@pytest.mark.parametrize(("plot", "source"), PLOTS, ids=[fn.__name__ for fn, _ in PLOTS])
+def test_plot_contract_on_empty_frames(
+    plot: Callable[..., Any], source: str, data: dict[str, pd.DataFrame]
+) -> None:
+    """An empty frame of the right schema draws nothing but still titles and labels."""
+    ax = plt.figure().add_subplot()
+    assert plot(data[source].iloc[:0], ax=ax) is ax
+    assert ax.get_title(loc="center") or ax.get_title(loc="left")
+    assert ax.get_xlabel() and ax.get_ylabel()
+
+
+def title(ax: Any) -> str:
+    """The Axes' title, wherever it is aligned."""
+    return str(ax.get_title(loc="center") or ax.get_title(loc="left"))
+
+
+def test_burnup_stacks_every_job(data: dict[str, pd.DataFrame]) -> None:
+    """Completed at the bottom, states never taken left out; the stack tops out at all jobs."""
+    ax = plots.plot_burnup(data["states"])
+    areas = ax.collections
+    assert [area.get_label() for area in areas] == ["completed", "failed", "running", "queued"]
+    top = areas[-1].get_paths()[0].vertices[:, 1].max()
+    assert top == len(data["summary"])
+    assert ax.get_ylabel() == f"jobs (of {len(data['summary'])})"
+
+
+def test_burnup_marks_50_and_90_percent(data: dict[str, pd.DataFrame]) -> None:
+    """Dashed lines at 50 % and 90 %; the time 50 % completed, and 90 % marked not reached."""
+    ax = plots.plot_burnup(data["states"])
+    texts = [text.get_text() for text in ax.texts]
+    assert "50% of jobs" in texts and "90% of jobs (not reached)" in texts  # demo: 43 of 48
+    completed = data["states"].query("state == 'completed'")
+    half = completed.loc[completed["jobs"] >= len(data["summary"]) / 2, "observed_at"].min()
+    assert f"50% completed {half:%H:%M}" in texts
+    levels = {line.get_ydata()[0] for line in ax.get_lines() if line.get_linestyle() == "--"}
+    assert levels == {0.5 * 48, 0.9 * 48}
+
+
+def test_burnup_refuses_a_job_summary(data: dict[str, pd.DataFrame]) -> None:
+    """The old input, a job summary, is refused with a pointer to fleet_states."""
+    with pytest.raises(TypeError, match="fleet_states"):
+        plots.plot_burnup(data["summary"])
+
+
+def test_progress_curves_one_line_per_job(data: dict[str, pd.DataFrame]) -> None:
+    """A line per job with more than one point, coloured by kind, on 0-1 by 0-100 %."""
+    ax = plots.plot_progress_curves(data["curves"])
+    lines = sum(len(c.get_segments()) for c in ax.collections)
+    sizes = data["curves"].groupby("jobid").size()
+    assert lines == (sizes > 1).sum()
+    assert ax.get_xlim() == (0, 1) and ax.get_ylim() == (0, 100)
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert any(label.startswith("machine") for label in labels)
+
+
+def test_swimlanes_one_lane_per_machine_with_failures(troubled: dict[str, pd.DataFrame]) -> None:
+    """A lane per machine (mirrors by location), one bar per interval, an x per failure."""
+    intervals = troubled["intervals"]
+    ax = plots.plot_swimlanes(intervals)
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    machines = intervals["machine"].dropna().unique()
+    mirrors = intervals.loc[intervals["kind"] == "mirror", "location"].unique()
+    assert len(labels) == len(machines) + len(mirrors)
+    assert "Frankfurt · mirror" in labels
+    assert len(ax.patches) == len(intervals)
+    failures = (intervals["state"] == "failed").sum()
+    assert len(ax.collections[0].get_offsets()) == failures > 0
+    assert title(ax) == "Jobs by machine"
+
+
+def test_swimlanes_by_location(troubled: dict[str, pd.DataFrame]) -> None:
+    """By location: one lane per location; anything else is refused."""
+    ax = plots.plot_swimlanes(troubled["intervals"], by="location")
+    labels = [tick.get_text() for tick in ax.get_yticklabels()]
+    assert labels == sorted(troubled["intervals"]["location"].unique())
+    with pytest.raises(ValueError, match="by must be"):
+        plots.plot_swimlanes(troubled["intervals"], by="mirror")  # type: ignore[arg-type]
+
+
+def test_time_axes_are_utc(data: dict[str, pd.DataFrame]) -> None:
+    """Ticks read in UTC whatever the local zone: the first poll, 09:00 UTC, reads 09:00."""
+    ax = plots.plot_burnup(data["states"])
+    ax.figure.canvas.draw()
+    assert ax.get_xlabel() == "time (UTC)"
+    assert "09:00" in [tick.get_text() for tick in ax.get_xticklabels()]

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
 from ..summary import job_summary
 from ..timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
 
@@ -24,10 +25,14 @@ class ReportData:
     by_decile: pd.DataFrame
     by_location: pd.DataFrame
     by_kind: pd.DataFrame
+    states: pd.DataFrame
+    intervals: pd.DataFrame
+    progress: pd.DataFrame
+    stragglers: pd.DataFrame
 
 
 def analyse(events: pd.DataFrame) -> ReportData:
-    """Summary, ETA errors, per-job and rollout metrics, and errors by group."""
+    """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time."""
     summary = job_summary(events)
     errors = eta_errors(events, summary)
     return ReportData(
@@ -39,4 +44,8 @@ def analyse(events: pd.DataFrame) -> ReportData:
         by_decile=error_by(errors, "progress_decile"),
         by_location=error_by(errors, "location"),
         by_kind=error_by(errors, "kind"),
+        states=fleet_states(events, summary),
+        intervals=state_intervals(events, summary),
+        progress=progress_curves(events, summary),
+        stragglers=stragglers(events),
     )

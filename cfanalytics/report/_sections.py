@@ -29,6 +29,8 @@ __all__ = ["SECTIONS", "provenance_section"]
 
 _ERROR_COLUMNS = {"n_jobs": "jobs", "n_observations": "ETAs", "mae_s": "mean abs. error",
                   "bias_s": "mean error (+ late)", "hit_rate": "finished by ETA"}  # fmt: skip
+_MAX_LANES = 60  # more machines than this: one lane per location instead
+
 _ERROR_FORMATS = {
     "mean abs. error": duration,
     "mean error (+ late)": lambda s: duration(s, signed=True),
@@ -77,12 +79,14 @@ def _worst(frame: pd.DataFrame, by: str) -> str:
 def _answer(data: ReportData) -> str:
     m = data.metrics
     bias = m["eta_bias_s"]
-    lateness = "late" if pd.notna(bias) and bias > 0 else "early"
-    decile = data.by_decile.assign(progress_decile=lambda f: f["progress_decile"] * 10)
+    lateness = "after" if pd.notna(bias) and bias > 0 else "before"
+    decile = data.by_decile.assign(
+        progress=lambda f: f["progress_decile"].map(lambda d: f"{10 * d}-{10 * d + 9} %")
+    )
     return (
-        f"Jobs finished {duration(abs(bias)) if pd.notna(bias) else NA} {lateness} of their ETA "
-        f"on average. The ETAs were worst at progress {_worst(decile, 'progress_decile')} %, "
-        f"in location {_worst(data.by_location, 'location')}. "
+        f"On average, jobs finished {duration(abs(bias)) if pd.notna(bias) else NA} {lateness} "
+        f"their ETA. The ETAs were worst at progress {_worst(decile, 'progress')} and in "
+        f"location {_worst(data.by_location, 'location')}. "
         f"90 % of jobs had completed {_when_share(m, 90)}."
     )
 
@@ -99,9 +103,16 @@ def _draw(plot: Callable[..., Axes], frame: pd.DataFrame, **options: Any) -> Cal
 
 
 def fleet(data: ReportData) -> Section:
-    """The rollout over time."""
+    """The rollout over time: states stacked, and one lane per machine or location."""
+    by = "machine" if data.intervals["machine"].nunique() <= _MAX_LANES else "location"
+    lanes = max(int(data.intervals[by].nunique()), 1)
     return Section("fleet", "Fleet over time", [
-        figure(_draw(plots.plot_burnup, data.summary), caption="Jobs completed over time (UTC)."),
+        figure(_draw(plots.plot_burnup, data.states), caption=(
+            "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
+            "jobs had completed.")),
+        figure(_draw(plots.plot_swimlanes, data.intervals, by=by), caption=(
+            f"One lane per {by}, coloured by the state each poll saw; x: a failure."),
+            size=(9.0, min(2.0 + 0.22 * lanes, 14.0))),
     ])  # fmt: skip
 
 
@@ -119,6 +130,10 @@ def accuracy(data: ReportData) -> Section:
         figure(_draw(plots.plot_error_by_decile, errors), caption=(
             f"Error (actual {MINUS} ETA) by the progress at which the ETA was given.")),
         _error_table(by_decile, "progress"),
+        "<h3>Progress against time</h3>",
+        figure(_draw(plots.plot_progress_curves, data.progress), caption=(
+            "Reported progress against the share of each job's run time; plateaus are "
+            "phases (download, then extract) that a linear ETA cannot foresee.")),
         "<h3>The six jobs with the worst ETAs</h3>",
         figure(_draw(plots.plot_eta_trajectories, errors, jobs=worst), caption=(
             "Each job's ETA over time; dotted: its actual completion, band: censoring window.")),
@@ -146,6 +161,22 @@ def failures(data: ReportData) -> Section:
         paragraph(f"{len(failed)} of {len(data.summary)} jobs failed."),
         table(shown.rename(columns={"last_seen": "last seen"}), {"last seen": when},
               empty="No job failed."),
+    ])  # fmt: skip
+
+
+def stragglers(data: ReportData) -> Section:
+    """Jobs that ran past their ETA while still listed, or showed no progress for a while."""
+    columns = {"jobid": "job", "kind": "kind", "location": "location", "machine": "machine",
+               "reason": "why", "overdue_since": "overdue since", "max_overdue_s": "most overdue",
+               "stalled_since": "stalled since", "longest_stall_polls": "longest stall (polls)",
+               "outcome": "outcome"}  # fmt: skip
+    shown = data.stragglers[list(columns)].rename(columns=columns)
+    formats: dict[str, Formatter] = {"overdue since": when, "stalled since": when,
+                                     "most overdue": duration}  # fmt: skip
+    return Section("stragglers", "Stragglers", [
+        paragraph(f"{len(shown)} of {len(data.summary)} jobs were still running more than a "
+                  "minute past their ETA, or reported the same progress for 3 polls or more in a row."),
+        table(shown, formats, empty="No straggler."),
     ])  # fmt: skip
 
 
@@ -205,5 +236,5 @@ def _param(value: Any) -> str:
 
 
 SECTIONS: tuple[Callable[[ReportData], Section], ...] = (
-    headline, fleet, accuracy, where, failures, jobs, method,
+    headline, fleet, accuracy, where, stragglers, failures, jobs, method,
 )  # fmt: skip
