@@ -174,8 +174,9 @@ def stragglers(data: ReportData) -> Section:
     formats: dict[str, Formatter] = {"overdue since": when, "stalled since": when,
                                      "most overdue": duration}  # fmt: skip
     return Section("stragglers", "Stragglers", [
-        paragraph(f"{len(shown)} of {len(data.summary)} jobs were still running more than a "
-                  "minute past their ETA, or reported the same progress for 3 polls or more in a row."),
+        paragraph(f"{len(shown)} of {len(data.summary)} jobs were still running more than "
+                  "a minute past their ETA, or reported the same progress for 3 polls or more "
+                  "in a row."),
         table(shown, formats, empty="No straggler."),
     ])  # fmt: skip
 
