@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_simulator.py
 	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 5000
 	$(BIN)/python bench/bench_events.py
+	$(BIN)/python bench/bench_timing.py
 
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo

@@ -63,39 +63,104 @@ ETA_ERROR_SCHEMA: Mapping[str, object] = {
 }
 
 
+_RUNNING, _FAILED, _SQUASHED = 4, 6, 7
+_NAT = np.iinfo(np.int64).min
+#: The summary columns an ETA error row takes from its job.
+_WINDOW = ["jobid", "kind", "location", "started_at", "completed_at"]
+_WINDOW += ["completed_after", "completed_before"]
+
+
 def poll_interval_s(events: pd.DataFrame) -> float:
     """The median time between successive successful status polls, in seconds."""
-    polls = events[(events["endpoint"] == "status") & events["problem"].isna()]
+    polls = _rows(events, _status_ok(events), ["run_id", "seq", "observed_at"])
+    polls = polls.loc[~_repeats_previous(polls)]  # the rows after a response's first
     times = polls.drop_duplicates(["run_id", "seq"]).sort_values(["run_id", "seq"])
     gaps = times.groupby("run_id", observed=True)["observed_at"].diff().dt.total_seconds()
     gaps = gaps.dropna()
     return float(gaps.median()) if len(gaps) else float("nan")
 
 
+def _status_ok(events: pd.DataFrame) -> np.ndarray:
+    """Rows of status responses without a ``problem``."""
+    status = (events["endpoint"] == "status").to_numpy(dtype=bool)
+    ok: np.ndarray = status & events["problem"].isna().to_numpy()
+    return ok
+
+
+def _rows(events: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``events.loc[keep, columns]``, copying only those columns."""
+    at = np.flatnonzero(keep)
+    return pd.DataFrame({name: events[name].array[at] for name in columns}, copy=False)
+
+
+def _repeats_previous(polls: pd.DataFrame) -> np.ndarray:
+    """Rows with the same (non-null) ``run_id`` and ``seq`` as the row before."""
+    run = np.asarray(polls["run_id"].array, dtype=object)
+    seq = polls["seq"].to_numpy(dtype=np.int64, na_value=-1)
+    known = polls["seq"].notna().to_numpy()
+    same = np.zeros(len(polls), dtype=bool)
+    pairs = known[1:] & known[:-1] & (seq[1:] == seq[:-1])
+    try:
+        np.equal(run[1:], run[:-1], out=same[1:], where=pairs)
+    except TypeError:  # a missing run_id (NA has no truth value): compare the others only
+        pairs &= ~pd.isna(run[1:]) & ~pd.isna(run[:-1])
+        same[:] = False
+        np.equal(run[1:], run[:-1], out=same[1:], where=pairs)
+    return same
+
+
 def _seconds(delta: pd.Series) -> pd.Series:
-    return delta.dt.total_seconds().astype(_FLOAT)
+    """A timedelta Series in seconds, ``Float64`` (NaT is NA)."""
+    values = delta.dt.total_seconds().to_numpy(dtype=np.float64)
+    floats = pd.arrays.FloatingArray(values, np.isnan(values))
+    return pd.Series(floats, index=delta.index, copy=False)
 
 
-def _running(events: pd.DataFrame) -> pd.DataFrame:
-    rows = events[
-        (events["endpoint"] == "status")
-        & events["problem"].isna()
-        & (events["jobstateid"] == 4)
-        & events["jobeta"].notna()
-    ]
-    return rows[["jobid", "observed_at", "jobprogress", "jobeta", "jobstart"]]
+def _sort_key(column: pd.Series) -> np.ndarray:
+    """int64 keys ordering ``column`` (integers or times) with NA last."""
+    values = np.asarray(column.to_numpy(dtype=np.int64, na_value=_NAT))
+    return np.where(np.asarray(column.isna()), np.iinfo(np.int64).max, values)
+
+
+def _job_order(jobid: pd.Series, observed_at: pd.Series) -> np.ndarray:
+    """The positions sorting rows by ``jobid`` then ``observed_at``: stable, NA last."""
+    return np.lexsort((_sort_key(observed_at), _sort_key(jobid)))
+
+
+def _running(events: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
+    """Running status rows with an ETA, of the jobs in ``done``, with ``done``'s columns.
+
+    An inner join on ``jobid``, sorted by ``jobid`` then ``observed_at``.
+    """
+    keep = (
+        _status_ok(events)
+        & (events["jobstateid"] == _RUNNING).to_numpy(dtype=bool, na_value=False)
+        & events["jobeta"].notna().to_numpy()
+    )
+    columns = ["jobid", "observed_at", "jobprogress", "jobeta", "jobstart"]
+    if not done["jobid"].is_unique:  # not one row per job: the general join
+        rows = _rows(events, keep, columns).merge(done, on="jobid", how="inner")
+        return rows.take(_job_order(rows["jobid"], rows["observed_at"])).reset_index(drop=True)
+    at = np.flatnonzero(keep)
+    job = pd.Index(done["jobid"]).get_indexer(events["jobid"].array[at])
+    at, job = at[job >= 0], job[job >= 0]
+    order = _job_order(events["jobid"].array[at], events["observed_at"].array[at])
+    at, job = at[order], job[order]
+    out = {name: events[name].array[at] for name in columns}
+    out |= {name: done[name].array[job] for name in done.columns if name != "jobid"}
+    return pd.DataFrame(out, copy=False)
 
 
 def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per Running observation with an ETA, of every job with a known completion."""
     validate(events)
     jobs = job_summary(events) if summary is None else summary
-    done = jobs[jobs["completed_at"].notna()]
-    window = ["jobid", "kind", "location", "started_at", "completed_at"]
-    window += ["completed_after", "completed_before"]
-    rows = _running(events).merge(done[window], on="jobid", how="inner")
+    rows = _running(events, jobs.loc[jobs["completed_at"].notna(), _WINDOW])
     start = rows["jobstart"].fillna(rows["started_at"])
     t, eta, end = rows["observed_at"], rows["jobeta"], rows["completed_at"]
+    error_s, actual_s = _seconds(end - eta), _seconds(end - t)
+    floor = max(2 * poll_interval_s(events), 60.0) if len(rows) else 60.0
+    baseline_eta, baseline_error_s = _baseline(t, start, rows["jobprogress"], end)
     out = pd.DataFrame(
         {
             "jobid": rows["jobid"],
@@ -109,38 +174,99 @@ def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.
             "completed_at": end,
             "exact": rows["completed_after"] == rows["completed_before"],
             "predicted_remaining_s": _seconds(eta - t),
-            "actual_remaining_s": _seconds(end - t),
-            "error_s": _seconds(end - eta),
+            "actual_remaining_s": actual_s,
+            "error_s": error_s,
+            "abs_error_s": error_s.abs(),
             "error_lower_s": _seconds(rows["completed_after"] - eta),
             "error_upper_s": _seconds(rows["completed_before"] - eta),
+            "relative_error": (-error_s / actual_s).where(actual_s >= floor),
             "duration_error": _seconds(eta - end) / _seconds(end - start),
-        }
+            "hit": end <= eta,
+            "baseline_eta": baseline_eta,
+            "baseline_error_s": baseline_error_s,
+        },
+        copy=False,
     )
-    out["abs_error_s"] = out["error_s"].abs()
-    out["hit"] = end <= eta
-    floor = max(2 * poll_interval_s(events), 60.0) if len(out) else 60.0
-    far = out["actual_remaining_s"] >= floor
-    out["relative_error"] = (-out["error_s"] / out["actual_remaining_s"]).where(far)
-    out["baseline_eta"], out["baseline_error_s"] = _baseline(t, start, rows["jobprogress"], end)
     return _conform(out)
 
 
 def _baseline(
     t: pd.Series, start: pd.Series, progress: pd.Series, end: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
-    """Linear extrapolation from progress and elapsed time, and its error ``T - E_lin``."""
+    """Linear extrapolation from progress and elapsed time, and its error ``T - E_lin``.
+
+    Computed in nanoseconds as ``t + pd.to_timedelta(remaining, unit="s")`` does, without
+    its Python loop; pandas itself takes over near the limits of nanosecond times.
+    """
     p = progress.astype(_FLOAT).where(progress > 0)
-    elapsed = _seconds(t - start)
-    remaining = elapsed * (100 - p) / p
-    eta = t + pd.to_timedelta(remaining.astype("float64"), unit="s")
-    return eta, _seconds(end - eta)
+    remaining = (_seconds(t - start) * (100 - p) / p).to_numpy(np.float64, na_value=np.nan)
+    t_us, end_us = _sort_key(t), _sort_key(end)  # NA is int64 max: masked below
+    ok = ~np.isnan(remaining) & t.notna().to_numpy()
+    seconds = np.abs(remaining[ok]) + np.abs(t_us[ok]) / 1e6  # of the ETA, from 1970
+    far = (
+        seconds.max(initial=0.0) >= 9e9
+        or np.abs(end_us[end.notna().to_numpy()]).max(initial=0) >= 9e15
+    )
+    if far or t.dtype != _TIME or end.dtype != _TIME:
+        eta = t + pd.to_timedelta(remaining, unit="s")
+        return eta, _seconds(end - eta)
+    eta_ns = np.where(ok, t_us * 1000 + _nanoseconds(np.where(ok, remaining, 0.0)), _NAT)
+    error = (end_us * 1000 - eta_ns) / 1e9
+    missing = ~ok | end.isna().to_numpy()
+    eta = pd.Series(eta_ns.view("M8[ns]").astype("M8[us]"), index=t.index).dt.tz_localize("UTC")
+    error_s = pd.arrays.FloatingArray(np.where(missing, np.nan, error), missing)
+    return eta, pd.Series(error_s, index=t.index, copy=False)
+
+
+def _nanoseconds(seconds: np.ndarray) -> np.ndarray:
+    """``pd.to_timedelta(seconds, unit="s")`` as int64, the same values without a Python loop.
+
+    As pandas does, whole seconds and the fraction (rounded to 9 digits) are cast separately.
+    """
+    whole = seconds.astype(np.int64)
+    fraction = np.round(seconds - whole, 9)
+    return whole * 1_000_000_000 + (fraction * 1e9).astype(np.int64)
 
 
 def _conform(frame: pd.DataFrame) -> pd.DataFrame:
-    out = {name: frame[name].astype(dtype) for name, dtype in ETA_ERROR_SCHEMA.items()}
-    result = pd.DataFrame(out).sort_values(["jobid", "observed_at"], kind="stable")
-    result = result.replace([np.inf, -np.inf], pd.NA)
-    return result.reset_index(drop=True)
+    """Apply :data:`ETA_ERROR_SCHEMA`; infinite ratios (a zero duration) become NA."""
+    out = {}
+    for name, dtype in ETA_ERROR_SCHEMA.items():
+        column = frame[name].astype(dtype, copy=False)
+        if dtype == _FLOAT:
+            values = column.array
+            inf = np.isinf(values.to_numpy(dtype=np.float64, na_value=0.0))
+            if inf.any():
+                column = column.mask(inf)
+        out[name] = column
+    return pd.DataFrame(out, copy=False)
+
+
+def _in_job_order(errors: pd.DataFrame) -> pd.DataFrame:
+    """``errors`` sorted by ``jobid`` then ``observed_at`` (as :func:`eta_errors` gives it)."""
+    job, t = _sort_key(errors["jobid"]), _sort_key(errors["observed_at"])
+    ordered = (job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (t[1:] >= t[:-1]))
+    return errors if ordered.all() else errors.sort_values(["jobid", "observed_at"])
+
+
+def _revisions(errors: pd.DataFrame) -> pd.DataFrame:
+    """Per row of ``errors`` in job order: did ``jobeta`` change since the job's previous row,
+    and by how much (microseconds, 0 for the first row or a missing ETA)."""
+    jobid = errors["jobid"]
+    same_job = jobid.eq(jobid.shift()).to_numpy(dtype=bool, na_value=False)
+    eta = _sort_key(errors["jobeta"])
+    step = np.zeros(len(errors), dtype=np.int64)
+    step[1:] = eta[1:] - eta[:-1]
+    known = errors["jobeta"].notna().to_numpy()
+    moved = same_job & known & np.concatenate([[False], known[:-1]])
+    return pd.DataFrame(
+        {
+            "jobid": jobid,
+            "revised": moved & (step != 0),
+            "revision_us": np.where(moved, np.abs(step), 0),
+        },
+        index=errors.index,
+    )
 
 
 def job_eta_metrics(
@@ -157,26 +283,24 @@ def job_eta_metrics(
     to started, ``run_time_s`` from started to completed.
     """
     summary = job_summary(events) if summary is None else summary
-    errors = eta_errors(events, summary) if errors is None else errors
-    by_job = errors.sort_values(["jobid", "observed_at"]).groupby("jobid", sort=True)
+    errors = _in_job_order(eta_errors(events, summary) if errors is None else errors)
+    by_job = errors.groupby("jobid", sort=True)
+    moves = _revisions(errors).groupby("jobid", sort=True)
     out = pd.DataFrame(
         {
             "n_etas": by_job.size(),
             "eta_mae_s": by_job["abs_error_s"].mean(),
             "eta_bias_s": by_job["error_s"].mean(),
-            "baseline_mae_s": by_job["baseline_error_s"].apply(lambda e: e.abs().mean()),
+            "baseline_mae_s": errors["baseline_error_s"].abs().groupby(errors["jobid"]).mean(),
             "hit_rate": by_job["hit"].mean(),
-            "revisions": by_job["jobeta"].apply(
-                lambda e: int((e.diff().dropna() != pd.Timedelta(0)).sum())
-            ),
-            "revision_total_s": by_job["jobeta"].apply(
-                lambda e: e.diff().dt.total_seconds().abs().sum()
-            ),
+            "revisions": moves["revised"].sum(),
+            "revision_total_s": moves["revision_us"].sum() / 1e6,
         }
     )
+    error_s, progress = errors["error_s"], errors["jobprogress"]
     for level in (25, 50, 75):
-        reached = errors[errors["jobprogress"] >= level].sort_values("observed_at")
-        out[f"error_at_{level}_s"] = reached.groupby("jobid")["error_s"].first()
+        reached = (progress >= level).to_numpy(dtype=bool, na_value=False) & error_s.notna()
+        out[f"error_at_{level}_s"] = error_s[reached].groupby(errors["jobid"][reached]).first()
     summary = summary.set_index("jobid")
     out["queue_wait_s"] = _seconds(summary["started_at"] - summary["queued_at"])
     out["run_time_s"] = _seconds(summary["completed_at"] - summary["started_at"])
@@ -205,20 +329,39 @@ def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
     ).reset_index()
 
 
-def rollout_metrics(events: pd.DataFrame) -> pd.Series:
+def rollout_metrics(
+    events: pd.DataFrame,
+    *,
+    summary: pd.DataFrame | None = None,
+    errors: pd.DataFrame | None = None,
+    per_job: pd.DataFrame | None = None,
+) -> pd.Series:
     """Headline numbers of a rollout.
 
-    ``time_to_50/90/100_s`` run from the first queue answer (else the first observation) to
-    the moment 50/90/100 % of the rollout's jobs had completed (``completed_at``; NA if never
-    reached). ``skill`` is the ETA's MAE over the linear baseline's (below 1: ``jobeta``
-    beats the naive rule). Per-job averages first, then across jobs.
+    Times run from the first queue answer (else the first observation); NA if never reached.
+    Shares are of all the rollout's jobs, unfinished and unknown ones included:
+
+    - ``time_to_50/90/100_s``: until 50/90/100 % of the jobs had *completed*
+      (``completed_at``). Failed jobs never complete: with 10 % of them failed,
+      ``time_to_90_s`` is NA;
+    - ``time_to_50/90/100_ended_s``: until 50/90/100 % had *ended for good*, "when was the
+      fleet 90 % done": completed (``completed_at``), failed (``failed_at`` of the summary,
+      else the first Failed snapshot of the job's final run of Failed states) or squashed
+      (its first Squashed snapshot); a snapshot's time is its ``jobupdated``, else when it
+      was observed.
+
+    ``skill`` is the ETA's MAE over the linear baseline's (below 1: ``jobeta`` beats the
+    naive rule). Per-job averages first, then across jobs.
+
+    ``summary`` (:func:`~cfanalytics.job_summary`), ``errors`` (:func:`eta_errors`) and
+    ``per_job`` (:func:`job_eta_metrics`) of the same ``events`` are computed unless given.
     """
-    summary = job_summary(events)
-    per_job = job_eta_metrics(events, summary=summary)
+    summary = job_summary(events) if summary is None else summary
+    if per_job is None:
+        per_job = job_eta_metrics(events, errors, summary)
     start = summary["queued_at"].min()
     if pd.isna(start):
         start = summary["first_seen"].min()
-    done = summary["completed_at"].dropna().sort_values().reset_index(drop=True)
     durations = (summary["completed_at"] - summary["started_at"]).dt.total_seconds().dropna()
     metrics: dict[str, object] = {
         "n_jobs": len(summary),
@@ -227,12 +370,11 @@ def rollout_metrics(events: pd.DataFrame) -> pd.Series:
         "unfinished": int(summary["outcome"].isin(["unfinished", "unknown"]).sum()),
         "started": start,
     }
+    ended = _ended_at(events, summary)
     for share in (50, 90, 100):
-        needed = int(np.ceil(len(summary) * share / 100))
-        reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT
-        metrics[f"time_to_{share}_s"] = (
-            (reached - start).total_seconds() if pd.notna(reached) else pd.NA
-        )
+        metrics[f"time_to_{share}_s"] = _time_to(summary["completed_at"], share, start)
+    for share in (50, 90, 100):
+        metrics[f"time_to_{share}_ended_s"] = _time_to(ended, share, start)
     metrics["duration_p50_s"] = durations.quantile(0.5) if len(durations) else pd.NA
     metrics["duration_p90_s"] = durations.quantile(0.9) if len(durations) else pd.NA
     eta_mae, baseline_mae = per_job["eta_mae_s"].mean(), per_job["baseline_mae_s"].mean()
@@ -240,5 +382,66 @@ def rollout_metrics(events: pd.DataFrame) -> pd.Series:
     metrics["eta_bias_s"] = per_job["eta_bias_s"].mean()
     metrics["hit_rate"] = per_job["hit_rate"].mean()
     metrics["baseline_mae_s"] = baseline_mae
-    metrics["skill"] = eta_mae / baseline_mae if baseline_mae else pd.NA
+    known = pd.notna(baseline_mae) and baseline_mae != 0  # no ETA errors: no skill either
+    metrics["skill"] = eta_mae / baseline_mae if known else pd.NA
     return pd.Series(metrics, dtype=object)
+
+
+def _time_to(times: pd.Series, share: int, start: pd.Timestamp) -> object:
+    """Seconds from ``start`` until ``share`` % of all rows of ``times`` had happened."""
+    needed = int(np.ceil(len(times) * share / 100))
+    done = times.dropna().sort_values().reset_index(drop=True)
+    reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT
+    return (reached - start).total_seconds() if pd.notna(reached) else pd.NA
+
+
+def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
+    """Per row of ``summary``: when the job ended for good (completed, failed or squashed)."""
+    outcome = summary["outcome"]
+    if "failed_at" in summary:
+        failed_at = summary["failed_at"]
+    else:
+        failed_at = summary["jobid"].map(_entered(events, _FAILED, final=True))
+    squashed_at = summary["jobid"].map(_entered(events, _SQUASHED, final=False))
+    ended = summary["completed_at"].where(outcome == "completed")
+    ended = ended.fillna(failed_at.where(outcome == "failed"))
+    return ended.fillna(squashed_at.where(outcome == "squashed"))
+
+
+def _entered(events: pd.DataFrame, state: int, *, final: bool) -> pd.Series:
+    """Per job seen in ``state``: its first snapshot in that state, by ``jobid``.
+
+    With ``final``, the first of the job's last run of snapshots in that state (a job that
+    failed, was requeued and failed again failed the second time). A snapshot's time is its
+    ``jobupdated``, else its ``observed_at``; snapshots without a state are skipped.
+    """
+    sid, stated = _state_ids(events)
+    keep = _snapshots(events) & stated
+    jobid = events["jobid"]
+    keep &= jobid.isin(jobid[keep & (sid == state)].unique()).to_numpy()
+    snaps = _rows(events, keep, ["jobid", "observed_at", "jobupdated"]).assign(sid=sid[keep])
+    snaps = snaps.sort_values("observed_at", kind="stable").reset_index(drop=True)
+    inside = (snaps["sid"] == state).to_numpy()
+    if final:  # after the job's last snapshot in another state
+        order = pd.Series(np.arange(len(snaps)))
+        last_other = order[~inside].groupby(snaps["jobid"][~inside]).max()
+        inside &= (order > snaps["jobid"].map(last_other).fillna(-1)).to_numpy(dtype=bool)
+    entered = snaps.loc[inside]
+    at = entered["jobupdated"].fillna(entered["observed_at"])
+    return at.groupby(entered["jobid"]).first()
+
+
+def _snapshots(events: pd.DataFrame) -> np.ndarray:
+    """Successful ``status`` and ``queue`` rows naming a job (as :func:`job_summary` reads)."""
+    endpoint = events["endpoint"].isin(["status", "queue"]).to_numpy(dtype=bool)
+    named = events["jobid"].notna().to_numpy()
+    snapshot: np.ndarray = endpoint & named & events["problem"].isna().to_numpy()
+    return snapshot
+
+
+def _state_ids(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's state id (``jobstateid``, else read from the ``state`` name), and if known."""
+    by_name = events["state"].cat.codes.to_numpy().astype(np.int64) + 1
+    given = events["jobstateid"].notna().to_numpy()
+    ids = events["jobstateid"].to_numpy(dtype=np.int64, na_value=0)
+    return np.where(given, ids, by_name), given | (by_name > 0)

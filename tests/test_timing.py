@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import itertools
+
+import numpy as np
 import pandas as pd
 import pytest
 
 from cfanalytics.events import empty_events
-from cfanalytics.timing import ETA_ERROR_SCHEMA, eta_errors, poll_interval_s
+from cfanalytics.summary import job_summary
+from cfanalytics.timing import (
+    ETA_ERROR_SCHEMA,
+    eta_errors,
+    job_eta_metrics,
+    poll_interval_s,
+    rollout_metrics,
+)
 
-from .test_summary import COMPLETE, Recording, at, job, running
+from .test_summary import COMPLETE, FAILED, Recording, at, job, running
+
+SQUASHED = 7
 
 
 def late_job() -> Recording:
@@ -133,3 +145,184 @@ def test_rollout_metrics_by_hand() -> None:
     job2 = (120 + (180 - (60 + 120 * 10 / 90)) + (180 - (120 + 180 * 1 / 99))) / 3
     assert m["baseline_mae_s"] == pytest.approx((job1 + job2) / 2)
     assert m["skill"] == pytest.approx(75 / ((job1 + job2) / 2))
+
+
+# Per-job metrics against a per-job reference, and the vectorised steps against pandas
+
+
+def demo_events() -> pd.DataFrame:
+    """The shipped demo cassette (48 jobs, 5 of them failed) as an events table."""
+    from pathlib import Path
+
+    from cfanalytics import events_from_cassette
+
+    return events_from_cassette(Path(__file__).parent.parent / "cassettes" / "demo.yaml")
+
+
+def reference_job_metrics(events: pd.DataFrame) -> pd.DataFrame:
+    """:func:`job_eta_metrics` the obvious way: one job at a time, in plain Python."""
+    summary = job_summary(events).set_index("jobid")
+    records = []
+    for jobid, rows in eta_errors(events).groupby("jobid"):
+        one = rows.sort_values("observed_at")
+        steps = [later - earlier for earlier, later in itertools.pairwise(one["jobeta"])]
+        first_at = {
+            level: one.loc[one["jobprogress"] >= level, "error_s"].dropna()
+            for level in (25, 50, 75)
+        }
+        times = summary.loc[jobid]
+        records.append(
+            {
+                "jobid": jobid,
+                "n_etas": len(one),
+                "eta_mae_s": one["abs_error_s"].mean(),
+                "eta_bias_s": one["error_s"].mean(),
+                "baseline_mae_s": one["baseline_error_s"].abs().mean(),
+                "hit_rate": one["hit"].mean(),
+                "revisions": sum(step != pd.Timedelta(0) for step in steps),
+                "revision_total_s": sum(abs(step.total_seconds()) for step in steps),
+                **{f"error_at_{k}_s": v.iloc[0] if len(v) else pd.NA for k, v in first_at.items()},
+                "queue_wait_s": (times["started_at"] - times["queued_at"]).total_seconds(),
+                "run_time_s": (times["completed_at"] - times["started_at"]).total_seconds(),
+            }
+        )
+    return pd.DataFrame(records)
+
+
+def test_job_metrics_match_a_per_job_reference_on_the_demo_cassette() -> None:
+    """Vectorised per-job metrics equal a job-by-job computation, revisions included."""
+    events = demo_events()
+    ours, reference = job_eta_metrics(events), reference_job_metrics(events)
+    assert list(ours["jobid"]) == list(reference["jobid"]) and len(ours) == 43
+    assert (ours["revisions"] > 0).any() and (ours["revision_total_s"] > 0).any()
+    for name in reference.columns:
+        expected = reference[name].astype("Float64")
+        assert ours[name].isna().tolist() == expected.isna().tolist(), name
+        known = expected.notna()
+        if name in ("eta_mae_s", "eta_bias_s", "baseline_mae_s", "hit_rate"):
+            assert list(ours[name][known]) == pytest.approx(list(expected[known]), rel=1e-12)
+        else:
+            assert list(ours[name][known]) == list(expected[known]), name
+
+
+def test_job_metrics_do_not_depend_on_row_order() -> None:
+    """Shuffled events or a shuffled error table give the same per-job metrics."""
+    events = demo_events()
+    expected = job_eta_metrics(events)
+    shuffled = events.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    errors = eta_errors(events).sample(frac=1.0, random_state=7)
+    pd.testing.assert_frame_equal(eta_errors(shuffled), eta_errors(events))
+    pd.testing.assert_frame_equal(job_eta_metrics(events, errors), expected)
+    pd.testing.assert_frame_equal(job_eta_metrics(shuffled), expected)
+
+
+def test_baseline_nanoseconds_match_pandas() -> None:
+    """The vectorised float-seconds-to-nanoseconds cast equals ``pd.to_timedelta(unit="s")``."""
+    from cfanalytics.timing import _nanoseconds
+
+    rng = np.random.default_rng(0)
+    seconds = np.concatenate(
+        [
+            [0.0, 0.1, -0.1, 1e-10, -1e-10, 0.5, 1.5, -2.5, 123456.789012345, 8.9e9 + 0.3],
+            rng.normal(0, 1e4, 10_000),
+            rng.uniform(-1, 1, 10_000),
+            rng.integers(-(10**9), 10**9, 1_000) / 7,
+        ]
+    )
+    expected = pd.to_timedelta(seconds, unit="s").asi8
+    assert (_nanoseconds(seconds) == expected).all()
+
+
+def test_baseline_matches_the_pandas_formula_on_the_demo_cassette() -> None:
+    """``baseline_eta`` and its error equal ``t + pd.to_timedelta((t - s)(100 - p)/p, "s")``."""
+    events = demo_events()
+    table = eta_errors(events)
+    # The demo sends jobstart on every Running row: s is the summary's started_at.
+    start = table["jobid"].map(job_summary(events).set_index("jobid")["started_at"])
+    elapsed = (table["observed_at"] - start).dt.total_seconds()
+    p = table["jobprogress"].astype("float64").where(table["jobprogress"] > 0)
+    eta = table["observed_at"] + pd.to_timedelta(elapsed * (100 - p) / p, unit="s")
+    error = (table["completed_at"] - eta).dt.total_seconds()
+    assert p.isna().any() and p.notna().sum() > 1000
+    assert table["baseline_eta"].isna().tolist() == eta.isna().tolist()
+    assert (table["baseline_eta"] == eta.astype(table["baseline_eta"].dtype))[p.notna()].all()
+    assert table["baseline_error_s"].astype("float64").equals(error)
+
+
+# Rollout metrics: what callers pass in, and time to X % ended
+
+
+def test_rollout_metrics_reuse_what_the_caller_computed() -> None:
+    """Passing the summary, errors and per-job metrics in changes nothing."""
+    events = demo_events()
+    summary = job_summary(events)
+    errors = eta_errors(events, summary)
+    per_job = job_eta_metrics(events, errors, summary)
+    alone = rollout_metrics(events)
+    given = rollout_metrics(events, summary=summary, errors=errors, per_job=per_job)
+    assert given.equals(alone)
+    assert rollout_metrics(events, summary=summary, errors=errors).equals(alone)
+    with pytest.raises(TypeError):
+        rollout_metrics(events, summary)  # type: ignore[misc]
+
+
+def ended_rollout() -> Recording:
+    """Four jobs queued at 0; polls every minute. By hand:
+
+    job 1 vanishes between +1 and +2: completed at +1.5 (90 s); job 2 is seen Failed at +3 and
+    +4, its ``jobupdated`` says +2.5 (150 s); job 4 is seen Squashed at +4 (240 s); job 3 shows
+    Complete at +5 (300 s). Two of four completed: 90 % completed is never reached.
+    """
+    rec = Recording()
+    for jobid in (1, 2, 3, 4):
+        rec.queue(0, jobid, 3)
+    rec.poll(1, *(running(jobid) for jobid in (1, 2, 3, 4)))
+    rec.poll(2, running(2), running(3), running(4))
+    rec.poll(3, job(2, FAILED, jobupdated=at(2.5)), running(3), running(4))
+    rec.poll(4, job(2, FAILED, jobupdated=at(2.5)), running(3), job(4, SQUASHED))
+    rec.poll(5, job(3, COMPLETE, jobupdated=at(5)))
+    rec.poll(6)
+    return rec
+
+
+def test_time_to_share_completed_and_ended_by_hand() -> None:
+    """Completed only: 300 s to 50 %, never 90 %; ended for good: 150, 300 and 300 s."""
+    m = rollout_metrics(ended_rollout().events())
+    assert (m["n_jobs"], m["completed"], m["failed"]) == (4, 2, 1)
+    assert m["time_to_50_s"] == 300.0  # the 2nd completion of 4 jobs: job 3
+    assert pd.isna(m["time_to_90_s"]) and pd.isna(m["time_to_100_s"])
+    # Ended: job 1 at 90 s, job 2 failed at 150 s, job 4 squashed at 240 s, job 3 at 300 s.
+    assert m["time_to_50_ended_s"] == 150.0
+    assert (m["time_to_90_ended_s"], m["time_to_100_ended_s"]) == (300.0, 300.0)
+
+
+def test_time_to_ended_without_a_failed_at_column() -> None:
+    """A summary without ``failed_at`` gives the same times: they are read from the events."""
+    events = ended_rollout().events()
+    summary = job_summary(events)
+    older = summary.drop(columns=[c for c in ["failed_at"] if c in summary])
+    assert rollout_metrics(events, summary=older).equals(rollout_metrics(events, summary=summary))
+
+
+def test_a_job_failed_for_good_at_its_last_failure() -> None:
+    """Failed at +1, running again at +2, failed at +3 and +4: it ended at +3, not +1."""
+    rec = Recording()
+    rec.queue(0, 1, 3)
+    rec.poll(1, job(1, FAILED))
+    rec.poll(2, running(1))
+    rec.poll(3, job(1, FAILED))
+    rec.poll(4, job(1, FAILED))
+    events = rec.events()
+    summary = job_summary(events)
+    older = summary.drop(columns=[c for c in ["failed_at"] if c in summary])
+    for given in (summary, older):
+        m = rollout_metrics(events, summary=given)
+        assert m["failed"] == 1 and pd.isna(m["time_to_100_s"])
+        assert m["time_to_100_ended_s"] == 180.0
+
+
+def test_rollout_metrics_of_no_data() -> None:
+    """No jobs: counts are zero and every time and score is NA (no error raised)."""
+    m = rollout_metrics(empty_events())
+    assert (m["n_jobs"], m["completed"], m["failed"]) == (0, 0, 0)
+    assert all(pd.isna(m[k]) for k in ("time_to_50_s", "time_to_90_ended_s", "skill"))
