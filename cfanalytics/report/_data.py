@@ -35,12 +35,13 @@ def analyse(events: pd.DataFrame) -> ReportData:
     """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time."""
     summary = job_summary(events)
     errors = eta_errors(events, summary)
+    per_job = job_eta_metrics(events, errors=errors, summary=summary)
     return ReportData(
         events=events,
         summary=summary,
         errors=errors,
-        per_job=job_eta_metrics(events, errors=errors, summary=summary),
-        metrics=rollout_metrics(events),
+        per_job=per_job,
+        metrics=rollout_metrics(events, summary=summary, errors=errors, per_job=per_job),
         by_decile=error_by(errors, "progress_decile"),
         by_location=error_by(errors, "location"),
         by_kind=error_by(errors, "kind"),

@@ -39,10 +39,12 @@ _ERROR_FORMATS = {
 
 
 def _fleet_done(m: pd.Series, share: int) -> tuple[str, str, str]:
-    completed = m[f"time_to_{share}_s"]
+    completed, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
     if pd.notna(completed):
         return duration(completed), f"to {share} % of jobs completed", "from the first queueing"
     done = f"{m['completed']} of {m['n_jobs']} completed"
+    if pd.notna(ended):
+        done += f"; {share} % had ended (completed or failed) after {duration(ended)}"
     return "not reached", f"{share} % of jobs completed", done
 
 
@@ -92,10 +94,13 @@ def _answer(data: ReportData) -> str:
 
 
 def _when_share(m: pd.Series, share: int) -> str:
-    at = m[f"time_to_{share}_s"]
-    if pd.isna(at):
-        return f"at no point of the recording ({m['completed']} of {m['n_jobs']} completed)"
-    return f"{duration(at)} after the first job was queued"
+    at, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
+    if pd.notna(at):
+        return f"{duration(at)} after the first job was queued"
+    text = f"at no point of the recording ({m['completed']} of {m['n_jobs']} completed)"
+    if pd.notna(ended):
+        text += f"; {share} % had ended, completed or failed, after {duration(ended)}"
+    return text
 
 
 def _draw(plot: Callable[..., Axes], frame: pd.DataFrame, **options: Any) -> Callable[[Axes], Axes]:
