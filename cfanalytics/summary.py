@@ -50,6 +50,7 @@ SUMMARY_SCHEMA: Mapping[str, object] = {
     "completed_at": _TIME,  # exact, or the midpoint of the window when interval-censored
     "completed_after": _TIME,
     "completed_before": _TIME,
+    "failed_at": _TIME,  # outcome failed only: when the final failure happened
     "error": _TEXT,
     "n_observations": _INT,  # rows of successful status polls naming the job
     "first_eta": _TIME,
@@ -84,6 +85,9 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     1. a Complete state (5) was seen: ``completed``; ``completed_at``, ``completed_after``
        and ``completed_before`` are its ``jobupdated`` (else its ``observed_at``);
     2. the last state seen is Failed (6), whether or not it vanished afterwards: ``failed``;
+       ``failed_at`` is the ``jobupdated`` (else the ``observed_at``) of the first Failed
+       snapshot of the final run of Failed states: a job that failed, was requeued and
+       failed again failed at its second failure;
     3. Squashed (7) was seen: ``squashed``;
     4. the job vanished after it was seen running (state 4, ``jobprogress`` > 0 or
        ``jobstart`` set): ``completed``, interval-censored: ``completed_after`` is its last
@@ -91,6 +95,9 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
        did not list it), ``completed_at`` the midpoint of the two;
     5. it did not vanish (no successful poll after its last snapshot): ``unfinished``;
     6. otherwise (vanished before running, or never seen successfully): ``unknown``.
+
+    ``failed_at`` is NA unless the outcome is ``failed``; the completion columns are NA
+    unless it is ``completed``.
 
     ``first_eta`` / ``last_eta`` and the ETA errors use the job's Running snapshots that carry
     a ``jobeta``. For each, ``e = completed_at - jobeta`` in seconds, positive when the job
@@ -236,6 +243,21 @@ def _completed_at(snaps: pd.DataFrame) -> pd.Series:
     return at.groupby(done["jobid"]).first()
 
 
+def _failed_at(snaps: pd.DataFrame) -> pd.Series:
+    """Per job: the first Failed snapshot after its last snapshot in another state.
+
+    Its ``jobupdated``, else its ``observed_at``. Snapshots without a state are skipped.
+    """
+    stated = snaps.loc[snaps["sid"].notna()]
+    failed = (stated["sid"] == _FAILED).to_numpy(dtype=bool)
+    order = pd.Series(np.arange(len(stated)), index=stated.index)
+    last_other = order[~failed].groupby(stated["jobid"]).max()
+    since = stated["jobid"].map(last_other).fillna(-1)
+    final = stated.loc[failed & (order > since).to_numpy(dtype=bool)]
+    at = final["jobupdated"].fillna(final["observed_at"])
+    return at.groupby(final["jobid"]).first()
+
+
 def _next_poll(jobs: pd.DataFrame, polls: pd.DataFrame) -> pd.Series:
     """Per job: the first successful poll of its ASID strictly after its last snapshot."""
     left = jobs.loc[jobs["last_seen"].notna(), ["last_seen", "asid"]].reset_index()
@@ -283,6 +305,7 @@ def _outcomes(snaps: pd.DataFrame, jobs: pd.DataFrame, polls: pd.DataFrame) -> p
             "completed_at": after + (before - after) / 2,
             "completed_after": after,
             "completed_before": before,
+            "failed_at": _failed_at(snaps).reindex(jobs.index).where(rule == 2),
         },
         index=jobs.index,
     )

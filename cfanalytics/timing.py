@@ -232,7 +232,7 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Apply :data:`ETA_ERROR_SCHEMA`; infinite ratios (a zero duration) become NA."""
     out = {}
     for name, dtype in ETA_ERROR_SCHEMA.items():
-        column = frame[name].astype(dtype, copy=False)
+        column = frame[name].astype(dtype)
         if dtype == _FLOAT:
             values = column.array
             inf = np.isinf(values.to_numpy(dtype=np.float64, na_value=0.0))
@@ -398,11 +398,14 @@ def _time_to(times: pd.Series, share: int, start: pd.Timestamp) -> object:
 def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
     """Per row of ``summary``: when the job ended for good (completed, failed or squashed)."""
     outcome = summary["outcome"]
+    def by_job(at: pd.Series) -> pd.Series:  # keeps the dtype, even with no job in the state
+        return pd.Series(at.astype(_TIME).reindex(summary["jobid"]).array, index=summary.index)
+
     if "failed_at" in summary:
         failed_at = summary["failed_at"]
     else:
-        failed_at = summary["jobid"].map(_entered(events, _FAILED, final=True))
-    squashed_at = summary["jobid"].map(_entered(events, _SQUASHED, final=False))
+        failed_at = by_job(_entered(events, _FAILED, final=True))
+    squashed_at = by_job(_entered(events, _SQUASHED, final=False))
     ended = summary["completed_at"].where(outcome == "completed")
     ended = ended.fillna(failed_at.where(outcome == "failed"))
     return ended.fillna(squashed_at.where(outcome == "squashed"))
@@ -421,7 +424,7 @@ def _entered(events: pd.DataFrame, state: int, *, final: bool) -> pd.Series:
     keep &= jobid.isin(jobid[keep & (sid == state)].unique()).to_numpy()
     snaps = _rows(events, keep, ["jobid", "observed_at", "jobupdated"]).assign(sid=sid[keep])
     snaps = snaps.sort_values("observed_at", kind="stable").reset_index(drop=True)
-    inside = (snaps["sid"] == state).to_numpy()
+    inside = (snaps["sid"] == state).to_numpy(dtype=bool, copy=True)  # written to below
     if final:  # after the job's last snapshot in another state
         order = pd.Series(np.arange(len(snaps)))
         last_other = order[~inside].groupby(snaps["jobid"][~inside]).max()

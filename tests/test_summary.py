@@ -200,6 +200,44 @@ def test_a_job_that_vanishes_right_after_failing_stays_failed() -> None:
     assert pd.isna(row["completed_at"]) and pd.isna(row["completed_after"])
 
 
+def test_failed_at_is_the_first_failed_snapshot_jobupdated_else_its_time() -> None:
+    """``failed_at``: the first Failed snapshot's ``jobupdated``, else when it was seen."""
+    rec = Recording()
+    rec.poll(0, running(1), running(2), running(3))
+    rec.poll(1, job(1, FAILED, jobupdated=at(0.75)), job(2, FAILED), running(3))
+    rec.poll(2, job(1, FAILED, jobupdated=at(1.5)), job(2, FAILED, jobupdated=at(1.75)))
+    summary = job_summary(rec.events()).set_index("jobid")
+    assert summary.loc[1, "failed_at"] == at(0.75)  # not the later snapshot's at(1.5)
+    assert summary.loc[2, "failed_at"] == at(1)  # no jobupdated on the first Failed snapshot
+    assert summary.loc[3, "outcome"] == "completed" and pd.isna(summary.loc[3, "failed_at"])
+    assert summary["failed_at"].dtype == SUMMARY_SCHEMA["failed_at"]
+
+
+def test_failed_at_of_a_retried_job_is_its_final_failure() -> None:
+    """Failed, requeued, Running, Failed again: ``failed_at`` is the second failure."""
+    rec = Recording()
+    rec.poll(0, running())
+    rec.poll(1, job(1, FAILED, jobupdated=at(0.5)))
+    rec.poll(2, job(1, 3))
+    rec.poll(3, running())
+    rec.poll(4, job(1, FAILED, jobupdated=at(3.5)))
+    rec.poll(5, job(1, FAILED, jobupdated=at(3.5)))
+    row = summary_of(rec)
+    assert row["outcome"] == "failed"
+    assert row["failed_at"] == at(3.5)
+
+
+def test_failed_at_is_na_unless_the_outcome_is_failed() -> None:
+    """A failure followed by a completion is ``completed``: no ``failed_at``."""
+    rec = Recording()
+    rec.poll(0, running())
+    rec.poll(1, job(1, FAILED, jobupdated=at(0.5)))
+    rec.poll(2, job(1, 3))
+    rec.poll(3, job(1, COMPLETE, jobupdated=at(2.5)))
+    row = summary_of(rec)
+    assert row["outcome"] == "completed" and pd.isna(row["failed_at"])
+
+
 def test_squashed_state_gives_squashed() -> None:
     """A Squashed snapshot makes the job squashed, with no completion window."""
     rec = Recording()
