@@ -147,7 +147,6 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(run=_commands.make_cassette)
 
 
-
 def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
     p.add_argument("source", help="cassette file, or event log folder / .parquet file")

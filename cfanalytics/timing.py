@@ -398,6 +398,7 @@ def _time_to(times: pd.Series, share: int, start: pd.Timestamp) -> object:
 def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
     """Per row of ``summary``: when the job ended for good (completed, failed or squashed)."""
     outcome = summary["outcome"]
+
     def by_job(at: pd.Series) -> pd.Series:  # keeps the dtype, even with no job in the state
         return pd.Series(at.astype(_TIME).reindex(summary["jobid"]).array, index=summary.index)
 
