@@ -16,6 +16,7 @@ from .client import (
     RawResponse,
     RetryPolicy,
 )
+from .completion import completion_curve, time_to_fraction
 from .eventlog import EventLog, load_events
 from .exceptions import (
     APIError,
@@ -88,6 +89,7 @@ __all__ = [
     "ServerError",
     "TransportError",
     "__version__",
+    "completion_curve",
     "error_by",
     "eta_errors",
     "events_from_cassette",
@@ -102,5 +104,6 @@ __all__ = [
     "rollout_metrics",
     "state_intervals",
     "stragglers",
+    "time_to_fraction",
     "write_report",
 ]

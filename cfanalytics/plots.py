@@ -9,6 +9,7 @@ colour-blind readers; times are UTC.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import matplotlib.dates as mdates
@@ -19,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
 
 from .fleet import FLEET_STATES
 
@@ -26,6 +28,7 @@ __all__ = [
     "OKABE_ITO",
     "STATE_COLOURS",
     "plot_burnup",
+    "plot_completion_curve",
     "plot_error_by_decile",
     "plot_eta_trajectories",
     "plot_eta_vs_actual",
@@ -189,10 +192,19 @@ def _held(times: np.ndarray) -> np.ndarray:
     return np.append(times, times[-1] + np.median(np.diff(times)))
 
 
+def _clock_time(when: Any) -> str:
+    return f"{pd.Timestamp(when):%H:%M}"
+
+
 def _completion_marks(
-    ax: Axes, times: np.ndarray, completed: pd.Series | None, total: float
+    ax: Axes,
+    times: np.ndarray,
+    completed: pd.Series | None,
+    total: float,
+    label: Callable[[Any], str] = _clock_time,
 ) -> None:
-    """Dashed lines at 50 % and 90 % of ``total``; where ``completed`` reaches each, the time."""
+    """Dashed lines at 50 % and 90 % of ``total``; where ``completed`` reaches each, ``label``
+    of the time."""
     done = np.zeros(len(times)) if completed is None else completed.to_numpy()
     box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0}
     for share in (0.5, 0.9):
@@ -207,7 +219,7 @@ def _completion_marks(
         when = times[reached[0]]
         ax.plot([when], [level], marker="o", color="black", markersize=5)
         late = when - times[0] > (times[-1] - times[0]) / 2  # label left of the dot: inside
-        ax.annotate(f"{share:.0%} completed {pd.Timestamp(when):%H:%M}", (when, level),
+        ax.annotate(f"{share:.0%} completed {label(when)}", (when, level),
                     xytext=(-5 if late else 5, 5), textcoords="offset points",
                     ha="right" if late else "left", fontsize="small", fontweight="bold",
                     bbox=box)  # fmt: skip
@@ -347,3 +359,53 @@ def _points_per_lane(ax: Axes, lanes: int) -> float:
 def _lane_font(ax: Axes, lanes: int) -> float:
     """A label size (points) that fits ``lanes`` labels in the Axes' height, 4 to 9 pt."""
     return float(np.clip(0.75 * _points_per_lane(ax, lanes), 4, 9))
+
+
+def plot_completion_curve(
+    curve: pd.DataFrame,
+    *,
+    midpoint: pd.DataFrame | None = None,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Share of jobs completed (and failed) over time, honest about censoring.
+
+    ``curve`` is :func:`~cfanalytics.completion.completion_curve` (either clock). Solid
+    steps: each outcome's cumulative incidence (failures compete with completion, so the
+    completed curve tops out below 100 % when jobs failed). The shaded band is what the
+    polls allow whatever the model: between jobs surely completed and jobs possibly
+    completed. ``midpoint``, the same curve by ``method="midpoint"``, is drawn dashed for
+    comparison. ``kwargs`` go to the completed step line.
+    """
+    ax = _axes(ax)
+    wall = "time" in curve.columns
+    x_of = (lambda f: _utc(f["time"])) if wall else (lambda f: f["elapsed_s"].to_numpy() / 60)
+    for outcome, part in curve.groupby("outcome", observed=True, sort=False):
+        share = part["incidence"].to_numpy(dtype=float, na_value=np.nan)
+        if outcome != "completed" and not np.nansum(share):
+            continue
+        colour = STATE_COLOURS.get(str(outcome), OKABE_ITO[4])
+        options: dict[str, Any] = {"color": colour, "linewidth": 2}
+        options |= kwargs if outcome == "completed" else {}
+        ax.step(x_of(part), share, where="post", label=str(outcome), **options)
+        if outcome == "completed":
+            low, high = (part[c].to_numpy(dtype=float, na_value=np.nan) for c in ("lower", "upper"))
+            ax.fill_between(x_of(part), low, high, step="post", color=colour, alpha=0.2,
+                            linewidth=0, label="completed: range the polls allow")  # fmt: skip
+            marks = _clock_time if wall else (lambda minutes: f"after {minutes:.1f} min")
+            _completion_marks(ax, np.asarray(x_of(part)), pd.Series(share), 1.0, marks)
+    if midpoint is not None:
+        done = midpoint[midpoint["outcome"] == "completed"]
+        ax.step(x_of(done), done["incidence"].to_numpy(dtype=float, na_value=np.nan),
+                where="post", color="0.3", linestyle="--", linewidth=1,
+                label="completed: window midpoints")  # fmt: skip
+    if wall:
+        _utc_axis(ax)
+    else:
+        ax.set_xlabel("time since the job started (min)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(ylim=(0, 1.02), ylabel="share of jobs", title="Completion curve")
+    if ax.get_legend_handles_labels()[0]:
+        # Upper left, under the 90 % line: curves rise late, so that corner stays empty.
+        ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.86), frameon=False, fontsize="small")
+    return ax

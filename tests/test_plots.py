@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
+from cfanalytics.completion import completion_curve
 from cfanalytics.fleet import fleet_states, progress_curves, state_intervals
 
 DEMO = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
@@ -38,6 +39,8 @@ def frames(path: Path) -> dict[str, pd.DataFrame]:
         "states": fleet_states(events, summary),
         "intervals": state_intervals(events, summary),
         "curves": progress_curves(events, summary),
+        "completion": completion_curve(summary),
+        "completion_job": completion_curve(summary, clock="job"),
     }
 
 
@@ -60,6 +63,7 @@ PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_burnup, "states"),
     (plots.plot_progress_curves, "curves"),
     (plots.plot_swimlanes, "intervals"),
+    (plots.plot_completion_curve, "completion"),
 ]
 
 
@@ -98,6 +102,30 @@ def test_plot_contract_on_empty_frames(
     assert plot(data[source].iloc[:0], ax=ax) is ax
     assert ax.get_title(loc="center") or ax.get_title(loc="left")
     assert ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_completion_curve_shows_both_outcomes_the_band_and_the_midpoints(
+    data: dict[str, pd.DataFrame],
+) -> None:
+    """Completed tops out at the completed share, failed is drawn, the band spans the curve."""
+    summary = data["summary"]
+    midpoint = completion_curve(summary, method="midpoint")
+    ax = plots.plot_completion_curve(data["completion"], midpoint=midpoint)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert {"completed", "failed", "completed: window midpoints"} <= set(lines)
+    share = (summary["outcome"] == "completed").mean()
+    assert lines["completed"].get_ydata()[-1] == pytest.approx(share)
+    assert lines["failed"].get_ydata()[-1] == pytest.approx((summary["outcome"] == "failed").mean())
+    assert ax.collections, "the censoring band is drawn"
+    assert ax.get_xlabel() == "time (UTC)"
+
+
+def test_completion_curve_on_the_job_clock_is_in_minutes(data: dict[str, pd.DataFrame]) -> None:
+    """On the job clock the x axis is minutes since each job started."""
+    ax = plots.plot_completion_curve(data["completion_job"])
+    assert "min" in ax.get_xlabel()
+    x = ax.get_lines()[0].get_xdata()
+    assert x[0] == 0 and 1 < max(x) < 60
 
 
 def title(ax: Any) -> str:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..completion import completion_curve
 from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
 from ..summary import job_summary
 from ..timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
@@ -29,6 +30,9 @@ class ReportData:
     intervals: pd.DataFrame
     progress: pd.DataFrame
     stragglers: pd.DataFrame
+    completion: pd.DataFrame
+    completion_midpoint: pd.DataFrame
+    durations: pd.DataFrame
 
 
 def analyse(events: pd.DataFrame) -> ReportData:
@@ -49,4 +53,7 @@ def analyse(events: pd.DataFrame) -> ReportData:
         intervals=state_intervals(events, summary),
         progress=progress_curves(events, summary),
         stragglers=stragglers(events),
+        completion=completion_curve(summary),
+        completion_midpoint=completion_curve(summary, method="midpoint"),
+        durations=completion_curve(summary, clock="job"),
     )

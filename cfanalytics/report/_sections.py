@@ -115,6 +115,14 @@ def fleet(data: ReportData) -> Section:
         figure(_draw(plots.plot_burnup, data.states), caption=(
             "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
             "jobs had completed.")),
+        figure(_draw(plots.plot_completion_curve, data.completion,
+                     midpoint=data.completion_midpoint), caption=(
+            "Share of all jobs completed and failed over time. Most completions are only "
+            "known to lie between two polls: the band is what the polls allow, the solid "
+            "line the maximum-likelihood estimate, the dashed one the window midpoints.")),
+        figure(_draw(plots.plot_completion_curve, data.durations), caption=(
+            "How long installs take: the same, in time since each job started (jobs never "
+            "seen started are left out).")),
         figure(_draw(plots.plot_swimlanes, data.intervals, by=by), caption=(
             f"One lane per {by}, coloured by the state each poll saw; x: a failure."),
             size=(9.0, min(2.0 + 0.22 * lanes, 14.0))),
