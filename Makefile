@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench simulate cassettes clean
+.PHONY: demo test lint bench simulate cassettes notebook clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ bench: $(STAMP)
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo
 	$(BIN)/cfanalytics make-cassette troubled
+
+notebook: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[notebook]'
+	$(BIN)/jupyter lab notebooks/
 
 simulate: $(STAMP)
 	$(BIN)/cfanalytics simulate
