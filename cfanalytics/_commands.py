@@ -280,7 +280,7 @@ def report(args: argparse.Namespace) -> int:
     """``cfanalytics report``: the self-contained HTML rollout timing report."""
     from .report import write_report
 
-    path = write_report(args.source, args.out)
+    path = write_report(args.source, args.out, progress=sys.stderr.isatty())
     _out(f"report: {path.resolve()}")
     return 0
 

@@ -257,6 +257,7 @@ def stragglers(
     stalled_polls: int = 3,
     grace_s: float = 60.0,
     at: pd.Timestamp | str | None = None,
+    summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Jobs that were stragglers at some point of the recording up to ``at`` (default: all).
 
@@ -269,14 +270,17 @@ def stragglers(
     (1: progress moved at every poll). ``last_state`` and ``outcome``
     (:func:`job_summary`) are as of ``at``.
 
+    ``summary`` (:func:`job_summary` of ``events``) is computed unless given; it is ignored
+    with ``at``, which needs the summary as of that moment.
+
     Columns and dtypes: :data:`STRAGGLER_SCHEMA`; sorted by ``jobid``; no rows when none.
     """
     validate(events)
     if stalled_polls < 2:
         raise ValueError(f"stalled_polls must be at least 2, not {stalled_polls}")
     if at is not None:
-        events = events.loc[events["observed_at"] <= _utc(at)]
-    jobs = job_summary(events).set_index("jobid")
+        events, summary = events.loc[events["observed_at"] <= _utc(at)], None
+    jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
     snaps = _snapshots(events)
     running = _running_polls(snaps, events)
     found = _stalls(running, stalled_polls).join(_overdue(running, grace_s))

@@ -82,16 +82,39 @@ def _legend_above(ax: Axes, handles: list[Any]) -> None:
                   handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
 
 
-def plot_eta_vs_actual(errors: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+def plot_eta_vs_actual(
+    errors: pd.DataFrame, *, max_points: int = 20_000, ax: Axes | None = None, **kwargs: Any
+) -> Axes:
     """Predicted against actual time to go, per observation, with the y = x line.
 
     Points above the line finished later than predicted. Vertical bars span the censoring
-    window of completions that were not seen exactly.
+    window of completions that were not seen exactly. With more than ``max_points``
+    observations, a hexagonal density (log counts) replaces the points and bars: a million
+    dots only hide each other. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.scatter` (or
+    :meth:`~matplotlib.axes.Axes.hexbin`).
     """
     ax = _axes(ax)
     minutes = errors.assign(
         predicted=errors["predicted_remaining_s"] / 60, actual=errors["actual_remaining_s"] / 60
     )
+    title = "Clanforge ETA against actual completion"
+    if len(minutes) > max_points:
+        both = minutes[["predicted", "actual"]].astype("float64").dropna()
+        options = {"gridsize": 60, "bins": "log", "mincnt": 1, "cmap": "Blues"} | kwargs
+        ax.hexbin(both["predicted"], both["actual"], **options)
+        title += f" (density of {len(both):,} observations)"
+    else:
+        _eta_points(ax, minutes, kwargs)
+    top = pd.concat([minutes["predicted"], minutes["actual"]]).max()
+    top = float(top) if pd.notna(top) and top > 0 else 1.0
+    ax.plot([0, top], [0, top], color="0.4", linestyle="--", linewidth=1, label="ETA exact (y = x)")
+    ax.set(xlabel="predicted time to go (min)", ylabel="actual time to go (min)", title=title)
+    ax.legend(loc="upper left", frameon=False)
+    return ax
+
+
+def _eta_points(ax: Axes, minutes: pd.DataFrame, kwargs: dict[str, Any]) -> None:
+    """One dot per observation by kind, with a bar over each censoring window."""
     for kind, part in minutes.groupby("kind", observed=True):
         censored = part[~part["exact"].fillna(False)]
         low = censored["actual"] - (censored["error_s"] - censored["error_lower_s"]) / 60
@@ -99,13 +122,6 @@ def plot_eta_vs_actual(errors: pd.DataFrame, *, ax: Axes | None = None, **kwargs
         ax.vlines(censored["predicted"], low, high, color=_KIND_COLOURS.get(str(kind)), alpha=0.25)
         options = {"s": 12, "alpha": 0.7, "color": _KIND_COLOURS.get(str(kind))} | kwargs
         ax.scatter(part["predicted"], part["actual"], label=f"{kind} jobs", **options)
-    top = pd.concat([minutes["predicted"], minutes["actual"]]).max()
-    top = float(top) if pd.notna(top) and top > 0 else 1.0
-    ax.plot([0, top], [0, top], color="0.4", linestyle="--", linewidth=1, label="ETA exact (y = x)")
-    ax.set(xlabel="predicted time to go (min)", ylabel="actual time to go (min)",
-           title="Clanforge ETA against actual completion")  # fmt: skip
-    ax.legend(loc="upper left", frameon=False)
-    return ax
 
 
 def plot_error_by_decile(errors: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:

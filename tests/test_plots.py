@@ -104,6 +104,19 @@ def test_plot_contract_on_empty_frames(
     assert ax.get_xlabel() and ax.get_ylabel()
 
 
+def test_eta_vs_actual_turns_to_a_density_when_there_are_many_points(
+    data: dict[str, pd.DataFrame],
+) -> None:
+    """Above max_points one hexbin density replaces the dots and censoring bars."""
+    errors = data["errors"]
+    ax = plots.plot_eta_vs_actual(errors, max_points=len(errors) - 1)
+    (density,) = ax.collections
+    assert density.get_array().sum() == errors["actual_remaining_s"].notna().sum()
+    assert "density" in ax.get_title()
+    dots = plots.plot_eta_vs_actual(errors, ax=plt.figure().add_subplot())
+    assert len(dots.collections) > 1 and "density" not in dots.get_title()
+
+
 def test_completion_curve_shows_both_outcomes_the_band_and_the_midpoints(
     data: dict[str, pd.DataFrame],
 ) -> None:

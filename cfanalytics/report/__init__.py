@@ -8,11 +8,13 @@ report carries no clock reading, no absolute path and no random id.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from .._files import write_atomically
 from ..exceptions import ReportError
@@ -26,10 +28,18 @@ __all__ = ["Provenance", "ReportData", "analyse", "build_report", "sha256_of", "
 TITLE = "Rollout timing report"
 
 
-def build_report(events: pd.DataFrame, provenance: Provenance) -> str:
-    """The report of ``events`` as one HTML document."""
-    data = analyse(events)
-    sections = [section(data) for section in SECTIONS]
+def build_report(events: pd.DataFrame, provenance: Provenance, *, progress: bool = False) -> str:
+    """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr."""
+    with tqdm(total=len(SECTIONS) + 1, desc="report", unit="step", disable=not progress,
+              file=sys.stderr, leave=False) as bar:  # fmt: skip
+        bar.set_postfix_str("analysing")
+        data = analyse(events)
+        sections = []
+        for section in SECTIONS:
+            bar.update()
+            bar.set_postfix_str(section.__name__)
+            sections.append(section(data))
+        bar.update()
     lede = f"{provenance.source}: {len(data.summary)} install jobs"
     return page(TITLE, lede, [*sections, provenance_section(provenance)])
 
@@ -39,10 +49,14 @@ def write_report(
     out: str | os.PathLike[str],
     *,
     parameters: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> Path:
-    """Write the report of a cassette or event log to ``out``; returns its path."""
+    """Write the report of a cassette or event log to ``out``; returns its path.
+
+    ``parameters`` are shown under provenance; ``progress`` shows a bar on stderr.
+    """
     events, provenance = load_with_provenance(source, parameters)
-    text = build_report(events, provenance)
+    text = build_report(events, provenance, progress=progress)
     path = Path(out)
     write_atomically(path, text, what="report", error=ReportError)
     return path

@@ -52,7 +52,7 @@ def analyse(events: pd.DataFrame) -> ReportData:
         states=fleet_states(events, summary),
         intervals=state_intervals(events, summary),
         progress=progress_curves(events, summary),
-        stragglers=stragglers(events),
+        stragglers=stragglers(events, summary=summary),
         completion=completion_curve(summary),
         completion_midpoint=completion_curve(summary, method="midpoint"),
         durations=completion_curve(summary, clock="job"),

@@ -29,7 +29,8 @@ __all__ = ["SECTIONS", "provenance_section"]
 
 _ERROR_COLUMNS = {"n_jobs": "jobs", "n_observations": "ETAs", "mae_s": "mean abs. error",
                   "bias_s": "mean error (+ late)", "hit_rate": "finished by ETA"}  # fmt: skip
-_MAX_LANES = 60  # more machines than this: one lane per location instead
+_MAX_LANES = 60  # a readable number of lanes in one picture
+_MAX_POINTS = 20_000  # plot_eta_vs_actual's default: above it, a density
 
 _ERROR_FORMATS = {
     "mean abs. error": duration,
@@ -108,9 +109,9 @@ def _draw(plot: Callable[..., Axes], frame: pd.DataFrame, **options: Any) -> Cal
 
 
 def fleet(data: ReportData) -> Section:
-    """The rollout over time: states stacked, and one lane per machine or location."""
-    by = "machine" if data.intervals["machine"].nunique() <= _MAX_LANES else "location"
-    lanes = max(int(data.intervals[by].nunique()), 1)
+    """The rollout over time: states stacked, completion curves, one lane per machine."""
+    intervals, lanes_note = _lanes_shown(data)
+    lanes = max(int(intervals["machine"].nunique(dropna=False)), 1)
     return Section("fleet", "Fleet over time", [
         figure(_draw(plots.plot_burnup, data.states), caption=(
             "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
@@ -123,10 +124,26 @@ def fleet(data: ReportData) -> Section:
         figure(_draw(plots.plot_completion_curve, data.durations), caption=(
             "How long installs take: the same, in time since each job started (jobs never "
             "seen started are left out).")),
-        figure(_draw(plots.plot_swimlanes, data.intervals, by=by), caption=(
-            f"One lane per {by}, coloured by the state each poll saw; x: a failure."),
+        figure(_draw(plots.plot_swimlanes, intervals, by="machine"), caption=(
+            f"{lanes_note}, coloured by the state each poll saw; x: a failure."),
             size=(9.0, min(2.0 + 0.22 * lanes, 14.0))),
     ])  # fmt: skip
+
+
+def _lanes_shown(data: ReportData) -> tuple[pd.DataFrame, str]:
+    """All machines' lanes, or for a big fleet those that failed first, then the slowest."""
+    intervals = data.intervals
+    machines = intervals["machine"].dropna().unique()
+    if len(machines) <= _MAX_LANES:
+        return intervals, "One lane per machine (and mirror)"
+    jobs = data.summary.merge(data.per_job[["jobid", "run_time_s"]], on="jobid", how="left")
+    failed = jobs[jobs["outcome"] == "failed"].sort_values("last_seen")
+    slow = jobs.sort_values("run_time_s", ascending=False, na_position="last")
+    order = pd.concat([failed["machine"], slow["machine"]]).dropna().drop_duplicates()
+    chosen = order.iloc[:_MAX_LANES]
+    note = (f"{len(chosen)} of {len(machines)} machines: those with failures first, then "
+            "those with the longest installs; one lane each")  # fmt: skip
+    return intervals[intervals["machine"].isin(chosen)], note
 
 
 def accuracy(data: ReportData) -> Section:
@@ -136,9 +153,7 @@ def accuracy(data: ReportData) -> Section:
     by_decile = data.by_decile.assign(progress=lambda f: f["progress_decile"].map(
         lambda d: f"{10 * d}-{10 * d + 9} %"))  # fmt: skip
     return Section("accuracy", "ETA accuracy", [
-        figure(_draw(plots.plot_eta_vs_actual, errors), caption=(
-            "Predicted against actual time to go, one point per poll; above the line: late. "
-            "Bars: completion seen only between two polls.")),
+        figure(_draw(plots.plot_eta_vs_actual, errors), caption=_scatter_caption(errors)),
         "<h3>By progress</h3>",
         figure(_draw(plots.plot_error_by_decile, errors), caption=(
             f"Error (actual {MINUS} ETA) by the progress at which the ETA was given.")),
@@ -151,6 +166,13 @@ def accuracy(data: ReportData) -> Section:
         figure(_draw(plots.plot_eta_trajectories, errors, jobs=worst), caption=(
             "Each job's ETA over time; dotted: its actual completion, band: censoring window.")),
     ])  # fmt: skip
+
+
+def _scatter_caption(errors: pd.DataFrame) -> str:
+    head = "Predicted against actual time to go; above the line: late. "
+    if len(errors) > _MAX_POINTS:
+        return head + "Shade: how many polls gave that pair (log scale)."
+    return head + "One point per poll; bars: completion seen only between two polls."
 
 
 def _error_table(frame: pd.DataFrame, by: str) -> str:
