@@ -153,7 +153,7 @@ def test_simulate_serves_until_stopped() -> None:
 def test_demo_records_a_rollout_to_the_end(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The demo records the default rollout and leaves cassette, event log and summary."""
+    """The demo records the default rollout: cassette, event log, summary, and last the report."""
     assert main(["demo", "--speed", "3000", "--max-polls", "300", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "stopped: every queued job ended" in out
@@ -166,6 +166,9 @@ def test_demo_records_a_rollout_to_the_end(
     assert {"London", "Frankfurt", "Ashburn", "Singapore"} <= set(summary["location"])
     for name in ("rollout.yaml", "events", "summary.csv"):
         assert str(folder / name) in out
+    report = folder / "report.html"
+    assert out.rstrip().splitlines()[-1].startswith(f"report:    {report}")  # ends with it
+    assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     pd.testing.assert_frame_equal(
         events_from_cassette(folder / "rollout.yaml"), load_events(folder / "events")
     )
