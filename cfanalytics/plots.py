@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -39,6 +38,8 @@ __all__ = [
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 _KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
+# Okabe-Ito without its yellow (faint on white), vermillion next to orange moved apart.
+_TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
 #: A colour per fleet state (:data:`cfanalytics.fleet.FLEET_STATES`), the same in every plot.
 STATE_COLOURS = {
     "completed": OKABE_ITO[2],
@@ -52,7 +53,16 @@ _FAILED_MARK = OKABE_ITO[7]  # drawn on vermillion bars: black stays visible
 
 
 def _axes(ax: Axes | None) -> Axes:
-    return plt.gca() if ax is None else ax
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt  # only here: pyplot picks a backend, slow to import
+
+    return plt.gca()
+
+
+def _text(value: object) -> str:
+    """API text as a label: matplotlib would read ``$...$`` in a name as a formula."""
+    return str(value).replace("$", r"\$")
 
 
 def _hours() -> mdates.DateFormatter:
@@ -146,10 +156,13 @@ def plot_eta_trajectories(
     """Each job's ETA over wall time as a step line, and its actual completion (window)."""
     ax = _axes(ax)
     chosen = errors if jobs is None else errors[errors["jobid"].isin(jobs)]
+    handles: list[Any] = []
     for number, (jobid, part) in enumerate(chosen.groupby("jobid")):
-        colour = OKABE_ITO[number % len(OKABE_ITO)]
+        colour = _TRAJECTORY_COLOURS[number % len(_TRAJECTORY_COLOURS)]
         options: dict[str, Any] = {"color": colour, "linewidth": 1.2} | kwargs
-        ax.step(part["observed_at"], part["jobeta"], where="post", label=f"job {jobid}", **options)
+        (line,) = ax.step(part["observed_at"], part["jobeta"], where="post",
+                          label=f"job {jobid}", **options)  # fmt: skip
+        handles.append(line)
         done = part["completed_at"].iloc[0]
         after = done - pd.to_timedelta(
             part["error_s"].iloc[0] - part["error_lower_s"].iloc[0], unit="s"
@@ -161,9 +174,10 @@ def plot_eta_trajectories(
         ax.axhline(done, color=colour, linestyle=":", linewidth=1)
     _utc_axis(ax)
     ax.yaxis.set_major_formatter(_hours())
-    ax.set(ylabel="ETA (UTC); dotted: actual completion", title="How the ETAs moved")
-    if 0 < len(chosen["jobid"].unique()) <= 8:
-        ax.legend(loc="upper left", frameon=False, fontsize="small")
+    ax.set_ylabel("ETA (UTC); dotted: actual completion")
+    ax.set_title("How the ETAs moved", loc="left")
+    if len(handles) <= 8:
+        _legend_above(ax, handles)
     return ax
 
 
@@ -279,12 +293,12 @@ def _lanes(intervals: pd.DataFrame, by: str) -> tuple[pd.Series, list[str]]:
 
     A machine lane reads ``location · machine``; a mirror job's lane ``location · mirror``.
     """
-    location = intervals["location"].astype(object).fillna("?")
+    location = intervals["location"].astype(object).fillna("?").map(_text)
     if by == "location":
         return location, sorted(location.unique())
     kind = intervals["kind"].astype(object).fillna("?")
-    machine = intervals["machine"].astype(object).fillna(kind)
-    label = location + " · " + machine.astype(str)
+    machine = intervals["machine"].astype(object).fillna(kind).map(_text)
+    label = location + " · " + machine
     keys = pd.DataFrame({"label": label, "location": location, "machine": kind != "mirror"})
     ordered = keys.drop_duplicates("label").sort_values(["location", "machine", "label"])
     return label, ordered["label"].tolist()
@@ -420,7 +434,10 @@ def plot_completion_curve(
     else:
         ax.set_xlabel("time since the job started (min)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set(ylim=(0, 1.02), ylabel="share of jobs", title="Completion curve")
+    n_jobs = int(curve["n_jobs"].iloc[0]) if len(curve) else 0
+    title = "Completion curve" if wall else "Install durations"
+    ax.set(ylim=(0, 1.02), ylabel=f"share of {n_jobs:,} {'' if wall else 'started '}jobs",
+           title=title)  # fmt: skip
     if ax.get_legend_handles_labels()[0]:
         # Upper left, under the 90 % line: curves rise late, so that corner stays empty.
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.86), frameon=False, fontsize="small")

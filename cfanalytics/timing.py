@@ -71,11 +71,16 @@ _WINDOW += ["completed_after", "completed_before"]
 
 
 def poll_interval_s(events: pd.DataFrame) -> float:
-    """The median time between successive successful status polls, in seconds."""
-    polls = _rows(events, _status_ok(events), ["run_id", "seq", "observed_at"])
+    """The median time between successive successful status polls of one ASID, in seconds.
+
+    Per run and ASID: a run polling two ASIDs in turn still polls each every interval.
+    """
+    polls = _rows(events, _status_ok(events), ["run_id", "seq", "observed_at", "asid"])
     polls = polls.loc[~_repeats_previous(polls)]  # the rows after a response's first
     times = polls.drop_duplicates(["run_id", "seq"]).sort_values(["run_id", "seq"])
-    gaps = times.groupby("run_id", observed=True)["observed_at"].diff().dt.total_seconds()
+    times = times.assign(asid=times["asid"].fillna(-1))  # no ASID is one more ASID
+    by_poller = times.groupby(["run_id", "asid"], observed=True)
+    gaps = by_poller["observed_at"].diff().dt.total_seconds()
     gaps = gaps.dropna()
     return float(gaps.median()) if len(gaps) else float("nan")
 
@@ -156,6 +161,7 @@ def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.
     validate(events)
     jobs = job_summary(events) if summary is None else summary
     rows = _running(events, jobs.loc[jobs["completed_at"].notna(), _WINDOW])
+    rows = _last_attempt(rows, events)
     start = rows["jobstart"].fillna(rows["started_at"])
     t, eta, end = rows["observed_at"], rows["jobeta"], rows["completed_at"]
     error_s, actual_s = _seconds(end - eta), _seconds(end - t)
@@ -190,6 +196,21 @@ def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.
     return _conform(out)
 
 
+def _last_attempt(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` observed after their job's last Failed snapshot, if it has one.
+
+    A job that failed and was queued again completed in its last attempt: ETAs of the
+    failed attempt predicted a completion that never came, so they are not scored.
+    """
+    failed = _status_ok(events) & (events["jobstateid"] == _FAILED).to_numpy(bool, na_value=False)
+    last = _rows(events, failed, ["jobid", "observed_at"]).groupby("jobid")["observed_at"].max()
+    if last.empty:
+        return rows
+    after = rows["jobid"].map(last)
+    keep = (after.isna() | (rows["observed_at"] > after)).to_numpy(dtype=bool)
+    return rows.loc[keep].reset_index(drop=True)
+
+
 def _baseline(
     t: pd.Series, start: pd.Series, progress: pd.Series, end: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
@@ -198,7 +219,7 @@ def _baseline(
     Computed in nanoseconds as ``t + pd.to_timedelta(remaining, unit="s")`` does, without
     its Python loop; pandas itself takes over near the limits of nanosecond times.
     """
-    p = progress.astype(_FLOAT).where(progress > 0)
+    p = progress.astype(_FLOAT).where((progress > 0) & (progress < 100))  # else no rule
     remaining = (_seconds(t - start) * (100 - p) / p).to_numpy(np.float64, na_value=np.nan)
     t_us, end_us = _sort_key(t), _sort_key(end)  # NA is int64 max: masked below
     ok = ~np.isnan(remaining) & t.notna().to_numpy()
@@ -277,6 +298,8 @@ def job_eta_metrics(
     """Per job with a known completion: ETA accuracy, how the ETA moved, and where time went.
 
     ``eta_mae_s`` / ``eta_bias_s`` / ``baseline_mae_s`` average the job's observations;
+    ``paired_mae_s`` is ``eta_mae_s`` over the observations the baseline could score
+    (progress between 0 and 100, exclusive), so the two compare like with like;
     ``revisions`` counts changes of ``jobeta`` between polls and ``revision_total_s`` adds up
     their size (total variation: flapping ETAs score high); ``error_at_25/50/75_s`` is the
     error of the first ETA given at or past that progress; ``queue_wait_s`` runs from queued
@@ -286,12 +309,14 @@ def job_eta_metrics(
     errors = _in_job_order(eta_errors(events, summary) if errors is None else errors)
     by_job = errors.groupby("jobid", sort=True)
     moves = _revisions(errors).groupby("jobid", sort=True)
+    paired = errors["abs_error_s"].where(errors["baseline_error_s"].notna())
     out = pd.DataFrame(
         {
             "n_etas": by_job.size(),
             "eta_mae_s": by_job["abs_error_s"].mean(),
             "eta_bias_s": by_job["error_s"].mean(),
             "baseline_mae_s": errors["baseline_error_s"].abs().groupby(errors["jobid"]).mean(),
+            "paired_mae_s": paired.groupby(errors["jobid"]).mean(),
             "hit_rate": by_job["hit"].mean(),
             "revisions": moves["revised"].sum(),
             "revision_total_s": moves["revision_us"].sum() / 1e6,
@@ -378,12 +403,13 @@ def rollout_metrics(
     metrics["duration_p50_s"] = durations.quantile(0.5) if len(durations) else pd.NA
     metrics["duration_p90_s"] = durations.quantile(0.9) if len(durations) else pd.NA
     eta_mae, baseline_mae = per_job["eta_mae_s"].mean(), per_job["baseline_mae_s"].mean()
+    paired_mae = per_job["paired_mae_s"].mean()
     metrics["eta_mae_s"] = eta_mae
     metrics["eta_bias_s"] = per_job["eta_bias_s"].mean()
     metrics["hit_rate"] = per_job["hit_rate"].mean()
     metrics["baseline_mae_s"] = baseline_mae
     known = pd.notna(baseline_mae) and baseline_mae != 0  # no ETA errors: no skill either
-    metrics["skill"] = eta_mae / baseline_mae if known else pd.NA
+    metrics["skill"] = paired_mae / baseline_mae if known else pd.NA
     return pd.Series(metrics, dtype=object)
 
 

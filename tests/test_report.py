@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cfanalytics import EventLog, events_from_cassette, rollout_metrics
+from cfanalytics import EventLog, ReportError, events_from_cassette, job_summary, rollout_metrics
 from cfanalytics.cli import main
 from cfanalytics.events import empty_events
 from cfanalytics.report import build_report, write_report
@@ -109,8 +109,6 @@ def test_provenance_names_the_source_and_its_hash(demo_report: str) -> None:
 
 def test_failures_are_listed_with_their_error(demo_report: str) -> None:
     """Each failed job appears with its error text."""
-    from cfanalytics import job_summary
-
     failed = job_summary(events_from_cassette(DEMO)).query("outcome == 'failed'")
     assert len(failed) > 0
     for row in failed.itertuples():
@@ -141,11 +139,50 @@ def test_hostile_text_is_escaped() -> None:
     assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; disk" in html
 
 
-def test_no_jobs_still_gives_a_report() -> None:
-    """An empty recording gives a report that says so, not a traceback."""
+def test_no_jobs_is_an_error_not_an_empty_report() -> None:
+    """A recording with no install job in it says so, as a ReportError."""
     _, provenance = load_with_provenance(DEMO)
-    html = build_report(empty_events(), provenance)
-    assert "0 install jobs" in html
+    with pytest.raises(ReportError, match="no install job"):
+        build_report(empty_events(), provenance)
+
+
+def test_the_report_never_overwrites_its_source(tmp_path: Path) -> None:
+    """``-o`` naming the cassette itself, or a file inside an event log, is refused."""
+    copy = tmp_path / "d.yaml"
+    shutil.copyfile(DEMO, copy)
+    with pytest.raises(ReportError, match="over its source"):
+        write_report(copy, tmp_path / "." / "d.yaml")
+    assert copy.read_bytes() == DEMO.read_bytes()
+    with pytest.raises(ReportError, match="over its source"):
+        write_report(tmp_path, tmp_path / "r.html")
+
+
+def test_the_same_bytes_whatever_the_users_matplotlib_style(tmp_path: Path) -> None:
+    """A matplotlibrc with other fonts or sizes does not change the report."""
+    import matplotlib
+
+    first = write_report(DEMO, tmp_path / "one.html").read_bytes()
+    with matplotlib.rc_context({"font.size": 20, "lines.linewidth": 5}):
+        second = write_report(DEMO, tmp_path / "two.html").read_bytes()
+    assert first == second
+
+
+def test_failures_show_when_each_failed(demo_report: str) -> None:
+    """The failure time is ``failed_at``, not the last time the job was listed."""
+    summary = job_summary(events_from_cassette(DEMO))
+    failed = summary.query("outcome == 'failed'")
+    assert failed["failed_at"].notna().all()
+    for moment in failed["failed_at"]:
+        assert moment.strftime("%Y-%m-%d %H:%M:%S UTC") in demo_report
+
+
+def test_the_api_host_never_carries_credentials() -> None:
+    """A base URL with user:password@ shows only host and port."""
+    from cfanalytics.report._provenance import _host
+
+    assert _host("https://user:secret@api.example.com:8443/x") == "api.example.com:8443"
+    assert _host("https://api.multiplay.co.uk") == "api.multiplay.co.uk"
+    assert _host(None) is None
 
 
 def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -328,3 +328,54 @@ def test_rollout_metrics_of_no_data() -> None:
     m = rollout_metrics(empty_events())
     assert (m["n_jobs"], m["completed"], m["failed"]) == (0, 0, 0)
     assert all(pd.isna(m[k]) for k in ("time_to_50_s", "time_to_90_ended_s", "skill"))
+
+
+# Found in review: like-for-like skill, two ASIDs, a job queued again after failing
+
+
+def test_skill_compares_the_same_polls() -> None:
+    """At 0 % the baseline has no rule, so the ETA's error there is left out of the skill."""
+    rec = Recording()
+    # Started at 0; at 0 % the ETA is 10 min off; later both ETAs are exact.
+    rec.poll(0, running(1, jobprogress=0, jobstart=at(0), jobeta=at(-6)))
+    rec.poll(1, running(1, jobprogress=25, jobstart=at(0), jobeta=at(4)))
+    rec.poll(2, running(1, jobprogress=50, jobstart=at(0), jobeta=at(4)))
+    rec.poll(3, job(1, COMPLETE, jobupdated=at(4), jobprogress=100))
+    events = rec.events()
+    table = eta_errors(events)
+    assert table["baseline_error_s"].isna().tolist() == [True, False, False]
+    metrics = rollout_metrics(events)
+    assert metrics["eta_mae_s"] == pytest.approx(600 / 3)  # every ETA counts in the MAE
+    assert metrics["baseline_mae_s"] == 0 and pd.isna(metrics["skill"])  # 0 / 0: no skill
+
+
+def test_no_baseline_at_or_past_100_percent() -> None:
+    """Progress 100 (or a bogus 120) gives no linear rule: the baseline is NA there."""
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=100, jobstart=at(-1), jobeta=at(1)))
+    rec.poll(1, running(1, jobprogress=120, jobstart=at(-1), jobeta=at(1)))
+    rec.poll(2, job(1, COMPLETE, jobupdated=at(2), jobprogress=100))
+    table = eta_errors(rec.events())
+    assert table["baseline_eta"].isna().all() and table["error_s"].notna().all()
+
+
+def test_poll_interval_is_per_asid() -> None:
+    """One run polling two ASIDs in turn polls each once a minute, not every 30 s."""
+    rec = Recording()
+    for minute in range(4):
+        rec.poll(minute, running(1, jobprogress=10 * minute, jobeta=at(9)), asid=1)
+        rec.poll(minute + 0.5, running(2, jobprogress=10 * minute, jobeta=at(9)), asid=2)
+    assert poll_interval_s(rec.events()) == 60.0
+
+
+def test_a_failed_attempt_is_not_scored_against_the_next_attempts_completion() -> None:
+    """ETAs given before the job's last failure predicted a completion that never came."""
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=50, jobeta=at(1)))
+    rec.poll(1, job(1, FAILED, joberror="disk"))
+    rec.poll(2, running(1, jobprogress=30, jobeta=at(4)))
+    rec.poll(3, running(1, jobprogress=60, jobeta=at(4)))
+    rec.poll(4, job(1, COMPLETE, jobupdated=at(4), jobprogress=100))
+    table = eta_errors(rec.events())
+    assert list(table["observed_at"]) == [at(2), at(3)]
+    assert list(table["error_s"]) == [0.0, 0.0]

@@ -34,6 +34,8 @@ def build_report(events: pd.DataFrame, provenance: Provenance, *, progress: bool
               file=sys.stderr, leave=False) as bar:  # fmt: skip
         bar.set_postfix_str("analysing")
         data = analyse(events)
+        if data.summary.empty:
+            raise ReportError(f"{provenance.source} holds no install job to report on")
         sections = []
         for section in SECTIONS:
             bar.update()
@@ -55,8 +57,19 @@ def write_report(
 
     ``parameters`` are shown under provenance; ``progress`` shows a bar on stderr.
     """
+    path = Path(out)
+    _check_output(Path(source), path)
     events, provenance = load_with_provenance(source, parameters)
     text = build_report(events, provenance, progress=progress)
-    path = Path(out)
     write_atomically(path, text, what="report", error=ReportError)
     return path
+
+
+def _check_output(source: Path, out: Path) -> None:
+    """Refuse to write over the source, or into an event log; fail before the work."""
+    source, target = source.resolve(), out.resolve()
+    if target == source or (source.is_dir() and target.is_relative_to(source)):
+        raise ReportError(f"will not write the report {out} over its source {source.name}")
+    folder = target.parent
+    if folder.exists() and not (folder.is_dir() and os.access(folder, os.W_OK)):
+        raise ReportError(f"cannot write report {out}: {folder} is not a writable folder")

@@ -12,6 +12,7 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import matplotlib.style
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -65,12 +66,15 @@ def missing(value: Any) -> bool:
 
 
 def duration(seconds: Any, *, signed: bool = False) -> str:
-    """Seconds as a short duration: ``45 s``, ``12.5 min``, ``3.2 h``; :data:`NA` if missing."""
+    """Seconds as a short duration: ``45 s``, ``12.5 min``, ``3.2 h``; :data:`NA` if missing.
+
+    Negative values get a minus sign; ``signed`` adds ``+`` to positive ones.
+    """
     if missing(seconds):
         return NA
     value = float(seconds)
-    sign = ("+" if value > 0 else MINUS if value < 0 else "") if signed else ""
-    size = abs(value) if signed else value
+    sign = MINUS if value < 0 else "+" if signed and value > 0 else ""
+    size = abs(value)
     if size < 90:
         return f"{sign}{size:.0f} s"
     if size < 5400:
@@ -118,8 +122,11 @@ def figure(
     draw: Callable[[Axes], Axes], *, caption: str, size: tuple[float, float] = (9.0, 4.8)
 ) -> str:
     """Draw on a fresh Figure (never pyplot's global state) and inline it as a PNG."""
-    fig = Figure(figsize=size, layout="constrained")
-    draw(fig.add_subplot())
+    # matplotlib's default style, whatever the user's matplotlibrc: the same source must give
+    # the same bytes on every machine.
+    with matplotlib.style.context("default"):
+        fig = Figure(figsize=size, layout="constrained")
+        draw(fig.add_subplot())
     buffer = io.BytesIO()
     # No "Software" entry: the bytes then depend on the picture, not on the library version.
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})

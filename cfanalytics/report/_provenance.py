@@ -79,7 +79,17 @@ def _run_metadata(cassette: Cassette) -> dict[str, Any]:
     url = meta.get("base_url") or next((i.uri for i in cassette), None)
     keep = ("interval", "max_polls", "max_duration", "jobs", "stop_reason", "complete")
     found = {f"run {key}": meta[key] for key in keep if meta.get(key) is not None}
-    return found | {"api_host": urlsplit(url).netloc or None if url else None}
+    return found | {"api_host": _host(url)}
+
+
+def _host(url: str | None) -> str | None:
+    """``host[:port]`` of a URL, never its user or password."""
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return None
+    return f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
 
 
 def sha256_of(path: Path) -> str:

@@ -42,7 +42,7 @@ _ERROR_FORMATS = {
 def _fleet_done(m: pd.Series, share: int) -> tuple[str, str, str]:
     completed, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
     if pd.notna(completed):
-        return duration(completed), f"to {share} % of jobs completed", "from the first queueing"
+        return duration(completed), f"to {share} % of jobs completed", "from the first queue answer"
     done = f"{m['completed']} of {m['n_jobs']} completed"
     if pd.notna(ended):
         done += f"; {share} % had ended (completed or failed) after {duration(ended)}"
@@ -65,6 +65,10 @@ def headline(data: ReportData) -> Section:
          f"of {m['n_jobs']} jobs"),
     ]  # fmt: skip
     return Section("headline", "Headline", [cards(items), paragraph(_answer(data))])
+
+
+def _count(value: Any) -> str:
+    return NA if pd.isna(value) else str(int(value))
 
 
 def _skill(value: Any) -> str:
@@ -90,17 +94,17 @@ def _answer(data: ReportData) -> str:
         f"On average, jobs finished {duration(abs(bias)) if pd.notna(bias) else NA} {lateness} "
         f"their ETA. The ETAs were worst at progress {_worst(decile, 'progress')} and in "
         f"location {_worst(data.by_location, 'location')}. "
-        f"90 % of jobs had completed {_when_share(m, 90)}."
+        f"{_when_share(m, 90)}."
     )
 
 
 def _when_share(m: pd.Series, share: int) -> str:
     at, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
     if pd.notna(at):
-        return f"{duration(at)} after the first job was queued"
-    text = f"at no point of the recording ({m['completed']} of {m['n_jobs']} completed)"
+        return f"{share} % of jobs had completed {duration(at)} after the first queue answer"
+    text = f"Only {m['completed']} of {m['n_jobs']} jobs completed, so {share} % never did"
     if pd.notna(ended):
-        text += f"; {share} % had ended, completed or failed, after {duration(ended)}"
+        text += f"; {share} % had ended (completed or failed) after {duration(ended)}"
     return text
 
 
@@ -122,12 +126,16 @@ def fleet(data: ReportData) -> Section:
             "known to lie between two polls: the band is what the polls allow, the solid "
             "line the maximum-likelihood estimate, the dashed one the window midpoints.")),
         figure(_draw(plots.plot_completion_curve, data.durations), caption=(
-            "How long installs take: the same, in time since each job started (jobs never "
-            "seen started are left out).")),
+            f"How long installs take: the same for the {_started(data)} jobs seen started, in "
+            "time since each started.")),
         figure(_draw(plots.plot_swimlanes, intervals, by="machine"), caption=(
             f"{lanes_note}, coloured by the state each poll saw; x: a failure."),
             size=(9.0, min(2.0 + 0.22 * lanes, 14.0))),
     ])  # fmt: skip
+
+
+def _started(data: ReportData) -> int:
+    return int(data.durations["n_jobs"].iloc[0]) if len(data.durations) else 0
 
 
 def _lanes_shown(data: ReportData) -> tuple[pd.DataFrame, str]:
@@ -137,13 +145,14 @@ def _lanes_shown(data: ReportData) -> tuple[pd.DataFrame, str]:
     if len(machines) <= _MAX_LANES:
         return intervals, "One lane per machine (and mirror)"
     jobs = data.summary.merge(data.per_job[["jobid", "run_time_s"]], on="jobid", how="left")
-    failed = jobs[jobs["outcome"] == "failed"].sort_values("last_seen")
+    failed = jobs[jobs["outcome"] == "failed"].sort_values("failed_at")
     slow = jobs.sort_values("run_time_s", ascending=False, na_position="last")
     order = pd.concat([failed["machine"], slow["machine"]]).dropna().drop_duplicates()
     chosen = order.iloc[:_MAX_LANES]
     note = (f"{len(chosen)} of {len(machines)} machines: those with failures first, then "
-            "those with the longest installs; one lane each")  # fmt: skip
-    return intervals[intervals["machine"].isin(chosen)], note
+            "those with the longest installs; and every mirror")  # fmt: skip
+    keep = intervals["machine"].isin(chosen) | (intervals["kind"] == "mirror")  # feed the rest
+    return intervals[keep.fillna(False)], note
 
 
 def accuracy(data: ReportData) -> Section:
@@ -160,8 +169,9 @@ def accuracy(data: ReportData) -> Section:
         _error_table(by_decile, "progress"),
         "<h3>Progress against time</h3>",
         figure(_draw(plots.plot_progress_curves, data.progress), caption=(
-            "Reported progress against the share of each job's run time; plateaus are "
-            "phases (download, then extract) that a linear ETA cannot foresee.")),
+            "Reported progress against the share of each job's run time. On the diagonal, "
+            "progress is linear in time and a linear ETA is right; above it, progress runs "
+            "ahead of time and the last percent takes longest; plateaus are stalls.")),
         "<h3>The six jobs with the worst ETAs</h3>",
         figure(_draw(plots.plot_eta_trajectories, errors, jobs=worst), caption=(
             "Each job's ETA over time; dotted: its actual completion, band: censoring window.")),
@@ -189,13 +199,13 @@ def where(data: ReportData) -> Section:
 
 
 def failures(data: ReportData) -> Section:
-    """Every failed job and its error text."""
-    failed = data.summary[data.summary["outcome"] == "failed"]
-    shown = failed[["jobid", "kind", "location", "machine", "mirror", "last_seen", "error"]]
+    """Every failed job and its error text, in the order they failed."""
+    failed = data.summary[data.summary["outcome"] == "failed"].sort_values("failed_at")
+    shown = failed[["jobid", "kind", "location", "machine", "mirror", "failed_at", "error"]]
     return Section("failures", "Failures", [
         paragraph(f"{len(failed)} of {len(data.summary)} jobs failed."),
-        table(shown.rename(columns={"last_seen": "last seen"}), {"last seen": when},
-              empty="No job failed."),
+        table(shown.rename(columns={"jobid": "job", "failed_at": "failed at"}),
+              {"failed at": when}, empty="No job failed."),
     ])  # fmt: skip
 
 
@@ -225,7 +235,7 @@ def jobs(data: ReportData) -> Section:
                "eta_bias_s": "mean error (+ late)", "revisions": "ETA changes"}  # fmt: skip
     formats: dict[str, Formatter] = {
         "started": when, "completed": when, "queue wait": duration, "run time": duration,
-        "mean abs. error": duration, "ETA changes": str,
+        "mean abs. error": duration, "ETA changes": _count,
         "mean error (+ late)": lambda s: duration(s, signed=True),
     }  # fmt: skip
     shown = merged[list(columns)].rename(columns=columns)
