@@ -252,6 +252,8 @@ def method(_: ReportData) -> Section:
         "The status list only shows incomplete jobs, so most completions are seen only "
         "between the last poll that listed a job and the first that did not. The point "
         "estimate is the middle of that window; the bars and bands show the window.",
+        "A poll's ETA counts as met when the job finished by it (midpoint of the window); "
+        "for ETAs that fall inside a job's completion window the data cannot tell.",
         "Averages are taken per job first, then across jobs, so long jobs with many polls "
         "do not dominate.",
         "Skill compares Clanforge's ETA with a naive rule (elapsed time scaled by progress): "
