@@ -45,10 +45,11 @@ from .exceptions import (
 from .fleet import fleet_states, progress_curves, state_intervals, stragglers
 from .recorder import Recorder
 from .report import write_report
+from .rollout import rollout_metrics
 from .runner import RolloutProgress, RolloutRunner
 from .session import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
 from .summary import job_summary
-from .timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
+from .timing import error_by, eta_errors, job_eta_metrics
 
 __all__ = [
     "APIError",

@@ -110,7 +110,8 @@ def plot_eta_vs_actual(
     title = "Clanforge ETA against actual completion"
     if len(minutes) > max_points:
         both = minutes[["predicted", "actual"]].astype("float64").dropna()
-        options = {"gridsize": 60, "bins": "log", "mincnt": 1, "cmap": "Blues"} | kwargs
+        options: dict[str, Any] = {"gridsize": 60, "bins": "log", "mincnt": 1, "cmap": "Blues"}
+        options |= kwargs
         ax.hexbin(both["predicted"], both["actual"], **options)
         title += f" (density of {len(both):,} observations)"
     else:

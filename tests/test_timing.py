@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 
 from cfanalytics.events import empty_events
+from cfanalytics.rollout import rollout_metrics
 from cfanalytics.summary import job_summary
 from cfanalytics.timing import (
     ETA_ERROR_SCHEMA,
     eta_errors,
     job_eta_metrics,
     poll_interval_s,
-    rollout_metrics,
 )
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
@@ -132,8 +132,6 @@ def test_error_by_aggregates_per_job_first() -> None:
 
 def test_rollout_metrics_by_hand() -> None:
     """Times to 50/90/100 % done, durations, and skill against the linear baseline."""
-    from cfanalytics.timing import rollout_metrics
-
     m = rollout_metrics(late_job().events())
     assert (m["n_jobs"], m["completed"], m["failed"]) == (2, 2, 0)
     # Job 2 done at +3 min (window midpoint), job 1 at +5; the run starts at 0.

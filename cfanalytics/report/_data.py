@@ -8,8 +8,9 @@ import pandas as pd
 
 from ..completion import completion_curve
 from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
+from ..rollout import rollout_metrics
 from ..summary import job_summary
-from ..timing import error_by, eta_errors, job_eta_metrics, rollout_metrics
+from ..timing import error_by, eta_errors, job_eta_metrics
 
 __all__ = ["ReportData", "analyse"]
 
