@@ -1,0 +1,109 @@
+"""Shared pieces of every plot: the palette, UTC time axes, legends, completion marks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+__all__ = ["OKABE_ITO", "STATE_COLOURS"]
+
+#: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
+_KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
+# Okabe-Ito without its yellow (faint on white), vermillion next to orange moved apart.
+_TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
+#: A colour per fleet state (:data:`cfanalytics.fleet.FLEET_STATES`), the same in every plot.
+STATE_COLOURS = {
+    "completed": OKABE_ITO[2],
+    "failed": OKABE_ITO[3],
+    "other": OKABE_ITO[4],
+    "running": OKABE_ITO[0],
+    "queued": OKABE_ITO[1],
+    "waiting": "#D9D9D9",
+}
+_FAILED_MARK = OKABE_ITO[7]  # drawn on vermillion bars: black stays visible
+
+
+def _axes(ax: Axes | None) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt  # only here: pyplot picks a backend, slow to import
+
+    return plt.gca()
+
+
+def _text(value: object) -> str:
+    """API text as a label: matplotlib would read ``$...$`` in a name as a formula."""
+    return str(value).replace("$", r"\$")
+
+
+def _hours() -> mdates.DateFormatter:
+    return mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
+
+
+def _utc_axis(ax: Axes) -> None:
+    """Dates on x in UTC, whatever the local zone: hours and minutes, the day as offset."""
+    locator = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_locator(locator)
+    formatter = mdates.ConciseDateFormatter(locator, tz="UTC")  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
+    ax.set_xlabel("time (UTC)")
+
+
+def _utc(times: pd.Series) -> np.ndarray:
+    """Tz-aware times as naive UTC ``datetime64``: what matplotlib reads as UTC."""
+    naive: np.ndarray = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
+    return naive
+
+
+def _legend_above(ax: Axes, handles: list[Any]) -> None:
+    """A one-row legend above the Axes on the right, beside a left-aligned title."""
+    if handles:
+        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
+                  ncol=len(handles), frameon=False, fontsize="small",
+                  handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
+
+
+def _held(times: np.ndarray) -> np.ndarray:
+    """``times`` and one more median poll interval: the step where the last poll's counts show."""
+    if len(times) < 2:
+        return np.append(times, times[-1:] + np.timedelta64(1, "s"))
+    return np.append(times, times[-1] + np.median(np.diff(times)))
+
+
+def _clock_time(when: Any) -> str:
+    return f"{pd.Timestamp(when):%H:%M}"
+
+
+def _completion_marks(
+    ax: Axes,
+    times: np.ndarray,
+    completed: pd.Series | None,
+    total: float,
+    label: Callable[[Any], str] = _clock_time,
+) -> None:
+    """Dashed lines at 50 % and 90 % of ``total``; where ``completed`` reaches each, ``label``
+    of the time."""
+    done = np.zeros(len(times)) if completed is None else completed.to_numpy()
+    box = {"boxstyle": "round,pad=0.15", "facecolor": "white", "alpha": 0.75, "linewidth": 0}
+    for share in (0.5, 0.9):
+        level = share * total
+        reached = np.flatnonzero(done >= level)
+        ax.axhline(level, color="0.15", linestyle="--", linewidth=0.8)
+        note = "" if len(reached) else " (not reached)"
+        ax.annotate(f"{share:.0%} of jobs{note}", (0.005, level), va="bottom", color="0.15",
+                    xycoords=("axes fraction", "data"), fontsize="small", bbox=box)  # fmt: skip
+        if not len(reached):
+            continue
+        when = times[reached[0]]
+        ax.plot([when], [level], marker="o", color="black", markersize=5)
+        late = when - times[0] > (times[-1] - times[0]) / 2  # label left of the dot: inside
+        ax.annotate(f"{share:.0%} completed {label(when)}", (when, level),
+                    xytext=(-5 if late else 5, 5), textcoords="offset points",
+                    ha="right" if late else "left", fontsize="small", fontweight="bold",
+                    bbox=box)  # fmt: skip
