@@ -8,13 +8,14 @@ Words follow :func:`~cfanalytics.job_summary`: a *snapshot* is a successful ``st
 of its own ``asid`` after its last snapshot.
 
 States are the fleet's coarse vocabulary :data:`FLEET_STATES`: ``waiting`` (not listed yet),
-``queued`` (Created, Pending or Queued), ``running``, ``completed``, ``failed`` and ``other``
-(Squashed, or no readable state).
+``pending`` (Created or Pending: listed, not queued), ``queued``, ``running``, ``completed``,
+``failed`` and ``other`` (Squashed, or no readable state).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -35,8 +36,8 @@ __all__ = [
 ]
 
 #: The categories of every ``state`` column here, bottom of a burn-up last.
-FLEET_STATES = ("waiting", "queued", "running", "completed", "failed", "other")
-WAITING, QUEUED, RUNNING, COMPLETED, FAILED, OTHER = range(len(FLEET_STATES))
+FLEET_STATES = ("waiting", "pending", "queued", "running", "completed", "failed", "other")
+WAITING, PENDING, QUEUED, RUNNING, COMPLETED, FAILED, OTHER = range(len(FLEET_STATES))
 _NO_ASID = -1  # as job_summary: a missing asid is one more ASID
 
 _TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
@@ -77,8 +78,8 @@ STRAGGLER_SCHEMA: Mapping[str, object] = {
     "kind": _KIND,
     "location": _TEXT,
     "machine": _TEXT,
-    "overdue_since": _TIME,  # first poll listing it Running after its jobeta
-    "max_overdue_s": _FLOAT,  # largest t - jobeta over those polls
+    "overdue_since": _TIME,  # first poll listing it Running past its (first) ETA and grace
+    "max_overdue_s": _FLOAT,  # largest t - ETA over those polls
     "stalled_since": _TIME,  # first poll of its first stall
     "longest_stall_polls": _INT,  # most consecutive Running polls at one jobprogress
     "last_state": _STATE,  # of its last snapshot
@@ -87,7 +88,7 @@ STRAGGLER_SCHEMA: Mapping[str, object] = {
 }
 
 # Fleet state by jobstateid 0..7 (0 and anything unreadable: other).
-_BY_STATE_ID = np.array([OTHER, QUEUED, QUEUED, QUEUED, RUNNING, COMPLETED, FAILED, OTHER])
+_BY_STATE_ID = np.array([OTHER, PENDING, PENDING, QUEUED, RUNNING, COMPLETED, FAILED, OTHER])
 # What a job is once it has left the list, by job_summary's outcome; -1: as last seen.
 _AFTER = {"completed": COMPLETED, "failed": FAILED, "squashed": OTHER, "unknown": OTHER}
 
@@ -256,19 +257,22 @@ def stragglers(
     *,
     stalled_polls: int = 3,
     grace_s: float = 60.0,
+    against: Literal["first", "current"] = "first",
     at: pd.Timestamp | str | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Jobs that were stragglers at some point of the recording up to ``at`` (default: all).
 
     A job is *overdue* when a successful poll lists it Running more than ``grace_s`` seconds
-    after its ``jobeta`` (the ETA given in that same row: an ETA a few seconds short is not
-    worth a flag); *stalled* when ``stalled_polls`` or more consecutive successful
-    polls of its ASID list it Running at the same ``jobprogress`` (failed polls in between
-    do not break the run; a poll not listing it Running does). ``reason`` says which:
-    ``overdue``, ``stalled`` or ``both``. ``longest_stall_polls`` is its longest such run
-    (1: progress moved at every poll). ``last_state`` and ``outcome``
-    (:func:`job_summary`) are as of ``at``.
+    (an ETA a few seconds short is not worth a flag) after its ETA: by default the *first*
+    ETA it was given while Running, the promise people planned with (the API keeps moving
+    ``jobeta`` forward, so a job is rarely far past the ETA of the same poll);
+    ``against="current"`` compares with the ``jobeta`` of each poll instead. *Stalled*
+    when ``stalled_polls`` or more consecutive successful polls of its ASID list it Running
+    at the same ``jobprogress`` (failed polls in between do not break the run; a poll not
+    listing it Running does). ``reason`` says which: ``overdue``, ``stalled`` or ``both``.
+    ``longest_stall_polls`` is its longest such run (1: progress moved at every poll).
+    ``last_state`` and ``outcome`` (:func:`job_summary`) are as of ``at``.
 
     ``summary`` (:func:`job_summary` of ``events``) is computed unless given; it is ignored
     with ``at``, which needs the summary as of that moment.
@@ -283,7 +287,9 @@ def stragglers(
     jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
     snaps = _snapshots(events)
     running = _running_polls(snaps, events)
-    found = _stalls(running, stalled_polls).join(_overdue(running, grace_s))
+    if against not in ("first", "current"):
+        raise ValueError(f"against must be 'first' or 'current', not {against!r}")
+    found = _stalls(running, stalled_polls).join(_overdue(running, grace_s, against))
     found = found.loc[found["overdue_since"].notna() | found["stalled_since"].notna()]
     overdue, stalled = found["overdue_since"].notna(), found["stalled_since"].notna()
     found["reason"] = np.where(overdue & stalled, "both", np.where(overdue, "overdue", "stalled"))
@@ -313,11 +319,18 @@ def _running_polls(snaps: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["jobid", "poll"], kind="stable").reset_index(drop=True)
 
 
-def _overdue(running: pd.DataFrame, grace_s: float) -> pd.DataFrame:
-    """Per job ever overdue: the first poll past its ETA and grace, and the largest lateness (s)."""
-    limit = running["jobeta"] + pd.Timedelta(seconds=grace_s)
-    late = running.loc[(running["observed_at"] > limit).fillna(False)]
-    lateness = (late["observed_at"] - late["jobeta"]).dt.total_seconds()
+def _overdue(running: pd.DataFrame, grace_s: float, against: str) -> pd.DataFrame:
+    """Per job ever overdue: the first poll past its ETA and grace, and the largest lateness (s).
+
+    ``running`` is sorted by job and poll, so ``first`` is the job's first ETA.
+    """
+    eta = running["jobeta"]
+    if against == "first":
+        eta = eta.groupby(running["jobid"]).transform("first")
+    late_by = running["observed_at"] - eta
+    mask = (late_by > pd.Timedelta(seconds=grace_s)).fillna(False).to_numpy(dtype=bool)
+    lateness = late_by[mask].dt.total_seconds()
+    late = running.loc[mask]
     by_job = late.assign(lateness=lateness).groupby("jobid")
     return pd.DataFrame(
         {"overdue_since": by_job["observed_at"].min(), "max_overdue_s": by_job["lateness"].max()}

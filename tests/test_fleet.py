@@ -67,8 +67,8 @@ def assert_schema(frame: pd.DataFrame, schema: Mapping[str, object]) -> None:
 def test_fleet_states_by_hand() -> None:
     """Listed jobs count as listed, vanished ones by outcome, unseen ones as waiting."""
     assert counts(fleet_states(rollout().events())) == {
-        0.0: {"waiting": 1, "queued": 3},
-        1.0: {"waiting": 1, "queued": 1, "running": 2},
+        0.0: {"waiting": 1, "pending": 2, "queued": 1},
+        1.0: {"waiting": 1, "pending": 1, "running": 2},
         2.0: {"running": 2, "failed": 1, "other": 1},  # job 4 vanished unrun: other
         4.0: {"running": 2, "failed": 1, "other": 1},  # job 3 missing: still running
         5.0: {"running": 1, "completed": 1, "failed": 1, "other": 1},
@@ -132,13 +132,13 @@ def test_state_intervals_by_hand() -> None:
     got = state_intervals(rollout().events())
     rows = [(r.jobid, r.state, r.start, r.end) for r in got.itertuples()]
     assert rows == [
-        (1, "queued", at(0), at(1)),
+        (1, "pending", at(0), at(1)),
         (1, "running", at(1), at(5)),  # outage at 3 changes nothing; gone at 5
         (2, "queued", at(0), at(1)),
         (2, "running", at(1), at(2)),
         (2, "failed", at(2), at(5)),
         (3, "running", at(2), at(5)),  # never vanished: ends at its last snapshot
-        (4, "queued", at(0), at(2)),
+        (4, "pending", at(0), at(2)),
     ]
     assert_schema(got, INTERVAL_SCHEMA)
     assert (got["kind"] == "machine").all()
@@ -207,7 +207,7 @@ def straggling() -> Recording:
 
 def test_stragglers_by_hand() -> None:
     """Overdue, stalled and both, with when, by how much and for how many polls."""
-    got = stragglers(straggling().events(), grace_s=0).set_index("jobid")
+    got = stragglers(straggling().events(), grace_s=0, against="current").set_index("jobid")
     assert list(got.index) == [1, 2, 3]
     assert list(got["reason"]) == ["overdue", "stalled", "both"]
     assert list(got["overdue_since"].iloc[[0, 2]]) == [at(2), at(3)]
@@ -221,20 +221,32 @@ def test_stragglers_by_hand() -> None:
 
 def test_a_minute_past_the_eta_is_within_the_default_grace() -> None:
     """By default, overdue means more than 60 s past the ETA: job 1 (at most 60 s) is not."""
-    got = stragglers(straggling().events()).set_index("jobid")
+    got = stragglers(straggling().events(), against="current").set_index("jobid")
     assert list(got.index) == [2, 3]
     assert got.loc[3, "overdue_since"] == at(4)  # 120 s past its ETA of minute 2
     assert list(got["reason"]) == ["stalled", "both"]
 
 
+def test_overdue_by_default_means_past_the_first_eta() -> None:
+    """The API pushes jobeta forward at each poll; the job is late against its first one."""
+    rec = Recording()
+    for minute in range(6):  # first ETA: minute 1; each poll's ETA: a minute ahead
+        rec.poll(minute, running(1, jobprogress=10 + minute, jobeta=at(minute + 1)))
+    assert stragglers(rec.events(), against="current").empty
+    got = stragglers(rec.events())
+    assert list(got["jobid"]) == [1] and list(got["reason"]) == ["overdue"]
+    assert got["overdue_since"].iloc[0] == at(3)  # 2 min past minute 1: over the 60 s grace
+    assert got["max_overdue_s"].iloc[0] == 240.0  # minute 5
+
+
 def test_stragglers_up_to_a_time() -> None:
     """``at`` cuts the recording: by minute 2.5 only job 1 was late, by 30 s, unfinished."""
-    got = stragglers(straggling().events(), grace_s=0, at=at(2.5))
+    got = stragglers(straggling().events(), grace_s=0, against="current", at=at(2.5))
     assert list(got["jobid"]) == [1]
     assert got["max_overdue_s"].iloc[0] == 30.0
     assert got["outcome"].iloc[0] == "unfinished"
     naive = at(2.5).tz_localize(None)
-    assert stragglers(straggling().events(), grace_s=0, at=naive).equals(got)
+    assert stragglers(straggling().events(), grace_s=0, against="current", at=naive).equals(got)
 
 
 def test_stalled_polls_sets_the_threshold() -> None:

@@ -62,9 +62,15 @@ def headline(data: ReportData) -> Section:
         (_skill(m["skill"]), "ETA skill", "error against a naive linear rule; < 1 beats it"),
         (duration(m["duration_p50_s"]), "median install", f"p90 {duration(m['duration_p90_s'])}"),
         (f"{m['completed']} / {m['failed']} / {m['unfinished']}", "completed / failed / open",
-         f"of {m['n_jobs']} jobs"),
+         f"of {m['n_jobs']} jobs{_never_queued(data)}"),
     ]  # fmt: skip
     return Section("headline", "Headline", [cards(items), paragraph(_answer(data))])
+
+
+def _never_queued(data: ReportData) -> str:
+    jobs = data.summary
+    never = int((jobs["queued_at"].isna() & jobs["started_at"].isna()).sum())
+    return f"; {never} never queued" if never else ""
 
 
 def _count(value: Any) -> str:
@@ -220,8 +226,8 @@ def stragglers(data: ReportData) -> Section:
                                      "most overdue": duration}  # fmt: skip
     return Section("stragglers", "Stragglers", [
         paragraph(f"{len(shown)} of {len(data.summary)} jobs were still running more than "
-                  "a minute past their ETA, or reported the same progress for 3 polls or more "
-                  "in a row."),
+                  "a minute past the first ETA they were given, or reported the same "
+                  "progress for 3 polls or more in a row."),
         table(shown, formats, empty="No straggler."),
     ])  # fmt: skip
 
