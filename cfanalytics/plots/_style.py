@@ -24,7 +24,7 @@ STATE_COLOURS = {
     "other": OKABE_ITO[4],
     "running": OKABE_ITO[0],
     "queued": OKABE_ITO[1],
-    "pending": OKABE_ITO[6],
+    "pending": "#F6EFA6",  # Okabe-Ito's yellow, paler: listed but never queued is background
     "waiting": "#D9D9D9",
 }
 _FAILED_MARK = OKABE_ITO[7]  # drawn on vermillion bars: black stays visible
