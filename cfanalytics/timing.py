@@ -67,6 +67,7 @@ _NAT = np.iinfo(np.int64).min
 #: The summary columns an ETA error row takes from its job.
 _WINDOW = ["jobid", "kind", "location", "started_at", "completed_at"]
 _WINDOW += ["completed_after", "completed_before"]
+_POLL_COLUMNS = ["run_id", "seq", "observed_at", "asid"]
 
 
 def poll_interval_s(events: pd.DataFrame) -> float:
@@ -74,13 +75,19 @@ def poll_interval_s(events: pd.DataFrame) -> float:
 
     Per run and ASID: a run polling two ASIDs in turn still polls each every interval.
     """
-    polls = _rows(events, _status_ok(events), ["run_id", "seq", "observed_at", "asid"])
-    polls = polls.loc[~_repeats_previous(polls)]  # the rows after a response's first
+    at = np.flatnonzero(_status_ok(events))
+    seq = events["seq"].to_numpy(dtype=np.int64, na_value=-1)[at]
+    stamp = events["observed_at"].to_numpy(dtype=np.int64, na_value=_NAT)[at]
+    # A response's rows are adjacent: keep its first row (cheap, before any string work).
+    first = np.ones(len(at), dtype=bool)
+    first[1:] = (seq[1:] != seq[:-1]) | (stamp[1:] != stamp[:-1])
+    keep = np.zeros(len(events), dtype=bool)
+    keep[at[first]] = True
+    polls = _rows(events, keep, _POLL_COLUMNS)
     times = polls.drop_duplicates(["run_id", "seq"]).sort_values(["run_id", "seq"])
     times = times.assign(asid=times["asid"].fillna(-1))  # no ASID is one more ASID
     by_poller = times.groupby(["run_id", "asid"], observed=True)
-    gaps = by_poller["observed_at"].diff().dt.total_seconds()
-    gaps = gaps.dropna()
+    gaps = by_poller["observed_at"].diff().dt.total_seconds().dropna()
     return float(gaps.median()) if len(gaps) else float("nan")
 
 
@@ -95,22 +102,6 @@ def _rows(events: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd.Data
     """``events.loc[keep, columns]``, copying only those columns."""
     at = np.flatnonzero(keep)
     return pd.DataFrame({name: events[name].array[at] for name in columns}, copy=False)
-
-
-def _repeats_previous(polls: pd.DataFrame) -> np.ndarray:
-    """Rows with the same (non-null) ``run_id`` and ``seq`` as the row before."""
-    run = np.asarray(polls["run_id"].array, dtype=object)
-    seq = polls["seq"].to_numpy(dtype=np.int64, na_value=-1)
-    known = polls["seq"].notna().to_numpy()
-    same = np.zeros(len(polls), dtype=bool)
-    pairs = known[1:] & known[:-1] & (seq[1:] == seq[:-1])
-    try:
-        np.equal(run[1:], run[:-1], out=same[1:], where=pairs)
-    except TypeError:  # a missing run_id (NA has no truth value): compare the others only
-        pairs &= ~pd.isna(run[1:]) & ~pd.isna(run[:-1])
-        same[:] = False
-        np.equal(run[1:], run[:-1], out=same[1:], where=pairs)
-    return same
 
 
 def _seconds(delta: pd.Series) -> pd.Series:
