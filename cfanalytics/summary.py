@@ -18,10 +18,12 @@ A state is read from ``jobstateid``, else from the ``state`` name.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import _segments as segments
 from .events import KINDS, validate
 
 __all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
@@ -62,12 +64,16 @@ SUMMARY_SCHEMA: Mapping[str, object] = {
 _QUEUED, _RUNNING, _COMPLETE, _FAILED, _SQUASHED = 3, 4, 5, 6, 7
 _NO_ASID = -1
 _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
-#: The events columns a summary reads.
+#: The events columns :func:`_job_rows` keeps.
 _USED = (
     *("jobid", "observed_at", "endpoint", "problem", "asid", "mirroring", *_ATTRIBUTES),
     *("jobstateid", "state", "jobprogress", "jobstart", "jobupdated", "jobeta"),
     *("joberror", "error_message"),
 )
+_NAT = np.datetime64("NaT", "us")
+_LATEST = np.iinfo(np.int64).max  # sorts an unknown observed_at last, as sort_values does
+#: The outcome (index into OUTCOMES) of each rule of job_summary, 1 to 6.
+_OUTCOME_OF_RULE = np.array([-1, 0, 1, 2, 0, 3, 4])
 
 
 def job_summary(events: pd.DataFrame) -> pd.DataFrame:
@@ -110,27 +116,279 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     :data:`SUMMARY_SCHEMA`. Raises :class:`~cfanalytics.exceptions.SchemaError` if
     ``events`` is not an events table.
     """
-    rows = _job_rows(validate(events))
-    snaps = rows.loc[rows["ok"]]
-    jobs = pd.Index(rows["jobid"].unique(), dtype=_INT, name="jobid")
-    out = _attributes(snaps, jobs)
-    out["kind"] = _kind(rows, snaps, jobs)
-    out = out.join(_times(snaps)).join(_errors(rows))
-    out = out.join(_outcomes(snaps, out, _polls(events)))
-    out = out.join(_eta(snaps, out["completed_at"]))
-    return _conform(out.reset_index())
+    rows = _sorted_rows(validate(events))
+    first_seen, last_seen = (rows.observed(at) for at in rows.jobs.ends(rows.seen))
+    asid = rows.take("asid", rows.last_known("asid")).to_numpy(np.int64, na_value=_NO_ASID)
+    next_poll = _next_poll(last_seen, asid, _polls(events))
+    rule = _rule(rows, last_seen, next_poll)
+    window = _window(rows, rule, last_seen, next_poll)
+    return _conform(
+        {
+            "jobid": rows.jobs.keys,
+            "kind": _kind(rows),
+            **{name: rows.take(name, rows.last_known(name)) for name in _ATTRIBUTES[1:]},
+            "outcome": pd.Categorical.from_codes(_OUTCOME_OF_RULE[rule], list(OUTCOMES)),
+            "first_seen": first_seen,
+            "last_seen": last_seen,
+            **_times(rows),
+            **window,
+            "failed_at": np.where(rule == 2, _failed_at(rows), _NAT),
+            "error": _error(rows),
+            "n_observations": rows.jobs.count(rows.ok & rows.status),
+            **_eta(rows, window["completed_at"]),
+        }
+    )
 
 
-def _conform(frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply :data:`SUMMARY_SCHEMA`: its columns in order, its dtypes, sorted by ``jobid``."""
-    out = pd.DataFrame({name: frame[name].astype(dtype) for name, dtype in SUMMARY_SCHEMA.items()})
-    return out.sort_values("jobid", kind="stable").reset_index(drop=True)
+def _conform(columns: Mapping[str, object]) -> pd.DataFrame:
+    """Apply :data:`SUMMARY_SCHEMA` to per-job columns: its order and dtypes, a RangeIndex.
+
+    Times come as ``datetime64[us]`` arrays, in UTC like every time here.
+    """
+
+    def typed(values: object, dtype: object) -> pd.Series:
+        if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+            return pd.Series(values).dt.tz_localize("UTC")
+        return pd.Series(values).astype(dtype)
+
+    return pd.DataFrame({name: typed(columns[name], dt) for name, dt in SUMMARY_SCHEMA.items()})
+
+
+def _either(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """``values``, and ``fallback`` where a value is NaT."""
+    out: np.ndarray = np.where(np.isnat(values), fallback, values)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Rows:
+    """The status and queue rows naming a job, sorted by job, then ``observed_at``.
+
+    Unknown times last, equal times in table order: within a job, the order of a stable sort
+    by time, which "first" and "last" refer to. Job ``j`` (by ascending ``jobid``) owns the
+    rows of segment ``j`` of ``jobs``; ``src`` is each row's position in ``events``. Flags
+    are kept per row in this order, values fetched from ``events`` at the few rows chosen.
+    """
+
+    events: pd.DataFrame
+    src: np.ndarray
+    jobs: segments.Segments  # keyed by jobid
+    ok: np.ndarray  # a snapshot: no problem
+    seen: np.ndarray  # a snapshot with an observed_at
+    dated: np.ndarray  # has a jobupdated or an observed_at
+    status: np.ndarray  # a status row, not a queue answer
+    sid: np.ndarray  # the state id: -1 none, 8 any id above 7
+    latest: np.ndarray  # per job: its last snapshot, else -1
+
+    def known(self, name: str) -> np.ndarray:
+        """Whether each row has a value in column ``name``."""
+        known: np.ndarray = _known(self.events, name)[self.src]
+        return known
+
+    def last_known(self, name: str) -> np.ndarray:
+        """Per job: its last snapshot with a value in column ``name``, else -1."""
+        known = _known(self.events, name)
+        if known[self.src[self.latest[self.latest >= 0]]].all():
+            return self.latest  # the usual case: the last snapshot has it, no need to look back
+        return self.jobs.last(self.ok & known[self.src])
+
+    def state(self, sid: int) -> np.ndarray:
+        """Whether each row is a snapshot in state ``sid``."""
+        snapshot: np.ndarray = self.ok & (self.sid == sid)
+        return snapshot
+
+    def take(self, name: str, at: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """Column ``name`` at rows ``at`` in its own dtype, NA where -1."""
+        return self.events[name].array.take(segments.pick(self.src, at, -1), allow_fill=True)
+
+    def times(self, name: str, at: np.ndarray) -> np.ndarray:
+        """Time column ``name`` at rows ``at`` as ``datetime64[us]``, NaT where -1 or NA."""
+        values = self.events[name].to_numpy(dtype="datetime64[us]")
+        return segments.pick(values, segments.pick(self.src, at, -1), _NAT)
+
+    def observed(self, at: np.ndarray) -> np.ndarray:
+        """``observed_at`` at rows ``at``, NaT where -1."""
+        return self.times("observed_at", at)
+
+
+def _sorted_rows(events: pd.DataFrame) -> _Rows:
+    """The rows naming a job, sorted once: every per-job quantity is a reduction over them."""
+    status = _answers(events, "status")
+    src = np.flatnonzero((status | _answers(events, "queue")) & _known(events, "jobid"))
+    ids = events["jobid"].to_numpy(dtype=np.int64, na_value=0)[src]
+    at = events["observed_at"].to_numpy(dtype="datetime64[us]")[src]
+    # Two stable sorts, by time then by job: the first is nearly free on a recording, whose
+    # rows come in time order, and both together beat np.lexsort, by far on shuffled rows.
+    by_time = np.argsort(np.where(np.isnat(at), _LATEST, at.view(np.int64)), kind="stable")
+    src, ids = src[by_time], ids[by_time]
+    by_job = np.argsort(ids, kind="stable")
+    src, ids = src[by_job], ids[by_job]
+    jobs = segments.Segments.of(ids)  # numbered in jobid order, the output's
+    ok, timed = ~_known(events, "problem")[src], _known(events, "observed_at")[src]
+    return _Rows(
+        *(events, src, jobs, ok, ok & timed),
+        dated=timed | _known(events, "jobupdated")[src],
+        status=status[src],
+        sid=_state_ids(events)[src],
+        latest=jobs.last(ok),
+    )
+
+
+def _answers(events: pd.DataFrame, endpoint: str) -> np.ndarray:
+    """Whether each row of ``events`` is an answer of ``endpoint``."""
+    column = events["endpoint"]
+    out: np.ndarray = column.cat.codes.to_numpy() == column.cat.categories.get_loc(endpoint)
+    return out
+
+
+def _known(events: pd.DataFrame, name: str) -> np.ndarray:
+    """Whether each row of ``events`` has a value in column ``name``."""
+    known: np.ndarray = ~events[name].array.isna()
+    return known
+
+
+def _state_ids(events: pd.DataFrame) -> np.ndarray:
+    """Each row's state id, ``jobstateid`` else read from the ``state`` name.
+
+    As ``int8``: -1 where there is none, and 8 for ids beyond 0-7 (no rule tells them apart).
+    """
+    by_id = events["jobstateid"].to_numpy(dtype=np.int64, na_value=-1)
+    by_id = np.clip(by_id, -1, 8, out=by_id).astype(np.int8)  # NA: -1
+    given = _known(events, "jobstateid")
+    by_id[given & (by_id < 0)] = 0  # a negative id, not NA: some state, no rule's
+    by_name = events["state"].cat.codes.to_numpy()  # the id less 1, -1 without a name
+    out: np.ndarray = np.where(given, by_id, by_name + (by_name >= 0))
+    return out
+
+
+def _kind(rows: _Rows) -> pd.Categorical:
+    """Each job's kind: from its snapshots, else their ``mirroring``, else any row naming it.
+
+    An error answer to a queue request only echoes the kind that was asked for, which may be
+    the wrong one: it is the last resort.
+    """
+    column = rows.events["kind"]
+    codes = column.cat.codes.to_numpy()[rows.src]
+    mirror, machine = (column.cat.categories.get_loc(kind) for kind in ("mirror", "machine"))
+    seen = segments.pick(codes, rows.jobs.last(rows.ok & (codes >= 0)), -1)
+    flag = rows.take("mirroring", rows.last_known("mirroring"))
+    mirroring = flag.to_numpy(dtype=bool, na_value=False)
+    derived = np.where(flag.isna(), -1, np.where(mirroring, mirror, machine))
+    asked = segments.pick(codes, rows.jobs.last(codes >= 0), -1)
+    chosen = np.where(seen >= 0, seen, np.where(derived >= 0, derived, asked))
+    return pd.Categorical.from_codes(chosen, dtype=column.dtype)
+
+
+def _times(rows: _Rows) -> dict[str, np.ndarray]:
+    """Per job: ``queued_at`` and ``started_at``."""
+    queue_answer = rows.observed(rows.jobs.first(rows.seen & ~rows.status))
+    queued = rows.observed(rows.jobs.first(rows.seen & rows.status & (rows.sid == _QUEUED)))
+    running = rows.observed(rows.jobs.first(rows.seen & (rows.sid == _RUNNING)))
+    jobstart = rows.times("jobstart", rows.jobs.first(rows.ok & rows.known("jobstart")))
+    return {"queued_at": _either(queue_answer, queued), "started_at": _either(jobstart, running)}
+
+
+def _error(rows: _Rows) -> pd.Series:
+    """Per job: the last non-empty ``joberror``, else the last queue ``error_message``."""
+    joberror = rows.take("joberror", rows.jobs.last(rows.ok & _nonblank(rows, "joberror")))
+    queue = rows.jobs.last(~rows.status & _nonblank(rows, "error_message"))
+    return pd.Series(joberror).combine_first(pd.Series(rows.take("error_message", queue)))
+
+
+def _nonblank(rows: _Rows, name: str) -> np.ndarray:
+    """Whether each row's text ``name`` is there and not only whitespace."""
+    known = rows.known(name)
+    at = np.flatnonzero(known)  # strip only the texts there are: most rows have none
+    known[at] = (pd.Series(rows.take(name, at)).str.strip() != "").to_numpy(dtype=bool)
+    return known
+
+
+def _rule(rows: _Rows, last_seen: np.ndarray, next_poll: np.ndarray) -> np.ndarray:
+    """Per job: the number of the first outcome rule of :func:`job_summary` that applies."""
+    progress = (rows.events["jobprogress"].to_numpy(dtype=np.int64, na_value=0) > 0)[rows.src]
+    running = (rows.sid == _RUNNING) | progress | rows.known("jobstart")
+    last_sid = segments.pick(rows.sid, rows.jobs.last(rows.ok & (rows.sid >= 0)), -1)
+    vanished = ~np.isnat(next_poll)
+    rule: np.ndarray = np.select(
+        [
+            rows.jobs.count(rows.state(_COMPLETE)) > 0,
+            last_sid == _FAILED,  # the last state seen; vanishing afterwards does not undo it
+            rows.jobs.count(rows.state(_SQUASHED)) > 0,
+            vanished & (rows.jobs.count(rows.ok & running) > 0),
+            ~np.isnat(last_seen) & ~vanished,
+        ],
+        [1, 2, 3, 4, 5],
+        default=6,
+    )
+    return rule
+
+
+def _window(
+    rows: _Rows, rule: np.ndarray, last_seen: np.ndarray, next_poll: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per job: the completion time and window, exact (rule 1) or interval-censored (4)."""
+    exact = _stamp(rows, rows.jobs.first(rows.state(_COMPLETE) & rows.dated))
+    after = np.where(rule == 1, exact, np.where(rule == 4, last_seen, _NAT))
+    before = np.where(rule == 1, exact, np.where(rule == 4, next_poll, _NAT))
+    return {
+        "completed_at": after + (before - after) / 2,  # timedelta / 2 truncates, as in pandas
+        "completed_after": after,
+        "completed_before": before,
+    }
+
+
+def _stamp(rows: _Rows, at: np.ndarray) -> np.ndarray:
+    """``jobupdated``, else ``observed_at``, at rows ``at``; NaT where -1."""
+    return _either(rows.times("jobupdated", at), rows.observed(at))
+
+
+def _failed_at(rows: _Rows) -> np.ndarray:
+    """Per job: the first Failed snapshot after its last snapshot in another state.
+
+    Its ``jobupdated``, else its ``observed_at``: the first such snapshot with either.
+    Snapshots without a state are skipped.
+    """
+    failed = rows.state(_FAILED)
+    other = rows.jobs.last(rows.ok & (rows.sid >= 0) & ~failed)  # -1 without one
+    return _stamp(rows, rows.jobs.first_after(failed & rows.dated, other))
+
+
+def _next_poll(last_seen: np.ndarray, asid: np.ndarray, polls: pd.DataFrame) -> np.ndarray:
+    """Per job: the first successful poll of its ASID strictly after its last snapshot."""
+    polled_at = polls["polled_at"].to_numpy(dtype="datetime64[us]")
+    jobs = np.flatnonzero(~np.isnat(last_seen))
+    poll = segments.next_after(polls["asid"].to_numpy(), polled_at, asid[jobs], last_seen[jobs])
+    out = np.full(len(last_seen), _NAT)
+    out[jobs] = segments.pick(polled_at, poll, _NAT)
+    return out
+
+
+def _eta(rows: _Rows, completed_at: np.ndarray) -> dict[str, np.ndarray]:
+    """Per job: first and last ETA while Running, and the mean absolute and signed error (s)."""
+    running = rows.state(_RUNNING) & rows.known("jobeta")
+    done = ~np.isnat(completed_at)  # errors need a completion
+    at = np.flatnonzero(running & done[rows.jobs.of_row])
+    job = rows.jobs.of_row[at]
+    eta = rows.events["jobeta"].to_numpy(dtype="datetime64[us]")[rows.src[at]]
+    error_s = pd.TimedeltaIndex(completed_at[job] - eta).total_seconds().to_numpy()
+    # pandas' grouped mean, for its compensated sums over each job's rows in time order
+    by_job = pd.Categorical.from_codes(job, categories=pd.RangeIndex(len(rows.jobs.keys)))
+    errors = pd.DataFrame({"mae": np.abs(error_s), "bias": error_s})
+    means = errors.groupby(by_job, observed=False).mean()
+    first, last = rows.jobs.ends(running)
+    return {
+        "first_eta": rows.times("jobeta", first),
+        "last_eta": rows.times("jobeta", last),
+        "eta_mae_s": means["mae"].to_numpy(),
+        "eta_bias_s": means["bias"].to_numpy(),
+    }
 
 
 def _job_rows(events: pd.DataFrame) -> pd.DataFrame:
     """Status and queue rows naming a job, in time order, with ``ok``, ``status`` and ``sid``.
 
-    ``sid`` is the state id: ``jobstateid``, else read from the ``state`` name.
+    ``sid`` is the state id: ``jobstateid``, else read from the ``state`` name. For
+    :mod:`cfanalytics.fleet`.
     """
     named = events["endpoint"].isin(["status", "queue"]) & events["jobid"].notna()
     rows = events.loc[named, list(_USED)].sort_values("observed_at", kind="stable")
@@ -145,183 +403,22 @@ def _job_rows(events: pd.DataFrame) -> pd.DataFrame:
 def _polls(events: pd.DataFrame) -> pd.DataFrame:
     """Successful status polls, one row per response: ``asid`` and ``polled_at``, in order.
 
-    A response is successful when none of its rows has a ``problem``.
+    A response is successful when none of its rows has a ``problem``; its first row speaks
+    for it. Polls at the same time keep the order in which they first appear.
     """
-    keys = ["run_id", "seq"]
-    status = events.loc[events["endpoint"] == "status", [*keys, "observed_at", "asid", "problem"]]
-    failed = status.loc[status["problem"].notna(), keys].drop_duplicates()
-    polls = status.loc[status["problem"].isna()].drop_duplicates(keys)
-    polls = polls.merge(failed, on=keys, how="left", indicator=True)
-    polls = polls.loc[(polls["_merge"] == "left_only") & polls["observed_at"].notna()]
-    return pd.DataFrame(
+    status, problem = _answers(events, "status"), _known(events, "problem")
+    # A response's rows usually come together: a row like the one before it is no response's
+    # first row and tells nothing new of a problem. Only the others need telling apart.
+    new = segments.changes(events["run_id"].array) | segments.changes(events["seq"].array)
+    rows = np.flatnonzero(status & (new | segments.changes(status) | segments.changes(problem)))
+    response = segments.numbers(*(events[key].array.take(rows) for key in ("run_id", "seq")))
+    good = np.flatnonzero(~np.isin(response, response[problem[rows]]))
+    rows = rows[good[segments.firsts(response[good])]]
+    rows = rows[_known(events, "observed_at")[rows]]
+    polls = pd.DataFrame(
         {
-            "asid": polls["asid"].fillna(_NO_ASID).to_numpy(dtype=np.int64),
-            "polled_at": polls["observed_at"].reset_index(drop=True),
-        }
-    ).sort_values("polled_at", kind="stable")
-
-
-def _attributes(snaps: pd.DataFrame, jobs: pd.Index) -> pd.DataFrame:
-    """Per job: last non-null attributes and ``asid``, first and last snapshot, status rows."""
-    by_job = snaps.groupby("jobid")
-    out = by_job[[*_ATTRIBUTES, "asid"]].last()
-    out["first_seen"] = by_job["observed_at"].min()
-    out["last_seen"] = by_job["observed_at"].max()
-    out["n_observations"] = snaps.loc[snaps["status"]].groupby("jobid").size()
-    out = out.reindex(jobs)
-    out["n_observations"] = out["n_observations"].fillna(0)
-    return out
-
-
-def _kind(rows: pd.DataFrame, snaps: pd.DataFrame, jobs: pd.Index) -> pd.Series:
-    """Each job's kind: from its snapshots, else their ``mirroring``, else any row naming it.
-
-    An error answer to a queue request only echoes the kind that was asked for, which may be
-    the wrong one: it is the last resort.
-    """
-    dtype = SUMMARY_SCHEMA["kind"]
-    seen = snaps.groupby("jobid")["kind"].last().reindex(jobs)
-    mirroring = snaps.groupby("jobid")["mirroring"].last().reindex(jobs)
-    derived = mirroring.map({True: "mirror", False: "machine"}).astype(dtype)
-    asked = rows.groupby("jobid")["kind"].last().reindex(jobs)
-    return seen.fillna(derived).fillna(asked)
-
-
-def _times(snaps: pd.DataFrame) -> pd.DataFrame:
-    """Per job: ``queued_at`` and ``started_at``."""
-
-    def first_at(mask: pd.Series) -> pd.Series:
-        return snaps.loc[mask, ["jobid", "observed_at"]].groupby("jobid")["observed_at"].first()
-
-    sid = snaps["sid"]
-    queue_answer = first_at(~snaps["status"])
-    queued_state = first_at(snaps["status"] & (sid == _QUEUED).fillna(False))
-    running = first_at((sid == _RUNNING).fillna(False))
-    jobstart = snaps.groupby("jobid")["jobstart"].first()
-    return pd.DataFrame(
-        {
-            "queued_at": queue_answer.combine_first(queued_state),
-            "started_at": jobstart.combine_first(running),
+            "asid": events["asid"].to_numpy(dtype=np.int64, na_value=_NO_ASID)[rows],
+            "polled_at": events["observed_at"].array.take(rows),
         }
     )
-
-
-def _errors(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per job: the last non-empty ``joberror``, else the last queue ``error_message``."""
-
-    def last_text(column: str, mask: pd.Series) -> pd.Series:
-        text = rows[column]
-        keep = mask & (text.str.strip() != "").fillna(False)
-        return rows.loc[keep].groupby("jobid")[column].last()
-
-    joberror = last_text("joberror", rows["ok"])
-    message = last_text("error_message", ~rows["status"])
-    return pd.DataFrame({"error": joberror.combine_first(message)})
-
-
-def _flags(snaps: pd.DataFrame, jobs: pd.Index) -> pd.DataFrame:
-    """Per job: Complete seen, Squashed seen, seen running, and the last state seen."""
-    sid = snaps["sid"]
-    running = (sid == _RUNNING) | (snaps["jobprogress"] > 0) | snaps["jobstart"].notna()
-    seen = pd.DataFrame(
-        {
-            "complete": (sid == _COMPLETE).fillna(False).to_numpy(dtype=bool),
-            "squashed": (sid == _SQUASHED).fillna(False).to_numpy(dtype=bool),
-            "ran": running.fillna(False).to_numpy(dtype=bool),
-        },
-        index=snaps["jobid"],
-    )
-    out = seen.groupby(level="jobid").any().reindex(jobs, fill_value=False)
-    out["last_sid"] = snaps.loc[sid.notna()].groupby("jobid")["sid"].last()
-    return out
-
-
-def _completed_at(snaps: pd.DataFrame) -> pd.Series:
-    """Per job with a Complete snapshot: the first one's ``jobupdated``, else its time."""
-    done = snaps.loc[(snaps["sid"] == _COMPLETE).fillna(False)]
-    at = done["jobupdated"].fillna(done["observed_at"])
-    return at.groupby(done["jobid"]).first()
-
-
-def _failed_at(snaps: pd.DataFrame) -> pd.Series:
-    """Per job: the first Failed snapshot after its last snapshot in another state.
-
-    Its ``jobupdated``, else its ``observed_at``. Snapshots without a state are skipped.
-    """
-    stated = snaps.loc[snaps["sid"].notna()]
-    failed = (stated["sid"] == _FAILED).to_numpy(dtype=bool)
-    order = pd.Series(np.arange(len(stated)), index=stated.index)
-    last_other = order[~failed].groupby(stated["jobid"]).max()
-    since = stated["jobid"].map(last_other).fillna(-1)
-    final = stated.loc[failed & (order > since).to_numpy(dtype=bool)]
-    at = final["jobupdated"].fillna(final["observed_at"])
-    return at.groupby(final["jobid"]).first()
-
-
-def _next_poll(jobs: pd.DataFrame, polls: pd.DataFrame) -> pd.Series:
-    """Per job: the first successful poll of its ASID strictly after its last snapshot."""
-    left = jobs.loc[jobs["last_seen"].notna(), ["last_seen", "asid"]].reset_index()
-    left["asid"] = left["asid"].fillna(_NO_ASID).to_numpy(dtype=np.int64)
-    left = left.sort_values("last_seen", kind="stable")
-    nxt = pd.merge_asof(
-        left,
-        polls,
-        left_on="last_seen",
-        right_on="polled_at",
-        by="asid",
-        direction="forward",
-        allow_exact_matches=False,
-    )
-    return nxt.set_index("jobid")["polled_at"].reindex(jobs.index)
-
-
-def _outcomes(snaps: pd.DataFrame, jobs: pd.DataFrame, polls: pd.DataFrame) -> pd.DataFrame:
-    """Per job: ``outcome`` and the completion window, by the rules of :func:`job_summary`."""
-    flags = _flags(snaps, jobs.index)
-    last_seen = jobs["last_seen"]
-    next_poll = _next_poll(jobs, polls)
-    vanished = next_poll.notna().to_numpy(dtype=bool)
-    failed = (flags["last_sid"] == _FAILED).fillna(False).to_numpy(dtype=bool)
-    rule = np.select(
-        [
-            flags["complete"].to_numpy(dtype=bool),
-            failed,  # the last state seen; vanishing afterwards does not undo it
-            flags["squashed"].to_numpy(dtype=bool),
-            vanished & flags["ran"].to_numpy(dtype=bool),
-            last_seen.notna().to_numpy(dtype=bool) & ~vanished,
-        ],
-        [1, 2, 3, 4, 5],
-        default=6,
-    )
-    outcome = np.array(
-        ["", "completed", "failed", "squashed", "completed", "unfinished", "unknown"]
-    )
-    exact = _completed_at(snaps).reindex(jobs.index).where(rule == 1)
-    after = exact.fillna(last_seen.where(rule == 4))
-    before = exact.fillna(next_poll.where(rule == 4))
-    return pd.DataFrame(
-        {
-            "outcome": outcome[rule],
-            "completed_at": after + (before - after) / 2,
-            "completed_after": after,
-            "completed_before": before,
-            "failed_at": _failed_at(snaps).reindex(jobs.index).where(rule == 2),
-        },
-        index=jobs.index,
-    )
-
-
-def _eta(snaps: pd.DataFrame, completed_at: pd.Series) -> pd.DataFrame:
-    """Per job: first and last ETA while Running, and the mean absolute and signed error (s)."""
-    running = (snaps["sid"] == _RUNNING).fillna(False) & snaps["jobeta"].notna()
-    run = snaps.loc[running, ["jobid", "jobeta"]].join(completed_at, on="jobid")
-    error_s = (run["completed_at"] - run["jobeta"]).dt.total_seconds()
-    by_job = run.groupby("jobid")
-    return pd.DataFrame(
-        {
-            "first_eta": by_job["jobeta"].first(),
-            "last_eta": by_job["jobeta"].last(),
-            "eta_mae_s": error_s.abs().groupby(run["jobid"]).mean(),
-            "eta_bias_s": error_s.groupby(run["jobid"]).mean(),
-        }
-    )
+    return polls.sort_values("polled_at", kind="stable")

@@ -437,3 +437,55 @@ def test_input_that_is_not_an_events_table_raises_schema_error() -> None:
     events = Recording().events().astype({"jobid": "float64"})
     with pytest.raises(SchemaError):
         job_summary(events)
+
+
+def mixed_recording() -> Recording:
+    """Several jobs and every kind of row: outages, a retry, a queue error, two ASIDs."""
+    rec = Recording()
+    rec.queue(0, 1, 3, location="lon")
+    rec.poll(0.5, job(1, 3, location="lon"), job(2, 2, machine="m2"), running(3, jobeta=at(4)))
+    rec.outage(1)
+    rec.poll(2, running(1, jobeta=at(3), location=None), job(2, FAILED), running(3, jobeta=at(5)))
+    rec.queue_error(2.5, 4, "image locked")
+    rec.poll(3, job(2, 3, jobupdated=at(2.75)), job(3, COMPLETE, jobupdated=at(2.9)))
+    rec.poll(3.5, asid=2)
+    rec.poll(4, running(2, jobeta=at(6)), job(5, 7))
+    rec.poll(5, job(2, FAILED, joberror="no disk"), job(5, 7))
+    rec.poll(6)
+    return rec
+
+
+def test_the_order_of_the_rows_does_not_matter() -> None:
+    """Shuffled rows and another index give the same summary, exactly, as the recording."""
+    events = mixed_recording().events()
+    summary = job_summary(events)
+    assert summary["outcome"].tolist() == [
+        "completed",
+        "failed",
+        "completed",
+        "unknown",
+        "squashed",
+    ]
+    assert summary["location"].tolist()[0] == "lon"  # the last value given, not the last row's
+    for seed in range(5):
+        shuffled = events.sample(frac=1, random_state=seed).set_axis(range(0, 3 * len(events), 3))
+        pd.testing.assert_frame_equal(job_summary(shuffled), summary, check_exact=True)
+
+
+def test_rows_naming_only_a_job_give_a_row_with_nothing_known() -> None:
+    """Status rows with a jobid and nothing else: the job is unknown, counted, all else NA."""
+    events = conform(pd.DataFrame({"endpoint": ["status"] * 3, "jobid": [8, 9, 8]}))
+    summary = job_summary(events)
+    assert summary["jobid"].tolist() == [8, 9]
+    assert summary["n_observations"].tolist() == [2, 1]
+    assert summary["outcome"].tolist() == ["unknown", "unknown"]
+    others = summary.drop(columns=["jobid", "n_observations", "outcome"])
+    assert others.isna().all().all()
+    assert dict(summary.dtypes) == dict(SUMMARY_SCHEMA)
+
+
+def test_an_events_table_of_jobids_alone_gives_an_empty_summary() -> None:
+    """Every column NA but ``jobid``: no row is a status or queue answer, so no job."""
+    summary = job_summary(conform(pd.DataFrame({"jobid": [8, 9, 8]})))
+    assert summary.empty
+    assert dict(summary.dtypes) == dict(SUMMARY_SCHEMA)
