@@ -42,6 +42,7 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
+from .failures import api_errors, classify_error, failures
 from .fleet import fleet_states, progress_curves, state_intervals, stragglers
 from .recorder import Recorder
 from .report import write_report
@@ -90,10 +91,13 @@ __all__ = [
     "ServerError",
     "TransportError",
     "__version__",
+    "api_errors",
+    "classify_error",
     "completion_curve",
     "error_by",
     "eta_errors",
     "events_from_cassette",
+    "failures",
     "fleet_states",
     "job_eta_metrics",
     "job_summary",

@@ -24,6 +24,7 @@ __all__ = [
     "demo",
     "image_status",
     "make_cassette",
+    "postmortem",
     "queue",
     "record",
     "replay",
@@ -283,6 +284,49 @@ def report(args: argparse.Namespace) -> int:
     path = write_report(args.source, args.out, progress=sys.stderr.isatty())
     _out(f"report: {path.resolve()}")
     return 0
+
+
+FAILURE_COLUMNS = ["jobid", "kind", "location", "machine", "error_class", "failed_at",
+                   "progress_at_failure", "times_failed", "requeued", "outcome",
+                   "error"]  # fmt: skip
+API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid", "error_message"]
+
+
+def postmortem(args: argparse.Namespace) -> int:
+    """``cfanalytics postmortem``: failed installs and API errors, as a table, JSON or Markdown."""
+    from .failures import api_errors, failures
+    from .session import load_source
+
+    events = load_source(args.source)
+    failed, errors = failures(events), api_errors(events)
+    if args.format == "json":
+        body = {"failures": frame_records(failed), "api_errors": frame_records(errors)}
+        _out(json.dumps(body, indent=2))
+        return 0
+    sections = [("Failed installs", failed, FAILURE_COLUMNS),
+                ("API errors", errors, API_ERROR_COLUMNS)]  # fmt: skip
+    for title, frame, columns in sections:
+        rows = frame_records(frame[columns])
+        if args.format == "md":
+            _out(f"## {title} ({len(rows)})\n\n{_markdown(rows, columns)}\n")
+        else:
+            _out(f"{title}: {len(rows)}")
+            _out(render(rows, columns, "table") if rows else "  none")
+            _out()
+    return 0
+
+
+def _markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as a GitHub-flavoured Markdown table (pipes in values escaped)."""
+    if not rows:
+        return "None."
+
+    def cell(value: Any) -> str:
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def make_cassette(args: argparse.Namespace) -> int:

@@ -164,13 +164,25 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
     p.set_defaults(run=_commands.report)
 
+    p = sub.add_parser(
+        "postmortem",
+        help="failed installs and API errors of a recorded rollout",
+        description="List every install that failed (error text and class, when, at what "
+        "progress, how often, whether it was queued again) and every error the API gave "
+        "(status, envelope, bad body, no answer). JSON for tools, Markdown for a ticket.",
+    )
+    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table",
+                   help="output format (table)")  # fmt: skip
+    p.set_defaults(run=_commands.postmortem)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="cfanalytics",
         description="Study Multiplay Clanforge image rollouts: query, queue, record, replay, "
-        "summarise, report, simulate.",
+        "summarise, report, postmortem, simulate.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")

@@ -1,0 +1,163 @@
+"""Postmortems: which installs failed, why, and what the API itself got wrong.
+
+- :func:`classify_error` maps a ``joberror`` text to one of :data:`ERROR_CLASSES`, the
+  install-failure causes the Clanforge docs list, by the rules in :data:`ERROR_RULES`
+  (first match wins; unknown text is ``other`` and is always kept as it was);
+- :func:`failures`: one row per install job that failed at least once;
+- :func:`api_errors`: one row per response that was an error (HTTP status, error envelope,
+  unreadable body) or a request that got no response at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import pandas as pd
+
+from .events import KINDS, PROBLEMS, validate
+from .summary import OUTCOMES, job_summary
+
+__all__ = [
+    "API_ERROR_SCHEMA",
+    "ERROR_CLASSES",
+    "ERROR_RULES",
+    "FAILURE_SCHEMA",
+    "api_errors",
+    "classify_error",
+    "failures",
+]
+
+#: Each class and the pattern (case-insensitive) its error texts match, tried in this order.
+#: The first seven are the causes the Clanforge docs list; extend by adding a pair.
+ERROR_RULES: tuple[tuple[str, str], ...] = (
+    ("diff_lock", r"locked by diff|diffid"),
+    ("failing_drive", r"failing drive|i/o error|\beio\b|bad sector|smart (error|failure)"),
+    ("disk_space", r"disk space|no space left|disk (is )?full|enospc|quota exceeded"),
+    ("image_missing", r"image does not exist|no such image|image (not found|missing)"),
+    ("permissions", r"permission|eacces|access denied|not permitted|read-only file"),
+    ("unreachable", r"unreachable|did not respond|not responding|no route to host|offline"),
+    ("network", r"network|connection (reset|refused|timed out)|transfer|timed out"),
+)
+#: The categories of ``error_class``.
+ERROR_CLASSES = (*(name for name, _ in ERROR_RULES), "other")
+_COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in ERROR_RULES)
+
+_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
+_INT = pd.Int64Dtype()
+_FLOAT = pd.Float64Dtype()
+_TEXT = pd.StringDtype()
+_FAILED, _RUNNING = 6, 4
+
+#: :func:`failures`: one row per job that failed at least once.
+FAILURE_SCHEMA: Mapping[str, object] = {
+    "jobid": _INT,
+    "kind": pd.CategoricalDtype(list(KINDS)),
+    "location": _TEXT,
+    "machine": _TEXT,
+    "mirror": _TEXT,
+    "target_imageversionid": _INT,
+    "error": _TEXT,  # the last non-empty joberror, as the API wrote it
+    "error_class": pd.CategoricalDtype(list(ERROR_CLASSES)),
+    "failed_at": _TIME,  # first Failed snapshot: its jobupdated, else when it was seen
+    "progress_at_failure": _INT,  # jobprogress of that snapshot, else the last one before
+    "time_to_failure_s": _FLOAT,  # failed_at - started_at
+    "times_failed": _INT,  # the largest jobfailed seen, at least the Failed runs seen
+    "requeued": pd.BooleanDtype(),  # seen in another state after failing
+    "outcome": pd.CategoricalDtype(list(OUTCOMES)),  # as job_summary: completed if it recovered
+}
+#: :func:`api_errors`: one row per error response or request without a response.
+API_ERROR_SCHEMA: Mapping[str, object] = {
+    "observed_at": _TIME,
+    "run_id": _TEXT,
+    "seq": _INT,
+    "endpoint": pd.CategoricalDtype(["status", "queue", "image_status", "other"]),
+    "problem": pd.CategoricalDtype(list(PROBLEMS)),
+    "http_status": _INT,
+    "error_code": _INT,
+    "error_message": _TEXT,
+    "jobid": _INT,  # the job the request named (queue requests), else NA
+}
+
+
+def classify_error(text: object) -> str:
+    """The :data:`ERROR_CLASSES` name of an error text: the first rule matching it, or other."""
+    if not isinstance(text, str):
+        return "other"
+    return next((name for name, pattern in _COMPILED if pattern.search(text)), "other")
+
+
+def failures(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per install job seen Failed at least once, in the order they first failed.
+
+    Columns and dtypes: :data:`FAILURE_SCHEMA`. A job that failed, was queued again and then
+    completed is listed with ``requeued`` true and ``outcome`` ``completed``.
+    """
+    snaps = _snapshots(validate(events))
+    failed = snaps.loc[(snaps["sid"] == _FAILED).fillna(False)]
+    if failed.empty:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FAILURE_SCHEMA.items()})
+    jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
+    ids = failed["jobid"].drop_duplicates()
+    out = jobs.loc[ids.to_numpy(), list(FAILURE_SCHEMA)[1:6]].copy()
+    first = failed.groupby("jobid").first()
+    out["error"] = jobs.loc[out.index, "error"]
+    out["error_class"] = out["error"].map(classify_error, na_action=None)
+    out["failed_at"] = first["jobupdated"].fillna(first["observed_at"])
+    out["progress_at_failure"] = _progress_at_failure(snaps, first)
+    out["time_to_failure_s"] = (out["failed_at"] - jobs["started_at"]).dt.total_seconds()
+    out["times_failed"] = _times_failed(snaps, failed)
+    out["requeued"] = _requeued(snaps, first["observed_at"])
+    out["outcome"] = jobs["outcome"]
+    frame = out.reset_index().sort_values(["failed_at", "jobid"], kind="stable")
+    return pd.DataFrame({c: frame[c].astype(t) for c, t in FAILURE_SCHEMA.items()}).reset_index(
+        drop=True
+    )
+
+
+def _snapshots(events: pd.DataFrame) -> pd.DataFrame:
+    """Successful status and queue rows naming a job, in time order, with the state id."""
+    named = events["endpoint"].isin(["status", "queue"]) & events["jobid"].notna()
+    rows = events.loc[named & events["problem"].isna()].sort_values("observed_at", kind="stable")
+    by_name = pd.Series(rows["state"].cat.codes, index=rows.index).astype(_INT) + 1
+    return rows.assign(sid=rows["jobstateid"].fillna(by_name.where(by_name > 0)))
+
+
+def _progress_at_failure(snaps: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
+    """The first Failed snapshot's progress, else the last progress seen before it."""
+    before = snaps.join(first["observed_at"].rename("failed_seen"), on="jobid", how="inner")
+    before = before.loc[before["observed_at"] <= before["failed_seen"]]
+    last = before.dropna(subset=["jobprogress"]).groupby("jobid")["jobprogress"].last()
+    return first["jobprogress"].combine_first(last)
+
+
+def _times_failed(snaps: pd.DataFrame, failed: pd.DataFrame) -> pd.Series:
+    """The API's ``jobfailed`` count, at least the number of separate Failed runs seen."""
+    previous = snaps.groupby("jobid")["sid"].shift().fillna(0)  # the job's first row: none
+    runs = ((snaps["sid"] == _FAILED) & (previous != _FAILED)).fillna(False)
+    seen = runs.groupby(snaps["jobid"]).sum()
+    reported = failed.groupby("jobid")["jobfailed"].max()
+    return pd.concat([seen.reindex(reported.index), reported], axis=1).max(axis=1)
+
+
+def _requeued(snaps: pd.DataFrame, failed_seen: pd.Series) -> pd.Series:
+    """Per failed job: whether a later snapshot shows it in another state (queued again)."""
+    later = snaps.join(failed_seen.rename("failed_seen"), on="jobid", how="inner")
+    later = later.loc[(later["observed_at"] > later["failed_seen"]) & (later["sid"] != _FAILED)]
+    flag = pd.Series(False, index=failed_seen.index)
+    flag[flag.index.isin(later["jobid"].unique())] = True
+    return flag
+
+
+def api_errors(events: pd.DataFrame) -> pd.DataFrame:
+    """Every error answer or missing answer, one row per response, in recording order.
+
+    ``problem`` says what went wrong: ``http_status`` (4xx/5xx, 429 included),
+    ``envelope`` (``success: false``, even with HTTP 200, e.g. "image locked by diffid: N"),
+    ``format`` (truncated or non-JSON) or ``transport`` (no response: timeout, dropped).
+    """
+    rows = validate(events).loc[events["problem"].notna()]
+    rows = rows.drop_duplicates(["run_id", "seq"]).sort_values(["observed_at", "run_id", "seq"])
+    frame = rows.assign(endpoint=rows["endpoint"].astype(str))
+    out = {c: frame[c].astype(t) for c, t in API_ERROR_SCHEMA.items()}
+    return pd.DataFrame(out).reset_index(drop=True)

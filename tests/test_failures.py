@@ -1,0 +1,153 @@
+"""Postmortem tables by hand: failures, their classes, re-queues, and the API's own errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cfanalytics import events_from_cassette
+from cfanalytics.cli import main
+from cfanalytics.events import empty_events
+from cfanalytics.failures import (
+    API_ERROR_SCHEMA,
+    ERROR_CLASSES,
+    FAILURE_SCHEMA,
+    api_errors,
+    classify_error,
+    failures,
+)
+
+from .test_summary import COMPLETE, FAILED, Recording, at, job, running
+
+CASSETTES = Path(__file__).parent.parent / "cassettes"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("not enough disk space: gs-1 needs 900 MB, 10 MB free", "disk_space"),
+        ("write failed: No space left on device", "disk_space"),
+        ("image does not exist: /games/x (imageversionid 7)", "image_missing"),
+        ("wrong permissions: cannot write /games/x on gs-1", "permissions"),
+        ("network disruption: connection to mirror-1 reset during transfer", "network"),
+        ("machine unreachable: gs-1 did not respond", "unreachable"),
+        ("image locked by diffid: 218595", "diff_lock"),
+        ("failing drive: I/O error on gs-1 writing /games/x", "failing_drive"),
+        ("NOT ENOUGH DISK SPACE", "disk_space"),
+        ("something nobody has seen before", "other"),
+        ("", "other"),
+        (None, "other"),
+    ],
+)
+def test_classify_error(text: str | None, expected: str) -> None:
+    """Each documented cause, in the simulator's words and others', and unknown text."""
+    assert classify_error(text) == expected
+    assert expected in ERROR_CLASSES
+
+
+def requeued_then_completed() -> Recording:
+    """Job 1 fails at 2 (progress 40), is queued again, runs and completes at 5.
+
+    Job 2 fails at 3 for good, at 70 % per its last Running row (the Failed row has none).
+    """
+    rec = Recording()
+    rec.poll(0, running(1, jobstart=at(0), jobprogress=10), running(2, jobstart=at(0)))
+    rec.poll(1, running(1, jobprogress=30), running(2, jobprogress=70))
+    rec.poll(2, job(1, FAILED, jobprogress=40, jobfailed=1, joberror="network disruption"),
+             running(2, jobprogress=70))  # fmt: skip
+    rec.poll(3, job(1, 3, jobfailed=1), job(2, FAILED, jobupdated=at(2.5), joberror="?!"))
+    rec.poll(4, running(1, jobprogress=50, jobfailed=1), job(2, FAILED, jobfailed=1))
+    rec.poll(5, job(1, COMPLETE, jobupdated=at(5), jobfailed=1), job(2, FAILED, jobfailed=1))
+    return rec
+
+
+def test_failures_by_hand() -> None:
+    """When, at what progress, how often, re-queued or not, and how it ended."""
+    got = failures(requeued_then_completed().events()).set_index("jobid")
+    assert list(got.index) == [1, 2]  # in the order they failed: 2.0 then 2.5
+    assert list(got["failed_at"]) == [at(2), at(2.5)]  # job 2: its jobupdated
+    assert list(got["progress_at_failure"]) == [40, 70]
+    assert list(got["time_to_failure_s"]) == [120.0, 150.0]
+    assert list(got["times_failed"]) == [1, 1]
+    assert list(got["requeued"]) == [True, False]
+    assert list(got["outcome"]) == ["completed", "failed"]
+    assert list(got["error_class"]) == ["network", "other"]
+    assert got.loc[2, "error"] == "?!"  # unknown text kept as it was
+
+
+def test_failing_twice_counts_twice() -> None:
+    """Two separate Failed runs count two failures even if jobfailed is missing."""
+    rec = Recording()
+    rec.poll(0, job(1, FAILED, joberror="disk space"))
+    rec.poll(1, job(1, 3))
+    rec.poll(2, job(1, FAILED, joberror="disk space"))
+    assert failures(rec.events())["times_failed"].tolist() == [2]
+
+
+def test_api_errors_one_row_per_response() -> None:
+    """Failed polls and error envelopes, with the job the queue request named."""
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=10))
+    rec.outage(1, status=503)
+    rec.queue_error(2, 7, "image locked by diffid: 218595")
+    rec.outage(3, problem="format", status=200)
+    got = api_errors(rec.events())
+    assert list(got["observed_at"]) == [at(1), at(2), at(3)]
+    assert list(got["problem"]) == ["http_status", "envelope", "format"]
+    assert got["jobid"].tolist()[1] == 7 and got["jobid"].isna().tolist() == [True, False, True]
+    assert got["error_message"].tolist()[1] == "image locked by diffid: 218595"
+    assert dict(got.dtypes) == dict(API_ERROR_SCHEMA)
+
+
+def test_empty_recordings_give_empty_typed_tables() -> None:
+    """No data, no rows, but the declared columns and dtypes."""
+    for frame, schema in ((failures(empty_events()), FAILURE_SCHEMA),
+                          (api_errors(empty_events()), API_ERROR_SCHEMA)):  # fmt: skip
+        assert frame.empty and dict(frame.dtypes) == dict(schema)
+
+
+def test_the_troubled_cassette() -> None:
+    """Failing drives in Frankfurt, the diff lock and the 5xx/429 all show up."""
+    events = events_from_cassette(CASSETTES / "troubled.yaml")
+    table = failures(events)
+    assert dict(table.dtypes) == dict(FAILURE_SCHEMA)
+    assert set(table["error_class"]) == {"failing_drive"}
+    assert (table["location"] == "Frankfurt").sum() >= 3
+    errors = api_errors(events)
+    locked = errors[errors["error_message"].str.contains("diffid", na=False)]
+    assert len(locked) > 0 and locked["jobid"].notna().all()
+    assert {429, 500, 502, 503} <= set(errors["http_status"].dropna())
+    assert errors["seq"].is_unique
+    assert (errors["observed_at"].diff().dropna() >= pd.Timedelta(0)).all()
+
+
+def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON has ``failures`` and ``api_errors`` with the documented keys."""
+    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert set(body) == {"failures", "api_errors"}
+    first = body["failures"][0]
+    assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
+    assert first["failed_at"].endswith("Z") and first["error_class"] == "failing_drive"
+    keys = {"observed_at", "endpoint", "http_status", "error_message", "jobid"}
+    assert all(keys <= set(error) for error in body["api_errors"])
+    assert any(e["jobid"] and "diffid" in (e["error_message"] or "") for e in body["api_errors"])
+
+
+def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Markdown is a draft for a ticket: headed sections and pipe tables; table is aligned."""
+    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert "## Failed installs (4)" in text and "| jobid | kind |" in text
+    assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "Failed installs: 5" in text and "API errors: 0" in text
+
+
+def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing source: exit 2 and one line."""
+    assert main(["postmortem", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
