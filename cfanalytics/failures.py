@@ -4,8 +4,10 @@
   install-failure causes the Clanforge docs list, by the rules in :data:`ERROR_RULES`
   (first match wins; unknown text is ``other`` and is always kept as it was);
 - :func:`failures`: one row per install job that failed at least once;
+- :func:`failure_rates`: the share of ended jobs that failed, by location, mirror, ...;
 - :func:`api_errors`: one row per response that was an error (HTTP status, error envelope,
-  unreadable body) or a request that got no response at all.
+  unreadable body) or a request that got no response at all;
+- :func:`polling_gaps`: stretches without a successful status poll.
 """
 
 from __future__ import annotations
@@ -25,7 +27,9 @@ __all__ = [
     "FAILURE_SCHEMA",
     "api_errors",
     "classify_error",
+    "failure_rates",
     "failures",
+    "polling_gaps",
 ]
 
 #: Each class and the pattern (case-insensitive) its error texts match, tried in this order.
@@ -161,3 +165,51 @@ def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     frame = rows.assign(endpoint=rows["endpoint"].astype(str))
     out = {c: frame[c].astype(t) for c, t in API_ERROR_SCHEMA.items()}
     return pd.DataFrame(out).reset_index(drop=True)
+
+
+def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Share of jobs that ended failed, by ``by`` (location, mirror, machine, kind, ...).
+
+    From a job summary: ``n_jobs``, ``n_failed`` (outcome failed), ``n_ended`` (completed,
+    failed or squashed) and ``failure_rate`` = failed / ended (NA before anything ended),
+    worst first, so a bad mirror or location stands out.
+    """
+    ended = summary["outcome"].isin(["completed", "failed", "squashed"])
+    frame = summary.assign(
+        failed=(summary["outcome"] == "failed").astype("int64"), ended=ended.astype("int64")
+    )
+    grouped = frame.groupby(by, observed=True, dropna=False)
+    out = pd.DataFrame(
+        {
+            "n_jobs": grouped.size(),
+            "n_failed": grouped["failed"].sum(),
+            "n_ended": grouped["ended"].sum(),
+        }
+    ).astype(_INT)
+    out["failure_rate"] = (out["n_failed"] / out["n_ended"].where(out["n_ended"] > 0)).astype(
+        _FLOAT
+    )
+    out = out.reset_index().sort_values(["failure_rate", "n_failed"], ascending=False)
+    return out.reset_index(drop=True)
+
+
+def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
+    """Stretches without a successful status poll longer than ``factor`` median intervals.
+
+    One row per gap: ``start`` (last successful poll before it), ``end`` (the next one),
+    ``gap_s`` and ``failed_polls`` (error responses to status polls in between). Jobs can't
+    be seen to end during a gap, so completion windows there are wide.
+    """
+    status = validate(events).loc[events["endpoint"] == "status"]
+    responses = status.drop_duplicates(["run_id", "seq"]).sort_values("observed_at")
+    ok = responses.loc[responses["problem"].isna(), "observed_at"].reset_index(drop=True)
+    gaps = ok.diff().dt.total_seconds()
+    limit = factor * float(gaps.median()) if gaps.notna().any() else float("inf")
+    wide = gaps > limit
+    out = pd.DataFrame({"start": ok.shift()[wide], "end": ok[wide], "gap_s": gaps[wide]})
+    failed_at = responses.loc[responses["problem"].notna(), "observed_at"].to_numpy()
+    out["failed_polls"] = [
+        int(((failed_at > s) & (failed_at < e)).sum())
+        for s, e in zip(out["start"].to_numpy(), out["end"].to_numpy(), strict=True)
+    ]
+    return out.astype({"gap_s": _FLOAT, "failed_polls": _INT}).reset_index(drop=True)

@@ -17,7 +17,9 @@ from cfanalytics.failures import (
     FAILURE_SCHEMA,
     api_errors,
     classify_error,
+    failure_rates,
     failures,
+    polling_gaps,
 )
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
@@ -151,3 +153,31 @@ def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture
     """A missing source: exit 2 and one line."""
     assert main(["postmortem", str(tmp_path / "nope.yaml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_failure_rates_by_hand() -> None:
+    """Failed over ended per group, worst first; an unended group has no rate."""
+    summary = pd.DataFrame(
+        {
+            "location": ["A", "A", "A", "B", "B", "C"],
+            "outcome": ["failed", "completed", "unfinished", "completed", "completed", "unknown"],
+        }
+    )
+    got = failure_rates(summary, "location")
+    assert got["location"].tolist() == ["A", "B", "C"]
+    assert got["n_jobs"].tolist() == [3, 2, 1] and got["n_failed"].tolist() == [1, 0, 0]
+    assert got["failure_rate"].tolist()[:2] == [0.5, 0.0] and pd.isna(got["failure_rate"][2])
+
+
+def test_polling_gaps_by_hand() -> None:
+    """Polls each minute, then nothing good for 4 minutes (two 503s in between)."""
+    rec = Recording()
+    for minute in (0, 1, 2):
+        rec.poll(minute, running(1, jobprogress=minute))
+    rec.outage(3, status=503)
+    rec.outage(4, status=503)
+    rec.poll(6, running(1, jobprogress=9))
+    rec.poll(7, running(1, jobprogress=10))
+    got = polling_gaps(rec.events())
+    assert got[["start", "end"]].values.tolist() == [[at(2), at(6)]]
+    assert got["gap_s"].tolist() == [240.0] and got["failed_polls"].tolist() == [2]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..completion import completion_curve
+from ..failures import api_errors, failure_rates, failures, polling_gaps
 from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
 from ..rollout import rollout_metrics
 from ..summary import job_summary
@@ -34,6 +35,10 @@ class ReportData:
     completion: pd.DataFrame
     completion_midpoint: pd.DataFrame
     durations: pd.DataFrame
+    failures: pd.DataFrame
+    failure_rates: pd.DataFrame
+    api_errors: pd.DataFrame
+    polling_gaps: pd.DataFrame
 
 
 def analyse(events: pd.DataFrame) -> ReportData:
@@ -57,4 +62,8 @@ def analyse(events: pd.DataFrame) -> ReportData:
         completion=completion_curve(summary),
         completion_midpoint=completion_curve(summary, method="midpoint"),
         durations=completion_curve(summary, clock="job"),
+        failures=failures(events, summary),
+        failure_rates=failure_rates(summary, "location"),
+        api_errors=api_errors(events),
+        polling_gaps=polling_gaps(events),
     )

@@ -205,14 +205,44 @@ def where(data: ReportData) -> Section:
 
 
 def failures(data: ReportData) -> Section:
-    """Every failed job and its error text, in the order they failed."""
-    failed = data.summary[data.summary["outcome"] == "failed"].sort_values("failed_at")
-    shown = failed[["jobid", "kind", "location", "machine", "mirror", "failed_at", "error"]]
+    """Every failed install and why, where failures concentrate, and what the API got wrong."""
+    failed = data.failures
+    columns = {"jobid": "job", "kind": "kind", "location": "location", "machine": "machine",
+               "failed_at": "failed at", "progress_at_failure": "at progress",
+               "error_class": "class", "times_failed": "times", "requeued": "queued again",
+               "outcome": "outcome", "error": "error"}  # fmt: skip
+    rates = data.failure_rates.rename(columns=_RATE_COLUMNS)
     return Section("failures", "Failures", [
-        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed."),
-        table(shown.rename(columns={"jobid": "job", "failed_at": "failed at"}),
-              {"failed at": when}, empty="No job failed."),
+        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed at least once."),
+        table(failed[list(columns)].rename(columns=columns),
+              {"failed at": when, "times": _count, "at progress": _count},
+              empty="No job failed."),
+        "<h3>By location</h3>",
+        table(rates, {"failed of ended": percent}),
+        "<h3>API trouble</h3>",
+        paragraph(_api_trouble(data)),
     ])  # fmt: skip
+
+
+_PROBLEM_WORDS = {"http_status": "HTTP", "envelope": "error envelopes",
+                  "format": "unreadable bodies", "transport": "without an answer"}  # fmt: skip
+_RATE_COLUMNS = {"n_jobs": "jobs", "n_failed": "failed", "n_ended": "ended",
+                 "failure_rate": "failed of ended"}  # fmt: skip
+
+
+def _api_trouble(data: ReportData) -> str:
+    errors, gaps = data.api_errors, data.polling_gaps
+    if errors.empty and gaps.empty:
+        return "The API answered every request the recorder sent."
+    kinds = errors.groupby(["problem", "http_status"], observed=True, dropna=False).size()
+    parts = [f"{n} {_PROBLEM_WORDS.get(str(problem), str(problem))}"
+             + ("" if pd.isna(status) or problem == "envelope" else f" {int(status)}")
+             for (problem, status), n in kinds.items()]  # fmt: skip
+    text = f"{len(errors)} error answers ({', '.join(parts) or 'none'})"
+    if len(gaps):
+        longest = duration(gaps["gap_s"].max())
+        text += f"; {len(gaps)} gaps in polling, the longest {longest}"
+    return text + ". cfanalytics postmortem SOURCE lists them all."
 
 
 def stragglers(data: ReportData) -> Section:
