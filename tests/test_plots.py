@@ -16,6 +16,7 @@ import pytest
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
 from cfanalytics.completion import completion_curve
+from cfanalytics.failures import api_errors, failure_rates, failures
 from cfanalytics.fleet import fleet_states, progress_curves, state_intervals
 
 DEMO = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
@@ -40,6 +41,8 @@ def frames(path: Path) -> dict[str, pd.DataFrame]:
         "intervals": state_intervals(events, summary),
         "curves": progress_curves(events, summary),
         "completion": completion_curve(summary),
+        "failures": failures(events, summary),
+        "rates": failure_rates(summary, "location"),
         "completion_job": completion_curve(summary, clock="job"),
     }
 
@@ -64,6 +67,8 @@ PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_progress_curves, "curves"),
     (plots.plot_swimlanes, "intervals"),
     (plots.plot_completion_curve, "completion"),
+    (plots.plot_failure_timeline, "failures"),
+    (plots.plot_failure_rates, "rates"),
 ]
 
 
@@ -139,6 +144,28 @@ def test_completion_curve_on_the_job_clock_is_in_minutes(data: dict[str, pd.Data
     assert "min" in ax.get_xlabel()
     x = ax.get_lines()[0].get_xdata()
     assert x[0] == 0 and 1 < max(x) < 60
+
+
+def test_failure_timeline_marks_each_failure_and_api_error() -> None:
+    """One marker per failure on its location's row; one tick per API error on its own row."""
+    events = events_from_cassette(TROUBLED)
+    failed, errors = failures(events), api_errors(events)
+    ax = plots.plot_failure_timeline(failed, errors)
+    markers = sum(len(c.get_offsets()) for c in ax.collections if c.get_label() != "API error")
+    ticks = [c for c in ax.collections if c.get_label() == "API error"]
+    assert markers == len(failed) and len(ticks[0].get_segments()) == len(errors)
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "API errors"
+
+
+def test_failure_rates_worst_on_top_with_counts(data: dict[str, pd.DataFrame]) -> None:
+    """Bars in the order given (worst first, at the top) and labelled "failed of ended"."""
+    rates = data["rates"]
+    ax = plots.plot_failure_rates(rates)
+    widths = [bar.get_width() for bar in ax.patches]
+    assert widths == pytest.approx(rates["failure_rate"].fillna(0).tolist())
+    assert ax.get_yticklabels()[0].get_text() == rates["location"].iloc[0]
+    labels = [t.get_text() for t in ax.texts]
+    assert f"{rates['n_failed'].iloc[0]} of {rates['n_ended'].iloc[0]}" in labels
 
 
 def title(ax: Any) -> str:

@@ -14,6 +14,7 @@ from ._eta import (
     plot_eta_vs_actual,
     plot_progress_curves,
 )
+from ._failures import plot_failure_rates, plot_failure_timeline
 from ._fleet import plot_burnup, plot_swimlanes
 from ._style import OKABE_ITO, STATE_COLOURS
 
@@ -25,6 +26,8 @@ __all__ = [
     "plot_error_by_decile",
     "plot_eta_trajectories",
     "plot_eta_vs_actual",
+    "plot_failure_rates",
+    "plot_failure_timeline",
     "plot_progress_curves",
     "plot_swimlanes",
 ]

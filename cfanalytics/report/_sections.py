@@ -218,8 +218,15 @@ def failures(data: ReportData) -> Section:
               {"failed at": when, "times": _count, "at progress": _count},
               empty="No job failed."),
         "<h3>By location</h3>",
+        figure(_draw(plots.plot_failure_rates, data.failure_rates), caption=(
+            "Share of the jobs that ended which failed, per location, worst on top."),
+            size=(9.0, 1.5 + 0.3 * len(data.failure_rates))),
         table(rates, {"failed of ended": percent}),
         "<h3>API trouble</h3>",
+        figure(_draw(plots.plot_failure_timeline, data.failures, api_errors=data.api_errors),
+               caption="Each failure at its time and location, marked by error class; "
+                       "below, every error answer of the API on the same time axis.",
+               size=(9.0, 2.0 + 0.4 * data.failure_rates["location"].nunique())),
         paragraph(_api_trouble(data)),
     ])  # fmt: skip
 

@@ -1,0 +1,82 @@
+"""Plots for postmortems: when and where installs failed, next to the API's own errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.ticker import PercentFormatter
+
+from ._style import OKABE_ITO, _axes, _legend_above, _text, _utc, _utc_axis
+
+__all__ = ["plot_failure_rates", "plot_failure_timeline"]
+
+_CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_API_ROW = "API errors"
+
+
+def plot_failure_timeline(
+    failures: pd.DataFrame,
+    api_errors: pd.DataFrame | None = None,
+    *,
+    ax: Axes | None = None,
+    **kwargs: Any,
+) -> Axes:
+    """Each failure at its time, one row per location, marked by error class; API errors
+    (from :func:`~cfanalytics.failures.api_errors`) as ticks on a row of their own.
+
+    ``failures`` is :func:`~cfanalytics.failures.failures`. ``kwargs`` go to the failure
+    markers' :meth:`~matplotlib.axes.Axes.scatter`.
+    """
+    ax = _axes(ax)
+    rows = sorted(failures["location"].fillna("?").map(_text).unique())
+    if api_errors is not None:
+        rows.append(_API_ROW)
+    place = {name: i for i, name in enumerate(rows)}
+    classes = [str(c) for c in failures["error_class"].cat.categories]
+    for number, (name, part) in enumerate(failures.groupby("error_class", observed=True)):
+        y = part["location"].fillna("?").map(_text).map(place).to_numpy(dtype=float)
+        jitter = (np.arange(len(part)) % 5 - 2) * 0.08  # several failures at once stay visible
+        options: dict[str, Any] = {
+            "s": 40,
+            "color": OKABE_ITO[classes.index(str(name)) % 8],
+            "marker": _CLASS_MARKERS[number % len(_CLASS_MARKERS)],
+        }
+        options |= kwargs
+        ax.scatter(_utc(part["failed_at"]), y + jitter, label=str(name), **options)
+    if api_errors is not None and len(api_errors):
+        y0 = place[_API_ROW]
+        ax.vlines(_utc(api_errors["observed_at"]), y0 - 0.3, y0 + 0.3, color=OKABE_ITO[7],
+                  linewidth=1, label="API error")  # fmt: skip
+    ax.set_yticks(range(len(rows)), rows)
+    ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
+    _utc_axis(ax)
+    ax.set_ylabel("location")
+    ax.set_title("Failures over the rollout", loc="left")
+    _legend_above(ax, ax.get_legend_handles_labels()[0])
+    return ax
+
+
+def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """Share of ended jobs that failed, per group, worst on top, with the counts.
+
+    ``rates`` is :func:`~cfanalytics.failures.failure_rates`; its first column names the
+    groups. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.
+    """
+    ax = _axes(ax)
+    by = str(rates.columns[0])
+    labels = rates[by].astype(object).fillna("?").map(_text).tolist()
+    share = rates["failure_rate"].to_numpy(dtype=float, na_value=np.nan)
+    options: dict[str, Any] = {"color": OKABE_ITO[3]} | kwargs
+    bars = ax.barh(range(len(labels)), np.nan_to_num(share), **options)
+    notes = [f"{f} of {e}" for f, e in zip(rates["n_failed"], rates["n_ended"], strict=True)]
+    ax.bar_label(bars, notes, padding=3, fontsize="small")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_ylim(max(len(labels), 1) - 0.5, -0.5)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set(xlabel="failed, of the jobs that ended", ylabel=by, title=f"Failure rate by {by}")
+    ax.set_xlim(0, max(float(np.nanmax(share)) if len(share) and np.isfinite(share).any() else 0,
+                       0.1) * 1.25)  # fmt: skip
+    return ax
