@@ -42,7 +42,7 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
-from .failures import api_errors, classify_error, failures
+from .failures import api_errors, classify_error, failure_rates, failures, polling_gaps
 from .fleet import fleet_states, progress_curves, state_intervals, stragglers
 from .recorder import Recorder
 from .report import write_report
@@ -97,12 +97,14 @@ __all__ = [
     "error_by",
     "eta_errors",
     "events_from_cassette",
+    "failure_rates",
     "failures",
     "fleet_states",
     "job_eta_metrics",
     "job_summary",
     "load_events",
     "load_source",
+    "polling_gaps",
     "progress_curves",
     "record",
     "replay",
