@@ -294,26 +294,49 @@ API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid
 
 def postmortem(args: argparse.Namespace) -> int:
     """``cfanalytics postmortem``: failed installs and API errors, as a table, JSON or Markdown."""
-    from .failures import api_errors, failures
+    from .failures import api_errors, failures, first_failure, other_endings
     from .session import load_source
+    from .summary import job_summary
 
     events = load_source(args.source)
-    failed, errors = failures(events), api_errors(events)
+    summary = job_summary(events)
+    failed, errors = failures(events, summary), api_errors(events)
+    others = other_endings(summary)
     if args.format == "json":
-        body = {"failures": frame_records(failed), "api_errors": frame_records(errors)}
+        body = {"failures": frame_records(failed), "api_errors": frame_records(errors),
+                "other_endings": frame_records(others)}  # fmt: skip
         _out(json.dumps(body, indent=2))
         return 0
-    sections = [("Failed installs", failed, FAILURE_COLUMNS),
-                ("API errors", errors, API_ERROR_COLUMNS)]  # fmt: skip
+    sections = [
+        ("Failed installs", failed, FAILURE_COLUMNS),
+        ("API errors", errors, API_ERROR_COLUMNS),
+        ("Squashed, or gone with no known outcome", others, list(others.columns)),
+    ]
+    lead = first_failure(failed, errors)
+    if args.format == "md":
+        _out(_markdown_draft(Path(args.source).name, summary, lead, sections))
+        return 0
+    _out(lead + "\n")
     for title, frame, columns in sections:
         rows = frame_records(frame[columns])
-        if args.format == "md":
-            _out(f"## {title} ({len(rows)})\n\n{_markdown(rows, columns)}\n")
-        else:
-            _out(f"{title}: {len(rows)}")
-            _out(render(rows, columns, "table") if rows else "  none")
-            _out()
+        _out(f"{title}: {len(rows)}")
+        _out((render(rows, columns, "table") if rows else "  none") + "\n")
     return 0
+
+
+def _markdown_draft(
+    name: str, summary: pd.DataFrame, lead: str, sections: list[tuple[str, pd.DataFrame, Any]]
+) -> str:
+    """A postmortem draft for a ticket: what happened in a few lines, then the tables."""
+    counts = summary["outcome"].value_counts()
+    outcomes = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    lines = [f"# Postmortem draft: {name}", "", f"- {len(summary)} install jobs: {outcomes}.",
+             f"- {lead}", "- Impact: _who noticed, and what it cost._",
+             "- Root cause: _to be confirmed._", ""]  # fmt: skip
+    for title, frame, columns in sections:
+        rows = frame_records(frame[columns])
+        lines += [f"## {title} ({len(rows)})", "", _markdown(rows, columns), ""]
+    return "\n".join(lines)
 
 
 def _markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:

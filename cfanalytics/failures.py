@@ -29,6 +29,8 @@ __all__ = [
     "classify_error",
     "failure_rates",
     "failures",
+    "first_failure",
+    "other_endings",
     "polling_gaps",
 ]
 
@@ -213,3 +215,33 @@ def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
         for s, e in zip(out["start"].to_numpy(), out["end"].to_numpy(), strict=True)
     ]
     return out.astype({"gap_s": _FLOAT, "failed_polls": _INT}).reset_index(drop=True)
+
+
+def other_endings(summary: pd.DataFrame) -> pd.DataFrame:
+    """Jobs squashed by a newer install, or gone from the list with no known outcome.
+
+    Listed so that a postmortem does not hide them: ``jobid``, where, ``outcome`` and when
+    the job was last seen, in that order.
+    """
+    shown = ["jobid", "kind", "location", "machine", "outcome", "last_seen"]
+    rows = summary.loc[summary["outcome"].isin(["squashed", "unknown"]), shown]
+    return rows.sort_values(["last_seen", "jobid"], kind="stable").reset_index(drop=True)
+
+
+def first_failure(failures: pd.DataFrame, errors: pd.DataFrame, *, within_s: float = 600.0) -> str:
+    """One sentence: the rollout's first failure, and what followed within ``within_s``."""
+    if failures.empty:
+        return "No install failed."
+    first = failures.iloc[0]
+    until = first["failed_at"] + pd.Timedelta(seconds=within_s)
+    more = int(
+        ((failures["failed_at"] > first["failed_at"]) & (failures["failed_at"] <= until)).sum()
+    )
+    api = int(
+        ((errors["observed_at"] >= first["failed_at"]) & (errors["observed_at"] <= until)).sum()
+    )
+    return (
+        f"The first failure was job {first['jobid']} ({first['kind']}, {first['location']}) "
+        f"at {first['failed_at']:%Y-%m-%d %H:%M:%S} UTC, {first['error_class']}; within "
+        f"{within_s / 60:.0f} min followed {more} more failure(s) and {api} API error(s)."
+    )

@@ -19,6 +19,8 @@ from cfanalytics.failures import (
     classify_error,
     failure_rates,
     failures,
+    first_failure,
+    other_endings,
     polling_gaps,
 )
 
@@ -130,7 +132,7 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     """JSON has ``failures`` and ``api_errors`` with the documented keys."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert set(body) == {"failures", "api_errors"}
+    assert set(body) == {"failures", "api_errors", "other_endings"}
     first = body["failures"][0]
     assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
     assert first["failed_at"].endswith("Z") and first["error_class"] == "failing_drive"
@@ -143,6 +145,8 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
     """Markdown is a draft for a ticket: headed sections and pipe tables; table is aligned."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "md"]) == 0
     text = capsys.readouterr().out
+    assert text.startswith("# Postmortem draft: troubled.yaml")
+    assert "The first failure was job 7340016 (machine, Frankfurt)" in text
     assert "## Failed installs (4)" in text and "| jobid | kind |" in text
     assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
     text = capsys.readouterr().out
@@ -181,3 +185,26 @@ def test_polling_gaps_by_hand() -> None:
     got = polling_gaps(rec.events())
     assert got[["start", "end"]].values.tolist() == [[at(2), at(6)]]
     assert got["gap_s"].tolist() == [240.0] and got["failed_polls"].tolist() == [2]
+
+
+def test_first_failure_and_what_followed() -> None:
+    """The first failure by time, and the failures and API errors within ten minutes."""
+    events = requeued_then_completed().events()
+    events = pd.concat([events, Recording().events()])  # nothing else: no API errors
+    text = first_failure(failures(events), api_errors(events))
+    assert "job 1 (machine" in text and "network" in text
+    assert "followed 1 more failure(s) and 0 API error(s)" in text
+    assert first_failure(failures(empty_events()), api_errors(empty_events())) == (
+        "No install failed."
+    )
+
+
+def test_squashed_and_unknown_jobs_are_listed() -> None:
+    """A job gone from the list while pending is listed with outcome unknown."""
+    rec = Recording()
+    rec.poll(0, job(1, 2), job(2, 2))
+    rec.poll(1, job(1, 2))
+    from cfanalytics import job_summary
+
+    listed = other_endings(job_summary(rec.events()))
+    assert listed["jobid"].tolist() == [2] and listed["outcome"].tolist() == ["unknown"]
