@@ -11,8 +11,10 @@ import matplotlib
 matplotlib.use("Agg")  # tests only: no display here
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
 from cfanalytics.completion import completion_curve
@@ -69,6 +71,7 @@ PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_completion_curve, "completion"),
     (plots.plot_failure_timeline, "failures"),
     (plots.plot_failure_rates, "rates"),
+    (plots.plot_time_to_failure, "failures"),
 ]
 
 
@@ -166,6 +169,16 @@ def test_failure_rates_worst_on_top_with_counts(data: dict[str, pd.DataFrame]) -
     assert ax.get_yticklabels()[0].get_text() == rates["location"].iloc[0]
     labels = [t.get_text() for t in ax.texts]
     assert f"{rates['n_failed'].iloc[0]} of {rates['n_ended'].iloc[0]}" in labels
+
+
+def test_time_to_failure_one_dot_per_failure(data: dict[str, pd.DataFrame]) -> None:
+    """Every failure with a start is a dot, on its class's row, at its minutes to failure."""
+    failed = data["failures"]
+    ax = plots.plot_time_to_failure(failed)
+    scatters = [c for c in ax.collections if isinstance(c, PathCollection)]
+    dots = np.concatenate([c.get_offsets()[:, 0] for c in scatters])
+    expected = failed["time_to_failure_s"].dropna().astype(float) / 60
+    assert sorted(dots) == pytest.approx(sorted(expected))
 
 
 def title(ax: Any) -> str:

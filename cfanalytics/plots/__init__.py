@@ -14,7 +14,7 @@ from ._eta import (
     plot_eta_vs_actual,
     plot_progress_curves,
 )
-from ._failures import plot_failure_rates, plot_failure_timeline
+from ._failures import plot_failure_rates, plot_failure_timeline, plot_time_to_failure
 from ._fleet import plot_burnup, plot_swimlanes
 from ._style import OKABE_ITO, STATE_COLOURS
 
@@ -30,4 +30,5 @@ __all__ = [
     "plot_failure_timeline",
     "plot_progress_curves",
     "plot_swimlanes",
+    "plot_time_to_failure",
 ]

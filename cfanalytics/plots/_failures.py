@@ -11,7 +11,7 @@ from matplotlib.ticker import PercentFormatter
 
 from ._style import OKABE_ITO, _axes, _legend_above, _text, _utc, _utc_axis
 
-__all__ = ["plot_failure_rates", "plot_failure_timeline"]
+__all__ = ["plot_failure_rates", "plot_failure_timeline", "plot_time_to_failure"]
 
 _CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _API_ROW = "API errors"
@@ -79,4 +79,28 @@ def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs:
     ax.set(xlabel="failed, of the jobs that ended", ylabel=by, title=f"Failure rate by {by}")
     ax.set_xlim(0, max(float(np.nanmax(share)) if len(share) and np.isfinite(share).any() else 0,
                        0.1) * 1.25)  # fmt: skip
+    return ax
+
+
+def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
+    """How long failed installs ran before failing: one dot per failure, a row per class.
+
+    ``failures`` is :func:`~cfanalytics.failures.failures`; a black bar marks each class's
+    median. Failures early in a run point at set-up (permissions, missing image), late ones
+    at the write (disk space, failing drive). ``kwargs`` go to the dots' scatter.
+    """
+    ax = _axes(ax)
+    known = failures.dropna(subset=["time_to_failure_s"])
+    classes = [str(c) for c in known["error_class"].unique()]
+    for row, name in enumerate(classes):
+        minutes = known.loc[known["error_class"] == name, "time_to_failure_s"].astype(float) / 60
+        jitter = (np.arange(len(minutes)) % 5 - 2) * 0.06
+        options: dict[str, Any] = {"s": 36, "color": OKABE_ITO[3], "alpha": 0.8} | kwargs
+        ax.scatter(minutes, row + jitter, **options)
+        ax.vlines(minutes.median(), row - 0.3, row + 0.3, color=OKABE_ITO[7], linewidth=2)
+    ax.set_yticks(range(len(classes)), [_text(c) for c in classes])
+    ax.set_ylim(max(len(classes), 1) - 0.5, -0.5)
+    ax.set_xlim(left=0)
+    ax.set(xlabel="time from start to failure (min); bar: median", ylabel="error class",
+           title="Time to failure")  # fmt: skip
     return ax

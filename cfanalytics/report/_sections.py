@@ -217,6 +217,7 @@ def failures(data: ReportData) -> Section:
         table(failed[list(columns)].rename(columns=columns),
               {"failed at": when, "times": _count, "at progress": _count},
               empty="No job failed."),
+        *_time_to_failure(data),
         "<h3>By location</h3>",
         figure(_draw(plots.plot_failure_rates, data.failure_rates), caption=(
             "Share of the jobs that ended which failed, per location, worst on top."),
@@ -235,6 +236,15 @@ _PROBLEM_WORDS = {"http_status": "HTTP", "envelope": "error envelopes",
                   "format": "unreadable bodies", "transport": "without an answer"}  # fmt: skip
 _RATE_COLUMNS = {"n_jobs": "jobs", "n_failed": "failed", "n_ended": "ended",
                  "failure_rate": "failed of ended"}  # fmt: skip
+
+
+def _time_to_failure(data: ReportData) -> list[str]:
+    if data.failures["time_to_failure_s"].isna().all():
+        return []
+    classes = max(int(data.failures["error_class"].nunique()), 1)
+    return [figure(_draw(plots.plot_time_to_failure, data.failures), caption=(
+        "How long failed installs ran before failing, per error class."),
+        size=(9.0, 1.5 + 0.4 * classes))]  # fmt: skip
 
 
 def _api_trouble(data: ReportData) -> str:
