@@ -148,9 +148,13 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.set_defaults(run=_commands.make_cassette)
 
 
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="cassette file, or event log folder / .parquet file")
+
+
 def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
-    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    _add_source(p)
     _add_format(p)
     p.set_defaults(run=_commands.summary)
 
@@ -161,7 +165,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "over time, failures) and write it as one HTML file with inline images that opens "
         "anywhere without a network. The same source always gives the same bytes.",
     )
-    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    _add_source(p)
     p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
     p.set_defaults(run=_commands.report)
 
@@ -172,7 +176,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "progress, how often, whether it was queued again) and every error the API gave "
         "(status, envelope, bad body, no answer). JSON for tools, Markdown for a ticket.",
     )
-    p.add_argument("source", help="cassette file, or event log folder / .parquet file")
+    _add_source(p)
     p.add_argument("--format", choices=("table", "json", "md"), default="table",
                    help="output format (table)")  # fmt: skip
     p.set_defaults(run=_commands.postmortem)

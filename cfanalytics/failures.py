@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .events import KINDS, PROBLEMS, validate
-from .summary import OUTCOMES, job_summary
+from .events import PROBLEMS, validate
+from .summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
 
 __all__ = [
     "API_ERROR_SCHEMA",
@@ -57,12 +57,8 @@ _FAILED, _RUNNING = 6, 4
 
 #: :func:`failures`: one row per job that failed at least once.
 FAILURE_SCHEMA: Mapping[str, object] = {
-    "jobid": _INT,
-    "kind": pd.CategoricalDtype(list(KINDS)),
-    "location": _TEXT,
-    "machine": _TEXT,
-    "mirror": _TEXT,
-    "target_imageversionid": _INT,
+    **{name: SUMMARY_SCHEMA[name] for name in ("jobid", "kind", "location", "machine")},
+    **{name: SUMMARY_SCHEMA[name] for name in ("mirror", "target_imageversionid")},
     "error": _TEXT,  # the last non-empty joberror, as the API wrote it
     "error_class": pd.CategoricalDtype(list(ERROR_CLASSES)),
     "failed_at": _TIME,  # first Failed snapshot: its jobupdated, else when it was seen
