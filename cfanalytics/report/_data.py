@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ..completion import completion_curve
-from ..failures import api_errors, failure_rates, failures, polling_gaps
+from ..failures import api_errors, failure_rates, failures, other_endings, polling_gaps
 from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
 from ..rollout import rollout_metrics
 from ..summary import job_summary
@@ -39,6 +39,7 @@ class ReportData:
     failure_rates: pd.DataFrame
     api_errors: pd.DataFrame
     polling_gaps: pd.DataFrame
+    other_endings: pd.DataFrame
 
 
 def analyse(events: pd.DataFrame) -> ReportData:
@@ -66,4 +67,5 @@ def analyse(events: pd.DataFrame) -> ReportData:
         failure_rates=failure_rates(summary, "location"),
         api_errors=api_errors(events),
         polling_gaps=polling_gaps(events),
+        other_endings=other_endings(summary),
     )

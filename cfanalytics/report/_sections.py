@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
+from ..failures import first_failure
 from ._data import ReportData
 from ._html import (
     MINUS,
@@ -213,7 +214,8 @@ def failures(data: ReportData) -> Section:
                "outcome": "outcome", "error": "error"}  # fmt: skip
     rates = data.failure_rates.rename(columns=_RATE_COLUMNS)
     return Section("failures", "Failures", [
-        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed at least once."),
+        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
+                  + first_failure(failed, data.api_errors)),
         table(failed[list(columns)].rename(columns=columns),
               {"failed at": when, "times": _count, "at progress": _count},
               empty="No job failed."),
@@ -229,6 +231,9 @@ def failures(data: ReportData) -> Section:
                        "below, every error answer of the API on the same time axis.",
                size=(9.0, 2.0 + 0.4 * data.failure_rates["location"].nunique())),
         paragraph(_api_trouble(data)),
+        "<h3>Squashed, or gone with no known outcome</h3>",
+        table(data.other_endings.rename(columns={"last_seen": "last seen"}),
+              {"last seen": when}, empty="None: every job's outcome is known."),
     ])  # fmt: skip
 
 
