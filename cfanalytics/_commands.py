@@ -293,8 +293,8 @@ API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid
 
 
 def postmortem(args: argparse.Namespace) -> int:
-    """``cfanalytics postmortem``: failed installs and API errors, as a table, JSON or Markdown."""
-    from .failures import api_errors, failures, first_failure, other_endings
+    """``cfanalytics postmortem``: failed installs, where they concentrate, and API errors."""
+    from .failures import api_errors, failure_rates, failures, first_failure, other_endings
     from .session import load_source
     from .summary import job_summary
 
@@ -302,16 +302,21 @@ def postmortem(args: argparse.Namespace) -> int:
     summary = job_summary(events)
     failed, errors = failures(events, summary), api_errors(events)
     others = other_endings(summary)
+    where = {by: failure_rates(summary, by) for by in ("location", "mirror")}
     if args.format == "json":
         body = {"failures": frame_records(failed), "api_errors": frame_records(errors),
-                "other_endings": frame_records(others)}  # fmt: skip
+                "other_endings": frame_records(others),
+                **{f"by_{by}": frame_records(rates) for by, rates in where.items()}}  # fmt: skip
         _out(json.dumps(body, indent=2))
         return 0
     sections = [
         ("Failed installs", failed, FAILURE_COLUMNS),
-        ("API errors", errors, API_ERROR_COLUMNS),
+        *((f"Failure rate by {by} (worst first)", rates.round({"failure_rate": 3}),
+           list(rates.columns))
+          for by, rates in where.items()),
+        ("API errors, in time order", errors, API_ERROR_COLUMNS),
         ("Squashed, or gone with no known outcome", others, list(others.columns)),
-    ]
+    ]  # fmt: skip
     lead = first_failure(failed, errors)
     if args.format == "md":
         _out(_markdown_draft(Path(args.source).name, summary, lead, sections))

@@ -132,7 +132,8 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     """JSON has ``failures`` and ``api_errors`` with the documented keys."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert set(body) == {"failures", "api_errors", "other_endings"}
+    assert set(body) == {"failures", "api_errors", "other_endings", "by_location", "by_mirror"}
+    assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
     first = body["failures"][0]
     assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
     assert first["failed_at"].endswith("Z") and first["error_class"] == "failing_drive"
@@ -150,7 +151,8 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
     assert "## Failed installs (4)" in text and "| jobid | kind |" in text
     assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
     text = capsys.readouterr().out
-    assert "Failed installs: 5" in text and "API errors: 0" in text
+    assert "Failed installs: 5" in text and "API errors, in time order: 0" in text
+    assert "Failure rate by location (worst first): 4" in text
 
 
 def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -208,3 +210,21 @@ def test_squashed_and_unknown_jobs_are_listed() -> None:
 
     listed = other_endings(job_summary(rec.events()))
     assert listed["jobid"].tolist() == [2] and listed["outcome"].tolist() == ["unknown"]
+
+
+def test_an_api_outage_mid_rollout_makes_no_job_vanish() -> None:
+    """The troubled cassette's 5xx/429 between polls leave every outcome known."""
+    from cfanalytics import job_summary
+
+    events = events_from_cassette(CASSETTES / "troubled.yaml")
+    assert len(api_errors(events).query("endpoint == 'status'")) > 10
+    assert other_endings(job_summary(events)).empty
+
+
+def test_requests_without_an_answer_are_api_errors() -> None:
+    """A timeout or dropped connection (no response) is listed, with no HTTP status."""
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=10))
+    rec._add(1, "status", [{"problem": "transport"}])
+    got = api_errors(rec.events())
+    assert got["problem"].tolist() == ["transport"] and got["http_status"].isna().all()
