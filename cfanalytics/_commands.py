@@ -294,18 +294,25 @@ API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid
 
 def postmortem(args: argparse.Namespace) -> int:
     """``cfanalytics postmortem``: failed installs, where they concentrate, and API errors."""
-    from .failures import api_errors, failure_rates, failures, first_failure, other_endings
+    from .failures import (
+        api_errors,
+        failure_rates,
+        failures,
+        first_failure,
+        other_endings,
+        polling_gaps,
+    )
     from .session import load_source
     from .summary import job_summary
 
     events = load_source(args.source)
     summary = job_summary(events)
     failed, errors = failures(events, summary), api_errors(events)
-    others = other_endings(summary)
+    others, gaps = other_endings(summary), polling_gaps(events)
     where = {by: failure_rates(summary, by) for by in ("location", "mirror")}
     if args.format == "json":
         body = {"failures": frame_records(failed), "api_errors": frame_records(errors),
-                "other_endings": frame_records(others),
+                "other_endings": frame_records(others), "polling_gaps": frame_records(gaps),
                 **{f"by_{by}": frame_records(rates) for by, rates in where.items()}}  # fmt: skip
         _out(json.dumps(body, indent=2))
         return 0
@@ -315,6 +322,7 @@ def postmortem(args: argparse.Namespace) -> int:
            list(rates.columns))
           for by, rates in where.items()),
         ("API errors, in time order", errors, API_ERROR_COLUMNS),
+        ("Gaps in polling (no successful status poll)", gaps, list(gaps.columns)),
         ("Squashed, or gone with no known outcome", others, list(others.columns)),
     ]  # fmt: skip
     lead = first_failure(failed, errors)

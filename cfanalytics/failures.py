@@ -37,13 +37,26 @@ __all__ = [
 #: Each class and the pattern (case-insensitive) its error texts match, tried in this order.
 #: The first seven are the causes the Clanforge docs list; extend by adding a pair.
 ERROR_RULES: tuple[tuple[str, str], ...] = (
-    ("diff_lock", r"locked by diff|diffid"),
-    ("failing_drive", r"failing drive|i/o error|\beio\b|bad sector|smart (error|failure)"),
-    ("disk_space", r"disk space|no space left|disk (is )?full|enospc|quota exceeded"),
-    ("image_missing", r"image does not exist|no such image|image (not found|missing)"),
+    ("diff_lock", r"locked by (a |the )?diff|diffid"),
+    # Before network and disk space: "disk I/O timed out" is the drive, not the network.
+    (
+        "failing_drive",
+        r"failing drive|(drive|disk) fail|i/o (error|timed out)|input/output"
+        r"|\beio\b|bad sector|smart (error|failure)|timed out waiting for disk",
+    ),
+    (
+        "disk_space",
+        r"disk space|no space|(not enough|insufficient|out of)( free)? (disk )?space"
+        r"|disk (is )?full|enospc|quota exceeded",
+    ),
+    ("image_missing", r"image\b.*\b(does not exist|not found|missing)|no such image"),
     ("permissions", r"permission|eacces|access denied|not permitted|read-only file"),
-    ("unreachable", r"unreachable|did not respond|not responding|no route to host|offline"),
-    ("network", r"network|connection (reset|refused|timed out)|transfer|timed out"),
+    (
+        "unreachable",
+        r"unreachable|did not respond|not responding|no route to host|offline"
+        r"|host is down|machine timed out",
+    ),
+    ("network", r"network|connect|download interrupted|transfer|timed out|timeout"),
 )
 #: The categories of ``error_class``.
 ERROR_CLASSES = (*(name for name, _ in ERROR_RULES), "other")
@@ -92,8 +105,10 @@ def classify_error(text: object) -> str:
 def failures(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per install job seen Failed at least once, in the order they first failed.
 
-    Columns and dtypes: :data:`FAILURE_SCHEMA`. A job that failed, was queued again and then
-    completed is listed with ``requeued`` true and ``outcome`` ``completed``.
+    Columns and dtypes: :data:`FAILURE_SCHEMA`. ``error``, ``failed_at`` and the progress
+    and time to failure describe the job's *first* failure; ``times_failed`` counts them
+    all. A job that failed, was queued again and then completed is listed with
+    ``requeued`` true and ``outcome`` ``completed``.
     """
     snaps = _snapshots(validate(events))
     failed = snaps.loc[(snaps["sid"] == _FAILED).fillna(False)]
@@ -103,7 +118,9 @@ def failures(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.Da
     ids = failed["jobid"].drop_duplicates()
     out = jobs.loc[ids.to_numpy(), list(FAILURE_SCHEMA)[1:6]].copy()
     first = failed.groupby("jobid").first()
-    out["error"] = jobs.loc[out.index, "error"]
+    # The error of that first failure; the job's last error if the Failed row had none.
+    said = first["joberror"].where(first["joberror"].str.strip() != "")
+    out["error"] = said.reindex(out.index).fillna(jobs.loc[out.index, "error"])
     out["error_class"] = out["error"].map(classify_error, na_action=None)
     out["failed_at"] = first["jobupdated"].fillna(first["observed_at"])
     out["progress_at_failure"] = _progress_at_failure(snaps, first)

@@ -41,6 +41,19 @@ CASSETTES = Path(__file__).parent.parent / "cassettes"
         ("image locked by diffid: 218595", "diff_lock"),
         ("failing drive: I/O error on gs-1 writing /games/x", "failing_drive"),
         ("NOT ENOUGH DISK SPACE", "disk_space"),
+        ("image locked by a diff", "diff_lock"),
+        ("Image 218700 does not exist", "image_missing"),
+        ("image version does not exist", "image_missing"),
+        ("Not enough free space on device", "disk_space"),
+        ("no space on disk", "disk_space"),
+        ("drive failure detected", "failing_drive"),
+        ("Input/output error", "failing_drive"),
+        ("disk I/O timed out", "failing_drive"),
+        ("timed out waiting for disk", "failing_drive"),
+        ("could not connect to mirror", "network"),
+        ("download interrupted", "network"),
+        ("host is down", "unreachable"),
+        ("transfer complete, permission check failed", "permissions"),
         ("something nobody has seen before", "other"),
         ("", "other"),
         (None, "other"),
@@ -132,7 +145,8 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     """JSON has ``failures`` and ``api_errors`` with the documented keys."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
-    assert set(body) == {"failures", "api_errors", "other_endings", "by_location", "by_mirror"}
+    keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
+    assert set(body) == keys and len(body["polling_gaps"]) == 2
     assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
     first = body["failures"][0]
     assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
@@ -228,3 +242,19 @@ def test_requests_without_an_answer_are_api_errors() -> None:
     rec._add(1, "status", [{"problem": "transport"}])
     got = api_errors(rec.events())
     assert got["problem"].tolist() == ["transport"] and got["http_status"].isna().all()
+
+
+def test_a_job_failing_twice_is_described_by_its_first_failure() -> None:
+    """Error text, time and progress all come from the first failure; both are counted."""
+    rec = Recording()
+    rec.poll(0, running(1, jobstart=at(0), jobprogress=10))
+    rec.poll(1, job(1, FAILED, jobprogress=20, joberror="not enough disk space"))
+    rec.poll(2, running(1, jobprogress=5))
+    rec.poll(3, job(1, FAILED, jobprogress=50, joberror="network disruption"))
+    row = failures(rec.events()).iloc[0]
+    assert (row["error_class"], row["failed_at"], row["progress_at_failure"]) == (
+        "disk_space",
+        at(1),
+        20,
+    )
+    assert row["times_failed"] == 2 and row["requeued"]
