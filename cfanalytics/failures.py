@@ -18,7 +18,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from .events import PROBLEMS, validate
-from .summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
+from .summary import OUTCOMES, SUMMARY_SCHEMA, _state_ids, job_summary
 
 __all__ = [
     "API_ERROR_SCHEMA",
@@ -138,8 +138,8 @@ def _snapshots(events: pd.DataFrame) -> pd.DataFrame:
     """Successful status and queue rows naming a job, in time order, with the state id."""
     named = events["endpoint"].isin(["status", "queue"]) & events["jobid"].notna()
     rows = events.loc[named & events["problem"].isna()].sort_values("observed_at", kind="stable")
-    by_name = pd.Series(rows["state"].cat.codes, index=rows.index).astype(_INT) + 1
-    return rows.assign(sid=rows["jobstateid"].fillna(by_name.where(by_name > 0)))
+    sid = pd.Series(_state_ids(rows), index=rows.index, dtype=_INT)
+    return rows.assign(sid=sid.where(sid >= 0))  # -1: no state at all
 
 
 def _progress_at_failure(snaps: pd.DataFrame, first: pd.DataFrame) -> pd.Series:

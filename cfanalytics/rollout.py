@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .summary import job_summary
+from .summary import _state_ids, job_summary
 from .timing import _FAILED, _SQUASHED, _TIME, _rows, job_eta_metrics
 
 __all__ = ["rollout_metrics"]
@@ -106,7 +106,8 @@ def _entered(events: pd.DataFrame, state: int, *, final: bool) -> pd.Series:
     failed, was requeued and failed again failed the second time). A snapshot's time is its
     ``jobupdated``, else its ``observed_at``; snapshots without a state are skipped.
     """
-    sid, stated = _state_ids(events)
+    sid = _state_ids(events)
+    stated = sid >= 0
     keep = _snapshots(events) & stated
     jobid = events["jobid"]
     keep &= jobid.isin(jobid[keep & (sid == state)].unique()).to_numpy()
@@ -128,11 +129,3 @@ def _snapshots(events: pd.DataFrame) -> np.ndarray:
     named = events["jobid"].notna().to_numpy()
     snapshot: np.ndarray = endpoint & named & events["problem"].isna().to_numpy()
     return snapshot
-
-
-def _state_ids(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's state id (``jobstateid``, else read from the ``state`` name), and if known."""
-    by_name = events["state"].cat.codes.to_numpy().astype(np.int64) + 1
-    given = events["jobstateid"].notna().to_numpy()
-    ids = events["jobstateid"].to_numpy(dtype=np.int64, na_value=0)
-    return np.where(given, ids, by_name), given | (by_name > 0)

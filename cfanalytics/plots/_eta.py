@@ -20,6 +20,9 @@ from ._style import (
     _utc_axis,
 )
 
+#: Above this many observations :func:`plot_eta_vs_actual` draws a density, not dots.
+DENSITY_ABOVE = 20_000
+
 __all__ = [
     "plot_error_by_decile",
     "plot_eta_trajectories",
@@ -29,7 +32,7 @@ __all__ = [
 
 
 def plot_eta_vs_actual(
-    errors: pd.DataFrame, *, max_points: int = 20_000, ax: Axes | None = None, **kwargs: Any
+    errors: pd.DataFrame, *, max_points: int = DENSITY_ABOVE, ax: Axes | None = None, **kwargs: Any
 ) -> Axes:
     """Predicted against actual time to go, per observation, with the y = x line.
 

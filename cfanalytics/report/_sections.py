@@ -10,6 +10,7 @@ from matplotlib.axes import Axes
 
 from .. import plots
 from ..failures import first_failure
+from ..plots._eta import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
     MINUS,
@@ -31,7 +32,6 @@ __all__ = ["SECTIONS", "provenance_section"]
 _ERROR_COLUMNS = {"n_jobs": "jobs", "n_observations": "ETAs", "mae_s": "mean abs. error",
                   "bias_s": "mean error (+ late)", "hit_rate": "finished by ETA"}  # fmt: skip
 _MAX_LANES = 60  # a readable number of lanes in one picture
-_MAX_POINTS = 20_000  # plot_eta_vs_actual's default: above it, a density
 
 _ERROR_FORMATS = {
     "mean abs. error": duration,
@@ -187,7 +187,7 @@ def accuracy(data: ReportData) -> Section:
 
 def _scatter_caption(errors: pd.DataFrame) -> str:
     head = "Predicted against actual time to go; above the line: late. "
-    if len(errors) > _MAX_POINTS:
+    if len(errors) > DENSITY_ABOVE:
         return head + "Shade: how many polls gave that pair (log scale)."
     return head + "One point per poll; bars: completion seen only between two polls."
 
