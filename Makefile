@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench simulate cassettes notebook clean
+.PHONY: demo test lint bench simulate cassettes notebook live clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 5000
 	$(BIN)/python bench/bench_events.py
 	$(BIN)/python bench/bench_timing.py
+	$(BIN)/python bench/bench_timeline.py
 
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo
@@ -35,6 +36,9 @@ cassettes: $(STAMP)
 notebook: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[notebook]'
 	$(BIN)/jupyter lab notebooks/
+
+live: $(STAMP)
+	$(BIN)/voila notebooks/live_queue.ipynb --Voila.ip=127.0.0.1 --port=8866
 
 simulate: $(STAMP)
 	$(BIN)/cfanalytics simulate

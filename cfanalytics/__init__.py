@@ -1,7 +1,8 @@
 """cfanalytics: study Multiplay Clanforge image rollouts in Jupyter.
 
 The public API is what ``__all__`` lists; everything else is private or a submodule
-(``cfanalytics.simulator`` for the embedded Clanforge simulator).
+(``cfanalytics.simulator`` for the embedded Clanforge simulator, ``cfanalytics.widgets`` for
+the Jupyter widgets).
 """
 
 from ._version import __version__
@@ -44,12 +45,14 @@ from .exceptions import (
 )
 from .failures import api_errors, classify_error, failure_rates, failures, polling_gaps
 from .fleet import fleet_states, progress_curves, state_intervals, stragglers
+from .live import LiveSession
 from .recorder import Recorder
 from .report import write_report
 from .rollout import rollout_metrics
 from .runner import RolloutProgress, RolloutRunner
 from .session import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
 from .summary import job_summary
+from .timeline import FleetTimeline, fleet_at
 from .timing import error_by, eta_errors, job_eta_metrics
 
 __all__ = [
@@ -65,12 +68,14 @@ __all__ = [
     "CredentialsError",
     "EventLog",
     "EventLogError",
+    "FleetTimeline",
     "HTTPStatusError",
     "ImageStatus",
     "InsecureTransportError",
     "InstallJob",
     "InstallStatus",
     "JobState",
+    "LiveSession",
     "NotFoundError",
     "QueueResult",
     "RateLimitedError",
@@ -99,6 +104,7 @@ __all__ = [
     "events_from_cassette",
     "failure_rates",
     "failures",
+    "fleet_at",
     "fleet_states",
     "job_eta_metrics",
     "job_summary",

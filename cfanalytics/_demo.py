@@ -8,13 +8,13 @@ report under the output folder and prints where they are.
 
 from __future__ import annotations
 
-import secrets
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
 from ._commands import frame_records, progress_bar, render, write_frame
+from .live import simulator_keys
 from .recorder import new_run_id
 from .report import write_report
 from .session import RecordedRun, RunPlan, record
@@ -24,11 +24,6 @@ from .summary import job_summary
 __all__ = ["run_demo"]
 
 SUMMARY_COLUMNS = ["jobid", "kind", "location", "outcome", "completed_at", "eta_mae_s", "error"]
-
-
-def _keys() -> tuple[str, str]:
-    # Throwaway keys: the demo never needs (or touches) the user's real Clanforge keys.
-    return "demo-" + secrets.token_hex(6), secrets.token_urlsafe(18)
 
 
 def _record(
@@ -82,7 +77,7 @@ def run_demo(
 ) -> int:
     """Record the demo rollout; ``interval`` is in simulated seconds. Returns the exit code."""
     scenario = default_scenario()
-    keys = _keys()
+    keys = simulator_keys()  # never the user's real keys
     clock = ScaledClock(start=scenario.start, speed=speed)
     sim = Simulator(scenario, seed=seed, clock=clock, access_key=keys[0], secret_key=keys[1])
     folder = out_dir / new_run_id()

@@ -29,6 +29,7 @@ __all__ = [
     "ReplayTransport",
     "RequestKey",
     "in_recorded_order",
+    "replay_source",
     "request_key",
 ]
 
@@ -128,7 +129,7 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._served = 0
 
     def __repr__(self) -> str:
-        return f"ReplayTransport({self._name()!r}, served={self._served}, left={self.remaining()})"
+        return f"ReplayTransport({self.name!r}, served={self._served}, left={self.remaining()})"
 
     @property
     def served(self) -> int:
@@ -186,11 +187,13 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             return request_key(interaction.method, httpx.URL(interaction.uri))
         except httpx.InvalidURL as exc:
             raise CassetteError(
-                f"cassette {self._name()} holds an invalid URI {interaction.uri!r} ({exc}); "
+                f"cassette {self.name} holds an invalid URI {interaction.uri!r} ({exc}); "
                 "re-record it"
             ) from exc
 
-    def _name(self) -> str:
+    @property
+    def name(self) -> str:
+        """The cassette's path, or ``<in memory>``."""
         path = self.cassette.path
         return str(path) if path is not None else "<in memory>"
 
@@ -200,14 +203,28 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         held = self._held.get(key, 0)
         if held:
             return (
-                f"the cassette {self._name()} has no more recorded answers for {target} "
+                f"the cassette {self.name} has no more recorded answers for {target} "
                 f"(it held {held}); the run asked for more than was recorded: re-record, "
                 "or stop the run earlier"
             )
         recorded = ", ".join(sorted({f"{i.method} {i.uri}" for i in self.cassette})[:3])
         return (
-            f"the cassette {self._name()} never recorded {request.method} {request.url} "
+            f"the cassette {self.name} never recorded {request.method} {request.url} "
             f"(it holds {len(self.cassette)} answers to {len(self._held)} distinct requests, "
             f"such as {recorded or 'none'}); the run made a request that was not recorded: "
             "re-record, or check the base URL and parameters"
         )
+
+
+def replay_source(client: object) -> str | None:
+    """The cassette a client replays, or None when it talks to a live API.
+
+    Follows the client's ``transport`` through wrappers that keep theirs in ``inner`` (the
+    recorder's), so a recorded replay is still recognised.
+    """
+    transport = getattr(client, "transport", None)
+    while transport is not None:
+        if isinstance(transport, ReplayTransport):
+            return transport.name
+        transport = getattr(transport, "inner", None)
+    return None

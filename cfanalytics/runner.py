@@ -19,9 +19,12 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pandas as pd
+
 from .client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
 from .events._build import observed_at
 from .exceptions import CfAnalyticsError, RecordingError
+from .recorder import Recorder
 
 __all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
 
@@ -96,7 +99,14 @@ class RolloutRunner:
 
     Stops when every queued job has ended, after ``max_polls`` polls, once responses span
     ``max_duration`` seconds, or when :meth:`stop` is called. ``on_progress`` is called after
-    every poll with the :class:`RolloutProgress`.
+    every poll with the :class:`RolloutProgress`, ``on_finish`` once a stop condition held.
+
+    With ``queue=False`` the runner queues nothing: it follows the jobs handed to
+    :meth:`follow` (queued elsewhere, say by a queue panel), polling at once and then every
+    ``interval``. That keeps a recording's requests in the order a queueing run makes
+    (list, queue, poll...), so :func:`~cfanalytics.replay` can repeat it.
+    ``recorder`` is the :class:`~cfanalytics.Recorder` behind ``client``, if any, so views
+    can read what was recorded so far (:attr:`events`).
     """
 
     def __init__(
@@ -110,6 +120,9 @@ class RolloutRunner:
         max_duration: float | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_progress: Callable[[RolloutProgress], object] | None = None,
+        on_finish: Callable[[RolloutProgress], object] | None = None,
+        queue: bool = True,
+        recorder: Recorder | None = None,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
@@ -121,33 +134,87 @@ class RolloutRunner:
         self.max_duration = max_duration
         self.sleep = sleep
         self.on_progress = on_progress
+        self.on_finish = on_finish
+        self.queue = queue
+        self.recorder = recorder
         self.progress = RolloutProgress()
         self._stop = False
+        self._stopping: asyncio.Event | None = None
+
+    def __repr__(self) -> str:
+        mode = "queue" if self.queue else "follow"
+        counts = dict(sorted(self.progress.counts().items()))
+        return f"<RolloutRunner asid={self.asid} {mode} every {self.interval:g} s {counts}>"
+
+    @property
+    def events(self) -> pd.DataFrame | None:
+        """Every event recorded so far, when the runner knows its recorder."""
+        return None if self.recorder is None else self.recorder.events
+
+    def follow(self, queued: Iterable[QueueResult]) -> None:
+        """Watch these queued jobs too (they were queued elsewhere), until they end."""
+        results = list(queued)
+        known = {q.jobid for q in self.progress.queued}
+        self.progress.queued.extend(q for q in results if q.jobid not in known)
+        self.progress.watched |= {q.jobid for q in results}
 
     def stop(self) -> None:
-        """Ask the loop to stop after the current poll."""
+        """Stop the loop: at once when it waits between polls, else after the current poll."""
         self._stop = True
+        if self._stopping is not None:
+            self._stopping.set()
+
+    async def _pause(self) -> None:
+        """Sleep ``interval``, cut short by :meth:`stop` (the sleep may be a test's clock)."""
+        if self.sleep is no_sleep:
+            return  # replay: nothing to wait for, and no tasks to make per poll
+        self._stopping = asyncio.Event()
+        if self._stop:
+            return
+        sleeping = asyncio.ensure_future(self.sleep(self.interval))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({sleeping, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in (sleeping, stopping):
+                waiter.cancel()
 
     def run_sync(self) -> RolloutProgress:
         """Run to the end in a new event loop."""
         return asyncio.run(self.run())
 
     async def run(self) -> RolloutProgress:
-        """Queue, then poll until a stop condition holds; returns the progress."""
+        """Queue (unless following), then poll until a stop condition holds.
+
+        Returns the progress. Running again after a stop carries on with the same progress.
+        """
+        self._stop = False
+        self.progress.stop_reason = None
+        if self.queue:
+            await self._list_and_queue()
+        else:
+            await self._poll()
+        self._notify()
+        while (reason := self._stop_reason()) is None:
+            await self._pause()
+            if self._stop:
+                break
+            await self._poll()
+            self._notify()
+        reason = self._stop_reason() or "stopped"
+        self.progress.stop_reason = reason
+        log.info("runner stopped: %s", reason)
+        if self.on_finish is not None:
+            self.on_finish(self.progress)
+        return self.progress
+
+    async def _list_and_queue(self) -> None:
         listing = await self.client.install_status(self.asid)
         self.progress.observe(listing)
         await self._queue(self._selected(listing))
         watched = frozenset(q.jobid for q in self.progress.queued)
         self.progress.watched = watched
         self.progress.latest.update((job.jobid, job) for job in listing if job.jobid in watched)
-        self._notify()
-        while (reason := self._stop_reason()) is None:
-            await self.sleep(self.interval)
-            await self._poll()
-            self._notify()
-        self.progress.stop_reason = reason
-        log.info("runner stopped: %s", reason)
-        return self.progress
 
     def _selected(self, listing: InstallStatus) -> list[InstallJob]:
         if self.jobs is None:

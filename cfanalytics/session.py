@@ -35,6 +35,7 @@ from .runner import RolloutProgress, RolloutRunner, no_sleep
 
 __all__ = [
     "RecordedRun",
+    "Recording",
     "RunPlan",
     "arecord",
     "areplay",
@@ -94,44 +95,54 @@ class RunPlan:
             ) from exc
 
 
-async def arecord(
-    plan: RunPlan,
-    *,
-    cassette: str | os.PathLike[str],
-    events_dir: str | os.PathLike[str] | None = None,
-    base_url: str | None = None,
-    access_key: str | None = None,
-    secret_key: str | None = None,
-    run_id: str | None = None,
-    transport: httpx.AsyncBaseTransport | None = None,
-    clock: Callable[[], datetime] | None = None,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-    retry: RetryPolicy | None = None,
-    rng: random.Random | None = None,
-    timeout: float = 30.0,
-    overwrite: bool = False,
-    on_progress: Callable[[RolloutProgress], object] | None = None,
-) -> RecordedRun:
-    """Record ``plan`` against the API (or simulator): cassette, event log, events.
+@dataclass
+class Recording:
+    """What records a run: a client whose transport feeds a recorder, a cassette and a log.
 
-    ``clock`` stamps each response's receive time (default: now, UTC); ``sleep`` waits
-    between polls; ``rng`` drives retry jitter; ``overwrite`` replaces an existing cassette.
+    :func:`arecord` and :class:`~cfanalytics.live.LiveSession` both open one. :meth:`close`
+    writes the cassette (scrubbed) and closes the event log; what was recorded is kept even
+    when the run ended by an error.
     """
-    credentials = resolve_credentials(access_key, secret_key, os.environ)
-    run_id = run_id or new_run_id()
-    meta = plan.metadata() | {
-        "cfanalytics": __version__,
-        "schema_version": SCHEMA_VERSION,
-        "run_id": run_id,
-    }
-    secrets = credentials.secrets()
-    writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
-    log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
-    recorder = Recorder(
-        run_id=run_id, eventlog=log, cassette=writer, secrets=secrets, **_clock(clock)
-    )
-    try:
-        async with AsyncClient(
+
+    client: AsyncClient
+    recorder: Recorder
+    writer: CassetteWriter
+    log: EventLog | None
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        cassette: str | os.PathLike[str],
+        events_dir: str | os.PathLike[str] | None,
+        metadata: dict[str, Any],
+        base_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        run_id: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        retry: RetryPolicy | None = None,
+        rng: random.Random | None = None,
+        timeout: float = 30.0,
+        overwrite: bool = False,
+    ) -> Recording:
+        """Resolve credentials, then wire recorder, cassette writer, event log and client."""
+        credentials = resolve_credentials(access_key, secret_key, os.environ)
+        run_id = run_id or new_run_id()
+        meta = metadata | {
+            "cfanalytics": __version__,
+            "schema_version": SCHEMA_VERSION,
+            "run_id": run_id,
+        }
+        secrets = credentials.secrets()
+        writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
+        log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
+        recorder = Recorder(
+            run_id=run_id, eventlog=log, cassette=writer, secrets=secrets, **_clock(clock)
+        )
+        client = AsyncClient(
             base_url=base_url,
             access_key=credentials.access_key,
             secret_key=credentials.secret_key,
@@ -140,17 +151,56 @@ async def arecord(
             rng=rng,
             timeout=timeout,
             transport=recorder.wrap_async(transport or httpx.AsyncHTTPTransport()),
-        ) as client:
-            writer.metadata["base_url"] = str(client.base_url)
-            writer.metadata["complete"] = False  # until the run ends by a stop condition
+        )
+        writer.metadata["base_url"] = str(client.base_url)
+        writer.metadata["complete"] = False  # until the run ends by a stop condition
+        return cls(client, recorder, writer, log)
+
+    @property
+    def run_id(self) -> str:
+        """The run's id, as in the events table and the cassette's metadata."""
+        return self.recorder.run_id
+
+    def close(self) -> None:
+        """Write the cassette and close the event log (idempotent)."""
+        try:
+            self.writer.close()
+        finally:
+            if self.log is not None:
+                self.log.close()
+
+    def result(self, progress: RolloutProgress) -> RecordedRun:
+        """The recorded run, once closed."""
+        folder = self.log.folder if self.log is not None else None
+        return RecordedRun(self.run_id, progress, self.recorder.events, self.writer.path, folder)
+
+
+async def arecord(
+    plan: RunPlan,
+    *,
+    cassette: str | os.PathLike[str],
+    events_dir: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[RolloutProgress], object] | None = None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    **options: Any,
+) -> RecordedRun:
+    """Record ``plan`` against the API (or simulator): cassette, event log, events.
+
+    ``options`` are those of :meth:`Recording.open`: ``base_url``, ``access_key``,
+    ``secret_key``, ``run_id``, ``transport``; ``clock`` stamps each response's receive time
+    (default: now, UTC); ``rng`` drives retry jitter; ``retry``, ``timeout``; ``overwrite``
+    replaces an existing cassette. ``sleep`` waits between polls.
+    """
+    recording = Recording.open(
+        cassette=cassette, events_dir=events_dir, metadata=plan.metadata(), sleep=sleep, **options
+    )
+    try:
+        async with recording.client as client:
             progress = await _run(client, plan, sleep, on_progress)
-            writer.metadata |= {"complete": True, "stop_reason": progress.stop_reason}
+            recording.writer.metadata |= {"complete": True, "stop_reason": progress.stop_reason}
     finally:
-        writer.close()
-        if log is not None:
-            log.close()
-    folder = log.folder if log is not None else None
-    return RecordedRun(run_id, progress, recorder.events, writer.path, folder)
+        recording.close()
+    return recording.result(progress)
 
 
 def _clock(clock: Callable[[], datetime] | None) -> dict[str, Any]:

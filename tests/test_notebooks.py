@@ -12,6 +12,9 @@ from cfanalytics import events_from_cassette, rollout_metrics
 
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
+LIVE = NOTEBOOKS / "live_queue.ipynb"
+#: Notebooks that read a recording and show plots (the live one shows widgets instead).
+STATIC = [p for p in ALL if p != LIVE]
 CASSETTES = NOTEBOOKS.parent / "cassettes"
 
 
@@ -29,21 +32,24 @@ def parameters_cell(notebook: nbformat.NotebookNode) -> int:
     return tagged[0]
 
 
-def execute(notebook: nbformat.NotebookNode, **parameters: object) -> nbformat.NotebookNode:
-    """Run every cell in a fresh kernel in the notebooks folder; parameters as papermill injects."""
+def execute(
+    notebook: nbformat.NotebookNode, *, folder: Path = NOTEBOOKS, **parameters: object
+) -> nbformat.NotebookNode:
+    """Run every cell in a fresh kernel in ``folder``; parameters as papermill injects them."""
     if parameters:
         lines = [f"{name} = {value!r}" for name, value in parameters.items()]
         cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected"]})
         notebook.cells.insert(parameters_cell(notebook) + 1, cell)
     client = NotebookClient(
-        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": NOTEBOOKS}}
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": folder}}
     )
     return client.execute()
 
 
 def test_there_are_notebooks() -> None:
-    """The timing notebook ships."""
-    assert NOTEBOOKS / "rollout_timing.ipynb" in ALL
+    """The timing, postmortem and live notebooks ship."""
+    names = {p.name for p in ALL}
+    assert {"rollout_timing.ipynb", "failed_install_postmortem.ipynb", LIVE.name} <= names
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
@@ -66,7 +72,7 @@ def test_thin(path: Path) -> None:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
+@pytest.mark.parametrize("path", STATIC, ids=[p.name for p in STATIC])
 def test_runs_top_to_bottom(path: Path) -> None:
     """Every cell runs without an error, and the plots come out as pictures."""
     ran = execute(read(path))
@@ -88,3 +94,42 @@ def test_timing_notebook_takes_another_source() -> None:
         expected["n_jobs"]
         != rollout_metrics(events_from_cassette(CASSETTES / "demo.yaml"))["n_jobs"]
     )
+
+
+#: Appended to the live notebook: press the buttons as a user would, in the same kernel.
+DRIVE = """\
+await panel.tasks.idle()
+panel.select_all.click()
+panel.queue_button.click()
+panel.confirm_button.click()
+await panel.tasks.idle()
+await monitor.tasks.idle()
+print(panel.question.value)
+print(monitor.status.value)
+print(scrubber.summary.value, len(scrubber.timeline))
+print(sum(o.ok for o in panel.controller.outcomes.values()), len(panel.controller.outcomes))
+live.close()
+print(live.cassette.exists(), live.cassette)
+"""
+
+
+@pytest.mark.timeout(600)
+def test_live_notebook_queues_watches_and_scrubs(tmp_path: Path) -> None:
+    """In a real kernel: the widgets show, a queued rollout runs to its end on the simulator,
+    the scrubber reloads with every poll, and the session's cassette is written."""
+    notebook = read(LIVE)
+    notebook.cells.append(nbformat.v4.new_code_cell(DRIVE))
+    ran = execute(notebook, folder=tmp_path, speed=120.0, out_dir=str(tmp_path / "live-out"))
+    outputs = [o for c in ran.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    views = [o for o in outputs if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    assert len(views) == 3  # panel, monitor, scrubber
+    printed = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    assert "on ASID 1:" in printed and "Finished: every queued job ended" in printed
+    queued, tried = map(int, printed.splitlines()[-2].split())
+    assert queued == tried > 10
+    polls = int(printed.splitlines()[-3].rsplit(" ", 1)[1])
+    assert polls > 5 and f"Poll {polls} of {polls}" in printed
+    cassette = Path(printed.splitlines()[-1].split(" ", 1)[1])
+    assert cassette.is_file() and cassette.is_relative_to(tmp_path)
+    assert not (NOTEBOOKS / "live-out").exists()  # nothing written next to the notebooks

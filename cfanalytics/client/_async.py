@@ -56,6 +56,8 @@ class AsyncClient(ClientBase):
             rng=rng,
         )
         self._http = httpx.AsyncClient(**self._core.http_options(), transport=transport)
+        #: The transport given (None: httpx's own); tells a replay from a live source.
+        self.transport = transport
         self._sleep = sleep
 
     async def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> QueueResult:

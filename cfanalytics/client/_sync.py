@@ -62,6 +62,8 @@ class Client(ClientBase):
             rng=rng,
         )
         self._http = httpx.Client(**self._core.http_options(), transport=transport)
+        #: The transport given (None: httpx's own); tells a replay from a live source.
+        self.transport = transport
         self._sleep = sleep
 
     def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> QueueResult:

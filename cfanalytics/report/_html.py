@@ -26,6 +26,7 @@ __all__ = [
     "page",
     "paragraph",
     "percent",
+    "png",
     "table",
     "when",
 ]
@@ -118,19 +119,33 @@ def table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
-def figure(
-    draw: Callable[[Axes], Axes], *, caption: str, size: tuple[float, float] = (9.0, 4.8)
-) -> str:
-    """Draw on a fresh Figure (never pyplot's global state) and inline it as a PNG."""
+def png(
+    draw: Callable[..., object],
+    *,
+    size: tuple[float, float] = (9.0, 4.8),
+    dpi: int = 110,
+    ncols: int = 1,
+) -> bytes:
+    """Draw on a fresh Figure (never pyplot's global state) and return it as PNG bytes.
+
+    ``draw`` gets ``ncols`` Axes side by side, as positional arguments.
+    """
     # matplotlib's default style, whatever the user's matplotlibrc: the same source must give
     # the same bytes on every machine.
     with matplotlib.style.context("default"):
         fig = Figure(figsize=size, layout="constrained")
-        draw(fig.add_subplot())
+        draw(*[fig.add_subplot(1, ncols, i + 1) for i in range(ncols)])
     buffer = io.BytesIO()
     # No "Software" entry: the bytes then depend on the picture, not on the library version.
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def figure(
+    draw: Callable[[Axes], Axes], *, caption: str, size: tuple[float, float] = (9.0, 4.8)
+) -> str:
+    """Draw on a fresh Figure and inline it as a PNG ``data:`` URI, with a caption."""
+    data = base64.b64encode(png(draw, size=size)).decode("ascii")
     return (
         f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"

@@ -1,0 +1,304 @@
+"""Live sessions for notebooks: one object that connects, records and hands out runners.
+
+A notebook opens a :class:`LiveSession` on the embedded simulator, the real API or a
+cassette; the widgets take its ``client`` and :meth:`~LiveSession.runner`. Every response
+goes to a cassette and an event log, exactly as ``cfanalytics record`` does, so a rollout
+queued and watched from a notebook can be replayed, summarised and reported on afterwards.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .client import AsyncClient, RetryPolicy
+from .exceptions import ConfigurationError
+from .recorder import Recorder, new_run_id
+from .replay import ReplayTransport
+from .runner import RolloutProgress, RolloutRunner, no_sleep
+from .session import _REPLAY_KEY, Recording, RunPlan
+from .simulator import ScaledClock, Scenario, SimServer, Simulator, default_scenario, serve
+
+__all__ = ["SOURCES", "LiveSession"]
+
+log = logging.getLogger("cfanalytics.live")
+
+#: What :meth:`LiveSession.open` connects to, besides the path of a cassette to replay.
+SOURCES = ("simulator", "api")
+_ENDED_ALL = "every queued job ended"
+
+
+def simulator_keys() -> tuple[str, str]:
+    """Throwaway keys for an embedded simulator: it never needs the user's real ones."""
+    return "sim-" + secrets.token_hex(6), secrets.token_urlsafe(18)
+
+
+class LiveSession:
+    """A connection for interactive work: a client, its ASID, and what it recorded.
+
+    Build one with :meth:`open` (or :meth:`simulator`, :meth:`api`, :meth:`replay`), use
+    ``client`` and :meth:`runner`, and :meth:`close` it to write the cassette. ``interval``
+    is the time between polls in real seconds (the simulator's is scaled by its speed).
+    """
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        recorder: Recorder,
+        *,
+        asid: int,
+        interval: float,
+        source: str,
+        recording: Recording | None = None,
+        server: SimServer | None = None,
+        replaying: bool = False,
+    ) -> None:
+        self.client = client
+        self.recorder = recorder
+        self.asid = asid
+        self.interval = interval
+        self.source = source
+        self.recording = recording
+        self.replaying = replaying
+        self._server = server
+        self._runners: list[RolloutRunner] = []
+        self.closed = False
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        source: str | os.PathLike[str] = "simulator",
+        *,
+        asid: int | None = None,
+        speed: float = 60.0,
+        seed: int = 1,
+        interval: float = 15.0,
+        out_dir: str | os.PathLike[str] = "live-out",
+    ) -> LiveSession:
+        """``source``: ``"simulator"``, ``"api"`` (keys from the environment) or a cassette.
+
+        ``speed`` and ``seed`` only matter to the simulator, ``asid`` only to the API (the
+        simulator has its own; a replay takes the recorded one).
+        """
+        if source == "simulator":
+            return cls.simulator(speed=speed, seed=seed, interval=interval, out_dir=out_dir)
+        if source == "api":
+            if asid is None:
+                raise ConfigurationError(
+                    "the real API needs your ASID: set `asid` in the parameters cell"
+                )
+            return cls.api(asid=asid, interval=interval, out_dir=out_dir)
+        path = Path(source)
+        if path.suffix not in (".yaml", ".yml", ".json", ".gz"):
+            raise ConfigurationError(
+                f"unknown source {str(source)!r}: use 'simulator', 'api' or a cassette's path"
+            )
+        return cls.replay(path)
+
+    @classmethod
+    def simulator(
+        cls,
+        *,
+        speed: float = 60.0,
+        seed: int = 1,
+        interval: float = 15.0,
+        out_dir: str | os.PathLike[str] = "live-out",
+        scenario: Scenario | None = None,
+        faults: float = 0.0,
+    ) -> LiveSession:
+        """Start the embedded simulator on loopback (real HTTP) and record through it.
+
+        ``speed`` is simulated seconds per real second; ``interval`` is in simulated seconds.
+        """
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        scenario = scenario or default_scenario()
+        access, secret = simulator_keys()
+        clock = ScaledClock(start=scenario.start, speed=speed)
+        sim = Simulator(
+            scenario, seed=seed, clock=clock, access_key=access, secret_key=secret, faults=faults
+        )
+
+        def sim_now() -> datetime:
+            # Stamp responses in simulated time, so they agree with the API's timestamps.
+            return datetime.fromtimestamp(sim.clock.now(), UTC)
+
+        server = serve(sim)
+        try:
+            recording = _open_recording(
+                out_dir, sim.asid, interval / speed,
+                base_url=server.url, access_key=access, secret_key=secret, clock=sim_now,
+            )  # fmt: skip
+        except BaseException:
+            server.close()
+            raise
+        label = f"embedded simulator on {server.url} at {speed:g}x"
+        return cls._recorded(recording, sim.asid, interval / speed, label, server)
+
+    @classmethod
+    def api(
+        cls,
+        *,
+        asid: int,
+        base_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        interval: float = 15.0,
+        out_dir: str | os.PathLike[str] = "live-out",
+    ) -> LiveSession:
+        """The real Clanforge API (keys: arguments, else ``CLANFORGE_*`` variables)."""
+        recording = _open_recording(
+            out_dir, asid, interval, base_url=base_url, access_key=access_key,
+            secret_key=secret_key,
+        )  # fmt: skip
+        label = f"Clanforge API at {recording.client.base_url}"
+        return cls._recorded(recording, asid, interval, label)
+
+    @classmethod
+    def replay(cls, cassette: str | os.PathLike[str]) -> LiveSession:
+        """A cassette, served back in recorded order: browse it, never queue for real."""
+        transport = ReplayTransport(cassette)
+        meta = transport.cassette.metadata
+        plan = RunPlan.from_metadata(meta, transport.name)
+        recorder = Recorder(run_id=str(meta.get("run_id") or Path(transport.name).stem))
+        client = AsyncClient(
+            base_url=meta.get("base_url"),
+            transport=recorder.wrap_async(transport),
+            retry=RetryPolicy(),
+            sleep=no_sleep,
+            access_key=_REPLAY_KEY,
+            secret_key=_REPLAY_KEY,
+        )
+        return cls(client, recorder, asid=plan.asid, interval=0.0,
+                   source=f"replay of {transport.name}", replaying=True)  # fmt: skip
+
+    @classmethod
+    def _recorded(
+        cls,
+        recording: Recording,
+        asid: int,
+        interval: float,
+        label: str,
+        server: SimServer | None = None,
+    ) -> LiveSession:
+        return cls(recording.client, recording.recorder, asid=asid, interval=interval,
+                   source=label, recording=recording, server=server)  # fmt: skip
+
+    # -- using ---------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        where = "" if self.recording is None else f", recording to {self.folder}"
+        state = " (closed)" if self.closed else ""
+        return f"<LiveSession {self.source}, ASID {self.asid}{where}{state}>"
+
+    @property
+    def folder(self) -> Path | None:
+        """Where the cassette and the event log go (None for a replay)."""
+        return None if self.recording is None else self.recording.writer.path.parent
+
+    @property
+    def cassette(self) -> Path | None:
+        """The cassette file written by :meth:`close` (None for a replay)."""
+        return None if self.recording is None else self.recording.writer.path
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every response so far as events (:mod:`cfanalytics.events`)."""
+        return self.recorder.events
+
+    def runner(self, **options: Any) -> RolloutRunner:
+        """A runner that follows jobs queued elsewhere (``queue=False``), recording polls."""
+        sleep: dict[str, Callable[..., Any]] = {"sleep": no_sleep} if self.replaying else {}
+        runner = RolloutRunner(
+            self.client, self.asid, interval=self.interval, queue=False,
+            recorder=self.recorder, on_finish=self._finished, **(sleep | options),
+        )  # fmt: skip
+        self._runners.append(runner)
+        return runner
+
+    def _finished(self, progress: RolloutProgress) -> None:
+        # A finished rollout is worth a cassette now, not only when the kernel is closed.
+        if not self.closed:
+            self.save()
+        log.info("rollout followed to its end (%s)", progress.stop_reason)
+
+    def save(self) -> Path | None:
+        """Write the cassette as it stands (the event log is already on disk)."""
+        if self.recording is None:
+            return None
+        self._describe_run(self.recording)
+        self.recording.writer.save()
+        return self.recording.writer.path
+
+    async def aclose(self) -> None:
+        """:meth:`close`, and close the client's connections too."""
+        self.close()
+        await self.client.aclose()
+
+    def close(self) -> None:
+        """Stop the runners, write the cassette, close the event log and the simulator."""
+        if self.closed:
+            return
+        self.closed = True
+        for runner in self._runners:
+            runner.stop()
+        try:
+            if self.recording is not None:
+                self._describe_run(self.recording)
+                self.recording.close()
+        finally:
+            if self._server is not None:
+                self._server.close()
+
+    def __enter__(self) -> LiveSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _describe_run(self, recording: Recording) -> None:
+        """Put the run's plan in the cassette, and whether a replay can repeat it."""
+        queued = [q.jobid for runner in self._runners for q in runner.progress.queued]
+        plan = RunPlan(asid=self.asid, jobs=tuple(dict.fromkeys(queued)), interval=self.interval)
+        ended = [runner.progress.stop_reason for runner in self._runners]
+        complete = ended == [_ENDED_ALL] and _one_batch(self.recorder.events)
+        recording.writer.metadata |= plan.metadata() | {
+            "complete": complete,
+            "stop_reason": ended[-1] if ended else None,
+        }
+
+
+def _open_recording(
+    out_dir: str | os.PathLike[str], asid: int, interval: float, **options: Any
+) -> Recording:
+    run_id = new_run_id()
+    folder = Path(out_dir) / run_id
+    plan = RunPlan(asid=asid, interval=interval)
+    recording = Recording.open(
+        cassette=folder / "rollout.yaml", events_dir=folder / "events",
+        metadata=plan.metadata(), run_id=run_id, **options,
+    )  # fmt: skip
+    log.info("recording to %s", folder)
+    return recording
+
+
+def _one_batch(events: pd.DataFrame) -> bool:
+    """Whether the responses came as a queueing run makes them: list, queue..., poll...
+
+    Only then can :func:`~cfanalytics.replay` repeat the session request for request.
+    """
+    if events.empty:
+        return False
+    endpoints = events.drop_duplicates("seq").sort_values("seq")["endpoint"].astype(str)
+    letters = "".join(endpoints.str[0])
+    head, _, rest = letters.partition("q")
+    return head == "s" and "q" not in rest.lstrip("q")

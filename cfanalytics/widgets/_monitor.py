@@ -1,0 +1,202 @@
+"""The live monitor: the fleet, every job and the ETA against actual completion, as it happens."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+from matplotlib.axes import Axes
+
+from ..client import QueueResult
+from ..monitor import FleetHeader, Monitor, Throttle
+from ..plots import plot_burnup, plot_eta_vs_actual
+from ..report._html import duration, escape, png, when
+from ..runner import RolloutProgress, RolloutRunner
+from ._base import Tasks, bar, cells, classed, clock, html_table, message
+
+__all__ = ["LiveMonitor"]
+
+_WIDE = {"max_width": "100%"}
+
+# Rows first: stragglers, then what is moving, then what is waiting, then what has ended.
+_ORDER = {"running": 0, "queued": 1, "pending": 2, "waiting": 3, "failed": 4, "other": 5}
+
+
+class LiveMonitor(widgets.VBox):  # type: ignore[misc]
+    """Watch a rollout: fleet header, one row per job, a live ETA-vs-actual plot, Stop.
+
+    A thin view over :class:`~cfanalytics.monitor.Monitor` (``monitor.monitor``). Polling is
+    an asyncio task on the kernel's event loop; it starts with :meth:`start` (or the Start
+    button), or when :meth:`follow` hands it jobs. The runner records every response, as
+    ``cfanalytics record`` does. The table and header refresh at most every ``redraw_s``
+    seconds, the plot every ``plot_s``, and both once more at the end; when redrawing costs
+    more, less often (:class:`~cfanalytics.monitor.Throttle`), so polls stay on time.
+    """
+
+    def __init__(
+        self,
+        runner: RolloutRunner,
+        *,
+        redraw_s: float = 0.5,
+        plot_s: float = 2.0,
+        max_rows: int = 200,
+        **kwargs: Any,
+    ) -> None:
+        self.monitor = Monitor(runner)
+        self.tasks = Tasks()
+        self.max_rows = max_rows
+        self._redraw, self._replot = Throttle(redraw_s), Throttle(plot_s)
+        self._finish_callbacks: list[Callable[[RolloutProgress], object]] = []
+        self.header = classed(widgets.HTML(), "cfa-fleet-header")
+        self.status = classed(widgets.HTML(), "cfa-monitor-status")
+        self.table = classed(widgets.HTML(), "cfa-job-table", "cfa-table")
+        self.plot = classed(
+            widgets.Image(format="png", layout={"max_width": "100%"}), "cfa-eta-plot"
+        )
+        self.start_button = classed(
+            widgets.Button(description="Start", icon="play"), "cfa-start-button"
+        )
+        self.stop_button = classed(
+            widgets.Button(description="Stop", icon="stop", button_style="danger"),
+            "cfa-stop-button",
+        )
+        self.start_button.on_click(self.tasks.guard("starting", lambda _: self.start()))
+        self.stop_button.on_click(self.tasks.guard("stopping", lambda _: self.stop()))
+        previous = runner.on_progress
+        runner.on_progress = self.tasks.guard("showing progress", self._chain(previous))
+        title = widgets.HTML(f"<b>Live rollout</b> &middot; ASID {escape(runner.asid)}")
+        buttons = widgets.HBox([self.start_button, self.stop_button])
+        scroll = widgets.Box([self.table], layout={"max_height": "420px", "overflow": "auto"})
+        children = [title, self.header, self.status, buttons, scroll, self.plot, self.tasks.pane]
+        super().__init__(children, **kwargs)
+        classed(self, "cfa-live-monitor")
+        self._polling = False
+        self.refresh(force=True)
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the polling task is running."""
+        return self._polling
+
+    def follow(self, queued: Iterable[QueueResult]) -> None:
+        """Follow these queued jobs too, and start polling if it is not running."""
+        self.monitor.follow(queued)
+        if not self.running:
+            self.start()
+        else:
+            self.refresh(force=True)
+
+    def start(self) -> None:
+        """Start polling on the running event loop (nothing happens with no job to follow)."""
+        if self.running or not self.monitor.following:
+            self.refresh(force=True)
+            return
+        self.tasks.clear()
+        if self.tasks.spawn("polling", self._run()) is not None:
+            self._polling = True
+        self.refresh(force=True)
+
+    def stop(self) -> None:
+        """Stop polling: at once if waiting between polls, else after the poll under way."""
+        self.monitor.stop()
+
+    def on_finished(self, callback: Callable[[RolloutProgress], object]) -> None:
+        """Call ``callback(progress)`` each time polling ends (every job ended, or Stop)."""
+        self._finish_callbacks.append(self.tasks.guard("after the rollout", callback))
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Redraw header, table and status now (``force``) or if a redraw is due."""
+        if self._redraw.due(force=force):
+            with self._redraw.timing():
+                fleet = self.monitor.fleet()
+                self.header.value = _header_html(self.monitor.header(fleet))
+                self.table.value = _table_html(fleet, self.max_rows)
+        self.status.value = self._status_html()
+        self.start_button.disabled = self.running or not self.monitor.following
+        self.stop_button.disabled = not self.running
+        if self.monitor.following and self._replot.due(force=force):
+            with self._replot.timing():
+                self.plot.value = png(self._draw, size=(11.0, 4.0), ncols=2, dpi=90)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _chain(self, previous: Callable[[RolloutProgress], object] | None) -> Callable[..., None]:
+        def on_progress(progress: RolloutProgress) -> None:
+            if previous is not None:
+                previous(progress)
+            self.refresh()
+
+        return on_progress
+
+    async def _run(self) -> None:
+        try:
+            progress = await self.monitor.run()
+        finally:
+            self._polling = False
+            self.refresh(force=True)
+        for callback in self._finish_callbacks:
+            callback(progress)
+
+    def _draw(self, left: Axes, right: Axes) -> None:
+        plot_burnup(self.monitor.fleet_states(), ax=left)
+        left.set_title("The followed jobs over time", loc="left")
+        plot_eta_vs_actual(self.monitor.eta_errors(), ax=right)
+
+    def _status_html(self) -> str:
+        progress = self.monitor.progress
+        if not self.monitor.following:
+            return message("Nothing to follow yet: queue jobs, then they show here.")
+        seen = f"; last response {when(progress.last_seen)}" if progress.last_seen else ""
+        failed = f", {progress.failed_polls} failed" if progress.failed_polls else ""
+        polls = f"{progress.polls} polls{failed}{seen}"
+        if self.running:
+            every = self.monitor.runner.interval
+            return message(f"Polling every {every:g} s: {polls}.")
+        if progress.stop_reason:
+            return message(f"Finished: {progress.stop_reason} ({polls}).")
+        return message(f"Not polling: {polls}. Press Start to follow the jobs.")
+
+
+def _header_html(header: FleetHeader) -> str:
+    if not header.jobs:
+        return ""
+    counts = ", ".join(f"{n} {state}" for state, n in header.counts.items())
+    median = duration(header.eta_median_s)
+    p90 = duration(header.eta_p90_s)
+    return (
+        f"<b>{header.jobs} jobs</b>: {escape(counts)} &middot; "
+        f"<b>{100 * header.done_share:.0f} % done</b> &middot; "
+        f"ETAs of running jobs: median in {median}, p90 in {p90}"
+    )
+
+
+def _table_html(fleet: pd.DataFrame, max_rows: int) -> str:
+    if fleet.empty:
+        return ""
+    flagged = fleet["overdue"].fillna(False) | fleet["stalled"].fillna(False)
+    order = fleet["state"].astype(str).map(_ORDER).fillna(9)
+    ranked = fleet.assign(_flag=~flagged, _order=order).sort_values(["_flag", "_order", "jobid"])
+    headers = ("job", "kind", "location", "machine / mirror", "state", "progress",
+               "ETA (UTC)", "slip", "flags")  # fmt: skip
+    rows = [_row(row) for row in ranked.head(max_rows).itertuples()]
+    return html_table(headers, rows, len(ranked))
+
+
+def _row(row: Any) -> str:
+    where = row.machine if row.kind == "machine" else row.mirror
+    flags = ", ".join(name for name in ("overdue", "stalled") if _true(getattr(row, name)))
+    mark = f'<span class="cfa-flag">{escape(flags)}</span>' if flags else ""
+    described = cells([row.jobid, row.kind, row.location, where, row.state])
+    return (
+        f'<tr data-jobid="{row.jobid}">{described}'
+        f"<td>{bar(row.jobprogress, 'cfa-job-progress')}</td><td>{clock(row.jobeta)}</td>"
+        f"<td>{duration(row.slip_s, signed=True)}</td><td>{mark}</td></tr>"
+    )
+
+
+def _true(value: Any) -> bool:
+    return not pd.isna(value) and bool(value)
