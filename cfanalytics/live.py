@@ -8,6 +8,7 @@ queued and watched from a notebook can be replayed, summarised and reported on a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -240,12 +241,19 @@ class LiveSession:
         return self.recording.writer.path
 
     async def aclose(self) -> None:
-        """:meth:`close`, and close the client's connections too."""
+        """Stop the runners and wait for a poll under way, then :meth:`close` everything."""
+        for runner in self._runners:
+            runner.stop()
+        await asyncio.gather(*(runner.finished.wait() for runner in self._runners))
         self.close()
         await self.client.aclose()
 
     def close(self) -> None:
-        """Stop the runners, write the cassette, close the event log and the simulator."""
+        """Stop the runners, write the cassette, close the event log and the simulator.
+
+        A poll under way when this is called loses its answer: from a coroutine (a notebook
+        cell can ``await``), prefer :meth:`aclose`, which waits for it.
+        """
         if self.closed:
             return
         self.closed = True
@@ -266,11 +274,18 @@ class LiveSession:
         self.close()
 
     def _describe_run(self, recording: Recording) -> None:
-        """Put the run's plan in the cassette, and whether a replay can repeat it."""
-        queued = [q.jobid for runner in self._runners for q in runner.progress.queued]
-        plan = RunPlan(asid=self.asid, jobs=tuple(dict.fromkeys(queued)), interval=self.interval)
+        """Put the run's plan in the cassette, and whether a replay can repeat it.
+
+        The plan's jobs are every job a queue request named, accepted or refused, in the
+        order sent: a replay then sends the same requests and gets the same answers.
+        """
+        events = self.recorder.events
+        asked = events.loc[events["endpoint"] == "queue"].drop_duplicates("seq")["jobid"]
+        jobs = tuple(dict.fromkeys(int(j) for j in asked.dropna()))
+        plan = RunPlan(asid=self.asid, jobs=jobs, interval=self.interval)
         ended = [runner.progress.stop_reason for runner in self._runners]
-        complete = ended == [_ENDED_ALL] and _one_batch(self.recorder.events)
+        once = len(asked) == len(jobs)  # a job asked twice would be asked once on replay
+        complete = ended == [_ENDED_ALL] and once and _one_batch(events)
         recording.writer.metadata |= plan.metadata() | {
             "complete": complete,
             "stop_reason": ended[-1] if ended else None,

@@ -134,12 +134,21 @@ class QueueController:
         if (reason := self.read_only) is not None:
             raise ConfigurationError(reason)
         chosen = [self._listed(j) for j in dict.fromkeys(jobids)]
-        outcomes = [await self._queue_one(job) for job in chosen]
-        accepted = [o.result for o in outcomes if o.result is not None]
-        self._forget([q.jobid for q in accepted])
-        if accepted:
-            for listener in self._listeners:
-                listener(accepted)
+        for job in chosen:  # off the list before the first await: a second click can't resend
+            del self._listing[job.jobid]
+        outcomes: list[QueueOutcome] = []
+        try:
+            for job in chosen:
+                outcomes.append(await self._queue_one(job))
+        finally:
+            # Even when a later job raised, the accepted ones are queued: say so.
+            accepted = [o.result for o in outcomes if o.result is not None]
+            refused = {o.jobid for o in outcomes if not o.ok}
+            self._restore([job for job in chosen if job.jobid in refused])
+            self._forget([q.jobid for q in accepted])
+            if accepted:
+                for listener in self._listeners:
+                    listener(accepted)
         return outcomes
 
     def outcome_table(self) -> pd.DataFrame:
@@ -148,10 +157,12 @@ class QueueController:
         frame = pd.DataFrame(rows, columns=["jobid", "ok", "detail"])
         return frame.astype({"jobid": "Int64", "ok": "boolean", "detail": "string"})
 
+    def _restore(self, jobs: list[InstallJob]) -> None:
+        """Refused jobs can be tried again."""
+        self._listing.update((job.jobid, job) for job in jobs)
+
     def _forget(self, jobids: list[int]) -> None:
         """Accepted jobs are queued now, no longer queueable: off the list until a refresh."""
-        for jobid in jobids:
-            self._listing.pop(jobid, None)
         self.jobs = self.jobs.loc[~self.jobs["jobid"].isin(jobids)].reset_index(drop=True)
 
     def _listed(self, jobid: int) -> InstallJob:

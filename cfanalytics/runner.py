@@ -140,6 +140,9 @@ class RolloutRunner:
         self.progress = RolloutProgress()
         self._stop = False
         self._stopping: asyncio.Event | None = None
+        #: Set while the runner is not running; :meth:`LiveSession.aclose` waits on it.
+        self.finished = asyncio.Event()
+        self.finished.set()
 
     def __repr__(self) -> str:
         mode = "queue" if self.queue else "follow"
@@ -178,6 +181,8 @@ class RolloutRunner:
         finally:
             for waiter in (sleeping, stopping):
                 waiter.cancel()
+        if sleeping.done() and not sleeping.cancelled():
+            sleeping.result()  # a sleep that raised must not turn into polling flat out
 
     def run_sync(self) -> RolloutProgress:
         """Run to the end in a new event loop."""
@@ -186,27 +191,40 @@ class RolloutRunner:
     async def run(self) -> RolloutProgress:
         """Queue (unless following), then poll until a stop condition holds.
 
-        Returns the progress. Running again after a stop carries on with the same progress.
+        Returns the progress. Running again after a stop carries on with the same progress:
+        nothing is queued twice, and a run whose jobs have all ended polls no more. A
+        :meth:`stop` made before the run starts stops it before its first request.
         """
-        self._stop = False
-        self.progress.stop_reason = None
-        if self.queue:
-            await self._list_and_queue()
-        else:
-            await self._poll()
-        self._notify()
-        while (reason := self._stop_reason()) is None:
-            await self._pause()
-            if self._stop:
-                break
-            await self._poll()
-            self._notify()
-        reason = self._stop_reason() or "stopped"
+        self.finished.clear()
+        try:
+            reason = await self._loop()
+        finally:
+            self._stop = False
+            self.finished.set()
         self.progress.stop_reason = reason
         log.info("runner stopped: %s", reason)
         if self.on_finish is not None:
             self.on_finish(self.progress)
         return self.progress
+
+    async def _loop(self) -> str:
+        self.progress.stop_reason = None
+        if self._stop:
+            return "stopped"
+        if self.progress.watched and self.progress.done:
+            return "every queued job ended"
+        if self.queue and not self.progress.queued:
+            await self._list_and_queue()
+        else:
+            await self._poll()
+        self._notify()
+        while self._stop_reason() is None:
+            await self._pause()
+            if self._stop:
+                break
+            await self._poll()
+            self._notify()
+        return self._stop_reason() or "stopped"
 
     async def _list_and_queue(self) -> None:
         listing = await self.client.install_status(self.asid)

@@ -131,3 +131,53 @@ def test_negative_interval_is_a_programmer_error(sim_rig: Rig) -> None:
     """A negative interval is refused at construction."""
     with pytest.raises(ValueError):
         RolloutRunner(sim_rig.client(), 1, interval=-1)
+
+
+def test_a_stop_before_the_run_sends_nothing(sim_rig: Rig) -> None:
+    """stop() before run() starts (a Stop pressed at once) is not lost."""
+    sent: list[str] = []
+
+    async def go() -> RolloutProgress:
+        async with sim_rig.client() as client:
+            runner = RolloutRunner(client, 1, sleep=sim_rig.sleep)
+            runner.on_progress = lambda progress: sent.append("poll")
+            runner.stop()
+            return await runner.run()
+
+    progress = asyncio.run(go())
+    assert progress.stop_reason == "stopped" and progress.polls == 0 and not sent
+
+
+def test_running_again_never_queues_twice(sim_rig: Rig) -> None:
+    """A second run() carries on polling; it neither lists-and-queues again nor polls an
+    ended rollout."""
+
+    async def go() -> tuple[RolloutProgress, int, int]:
+        async with sim_rig.client() as client:
+            runner = RolloutRunner(client, 1, sleep=sim_rig.sleep, max_polls=3)
+            await runner.run()
+            queued = len(runner.progress.queued)
+            runner.max_polls = None
+            await runner.run()
+            polls = runner.progress.polls
+            await runner.run()  # everything has ended: no request at all
+            assert runner.progress.polls == polls
+            return runner.progress, queued, len(runner.progress.queued)
+
+    progress, first, after = asyncio.run(go())
+    assert first == after > 0
+    assert progress.stop_reason == "every queued job ended"
+
+
+def test_a_sleep_that_raises_is_not_swallowed(sim_rig: Rig) -> None:
+    """An injected sleep that fails ends the run with its error, never a flat-out loop."""
+
+    async def broken_sleep(seconds: float) -> None:
+        raise OSError("clock gone")
+
+    async def go() -> RolloutProgress:
+        async with sim_rig.client() as client:
+            return await RolloutRunner(client, 1, sleep=broken_sleep, max_polls=50).run()
+
+    with pytest.raises(OSError, match="clock gone"):
+        asyncio.run(go())

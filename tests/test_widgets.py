@@ -251,12 +251,55 @@ def test_an_error_in_a_callback_is_shown_not_lost() -> None:
         assert "CLANFORGE_ACCESS_KEY" in panel.tasks.pane.value
         assert SECRET_KEY not in panel.tasks.pane.value
 
-        def broken(results: object) -> None:
-            raise RuntimeError("boom")
-
-        panel.on_queued(broken)
         panel.tasks.clear()
         assert panel.tasks.pane.value == ""
+
+    run(scenario)
+
+
+def test_a_failing_listener_is_shown_and_the_batch_still_counts() -> None:
+    """A callback that raises after queueing: shown in the pane; the job stays queued."""
+
+    def broken(results: object) -> None:
+        raise RuntimeError("boom")
+
+    async def scenario() -> None:
+        panel = QueuePanel(mock_client({1: accepted}, created(1)), 7)
+        panel.on_queued(broken)
+        await panel.tasks.idle()
+        panel.select_all.click()
+        panel.queue_button.click()
+        panel.confirm_button.click()
+        await panel.tasks.idle()
+        assert "handing on the queued jobs failed: RuntimeError: boom" in panel.tasks.pane.value
+        assert "1 of 1 queued" in panel.results.value and panel.queued[0].jobid == 1
+
+    run(scenario)
+
+
+def test_a_double_click_on_confirm_queues_each_job_once() -> None:
+    """Queueing is not idempotent: two clicks in a row send each job once."""
+    sent: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status"):
+            return httpx.Response(200, text=status_body(created(1), created(2)))
+        sent.append(request.url.path)
+        return accepted()
+
+    async def scenario() -> None:
+        client = AsyncClient(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                             transport=httpx.MockTransport(handler))  # fmt: skip
+        panel = QueuePanel(client, 7)
+        await panel.tasks.idle()
+        panel.select_all.click()
+        panel.queue_button.click()
+        panel.confirm_button.click()
+        panel.confirm_button.click()
+        await panel.tasks.idle()
+        assert len(sent) == 2 and len(set(sent)) == 2
+        with pytest.raises(ValueError, match="not a queueable job"):
+            await panel.controller.queue([1])  # and the controller refuses a resend itself
 
     run(scenario)
 
@@ -504,6 +547,34 @@ def test_live_session_records_a_replayable_rollout(
         data = path.read_bytes()
         assert ACCESS_KEY.encode() not in data and SECRET_KEY.encode() not in data, path
     assert SECRET_KEY not in repr(live) and ACCESS_KEY not in repr(live)
+
+
+def test_refused_queue_requests_replay_too(tmp_path: Path) -> None:
+    """With faults (5xx, 429, dropped connections) some queue requests are refused: the plan
+    keeps every job asked for, so the replay asks the same and gets the same events."""
+    live = LiveSession.simulator(speed=3000.0, out_dir=tmp_path, seed=5, faults=0.3)
+
+    async def scenario() -> None:
+        panel = QueuePanel(live.client, live.asid)
+        monitor = LiveMonitor(live.runner(), plot_s=60)
+        panel.on_queued(monitor.follow)
+        await panel.tasks.idle()
+        panel.filters["location"].value = panel.controller.options("location")[0]
+        panel.select_all.click()
+        panel.queue_button.click()
+        panel.confirm_button.click()
+        await panel.tasks.idle()
+        await monitor.tasks.idle()
+        await live.aclose()
+
+    run(scenario)
+    assert live.recording is not None
+    outcomes = live.recording.writer.metadata
+    asked = live.events.loc[live.events["endpoint"] == "queue"]
+    assert asked["problem"].notna().any() and asked["problem"].isna().any()
+    assert outcomes["complete"] is True and len(outcomes["jobs"]) == asked["seq"].nunique()
+    assert live.cassette is not None
+    pd.testing.assert_frame_equal(replay(live.cassette).events, live.events)
 
 
 def test_open_refuses_unknown_sources_and_a_missing_asid() -> None:

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..client import AsyncClient, Client, QueueResult
-from ..queueing import QueueController, QueueOutcome
+from ..queueing import QueueController
 from ..report._html import escape, table, when
 from ._base import Tasks, classed, message
 
@@ -128,11 +128,11 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
     def _show_confirm(self, shown: bool) -> None:
         self.confirm.layout.display = "flex" if shown else "none"
 
-    def _show_results(self, outcomes: list[QueueOutcome]) -> None:
+    def _show_results(self) -> None:
         frame = self.controller.outcome_table()
+        accepted = int(frame["ok"].sum())
         frame = frame.rename(columns={"jobid": "job", "detail": "result"})[["job", "result"]]
-        accepted = sum(o.ok for o in outcomes)
-        head = message(f"{accepted} of {len(outcomes)} queued on ASID {self.controller.asid}.")
+        head = message(f"{accepted} of {len(frame)} queued on ASID {self.controller.asid}.")
         self.results.value = head + table(frame)
 
     # -- callbacks -----------------------------------------------------------------------
@@ -157,18 +157,22 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
 
     def _on_confirm(self, _: widgets.Button) -> None:
         self._show_confirm(False)
+        if self._queueing:
+            return  # a second click while the first batch is under way
         self.tasks.clear()
-        self.tasks.spawn("queueing", self._queue(tuple(self.select.value)))
-
-    async def _queue(self, jobids: tuple[int, ...]) -> None:
         self._queueing = True
         self._update_buttons()
+        if self.tasks.spawn("queueing", self._queue(tuple(self.select.value))) is None:
+            self._queueing = False
+            self._update_buttons()
+
+    async def _queue(self, jobids: tuple[int, ...]) -> None:
         self.results.value = message(f"Queueing {len(jobids)} jobs...")
         try:
-            outcomes = await self.controller.queue(jobids)
-            self._show_results(outcomes)
-            self._show_choices()
+            await self.controller.queue(jobids)
         finally:
+            self._show_results()
+            self._show_choices()
             self._queueing = False
             self._update_buttons()
 
