@@ -143,7 +143,6 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
 
     def _draw(self, left: Axes, right: Axes) -> None:
         plot_burnup(self.monitor.fleet_states(), ax=left)
-        left.set_title("The followed jobs over time", loc="left")
         plot_eta_vs_actual(self.monitor.eta_errors(), ax=right)
 
     def _status_html(self) -> str:

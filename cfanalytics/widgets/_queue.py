@@ -10,7 +10,7 @@ import pandas as pd
 from ..client import AsyncClient, Client, QueueResult
 from ..queueing import QueueController
 from ..report._html import escape, table, when
-from ._base import Tasks, classed, message
+from ._base import TABLE_CSS, Tasks, classed, message
 
 __all__ = ["QueuePanel"]
 
@@ -49,7 +49,11 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
             widgets.VBox([self.question, widgets.HBox([self.confirm_button, self.cancel_button])]),
             "cfa-confirm",
         )
-        self.results = classed(widgets.HTML(), "cfa-queue-results")
+        self.results = classed(
+            widgets.HTML(layout={"max_height": "260px", "overflow": "auto"}),
+            "cfa-queue-results",
+            "cfa-table",
+        )
         self.select.observe(self.tasks.guard("choosing jobs", self._on_selection), "value")
         self._show_confirm(False)
         title = widgets.HTML(f"<b>Queue install jobs</b> &middot; ASID {escape(asid)}")
@@ -133,7 +137,7 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         accepted = int(frame["ok"].sum())
         frame = frame.rename(columns={"jobid": "job", "detail": "result"})[["job", "result"]]
         head = message(f"{accepted} of {len(frame)} queued on ASID {self.controller.asid}.")
-        self.results.value = head + table(frame)
+        self.results.value = TABLE_CSS + head + table(frame)
 
     # -- callbacks -----------------------------------------------------------------------
 

@@ -131,8 +131,7 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
     def _draw(self, ax: Axes) -> None:
         plot_burnup(self._states, ax=ax)
         if self.time is not None:
-            ax.axvline(self.time, color="0.2", linewidth=1.5)
-        ax.set_title("The fleet over time; the line is the moment shown", loc="left")
+            ax.axvline(self.time, color="0.2", linewidth=1.5, label="the moment shown")
 
 
 def _events_of(source: Any) -> pd.DataFrame:
