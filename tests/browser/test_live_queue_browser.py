@@ -1,0 +1,218 @@
+"""``notebooks/live_queue.ipynb`` end to end, as a person uses it: Voila serves it, Chromium clicks.
+
+The notebook runs the embedded simulator fast (``speed`` in its parameters cell), so a whole
+rollout is queued, watched to its end and scrubbed through in about a minute. Every step waits
+on what the page shows (Playwright's waits), never on the clock.
+
+Why ``speed = 60`` and not faster: each poll of the live monitor costs about 2 s of real time
+on a small machine (mostly redrawing the ETA plot, on the kernel's event loop), so at 600x
+whole installs start and end between two polls and no progress bar can be seen moving. At 60x
+polls come every couple of simulated minutes and the default scenario ends in about 25 s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from tests.test_notebooks import parameters_cell, read
+
+from .helpers import PageLog, screenshot, unavailable
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:
+    unavailable("playwright is not installed: pip install -e '.[test]'")
+
+NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "live_queue.ipynb"
+#: Simulated seconds per real second (see the module's docstring for why not faster).
+PARAMETERS: dict[str, object] = {"speed": 60.0}
+
+FIRST_RENDER = 90_000  # ms: Voila starts a kernel and runs every cell before widgets show
+STEP = 30_000  # ms: one click's answer from the simulator, through the kernel, to the page
+ROLLOUT = 180_000  # ms: the whole rollout at PARAMETERS' speed, with room for a slow machine
+
+# The job table's progress bars as {job id: value} (rows carry ``data-jobid``; their order changes).
+PROGRESS_JS = """() => Object.fromEntries(
+    Array.from(document.querySelectorAll('.cfa-job-table tr[data-jobid]')).map((row) => [
+        row.dataset.jobid, row.querySelector('progress.cfa-job-progress')?.value ?? null]))"""
+# Whether some job's bar is further along than in the sample ``before``.
+MOVED_JS = f"""(before) => Object.entries(({PROGRESS_JS})()).some(
+    ([job, value]) => value !== null && job in before && value > before[job])"""
+FINISHED_JS = """() => /Finished/.test(
+    document.querySelector('.cfa-monitor-status')?.textContent ?? '')"""
+# The ETA plot's <img>: which picture it shows, and whether that picture loaded.
+PLOT_JS = """() => { const img = document.querySelector('img.cfa-eta-plot');
+    return img ? {src: img.getAttribute('src') ?? '', width: img.complete ? img.naturalWidth : 0}
+               : null; }"""
+
+# Whether the scrubber shows its last poll of more than the one listing made before queueing.
+RELOADED_JS = """() => {
+    const m = /Poll (\\d+) of (\\d+)/.exec(
+        document.querySelector('.cfa-scrub-summary')?.textContent ?? '');
+    return m !== null && m[1] === m[2] && Number(m[2]) > 2; }"""
+
+# Console errors that are no fault of the widgets, or known and harmless: anything else fails.
+KNOWN_CONSOLE = (
+    # Voila's template links a font CDN; the page fixture blocks every host but loopback.
+    "net::ERR_BLOCKED_BY_CLIENT",
+    # ipywidgets' SelectMultiple front end, when its options shrink under a selection (the
+    # queue panel drops the queued jobs from its list); the list still ends up right.
+    "Error setting state: Cannot set properties of undefined (setting 'selected')",
+)
+
+
+def with_parameters(source: Path, folder: Path, parameters: dict[str, object]) -> Path:
+    """A copy of ``source`` in ``folder``, parameters injected after its parameters cell.
+
+    The same convention as papermill and ``tests/test_notebooks.py``: a new cell, tagged
+    ``injected``, right after the one tagged ``parameters``, so it overrides the defaults.
+    """
+    notebook = read(source)
+    lines = [f"{name} = {value!r}" for name, value in parameters.items()]
+    cell = nbformat.v4.new_code_cell("\n".join(lines), metadata={"tags": ["injected"]})
+    notebook.cells.insert(parameters_cell(notebook) + 1, cell)
+    target = folder / source.name
+    nbformat.write(notebook, target)
+    return target
+
+
+def completed(summary: str) -> int:
+    """Completed jobs in the scrubber's summary ("Poll 3 of 40: 12 completed, 3 running ...").
+
+    States with no job are left out of the summary, so no "completed" means none.
+    """
+    assert re.match(r"Poll \d+ of \d+", summary), summary
+    found = re.search(r"(\d+) completed", summary)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.timeout(300)
+def test_queue_watch_and_scrub_a_rollout(
+    voila: Callable[[Path], str],
+    page: Page,
+    page_log: PageLog,
+    artifacts: Path,
+    tmp_path: Path,
+) -> None:
+    """Queue every job, watch them move to the end, scrub the replay: all from the browser."""
+    url = voila(with_parameters(NOTEBOOK, tmp_path, PARAMETERS))
+    page.goto(url)
+
+    # 1. The queue panel renders, and lists the queueable jobs.
+    panel = page.locator(".cfa-queue-panel")
+    panel.wait_for(timeout=FIRST_RENDER)
+    select_all = page.locator(".cfa-select-all")
+    expect(select_all).to_be_enabled(timeout=STEP)
+    jobs = [
+        text.split("·")[0].strip()
+        for text in page.locator(".cfa-job-select option").all_inner_texts()
+    ]
+    assert jobs and all(job.isdigit() for job in jobs), jobs
+    found = re.search(r"ASID (\d+)", panel.inner_text())
+    assert found, panel.inner_text()
+    asid = found.group(1)
+
+    # 2. Select all, queue, and confirm a question that names the ASID and every job.
+    select_all.click()
+    queue = page.locator(".cfa-queue-button")
+    expect(queue).to_have_text(f"Queue {len(jobs)} jobs", timeout=STEP)
+    queue.click()
+    confirm = page.locator(".cfa-confirm")
+    expect(confirm).to_be_visible(timeout=STEP)
+    expect(confirm).to_contain_text(f"on ASID {asid}")
+    question = confirm.inner_text()
+    assert [job for job in jobs if not re.search(rf"\b{job}\b", question)] == [], question
+    page.locator(".cfa-confirm-button").click()
+    expect(confirm).to_be_hidden(timeout=STEP)
+
+    # 3. Each job's answer: queued, or the API's error for it.
+    results = page.locator(".cfa-queue-results")
+    expect(results).to_contain_text(f"of {len(jobs)} queued on ASID {asid}", timeout=STEP)
+    rows = results.locator("tbody tr")
+    expect(rows).to_have_count(len(jobs))
+    answers = dict(
+        zip(
+            rows.locator("td:first-child").all_inner_texts(),
+            rows.locator("td:last-child").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert sorted(answers) == sorted(jobs)
+    assert all(a.startswith(("queued", "error")) for a in answers.values()), answers
+    queued = sorted(job for job, answer in answers.items() if answer.startswith("queued"))
+    assert queued, answers
+
+    # 4. The live monitor: fleet counts, and one progress bar per queued job, moving.
+    page.locator(".cfa-live-monitor").wait_for(timeout=STEP)
+    expect(page.locator(".cfa-fleet-header")).to_contain_text(
+        re.compile(rf"{len(queued)} jobs: \d+ \w+"), timeout=STEP
+    )
+    bars = page.locator(".cfa-job-table progress.cfa-job-progress")
+    expect(bars).to_have_count(len(queued), timeout=STEP)
+    assert {bar.get_attribute("max") for bar in bars.all()} == {"100"}
+    samples = [page.evaluate(PROGRESS_JS)]
+    assert sorted(samples[0]) == queued, samples[0]
+    page.wait_for_function(MOVED_JS, arg=samples[-1], timeout=ROLLOUT)
+    samples.append(page.evaluate(PROGRESS_JS))
+    # Once more, unless the rollout ended first (then nothing can move any more).
+    page.wait_for_function(f"(before) => ({MOVED_JS})(before) || ({FINISHED_JS})()",
+                           arg=samples[-1], timeout=ROLLOUT)  # fmt: skip
+    samples.append(page.evaluate(PROGRESS_JS))
+    values = [v for sample in samples for v in sample.values() if v is not None]
+    assert any(0 < v < 100 for v in values), samples  # seen part way, not only before and after
+
+    # 5. The ETA plot: a picture that loaded, and redrawn as the polls came in.
+    page.wait_for_function(f"() => ({PLOT_JS})()?.width > 0", timeout=STEP)
+    first_plot = page.evaluate(PLOT_JS)
+
+    # 6. The rollout ends, every queued job with it.
+    status = page.locator(".cfa-monitor-status")
+    expect(status).to_contain_text("every queued job ended", timeout=ROLLOUT)
+    page.wait_for_function(
+        f"(first) => {{ const now = ({PLOT_JS})(); return now.width > 0 && now.src !== first; }}",
+        arg=first_plot["src"],
+        timeout=STEP,
+    )
+    header = page.locator(".cfa-fleet-header").inner_text()
+    assert "100 % done" in header, header
+
+    # 7. The replay scrubber reloads at the end; fewer jobs completed at the first poll.
+    summary = page.locator(".cfa-scrub-summary")
+    page.wait_for_function(RELOADED_JS, timeout=STEP)
+    polls = int(re.findall(r"of (\d+)", summary.inner_text())[0])
+    # The slider by keyboard, the way a person would; but to the end by the Last button: End
+    # on a noUiSlider whose max grew after it was drawn goes to the old max (ipywidgets 8.1).
+    handle = page.locator(".cfa-time-slider .noUi-handle")
+    handle.press("Home")
+    expect(summary).to_contain_text(f"Poll 1 of {polls}", timeout=STEP)
+    at_first = completed(summary.inner_text()), snapshot_states(page)
+    handle.press("ArrowRight")
+    expect(summary).to_contain_text(f"Poll 2 of {polls}", timeout=STEP)
+    page.locator(".cfa-scrub-last").click()
+    expect(summary).to_contain_text(f"Poll {polls} of {polls}", timeout=STEP)
+    at_last = completed(summary.inner_text()), snapshot_states(page)
+    assert at_first[0] < at_last[0], (at_first, at_last)
+    assert at_first[1].count("completed") < at_last[1].count("completed"), (at_first, at_last)
+    assert len(at_last[1]) == len(queued), at_last
+
+    # 8. Nothing went wrong along the way, and the page looks right.
+    errors = [text for text in page.locator(".cfa-error").all_inner_texts() if text.strip()]
+    assert errors == []
+    text = page.locator("body").inner_text()
+    assert "Traceback (most recent call last)" not in text
+    assert "Loading widget" not in text
+    assert page_log.page_errors == []
+    unexpected = [e for e in page_log.console_errors if not any(k in e for k in KNOWN_CONSOLE)]
+    assert unexpected == []
+    path = screenshot(page, artifacts / "live_queue_browser.png")
+    print(f"screenshot: {path}; requests blocked (not loopback): {page_log.blocked}")
+
+
+def snapshot_states(page: Page) -> list[str]:
+    """The "state then" column of the scrubber's snapshot table, one entry per job."""
+    return page.locator(".cfa-snapshot tr[data-jobid] td:nth-child(4)").all_inner_texts()
