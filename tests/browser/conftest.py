@@ -63,9 +63,10 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
-    """Playwright's sync driver, one per session."""
+    """Playwright's sync driver, one per module: while it runs, the main thread counts as
+    inside an event loop, so it must stop before any other module's ``asyncio.run``."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -74,7 +75,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright, chromium_path: Path) -> Iterator[Browser]:
     """Headless Chromium with a fresh profile (Playwright makes a temporary one)."""
     launched = playwright_driver.chromium.launch(
@@ -159,32 +160,40 @@ def kernelspec_dir(root: Path) -> Path:
     return root
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process below ``pid``, read from /proc (Voila's kernels get their own session)."""
+def _stat(pid: int) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (state, ppid, ...), or None if gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid`` with its start time (Voila's kernels get their own session).
+
+    The start time tells a leftover from a newcomer that was given a recycled pid.
+    """
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found: set[int] = set()
+    started: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+            started[int(entry.name)] = fields[19]
+    found: dict[int, str] = {}
     todo = [pid]
     while todo:
         for child in children.get(todo.pop(), []):
             if child not in found:
-                found.add(child)
+                found[child] = started[child]
                 todo.append(child)
     return found
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process exists and is not a zombie."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+def _still_running(pid: int, started: str) -> bool:
+    """Whether that very process (same start time) exists and is not a zombie."""
+    fields = _stat(pid)
+    return fields is not None and fields[19] == started and fields[0] != "Z"
 
 
 @dataclass
@@ -210,8 +219,8 @@ class VoilaServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
-        for pid in below:
-            if _alive(pid):
+        for pid, started in below.items():
+            if _still_running(pid, started):
                 os.kill(pid, signal.SIGKILL)
 
 
