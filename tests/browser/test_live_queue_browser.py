@@ -45,10 +45,21 @@ MOVED_JS = f"""(before) => Object.entries(({PROGRESS_JS})()).some(
     ([job, value]) => value !== null && job in before && value > before[job])"""
 FINISHED_JS = """() => /Finished/.test(
     document.querySelector('.cfa-monitor-status')?.textContent ?? '')"""
-# The ETA plot's <img>: which picture it shows, and whether that picture loaded.
-PLOT_JS = """() => { const img = document.querySelector('img.cfa-eta-plot');
-    return img ? {src: img.getAttribute('src') ?? '', width: img.complete ? img.naturalWidth : 0}
-               : null; }"""
+# Keeps every picture the ETA plot's <img> shows in window.cfaPlots: each redraw is a new src.
+WATCH_PLOT_JS = """() => {
+    window.cfaPlots = new Set();
+    const note = () => {
+        const src = document.querySelector('img.cfa-eta-plot')?.getAttribute('src');
+        if (src) window.cfaPlots.add(src);
+    };
+    note();
+    new MutationObserver(note).observe(document.body,
+        {subtree: true, childList: true, attributes: true, attributeFilter: ['src']});
+}"""
+# Whether the ETA plot shows a picture that loaded.
+PLOT_LOADED_JS = """() => {
+    const img = document.querySelector('img.cfa-eta-plot');
+    return Boolean(img?.getAttribute('src')) && img.complete && img.naturalWidth > 0; }"""
 
 # Whether the scrubber shows its last poll of more than the one listing made before queueing.
 RELOADED_JS = """() => {
@@ -117,6 +128,8 @@ def test_queue_watch_and_scrub_a_rollout(
     assert found, panel.inner_text()
     asid = found.group(1)
 
+    page.evaluate(WATCH_PLOT_JS)
+
     # 2. Select all, queue, and confirm a question that names the ASID and every job.
     select_all.click()
     queue = page.locator(".cfa-queue-button")
@@ -157,27 +170,21 @@ def test_queue_watch_and_scrub_a_rollout(
     assert {bar.get_attribute("max") for bar in bars.all()} == {"100"}
     samples = [page.evaluate(PROGRESS_JS)]
     assert sorted(samples[0]) == queued, samples[0]
-    page.wait_for_function(MOVED_JS, arg=samples[-1], timeout=ROLLOUT)
+    assert moved_or_ended(page, samples[-1]), f"no progress bar moved from {samples[-1]}"
     samples.append(page.evaluate(PROGRESS_JS))
-    # Once more, unless the rollout ended first (then nothing can move any more).
-    page.wait_for_function(f"(before) => ({MOVED_JS})(before) || ({FINISHED_JS})()",
-                           arg=samples[-1], timeout=ROLLOUT)  # fmt: skip
+    moved_or_ended(page, samples[-1])  # once more, unless the rollout ended first
     samples.append(page.evaluate(PROGRESS_JS))
     values = [v for sample in samples for v in sample.values() if v is not None]
     assert any(0 < v < 100 for v in values), samples  # seen part way, not only before and after
 
-    # 5. The ETA plot: a picture that loaded, and redrawn as the polls came in.
-    page.wait_for_function(f"() => ({PLOT_JS})()?.width > 0", timeout=STEP)
-    first_plot = page.evaluate(PLOT_JS)
+    # 5. The ETA plot: a picture that loaded.
+    page.wait_for_function(PLOT_LOADED_JS, timeout=STEP)
 
-    # 6. The rollout ends, every queued job with it.
+    # 6. The rollout ends, every queued job with it; the plot was redrawn as the polls came in.
     status = page.locator(".cfa-monitor-status")
     expect(status).to_contain_text("every queued job ended", timeout=ROLLOUT)
-    page.wait_for_function(
-        f"(first) => {{ const now = ({PLOT_JS})(); return now.width > 0 && now.src !== first; }}",
-        arg=first_plot["src"],
-        timeout=STEP,
-    )
+    page.wait_for_function(PLOT_LOADED_JS, timeout=STEP)
+    assert page.evaluate("() => window.cfaPlots.size") >= 2
     header = page.locator(".cfa-fleet-header").inner_text()
     assert "100 % done" in header, header
 
@@ -211,6 +218,19 @@ def test_queue_watch_and_scrub_a_rollout(
     assert unexpected == []
     path = screenshot(page, artifacts / "live_queue_browser.png")
     print(f"screenshot: {path}; requests blocked (not loopback): {page_log.blocked}")
+
+
+def moved_or_ended(page: Page, before: dict[str, int | None]) -> bool:
+    """Wait until a progress bar is further along than in ``before``, or the rollout ended.
+
+    Returns whether one moved: a test of "it moves" that fails as soon as the rollout is over,
+    not after the whole timeout.
+    """
+    page.wait_for_function(
+        f"(before) => ({MOVED_JS})(before) || ({FINISHED_JS})()", arg=before, timeout=ROLLOUT
+    )
+    moved: bool = page.evaluate(MOVED_JS, before)
+    return moved
 
 
 def snapshot_states(page: Page) -> list[str]:
