@@ -136,13 +136,14 @@ class Monitor:
         """Everything recorded so far, or None when the runner has no recorder."""
         return self.runner.events
 
-    def fleet(self) -> pd.DataFrame:
+    def fleet(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
         """The followed jobs at the latest poll: :data:`~cfanalytics.timeline.SNAPSHOT_SCHEMA`.
 
-        Without a recorder only what the runner's progress holds is filled in (state,
-        progress, ETA); slips and flags need the recorded history.
+        ``events`` defaults to :meth:`events` (pass a copy taken earlier to work on it
+        elsewhere). Without a recorder only what the runner's progress holds is filled in
+        (state, progress, ETA); slips and flags need the recorded history.
         """
-        events = self.events()
+        events = self.events() if events is None else events
         if events is None:
             return _fleet_from_progress(self.progress)
         if events.empty:
@@ -157,17 +158,17 @@ class Monitor:
         """:class:`FleetHeader` of :meth:`fleet` (or of the frame given)."""
         return FleetHeader.of(self.fleet() if fleet is None else fleet)
 
-    def eta_errors(self) -> pd.DataFrame:
+    def eta_errors(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
         """:func:`~cfanalytics.eta_errors` of the followed jobs that completed so far."""
-        events = self.events()
+        events = self.events() if events is None else events
         if events is None or events.empty:
             return eta_errors(empty_events())
         errors = eta_errors(events)
         return errors.loc[errors["jobid"].isin(self.following)].reset_index(drop=True)
 
-    def fleet_states(self) -> pd.DataFrame:
+    def fleet_states(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
         """:func:`~cfanalytics.fleet_states` of the followed jobs, for a burn-up."""
-        events = self.events()
+        events = self.events() if events is None else events
         if events is None or events.empty or not self.following:
             return fleet_states(empty_events())
         jobs = job_summary(events)

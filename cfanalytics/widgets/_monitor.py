@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import ipywidgets as widgets
@@ -73,6 +75,7 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         super().__init__(children, **kwargs)
         classed(self, "cfa-live-monitor")
         self._polling = False
+        self._draw_task: asyncio.Task[Any] | None = None
         self.refresh(force=True)
 
     # -- public --------------------------------------------------------------------------
@@ -109,41 +112,79 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         self._finish_callbacks.append(self.tasks.guard("after the rollout", callback))
 
     def refresh(self, *, force: bool = False) -> None:
-        """Redraw header, table and status now (``force``) or if a redraw is due."""
-        if self._redraw.due(force=force):
-            with self._redraw.timing():
-                fleet = self.monitor.fleet()
-                self.header.value = _header_html(self.monitor.header(fleet))
-                self.table.value = _table_html(fleet, self.max_rows)
+        """Redraw header, table and plot if due (``force``: now), then status and buttons.
+
+        The status goes last: whoever reads "Finished" then sees the final table too.
+        """
+        table = self._redraw.due(force=force)
+        plot = bool(self.monitor.following) and self._replot.due(force=force)
+        if table or plot:
+            self._show(self._drawing(self.monitor.events(), table=table, plot=plot))
+        self._show_status()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _show_status(self) -> None:
         self.status.value = self._status_html()
         self.start_button.disabled = self.running or not self.monitor.following
         self.stop_button.disabled = not self.running
-        if self.monitor.following and self._replot.due(force=force):
-            with self._replot.timing():
-                self.plot.value = png(self._draw, size=(11.0, 4.0), ncols=2, dpi=90)
-
-    # -- internals -----------------------------------------------------------------------
 
     def _chain(self, previous: Callable[[RolloutProgress], object] | None) -> Callable[..., None]:
         def on_progress(progress: RolloutProgress) -> None:
             if previous is not None:
                 previous(progress)
-            self.refresh()
+            self._show_status()
+            if self._draw_task is None:  # one redraw at a time; the next poll asks again
+                self._draw_task = self.tasks.spawn("drawing", self._redraw_off_loop())
 
         return on_progress
+
+    async def _redraw_off_loop(self) -> None:
+        """Analysis and PNG in a worker thread, so polls keep their pace; widgets set here."""
+        try:
+            table, plot = self._redraw.due(), self._replot.due()
+            events = self.monitor.events()  # taken here: the recorder appends on this loop
+            if (table or plot) and events is not None:
+                throttle = self._replot if plot else self._redraw
+                with throttle.timing():
+                    drawn = await asyncio.to_thread(self._drawing, events, table=table, plot=plot)
+                self._show(drawn)
+            elif table or plot:
+                self._show(self._drawing(events, table=table, plot=plot))
+        finally:
+            self._draw_task = None
+
+    def _drawing(
+        self, events: pd.DataFrame | None, *, table: bool, plot: bool
+    ) -> tuple[str | None, str | None, bytes | None]:
+        """Header, table and plot as HTML and PNG: pure, so it can run in a worker thread."""
+        header = rows = image = None
+        if table:
+            fleet = self.monitor.fleet(events)
+            header = _header_html(self.monitor.header(fleet))
+            rows = _table_html(fleet, self.max_rows)
+        if plot and events is not None:
+            states, errors = self.monitor.fleet_states(events), self.monitor.eta_errors(events)
+            image = png(partial(_draw, states, errors), size=(11.0, 4.0), ncols=2, dpi=90)
+        return header, rows, image
+
+    def _show(self, drawn: tuple[str | None, str | None, bytes | None]) -> None:
+        header, rows, image = drawn
+        if header is not None and rows is not None:
+            self.header.value, self.table.value = header, rows
+        if image is not None:
+            self.plot.value = image
 
     async def _run(self) -> None:
         try:
             progress = await self.monitor.run()
         finally:
             self._polling = False
+            if self._draw_task is not None:
+                await asyncio.gather(self._draw_task, return_exceptions=True)
             self.refresh(force=True)
         for callback in self._finish_callbacks:
             callback(progress)
-
-    def _draw(self, left: Axes, right: Axes) -> None:
-        plot_burnup(self.monitor.fleet_states(), ax=left)
-        plot_eta_vs_actual(self.monitor.eta_errors(), ax=right)
 
     def _status_html(self) -> str:
         progress = self.monitor.progress
@@ -158,6 +199,11 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         if progress.stop_reason:
             return message(f"Finished: {progress.stop_reason} ({polls}).")
         return message(f"Not polling: {polls}. Press Start to follow the jobs.")
+
+
+def _draw(states: pd.DataFrame, errors: pd.DataFrame, left: Axes, right: Axes) -> None:
+    plot_burnup(states, ax=left)
+    plot_eta_vs_actual(errors, ax=right)
 
 
 def _header_html(header: FleetHeader) -> str:
@@ -192,9 +238,14 @@ def _row(row: Any) -> str:
     described = cells([row.jobid, row.kind, row.location, where, row.state])
     return (
         f'<tr data-jobid="{row.jobid}">{described}'
-        f"<td>{bar(row.jobprogress, 'cfa-job-progress')}</td><td>{clock(row.jobeta)}</td>"
+        f"<td>{bar(_shown_progress(row), 'cfa-job-progress')}</td><td>{clock(row.jobeta)}</td>"
         f"<td>{duration(row.slip_s, signed=True)}</td><td>{mark}</td></tr>"
     )
+
+
+def _shown_progress(row: Any) -> Any:
+    """A completed job is done: its bar is full, whatever the last poll that listed it said."""
+    return 100 if row.state == "completed" else row.jobprogress
 
 
 def _true(value: Any) -> bool:

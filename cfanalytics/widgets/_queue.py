@@ -82,9 +82,9 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         await self.controller.refresh()
         for name, dropdown in self.filters.items():
             keep = dropdown.value
-            options = [(_ANY[name], None), *((v, v) for v in self.controller.options(name))]
+            options = [(_ANY[name], ""), *((v, v) for v in self.controller.options(name))]
             dropdown.options = options
-            dropdown.value = keep if keep in dict(options).values() else None
+            dropdown.value = keep if keep in dict(options).values() else ""
         self._show_choices()
         self._show_status()
 
@@ -92,7 +92,8 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
 
     def _filter(self, name: str) -> widgets.Dropdown:
         dropdown = classed(
-            widgets.Dropdown(options=[(_ANY[name], None)], value=None, layout={"width": "auto"}),
+            # "" for any: a None value shows as a blank choice in the browser.
+            widgets.Dropdown(options=[(_ANY[name], "")], value="", layout={"width": "auto"}),
             f"cfa-filter-{name}",
         )
         dropdown.observe(self.tasks.guard("filtering", lambda _: self._show_choices()), "value")
@@ -106,8 +107,9 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         return button
 
     def _show_choices(self) -> None:
-        shown = self.controller.choices(**{n: d.value for n, d in self.filters.items()})
+        shown = self.controller.choices(**{n: d.value or None for n, d in self.filters.items()})
         kept = set(self.select.value)
+        self.select.value = ()  # before the options change: the browser errs on stale ones
         self.select.options = [(_label(row), int(row.jobid)) for row in shown.itertuples()]
         self.select.value = tuple(j for _, j in self.select.options if j in kept)
         self._update_buttons()

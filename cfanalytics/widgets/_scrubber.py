@@ -39,13 +39,8 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         self.tasks = Tasks()
         self.events = _events_of(source)
         self.timeline = FleetTimeline(self.events)
-        self.slider = classed(
-            widgets.IntSlider(min=0, max=0, value=0, readout=False, continuous_update=False,
-                              layout={"width": "60%"}),
-            "cfa-time-slider",
-        )  # fmt: skip
         self.play = classed(widgets.Play(min=0, max=0, interval=400, step=1), "cfa-play")
-        widgets.link((self.play, "value"), (self.slider, "value"))
+        self.slider = self._slider()
         self.label = classed(widgets.HTML(), "cfa-time-label")
         buttons = [
             self._button("First", "cfa-scrub-first", lambda _: self.show(0)),
@@ -57,10 +52,9 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         self.plot = classed(
             widgets.Image(format="png", layout={"max_width": "100%"}), "cfa-scrub-plot"
         )
-        self.slider.observe(self.tasks.guard("scrubbing", lambda _: self._render()), "value")
-        controls = widgets.HBox([self.play, self.slider, self.label])
+        self.controls = widgets.HBox([self.play, self.slider, self.label])
         scroll = widgets.Box([self.table], layout={"max_height": "420px", "overflow": "auto"})
-        children = [widgets.HTML("<b>Replay</b>"), controls, widgets.HBox(buttons),
+        children = [widgets.HTML("<b>Replay</b>"), self.controls, widgets.HBox(buttons),
                     self.summary, self.plot, scroll, self.tasks.pane]  # fmt: skip
         super().__init__(children, **kwargs)
         classed(self, "cfa-replay-scrubber")
@@ -103,8 +97,27 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         button.on_click(self.tasks.guard(label, handler))
         return button
 
+    def _slider(self) -> widgets.IntSlider:
+        """A slider over the polls, linked to Play; remade on reload (see :meth:`_reset`)."""
+        last = max(len(self.timeline) - 1, 0)
+        slider = classed(
+            widgets.IntSlider(min=0, max=last, value=0, readout=False, continuous_update=False,
+                              layout={"width": "60%"}),
+            "cfa-time-slider",
+        )  # fmt: skip
+        self._link = widgets.link((self.play, "value"), (slider, "value"))
+        slider.observe(self.tasks.guard("scrubbing", lambda _: self._render()), "value")
+        return slider
+
     def _reset(self, *, end: bool) -> None:
         last = max(len(self.timeline) - 1, 0)
+        if self.slider.max != last:
+            # A new slider: the browser's slider keeps its first maximum for the End key.
+            self._link.unlink()
+            self.slider.close()
+            self.play.max = last
+            self.slider = self._slider()
+            self.controls.children = (self.play, self.slider, self.label)
         self.slider.max = self.play.max = last
         self.slider.disabled = self.play.disabled = not len(self.timeline)
         index = last if end else 0
