@@ -145,6 +145,8 @@ def read_response(call: Call[T], raw: RawResponse) -> T:
         data = loads(raw.text)
     except ValueError as exc:
         raise format_error(raw, f"not valid JSON ({exc})") from None
+    except RecursionError:  # json recurses once per level: a hostile body can go deeper
+        raise format_error(raw, "JSON nested too deeply to read") from None
     if _is_envelope_error(data):
         raise envelope_error(raw, data)
     return call.parse(raw, data)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from ._results import JobState
 
-__all__ = ["JobReader", "loads", "read_state_id"]
+__all__ = ["BOUNDS", "JobReader", "as_int_in", "loads", "read_state_id"]
 
 # Newer pages spell state 5 "Completed", older ones "Complete": both mean 5.
 _STATE_BY_NAME = {state.name.lower(): int(state) for state in JobState} | {"completed": 5}
@@ -23,6 +24,11 @@ _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 # Unix seconds beyond this are more likely milliseconds: flagged, not reinterpreted.
 _MAX_UNIX_SECONDS = 10**11
+# The events table stores integers as Int64: a larger one is unreadable, not truncated.
+_DIGITS = re.compile(r"-?[0-9]+")
+_INT64 = range(-(2**63), 2**63)
+#: Documented ranges (percent done; a failure count): a value outside is flagged as invalid.
+BOUNDS: dict[str, range] = {"jobprogress": range(101), "jobfailed": range(2**63)}
 
 
 class JsonObject(dict[str, Any]):
@@ -44,15 +50,41 @@ def loads(text: str) -> Any:
 
 
 def _as_int(value: Any) -> int | None:
+    number = _as_any_int(value)
+    if number not in _INT64:
+        raise ValueError(value)
+    return number
+
+
+def _as_any_int(value: Any) -> int:
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):
         return value
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
+    if isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        return int(value.strip())  # ASCII digits only: str.isdigit() also passes "²"
     raise ValueError(value)
+
+
+def as_int_in(key: str) -> Callable[[Any], int | None]:
+    """The integer reader of field ``key``: :func:`_as_int`, refusing values out of its range.
+
+    A progress of 150 or a failure count of -1 is not "fixed" to 100 or 0: it is refused,
+    so the reader flags it (the value, as sent, goes to ``invalid``).
+    """
+    bounds = BOUNDS.get(key)
+    if bounds is None:
+        return _as_int
+
+    def read(value: Any) -> int | None:
+        number = _as_int(value)
+        if number not in bounds:
+            raise ValueError(value)
+        return number
+
+    return read
 
 
 def _as_bool(value: Any) -> bool | None:
@@ -113,7 +145,7 @@ class JobReader:
 
     def number(self, key: str) -> int | None:
         """An integer field (also from digit strings and integral floats)."""
-        return self._read(key, _as_int)  # type: ignore[no-any-return]
+        return self._read(key, as_int_in(key))  # type: ignore[no-any-return]
 
     def flag(self, key: str) -> bool | None:
         """A boolean field (bool, 0/1, "true"/"false")."""

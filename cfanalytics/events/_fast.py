@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..client._parse import _MAX_UNIX_SECONDS, _STATE_BY_NAME, _as_bool, _as_int, _as_text, _as_time
+from ..client._parse import (
+    _MAX_UNIX_SECONDS,
+    _STATE_BY_NAME,
+    _as_bool,
+    _as_text,
+    _as_time,
+    as_int_in,
+)
 from ._arrow import arrow_values, eligible
 from ._schema import SCHEMA, STATES
 
@@ -61,7 +68,7 @@ def _plain_jobs(text: str) -> list[dict[str, Any]] | None:
     """The job objects of a plain status body; None for anything else."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deeply: the general reader says so
         return None
     if not (type(data) is dict and len(data) == 1 and type(data.get("installs")) is list):
         return None  # an envelope, extra top-level keys, or another shape
@@ -131,12 +138,14 @@ def _types(values: list[Any]) -> set[type]:
 
 
 def _ints(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
-    try:
-        if _types(values) <= {int, type(None)}:
-            return pd.array(values, dtype="Int64")
-    except (TypeError, ValueError, OverflowError):
-        pass
-    return pd.array(_convert(values, _as_int, invalid, name), dtype="Int64")
+    read = as_int_in(name)
+    if _types(values) <= {int, type(None)}:
+        try:
+            # Every value in range (Int64, and the field's own bounds) or this is not taken.
+            return pd.array([v if v is None else read(v) for v in values], dtype="Int64")
+        except ValueError:
+            pass
+    return pd.array(_convert(values, read, invalid, name), dtype="Int64")
 
 
 def _seconds(values: list[Any]) -> list[int | None] | None:
@@ -149,7 +158,7 @@ def _seconds(values: list[Any]) -> list[int | None] | None:
     for v in values:
         if v is None or v == "":
             out.append(None)
-        elif type(v) is int or (type(v) is str and v.isdigit()):
+        elif type(v) is int or (type(v) is str and v.isascii() and v.isdigit()):
             seconds = int(v)
             if not 0 <= seconds < _MAX_UNIX_SECONDS:
                 return None
@@ -169,10 +178,9 @@ def _times(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> 
 
 
 def _bools(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
-    # Floats would hash like 0/1: leave them to the client's reader, which refuses them.
-    fast = [
-        None if v is None else _BOOL_OF.get(v, v) if type(v) is not float else v for v in values
-    ]
+    # Floats would hash like 0/1 (and lists not at all): only bools, ints and strings are
+    # looked up; the client's reader refuses the rest.
+    fast = [_BOOL_OF.get(v, v) if type(v) in (bool, int, str) else v for v in values]
     if all(v is None or v is True or v is False for v in fast):
         return pd.array(fast, dtype="boolean")
     return pd.array(_convert(values, _as_bool, invalid, name), dtype="boolean")
