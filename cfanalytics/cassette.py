@@ -301,8 +301,9 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             body = response["body"]["string"]
         stored_headers = response.get("headers") or {}
         method, uri, status = str(request["method"]), str(request["uri"]), int(status)
+        httpx.URL(uri)  # a URI httpx refuses would fail every reader later: refuse it here
         request_headers = _header_pairs(request.get("headers") or {})
-    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+    except (KeyError, TypeError, AttributeError, ValueError, httpx.InvalidURL) as exc:
         problem = (
             f"has no {exc.args[0]!r}" if isinstance(exc, KeyError) else f"is malformed ({exc})"
         )
