@@ -52,6 +52,8 @@ SKIPPED_DIRS = frozenset(
 """Folders never walked (also any ``*_cache`` and ``*.egg-info``)."""
 MIN_SECRET_LENGTH = 6
 """Shorter known secrets would match everywhere: refused if given, ignored from the environment."""
+MAX_PER_FILE = 50
+"""A key leaked into every request of a cassette is listed this often, then counted."""
 PARSE_LIMIT = 256 * 1024 * 1024
 """Bigger structured files are only streamed line by line, never parsed whole."""
 
@@ -369,7 +371,11 @@ def _scan_file(path: Path, known: _Known) -> list[Finding]:
     except (OSError, EOFError, zlib.error, ValueError, ImportError) as exc:
         reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:160]
         return [Finding(str(path), "whole file", "unreadable", f"not scanned ({reason})")]
-    return [finding for _, finding in found]
+    findings = [finding for _, finding in found]
+    if len(findings) <= MAX_PER_FILE:
+        return findings
+    more = f"{len(findings) - MAX_PER_FILE} more findings in this file are not listed"
+    return [*findings[:MAX_PER_FILE], Finding(str(path), "whole file", "more findings", more)]
 
 
 def _open(path: Path) -> IO[str]:

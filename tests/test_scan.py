@@ -303,6 +303,16 @@ def test_walk_skips_tools_folders_and_code_but_reads_named_files(tmp_path: Path)
     assert len(scan_with(tmp_path / "conftest.py", tmp_path / "conftest.py")) == 1
 
 
+def test_a_leak_everywhere_is_listed_then_counted(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text(f"key {ACCESS_KEY}\n" * 80)
+    findings = scan_with(tmp_path)
+    assert len(findings) == scan.MAX_PER_FILE + 1
+    assert (
+        findings[-1].excerpt
+        == f"{80 - scan.MAX_PER_FILE} more findings in this file are not listed"
+    )
+
+
 def test_unreadable_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "broken.parquet").write_bytes(b"PAR1 not really")
     (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
@@ -358,6 +368,8 @@ def test_what_the_pipeline_writes_is_clean(pipeline: Path) -> None:
     assert names == ["report.html", "run.parquet", "run.yaml"]
     assert scan_with(pipeline) == []
     assert scan_paths([pipeline], environ={}) == []
+    control = scan_with(pipeline, secrets=("London",))  # proof that every file was read
+    assert sorted({Path(f.path).name for f in control}) == names
 
 
 def test_shipped_sample_is_clean_of_the_keys_that_recorded_it(tmp_path: Path) -> None:
