@@ -188,7 +188,8 @@ def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
     """A tqdm bar and the ``on_progress`` callback that moves it (jobs ended of queued)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total_hint, unit="job", desc="rollout", file=sys.stderr)
+    # Only on a terminal: piped or logged, stderr keeps to errors (one line each).
+    bar = tqdm(total=total_hint, unit="job", desc="rollout", file=sys.stderr, disable=None)
 
     def on_progress(progress: Any) -> None:
         bar.total = len(progress.watched)
@@ -200,7 +201,7 @@ def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
 
 def record(args: argparse.Namespace) -> int:
     """``cfanalytics record``: queue, poll, and record every response."""
-    from .session import RunPlan
+    from .session import RunPlan, resume
     from .session import record as record_run
 
     plan = RunPlan(
@@ -211,16 +212,13 @@ def record(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
     )
     bar, on_progress = progress_bar()
+    common = {"events_dir": args.events, "base_url": args.base_url, "timeout": args.timeout,
+              "on_progress": on_progress}  # fmt: skip
     with bar:
-        run = record_run(
-            plan,
-            cassette=args.cassette,
-            events_dir=args.events,
-            base_url=args.base_url,
-            timeout=args.timeout,
-            overwrite=args.overwrite,
-            on_progress=on_progress,
-        )
+        if args.resume:
+            run = resume(args.cassette, **common)
+        else:
+            run = record_run(plan, cassette=args.cassette, overwrite=args.overwrite, **common)
     _describe(run)
     return 0
 

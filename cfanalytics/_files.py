@@ -7,7 +7,7 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["drop_partial_line", "write_atomically"]
 
 
 def write_atomically(path: Path, text: str, *, what: str, error: type[Exception]) -> None:
@@ -34,3 +34,13 @@ def write_atomically(path: Path, text: str, *, what: str, error: type[Exception]
         if isinstance(exc, OSError):
             raise error(f"cannot write {what} {path}: {exc.strerror or exc}") from exc
         raise
+
+
+def drop_partial_line(path: Path) -> None:
+    """Cut a last line a crash left half written, so appending starts on a fresh line."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    data = path.read_bytes()
+    if not data.endswith(b"\n"):
+        with path.open("r+b") as file:
+            file.truncate(data.rfind(b"\n") + 1)

@@ -130,6 +130,12 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")
     p.add_argument("--overwrite", action="store_true", help="replace an existing cassette")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="carry on a run that was killed: same --cassette and --events; its plan is the "
+        "recorded one, and nothing recorded is asked for or written again",
+    )
     p.set_defaults(run=_commands.record)
 
     p = sub.add_parser("replay", help="replay a recorded run offline and rebuild its events")

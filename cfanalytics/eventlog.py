@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ._files import drop_partial_line
 from .events import COLUMNS, SCHEMA_VERSION, conform, empty_events
 from .exceptions import EventLogError
 
@@ -50,6 +51,7 @@ class EventLog:
         self.next_seq = _next_seq(self.journal, self.parquet)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            drop_partial_line(self.journal)  # a killed run's half line would swallow the next
             self._file: IO[str] | None = self.journal.open("a", encoding="utf-8")
         except OSError as exc:
             raise EventLogError(f"cannot write the event log in {self.folder}: {exc}") from exc

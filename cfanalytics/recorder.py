@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from ._journal import CassetteJournal
 from .cassette import CassetteWriter, Interaction
 from .client._results import RawResponse
 from .eventlog import EventLog
@@ -61,16 +62,20 @@ class Recorder:
         cassette: CassetteWriter | None = None,
         on_rows: Callable[[list[dict[str, Any]]], object] | None = None,
         secrets: Sequence[str] = (),
+        journal: CassetteJournal | None = None,
+        first_seq: int | None = None,
     ) -> None:
         self.run_id = run_id or new_run_id()
         self.clock = clock
         self.eventlog = eventlog
         self.cassette = cassette
         self.on_rows = on_rows
+        self.journal = journal
         self._secrets = tuple(s for s in secrets if s)
         self.responses = 0  # exchanges that had a response
         self._rows: list[dict[str, Any]] = []
-        self._seq = eventlog.next_seq if eventlog is not None else 0
+        # A resumed run carries on its numbering: from the event log, else from the caller.
+        self._seq = eventlog.next_seq if eventlog is not None else (first_seq or 0)
 
     @property
     def events(self) -> pd.DataFrame:
@@ -108,16 +113,17 @@ class Recorder:
         recorded = getattr(exc, "recorded_at", None)  # set when replaying such a failure
         at = datetime.fromisoformat(recorded) if recorded else self.clock()
         if self.cassette is not None:
-            self.cassette.metadata.setdefault(FAILURES_KEY, []).append(
-                {
-                    "before": len(self.cassette.interactions),
-                    "method": request.method,
-                    "uri": str(request.url),
-                    "error": type(exc).__name__,
-                    "message": str(exc),
-                    "at": at.isoformat(),
-                }
-            )
+            entry = {
+                "before": len(self.cassette.interactions),
+                "method": request.method,
+                "uri": _replace_all(str(request.url), self._secrets),
+                "error": type(exc).__name__,
+                "message": _replace_all(str(exc), self._secrets),
+                "at": at.isoformat(),
+            }
+            self.cassette.metadata.setdefault(FAILURES_KEY, []).append(entry)
+            if self.journal is not None:
+                self.journal.failure(entry)
         self._record(request, None, f"{type(exc).__name__}: {exc}", at)
 
     def _scrub(self, row: dict[str, Any]) -> dict[str, Any]:
@@ -141,12 +147,15 @@ class Recorder:
             self._scrub(row) for row in exchange_rows(exchange, run_id=self.run_id, seq=self._seq)
         ]
         self._seq += 1
-        if self.eventlog is not None:
-            self.eventlog.append(rows)
         if response is not None:
             self.responses += 1
             if self.cassette is not None:
-                self.cassette.append(Interaction.from_httpx(response))
+                kept = self.cassette.append(Interaction.from_httpx(response))
+                if self.journal is not None:
+                    # The journal first: a resume rebuilds event rows from it, never the reverse.
+                    self.journal.interaction(kept)
+        if self.eventlog is not None:
+            self.eventlog.append(rows)
         self._rows.extend(rows)
         if self.on_rows is not None:
             self.on_rows(rows)

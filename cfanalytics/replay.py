@@ -28,6 +28,7 @@ __all__ = [
     "RecordedFailure",
     "ReplayTransport",
     "RequestKey",
+    "ResumeTransport",
     "in_recorded_order",
     "replay_source",
     "request_key",
@@ -140,6 +141,10 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         """How many recorded responses are left to serve."""
         return len(self.cassette.interactions) - self._served
 
+    def has_answer(self, request: httpx.Request) -> bool:
+        """Whether a recorded answer (or failure) is left for ``request``."""
+        return bool(self._queues.get(self._request_key(request)))
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` with its next recorded response."""
         request.read()
@@ -228,3 +233,41 @@ def replay_source(client: object) -> str | None:
             return transport.name
         transport = getattr(transport, "inner", None)
     return None
+
+
+class ResumeTransport(httpx.AsyncBaseTransport):
+    """Answers from an interrupted recording while it has answers, then sends for real.
+
+    Resuming runs the same plan again from the start: every request the recording answered
+    gets that answer again (a job queued before the crash is never queued twice), and the
+    run takes the recorded path until the recording runs out, then carries on live.
+    :attr:`replaying` says whether recorded status answers are left, so the run need not
+    wait between polls it is only re-reading.
+    """
+
+    def __init__(self, recorded: Cassette, live: httpx.AsyncBaseTransport) -> None:
+        self._replay = ReplayTransport(recorded)
+        self.live = live
+        self._status_left = sum(
+            1 for item in in_recorded_order(recorded) if _is_status(httpx.URL(item.uri))
+        )
+
+    @property
+    def replaying(self) -> bool:
+        """Whether recorded status answers are left to re-read."""
+        return self._status_left > 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """The recorded answer if one is left, else the live transport's."""
+        if not self._replay.has_answer(request):
+            return await self.live.handle_async_request(request)
+        if _is_status(request.url):
+            self._status_left -= 1
+        return await self._replay.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.live.aclose()
+
+
+def _is_status(url: httpx.URL) -> bool:
+    return url.path.endswith("/imageinstall/status")

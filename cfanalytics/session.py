@@ -10,9 +10,10 @@ the cassette, offline and without sleeping, and get the identical events table.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import random
 from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,16 +22,17 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from ._journal import CassetteJournal, journal_path, read_journal
 from ._version import __version__
 from .cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from .client import AsyncClient, RetryPolicy
-from .client._config import resolve_credentials
+from .client._config import Credentials, resolve_credentials
 from .eventlog import EventLog, load_events
-from .events import SCHEMA_VERSION
-from .events._build import Exchange, events_from_exchanges
+from .events import SCHEMA_VERSION, conform
+from .events._build import Exchange, events_from_exchanges, exchange_rows
 from .exceptions import CassetteError, ReplayExhaustedError
 from .recorder import Recorder, new_run_id
-from .replay import RecordedFailure, ReplayTransport, in_recorded_order
+from .replay import RecordedFailure, ReplayTransport, ResumeTransport, in_recorded_order
 from .runner import RolloutProgress, RolloutRunner, no_sleep
 
 __all__ = [
@@ -39,10 +41,12 @@ __all__ = [
     "RunPlan",
     "arecord",
     "areplay",
+    "aresume",
     "events_from_cassette",
     "load_source",
     "record",
     "replay",
+    "resume",
 ]
 
 # Replay needs some credentials to build a client; they are never sent anywhere.
@@ -108,6 +112,8 @@ class Recording:
     recorder: Recorder
     writer: CassetteWriter
     log: EventLog | None
+    #: The sleep between polls: a resumed run does not wait while re-reading the recording.
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
 
     @classmethod
     def open(
@@ -116,20 +122,18 @@ class Recording:
         cassette: str | os.PathLike[str],
         events_dir: str | os.PathLike[str] | None,
         metadata: dict[str, Any],
-        base_url: str | None = None,
-        access_key: str | None = None,
-        secret_key: str | None = None,
         run_id: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], datetime] | None = None,
-        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        retry: RetryPolicy | None = None,
-        rng: random.Random | None = None,
-        timeout: float = 30.0,
         overwrite: bool = False,
+        **options: Any,
     ) -> Recording:
-        """Resolve credentials, then wire recorder, cassette writer, event log and client."""
-        credentials = resolve_credentials(access_key, secret_key, os.environ)
+        """Resolve credentials, then wire recorder, cassette writer, journal, log and client.
+
+        ``options``: ``base_url``, ``access_key``, ``secret_key``, ``transport``, ``clock``,
+        ``sleep``, ``retry``, ``rng``, ``timeout``.
+        """
+        credentials = resolve_credentials(
+            options.pop("access_key", None), options.pop("secret_key", None), os.environ
+        )
         run_id = run_id or new_run_id()
         meta = metadata | {
             "cfanalytics": __version__,
@@ -138,23 +142,81 @@ class Recording:
         }
         secrets = credentials.secrets()
         writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
+        journal_file = journal_path(cassette)
+        if journal_file.exists() and not overwrite:
+            raise CassetteError(
+                f"{journal_file} holds an interrupted recording: resume it "
+                "(`cfanalytics record --resume`), or pass --overwrite to start afresh"
+            )
+        journal_file.unlink(missing_ok=True)
+        return cls._wire(writer, events_dir, run_id, credentials, **options)
+
+    @classmethod
+    def reopen(
+        cls,
+        cassette: str | os.PathLike[str],
+        *,
+        events_dir: str | os.PathLike[str] | None,
+        **options: Any,
+    ) -> tuple[Recording, Cassette]:
+        """Carry on an interrupted recording: its cassette, journal and event log.
+
+        Returns the recording and what was recorded before; its client answers from that
+        first (:class:`~cfanalytics.replay.ResumeTransport`), then talks to the API.
+        """
+        prior = interrupted(cassette)
+        credentials = resolve_credentials(
+            options.pop("access_key", None), options.pop("secret_key", None), os.environ
+        )
+        meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
+        writer = CassetteWriter(cassette, metadata=meta, secrets=credentials.secrets(),
+                                overwrite=True)  # fmt: skip
+        for interaction in prior.interactions:
+            writer.append(interaction)
+        if options.get("base_url") is None:  # the API the run was recorded against
+            options["base_url"] = meta.get("base_url")
+        recording = cls._wire(writer, events_dir, str(meta["run_id"]), credentials,
+                              prior=prior, **options)  # fmt: skip
+        return recording, prior
+
+    @classmethod
+    def _wire(
+        cls,
+        writer: CassetteWriter,
+        events_dir: str | os.PathLike[str] | None,
+        run_id: str,
+        credentials: Credentials,
+        *,
+        prior: Cassette | None = None,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        **client_options: Any,
+    ) -> Recording:
+        secrets = credentials.secrets()
         log = EventLog(events_dir, run_id=run_id, secrets=secrets) if events_dir else None
+        done = list(in_recorded_order(prior)) if prior is not None else []
+        if log is not None and prior is not None:
+            _catch_up(log, done, run_id)
         recorder = Recorder(
-            run_id=run_id, eventlog=log, cassette=writer, secrets=secrets, **_clock(clock)
+            run_id=run_id, eventlog=log, cassette=writer, secrets=secrets,
+            first_seq=len(done), **_clock(clock),
+        )  # fmt: skip
+        wire: httpx.AsyncBaseTransport = recorder.wrap_async(
+            transport or httpx.AsyncHTTPTransport()
         )
+        if prior is not None:
+            wire = resume = ResumeTransport(prior, wire)
+            sleep = _unless_rereading(resume, sleep)
         client = AsyncClient(
-            base_url=base_url,
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            retry=retry,
-            sleep=sleep,
-            rng=rng,
-            timeout=timeout,
-            transport=recorder.wrap_async(transport or httpx.AsyncHTTPTransport()),
-        )
+            base_url=base_url, access_key=credentials.access_key,
+            secret_key=credentials.secret_key, sleep=sleep, transport=wire, **client_options,
+        )  # fmt: skip
         writer.metadata["base_url"] = str(client.base_url)
         writer.metadata["complete"] = False  # until the run ends by a stop condition
-        return cls(client, recorder, writer, log)
+        recorder.journal = CassetteJournal(writer.path, _scrubbed(writer.metadata, secrets))
+        return cls(client, recorder, writer, log, sleep)
 
     @property
     def run_id(self) -> str:
@@ -162,10 +224,16 @@ class Recording:
         return self.recorder.run_id
 
     def close(self) -> None:
-        """Write the cassette and close the event log (idempotent)."""
+        """Write the cassette, then drop its journal; close the event log (idempotent)."""
+        journal = self.recorder.journal
         try:
             self.writer.close()
+            if journal is not None:
+                journal.discard()
         finally:
+            if journal is not None:
+                with suppress(CassetteError):  # the error that stopped the run says more
+                    journal.close()
             if self.log is not None:
                 self.log.close()
 
@@ -181,7 +249,6 @@ async def arecord(
     cassette: str | os.PathLike[str],
     events_dir: str | os.PathLike[str] | None = None,
     on_progress: Callable[[RolloutProgress], object] | None = None,
-    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     **options: Any,
 ) -> RecordedRun:
     """Record ``plan`` against the API (or simulator): cassette, event log, events.
@@ -189,18 +256,102 @@ async def arecord(
     ``options`` are those of :meth:`Recording.open`: ``base_url``, ``access_key``,
     ``secret_key``, ``run_id``, ``transport``; ``clock`` stamps each response's receive time
     (default: now, UTC); ``rng`` drives retry jitter; ``retry``, ``timeout``; ``overwrite``
-    replaces an existing cassette. ``sleep`` waits between polls.
+    replaces an existing cassette; ``sleep`` waits between polls. Every response is in the
+    cassette's journal and the event log the moment it arrives, so a killed run can be
+    carried on with :func:`aresume`.
     """
     recording = Recording.open(
-        cassette=cassette, events_dir=events_dir, metadata=plan.metadata(), sleep=sleep, **options
+        cassette=cassette, events_dir=events_dir, metadata=plan.metadata(), **options
     )
+    return await _record_with(recording, plan, on_progress)
+
+
+async def aresume(
+    cassette: str | os.PathLike[str],
+    *,
+    events_dir: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[RolloutProgress], object] | None = None,
+    **options: Any,
+) -> RecordedRun:
+    """Carry on an interrupted recording to its end, into the same cassette and event log.
+
+    The plan comes from the recording. Requests it answered get those answers again (no job
+    is queued twice, no event is written twice); the rest go to the API. ``options`` as for
+    :func:`arecord` (not ``run_id`` or ``overwrite``).
+    """
+    recording, prior = Recording.reopen(cassette, events_dir=events_dir, **options)
+    plan = RunPlan.from_metadata(prior.metadata, str(cassette))
+    run = await _record_with(recording, plan, on_progress)
+    before = events_from_cassette(prior)
+    events = events_from_exchanges([], run_id=run.run_id) if before.empty else before
+    whole = pd.concat([events, run.events], ignore_index=True) if len(run.events) else events
+    return RecordedRun(run.run_id, run.progress, conform(whole), run.cassette, run.event_log)
+
+
+async def _record_with(
+    recording: Recording,
+    plan: RunPlan,
+    on_progress: Callable[[RolloutProgress], object] | None,
+) -> RecordedRun:
     try:
         async with recording.client as client:
-            progress = await _run(client, plan, sleep, on_progress)
+            progress = await _run(client, plan, recording.sleep, on_progress)
             recording.writer.metadata |= {"complete": True, "stop_reason": progress.stop_reason}
     finally:
         recording.close()
     return recording.result(progress)
+
+
+def interrupted(cassette: str | os.PathLike[str]) -> Cassette:
+    """The interrupted recording of ``cassette``: from its journal, else the cassette itself.
+
+    Raises :class:`~cfanalytics.CassetteError` when there is nothing to resume.
+    """
+    if journal_path(cassette).exists():
+        return read_journal(cassette)
+    if not Path(cassette).exists():
+        raise CassetteError(f"nothing to resume: neither {cassette} nor its journal exists")
+    loaded = load_cassette(cassette)
+    if loaded.metadata.get("complete") is not False:
+        raise CassetteError(f"cassette {cassette} holds a finished run; there is nothing to resume")
+    return loaded
+
+
+def resume(cassette: str | os.PathLike[str], **options: Any) -> RecordedRun:
+    """:func:`aresume` run to the end in a new event loop."""
+    return asyncio.run(aresume(cassette, **options))
+
+
+def _catch_up(log: EventLog, done: list[Interaction | RecordedFailure], run_id: str) -> None:
+    """Write the rows of recorded exchanges the event log missed (a kill between the two)."""
+    for seq in range(log.next_seq, len(done)):
+        log.append(exchange_rows(_exchange(done[seq]), run_id=run_id, seq=seq))
+    log.next_seq = max(log.next_seq, len(done))
+
+
+def _scrubbed(metadata: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
+    """Metadata for the journal, with any key blanked out (the cassette does the same)."""
+    text = json.dumps(metadata, default=str)
+    for secret in secrets:
+        text = text.replace(json.dumps(secret)[1:-1], "<FILTERED>")
+    return dict(json.loads(text))
+
+
+def _load(path: str | os.PathLike[str]) -> Cassette:
+    """A cassette, or the journal of one whose recording was killed before it was written."""
+    if not Path(path).exists() and journal_path(path).exists():
+        return read_journal(path)
+    return load_cassette(path)
+
+
+def _unless_rereading(
+    resume: ResumeTransport, sleep: Callable[[float], Awaitable[object]]
+) -> Callable[[float], Awaitable[object]]:
+    async def pause(seconds: float) -> None:
+        if not resume.replaying:  # waiting only makes sense for new answers
+            await sleep(seconds)
+
+    return pause
 
 
 def _clock(clock: Callable[[], datetime] | None) -> dict[str, Any]:
@@ -237,7 +388,7 @@ async def areplay(
     on_progress: Callable[[RolloutProgress], object] | None = None,
 ) -> RecordedRun:
     """Run the recorded plan again over the cassette: offline, no sleeping, same events."""
-    loaded = cassette if isinstance(cassette, Cassette) else load_cassette(cassette)
+    loaded = cassette if isinstance(cassette, Cassette) else _load(cassette)
     where = str(loaded.path or "<in memory>")
     plan = RunPlan.from_metadata(loaded.metadata, where)
     run_id = str(loaded.metadata.get("run_id") or Path(where).stem)
@@ -281,7 +432,7 @@ def events_from_cassette(path: str | os.PathLike[str] | Cassette) -> pd.DataFram
 
     Works for cassettes recorded by other tools too (the run id is then the file name).
     """
-    loaded = path if isinstance(path, Cassette) else load_cassette(path)
+    loaded = path if isinstance(path, Cassette) else _load(path)
     run_id = str(loaded.metadata.get("run_id") or (loaded.path.stem if loaded.path else "run"))
     return events_from_exchanges(map(_exchange, in_recorded_order(loaded)), run_id=run_id)
 

@@ -1,0 +1,152 @@
+"""Crash safety: a recorder killed mid-run, or out of disk, loses nothing it had received.
+
+The recorder runs as a real ``cfanalytics record`` process against the simulator on
+loopback; the test kills it with SIGKILL (or caps its file size, as a full disk would),
+then checks what is on disk and carries the run on with ``record --resume``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cfanalytics import events_from_cassette, load_events, replay
+from cfanalytics._journal import journal_path, read_journal
+from cfanalytics.simulator import ScaledClock, Simulator, default_scenario, serve
+
+from .conftest import ACCESS_KEY, SECRET_KEY
+
+CLI = Path(sys.executable).with_name("cfanalytics")
+SPEED = 300.0  # simulated seconds per real second: a rollout takes a few real seconds
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    """A simulator on loopback in real (scaled) time, and an environment pointing at it."""
+    scenario = default_scenario()
+    clock = ScaledClock(start=scenario.start, speed=SPEED)
+    sim = Simulator(scenario, seed=2, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+    with serve(sim) as server:
+        yield os.environ | {
+            "CLANFORGE_BASE_URL": str(server.url),
+            "CLANFORGE_ACCESS_KEY": ACCESS_KEY,
+            "CLANFORGE_SECRET_KEY": SECRET_KEY,
+        }
+
+
+def record_args(folder: Path, *more: str) -> list[str]:
+    """``cfanalytics record`` polling every 15 simulated seconds into ``folder``, for at most
+    40 simulated minutes (jobs waiting on a failed mirror would wait for ever)."""
+    interval = str(15 / SPEED)
+    return [
+        str(CLI), "record", "--asid", "1", "--interval", interval, "--max-duration", "2400",
+        "--cassette", str(folder / "run.yaml"), "--events", str(folder / "events"), *more,
+    ]  # fmt: skip
+
+
+def responses_on_disk(folder: Path) -> int:
+    """Responses the event log holds now (its journal is flushed per response)."""
+    journals = list((folder / "events").glob("*.jsonl"))
+    if not journals:
+        return 0
+    seqs = {line.split('"seq": ')[1].split(",")[0] for line in _lines(journals[0])}
+    return len(seqs)
+
+
+def _lines(path: Path) -> list[str]:
+    return [line for line in path.read_text().splitlines() if '"seq": ' in line]
+
+
+def wait_for(condition: object, *, timeout: float = 60.0) -> None:
+    """Poll another process's progress on disk (it has no clock to inject)."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("the recorder made no progress in time")
+        time.sleep(0.02)
+
+
+def check_whole(folder: Path) -> pd.DataFrame:
+    """The finished run: one cassette, no journal, events numbered 0..n-1 once each."""
+    cassette = folder / "run.yaml"
+    assert cassette.is_file() and not journal_path(cassette).exists()
+    events = load_events(folder / "events")
+    seqs = events.drop_duplicates("seq")["seq"].tolist()
+    assert seqs == list(range(len(seqs))), "every response once, in order"
+    assert not events.duplicated(["run_id", "seq", "jobid"]).any()
+    queued = events.loc[(events["endpoint"] == "queue") & events["problem"].isna(), "jobid"]
+    assert queued.is_unique, "no job was queued twice"
+    pd.testing.assert_frame_equal(events, events_from_cassette(cassette))
+    pd.testing.assert_frame_equal(replay(cassette).events, events)
+    return events
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
+    """Killed after some 40 responses: everything flushed is readable, and --resume
+    finishes the run into the same cassette and log without repeating anything."""
+    process = subprocess.Popen(record_args(tmp_path), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)  # fmt: skip
+    wait_for(lambda: responses_on_disk(tmp_path) >= 40 or process.poll() is not None)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the run should still have been going"
+
+    before = load_events(tmp_path / "events")
+    kept = read_journal(tmp_path / "run.yaml")
+    assert before["seq"].nunique() >= 40 and len(kept) >= 39  # at most one in flight
+    assert not (tmp_path / "run.yaml").exists()  # written only at the end
+    summary = subprocess.run([str(CLI), "summary", str(tmp_path / "run.yaml")], env=env,
+                             capture_output=True, text=True)  # fmt: skip
+    assert summary.returncode == 0, summary.stderr  # an interrupted run can be read as it is
+
+    resumed = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
+                             text=True, timeout=240)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert "stopped:" in resumed.stdout
+    events = check_whole(tmp_path)
+    head = events.loc[events["seq"] < before["seq"].nunique()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(head, before.reset_index(drop=True))
+
+
+def _full_disk(limit: int) -> None:
+    """In the child: files may grow to ``limit`` bytes, then writes fail as on a full disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+@pytest.mark.timeout(300)
+def test_a_full_disk_is_one_clear_error_and_corrupts_nothing(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """Out of space mid-run: exit 2 with one line; what was written reads back whole, and
+    the run can be resumed once there is room again."""
+    failed = subprocess.run(record_args(tmp_path), env=env, capture_output=True, text=True,
+                            preexec_fn=lambda: _full_disk(60_000), timeout=240)  # fmt: skip
+    assert failed.returncode == 2, failed.stderr
+    lines = failed.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cfanalytics: error:"), failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert "File too large" in lines[0] or "No space" in lines[0], lines[0]
+    before = load_events(tmp_path / "events")
+    assert before["seq"].nunique() > 5
+    resumed = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
+                             text=True, timeout=240)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    check_whole(tmp_path)
+
+
+def test_resume_with_nothing_to_resume_says_so(tmp_path: Path, env: dict[str, str]) -> None:
+    """--resume on a folder that never recorded: one line, exit 2."""
+    result = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 2 and "nothing to resume" in result.stderr
