@@ -29,6 +29,7 @@ __all__ = [
     "record",
     "replay",
     "report",
+    "scan_secrets",
     "simulate",
     "status",
     "summary",
@@ -371,4 +372,22 @@ def make_cassette(args: argparse.Namespace) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     run = make(args.name, path)
     _describe(run)
+    return 0
+
+
+def scan_secrets(args: argparse.Namespace) -> int:
+    """``cfanalytics scan-secrets``: findings on stdout (redacted); exit 1 if any."""
+    from .scan import scan_paths
+
+    known: list[str] = []
+    if args.secrets_file:
+        lines = Path(args.secrets_file).read_text(encoding="utf-8").splitlines()
+        known = [line.strip() for line in lines if line.strip()]
+    findings = scan_paths(args.paths, secrets=known)
+    for finding in findings:
+        _out(str(finding))
+    if findings:
+        print(f"cfanalytics: {len(findings)} possible credential leak(s) found", file=sys.stderr)
+        return 1
+    print("cfanalytics: no credentials found", file=sys.stderr)
     return 0

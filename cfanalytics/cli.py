@@ -187,13 +187,26 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="output format (table)")  # fmt: skip
     p.set_defaults(run=_commands.postmortem)
 
+    p = sub.add_parser(
+        "scan-secrets",
+        help="look for Clanforge keys in cassettes, event logs, reports and notebooks",
+        description="Scan files and folders (cassettes, event logs, reports, notebooks) for "
+        "credentials: the keys in CLANFORGE_ACCESS_KEY / CLANFORGE_SECRET_KEY (raw, base64, "
+        "as a Basic token, URL- or JSON-escaped), Authorization headers, and key-looking "
+        "values. Excerpts are redacted. Exit 1 when anything is found.",
+    )
+    p.add_argument("paths", nargs="+", help="files or folders to scan")
+    p.add_argument("--secrets-file", help="more known secrets, one per line (never on the "
+                   "command line: it would land in shell history)")  # fmt: skip
+    p.set_defaults(run=_commands.scan_secrets)
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="cfanalytics",
         description="Study Multiplay Clanforge image rollouts: query, queue, record, replay, "
-        "summarise, report, postmortem, simulate.",
+        "summarise, report, postmortem, scan for secrets, simulate.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")

@@ -389,3 +389,24 @@ def test_repository_data_artifacts_hold_no_key(tmp_path: Path) -> None:
     findings = scan_with(ROOT)
     assert findings == [], "\n".join(map(str, findings))
     assert scan_paths([ROOT], environ={}) == []
+
+
+def test_the_cli_exits_1_on_a_leak_and_0_when_clean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cfanalytics scan-secrets`: findings on stdout, redacted; exit 1; clean is exit 0."""
+    from cfanalytics.cli import main
+
+    monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
+    monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
+    leaky = tmp_path / "leaky" / "events.jsonl"
+    leaky.parent.mkdir()
+    leaky.write_text(json.dumps({"joberror": f"denied for {SECRET_KEY}"}) + "\n")
+    assert main(["scan-secrets", str(leaky.parent)]) == 1
+    out, err = capsys.readouterr()
+    assert "events.jsonl" in out and SECRET_KEY not in out + err
+    assert "1 possible credential leak(s) found" in err
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text(json.dumps({"joberror": "disk full"}) + "\n")
+    assert main(["scan-secrets", str(clean)]) == 0
+    assert "no credentials found" in capsys.readouterr().err

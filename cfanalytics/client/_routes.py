@@ -37,7 +37,8 @@ class Route:
 
 
 def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
+    # ASCII only: "²".isdigit() is True, but int("²") raises.
+    return int(value) if value is not None and value.isascii() and value.isdigit() else None
 
 
 def _flag(value: str | None) -> bool | None:
