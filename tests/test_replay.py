@@ -216,3 +216,26 @@ def test_missing_cassette_file_is_a_cassette_error(tmp_path: Path) -> None:
     """Given a path that does not exist, the transport raises CassetteError at once."""
     with pytest.raises(CassetteError, match="does not exist"):
         ReplayTransport(tmp_path / "missing.yaml")
+
+
+def test_replay_opens_no_socket_and_queues_nothing_for_real(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A replay answers every request from the cassette: not one connection is attempted,
+    so it can never reach the API or queue a real install, whatever host it names."""
+    import socket
+
+    import cfanalytics
+
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise AssertionError(f"replay tried to connect to {address}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    cassettes = Path(__file__).parent.parent / "cassettes"
+    run = cfanalytics.replay(cassettes / "demo.yaml")
+    assert run.progress.queued and not attempts
+    assert (run.events["endpoint"] == "queue").sum() == len(run.progress.queued)
