@@ -123,8 +123,16 @@ def _encode(interaction: Interaction) -> dict[str, Any]:
         "status_code": interaction.status_code,
         "reason": interaction.reason,
         "headers": [list(pair) for pair in interaction.headers],
-        "body": base64.b64encode(interaction.body).decode("ascii"),
+        **_body(interaction.body),
     }
+
+
+def _body(body: bytes) -> dict[str, str]:
+    """UTF-8 text as it is (JSON bodies: no base64 bloat), anything else as base64."""
+    try:
+        return {"text": body.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"body": base64.b64encode(body).decode("ascii")}
 
 
 def _decode(data: Mapping[str, Any]) -> Interaction:
@@ -135,5 +143,5 @@ def _decode(data: Mapping[str, Any]) -> Interaction:
         status_code=int(data["status_code"]),
         reason=str(data["reason"]),
         headers=tuple((str(k), str(v)) for k, v in data["headers"]),
-        body=base64.b64decode(data["body"]),
+        body=data["text"].encode("utf-8") if "text" in data else base64.b64decode(data["body"]),
     )
