@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_events.py
 	$(BIN)/python bench/bench_timing.py
 	$(BIN)/python bench/bench_timeline.py
+	$(BIN)/python bench/bench_soak.py --jobs 1000 --faults 0.1
 
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo
