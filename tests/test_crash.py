@@ -150,3 +150,24 @@ def test_resume_with_nothing_to_resume_says_so(tmp_path: Path, env: dict[str, st
     result = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
                             text=True)  # fmt: skip
     assert result.returncode == 2 and "nothing to resume" in result.stderr
+
+
+@pytest.mark.parametrize("where", ["events", "cassette"])
+def test_an_unwritable_output_is_one_clear_error(
+    tmp_path: Path, env: dict[str, str], where: str
+) -> None:
+    """Output that cannot be written (read-only for a normal user; under a file for root,
+    whom permissions do not stop): exit 2, one line naming the path, nothing queued."""
+    blocked = tmp_path / "blocked"
+    if os.geteuid() == 0:
+        blocked.write_text("a file, not a folder\n")
+    else:
+        blocked.mkdir(mode=0o500)
+    args = record_args(tmp_path)
+    flag = "--events" if where == "events" else "--cassette"
+    args[args.index(flag) + 1] = str(blocked / ("events" if where == "events" else "run.yaml"))
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(blocked) in lines[0], result.stderr
+    assert "Traceback" not in result.stderr and not result.stdout
