@@ -95,9 +95,12 @@ def read_journal(cassette: str | os.PathLike[str]) -> Cassette:
     interactions: list[Interaction] = []
     failures: list[dict[str, Any]] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise CassetteError(f"cannot read the cassette journal {path}: {exc}") from exc
+    lines = text.splitlines()
+    if lines and not text.endswith("\n"):
+        lines.pop()  # written in part by a killed run: appending will cut it, so skip it now
     for number, line in enumerate(lines, 1):
         try:
             record = json.loads(line)

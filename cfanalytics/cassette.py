@@ -195,6 +195,11 @@ class CassetteWriter:
         return f"CassetteWriter({str(self.path)!r}, interactions={len(self._interactions)})"
 
     @property
+    def saved(self) -> bool:
+        """Whether the cassette file has been written."""
+        return self._saved
+
+    @property
     def interactions(self) -> tuple[Interaction, ...]:
         """The interactions kept so far, scrubbed."""
         return tuple(self._interactions)

@@ -47,14 +47,15 @@ class EventLog:
         self._secrets = tuple(s for s in secrets if s)
         self.journal = self.folder / f"{run_id}.jsonl"
         self.parquet = self.folder / f"{run_id}.parquet"
-        #: The ``seq`` the next response of this run gets: reopening a log continues it.
-        self.next_seq = _next_seq(self.journal, self.parquet)
         try:
+            # A killed run's half line would swallow the next one; and it is no response.
+            drop_partial_line(self.journal)
             self.folder.mkdir(parents=True, exist_ok=True)
-            drop_partial_line(self.journal)  # a killed run's half line would swallow the next
             self._file: IO[str] | None = self.journal.open("a", encoding="utf-8")
         except OSError as exc:
             raise EventLogError(f"cannot write the event log in {self.folder}: {exc}") from exc
+        #: The ``seq`` the next response of this run gets: reopening a log continues it.
+        self.next_seq = _next_seq(self.journal, self.parquet)
 
     def __repr__(self) -> str:
         return f"EventLog({str(self.folder)!r}, run_id={self.run_id!r})"

@@ -32,7 +32,13 @@ from .events import SCHEMA_VERSION, conform
 from .events._build import Exchange, events_from_exchanges, exchange_rows
 from .exceptions import CassetteError, ReplayExhaustedError
 from .recorder import Recorder, new_run_id
-from .replay import RecordedFailure, ReplayTransport, ResumeTransport, in_recorded_order
+from .replay import (
+    FAILURES_KEY,
+    RecordedFailure,
+    ReplayTransport,
+    ResumeTransport,
+    in_recorded_order,
+)
 from .runner import RolloutProgress, RolloutRunner, no_sleep
 
 __all__ = [
@@ -215,7 +221,10 @@ class Recording:
         )  # fmt: skip
         writer.metadata["base_url"] = str(client.base_url)
         writer.metadata["complete"] = False  # until the run ends by a stop condition
+        fresh = not journal_path(writer.path).exists()
         recorder.journal = CassetteJournal(writer.path, _scrubbed(writer.metadata, secrets))
+        if fresh and prior is not None:
+            _seed(recorder.journal, prior)  # resumed from a cassette: the journal holds all
         return cls(client, recorder, writer, log, sleep)
 
     @property
@@ -228,7 +237,7 @@ class Recording:
         journal = self.recorder.journal
         try:
             self.writer.close()
-            if journal is not None:
+            if journal is not None and self.writer.saved:  # else it is the only copy
                 journal.discard()
         finally:
             if journal is not None:
@@ -324,9 +333,19 @@ def resume(cassette: str | os.PathLike[str], **options: Any) -> RecordedRun:
 
 def _catch_up(log: EventLog, done: list[Interaction | RecordedFailure], run_id: str) -> None:
     """Write the rows of recorded exchanges the event log missed (a kill between the two)."""
-    for seq in range(log.next_seq, len(done)):
+    # From the last response the log has: a cut write may have kept only some of its rows
+    # (rows read twice are dropped on load and compaction).
+    for seq in range(max(log.next_seq - 1, 0), len(done)):
         log.append(exchange_rows(_exchange(done[seq]), run_id=run_id, seq=seq))
     log.next_seq = max(log.next_seq, len(done))
+
+
+def _seed(journal: CassetteJournal, prior: Cassette) -> None:
+    """Copy a recording into a new journal, so a later kill loses none of it."""
+    for interaction in prior.interactions:
+        journal.interaction(interaction)
+    for entry in prior.metadata.get(FAILURES_KEY) or []:
+        journal.failure(entry)
 
 
 def _scrubbed(metadata: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:

@@ -171,3 +171,79 @@ def test_an_unwritable_output_is_one_clear_error(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(blocked) in lines[0], result.stderr
     assert "Traceback" not in result.stderr and not result.stdout
+
+
+def _in_process(tmp_path: Path, stop_after: int | None) -> tuple[dict[str, object], object]:
+    """Options recording from an in-process simulator, and an on_progress that raises."""
+    import random
+    from datetime import UTC, datetime
+
+    from cfanalytics.simulator import ManualClock, SimTransport
+
+    scenario = default_scenario()
+    clock = ManualClock(scenario.start)
+    sim = Simulator(scenario, seed=4, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+
+    def on_progress(progress: object) -> None:
+        if stop_after is not None and progress.polls >= stop_after:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt  # as Ctrl-C would
+
+    options = {
+        "base_url": "http://sim.localhost", "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
+        "transport": SimTransport(sim, sleep=clock.sleep, async_sleep=sleep), "sleep": sleep,
+        "clock": lambda: datetime.fromtimestamp(clock.now(), UTC), "rng": random.Random(1),
+        "events_dir": tmp_path / "events",
+    }  # fmt: skip
+    return options, on_progress
+
+
+def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path) -> None:
+    """Ctrl-C writes the cassette (incomplete) and drops the journal; a resume copies the
+    cassette into a new journal, so a kill during the resume still loses nothing."""
+    import asyncio
+
+    from cfanalytics.session import Recording, RunPlan, arecord, interrupted
+
+    cassette = tmp_path / "run.yaml"
+    options, stop = _in_process(tmp_path, stop_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(arecord(RunPlan(asid=1, interval=15), cassette=cassette,
+                            on_progress=stop, **options))  # fmt: skip
+    assert cassette.exists() and not journal_path(cassette).exists()
+    first = interrupted(cassette)
+    options.pop("events_dir")
+    recording, prior = Recording.reopen(cassette, events_dir=tmp_path / "events", **options)
+    assert recording.recorder.journal is not None
+    recording.recorder.journal.close()  # killed before anything new: no close(), no cassette
+    again = read_journal(cassette)
+    assert again.interactions == first.interactions == prior.interactions
+    assert again.metadata["transport_failures"] == first.metadata.get("transport_failures", [])
+
+
+def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) -> None:
+    """A cut write left some rows of the last response: the resume writes them all again,
+    and loading keeps each row once."""
+    from cfanalytics.eventlog import EventLog
+    from cfanalytics.events._build import exchange_rows
+    from cfanalytics.replay import in_recorded_order
+    from cfanalytics.session import _catch_up, _exchange, _load
+
+    shipped = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+    done = list(in_recorded_order(_load(shipped)))[:3]  # the listing (48 rows), 2 queue answers
+    log = EventLog(tmp_path, run_id="cut")
+    rows = exchange_rows(_exchange(done[0]), run_id="cut", seq=0)
+    assert len(rows) > 10
+    log.append(rows[: len(rows) // 2])  # the listing cut short
+    log.close(compact=False)
+    partial = load_events(tmp_path)
+    reopened = EventLog(tmp_path, run_id="cut")
+    assert reopened.next_seq == 1
+    _catch_up(reopened, done, "cut")
+    reopened.close()
+    whole = load_events(tmp_path)
+    expected = [len(exchange_rows(_exchange(i), run_id="cut", seq=n)) for n, i in enumerate(done)]
+    assert whole.groupby("seq").size().tolist() == expected
+    assert len(partial) < len(whole)
