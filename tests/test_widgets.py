@@ -88,6 +88,23 @@ def mock_client(
     )  # fmt: skip
 
 
+def scripted(
+    listing: Callable[[], list[dict[str, Any]]], sent: list[str] | None = None
+) -> AsyncClient:
+    """A client whose status list is ``listing()`` at each poll; every queue is accepted
+    (and its path noted in ``sent``)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/status"):
+            return httpx.Response(200, text=status_body(*listing()))
+        if sent is not None:
+            sent.append(request.url.path)
+        return accepted()
+
+    return AsyncClient(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
+                       transport=httpx.MockTransport(handler))  # fmt: skip
+
+
 def created(jobid: int, **fields: Any) -> dict[str, Any]:
     base = {**JOB, "jobid": jobid, "jobstateid": 1, "jobstatename": "Created", "jobprogress": 0}
     return base | fields
@@ -281,16 +298,8 @@ def test_a_double_click_on_confirm_queues_each_job_once() -> None:
     """Queueing is not idempotent: two clicks in a row send each job once."""
     sent: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/status"):
-            return httpx.Response(200, text=status_body(created(1), created(2)))
-        sent.append(request.url.path)
-        return accepted()
-
     async def scenario() -> None:
-        client = AsyncClient(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                             transport=httpx.MockTransport(handler))  # fmt: skip
-        panel = QueuePanel(client, 7)
+        panel = QueuePanel(scripted(lambda: [created(1), created(2)], sent), 7)
         await panel.tasks.idle()
         panel.select_all.click()
         panel.queue_button.click()
@@ -401,19 +410,15 @@ def test_stop_ends_polling_at_once() -> None:
 
 def test_an_error_while_polling_is_shown() -> None:
     """An unexpected error inside the polling task: shown in the monitor, polling stops."""
-    calls = {"status": 0}
+    listings = iter([[created(1)]])
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/status"):
-            calls["status"] += 1
-            if calls["status"] > 1:
-                raise RuntimeError("the network card caught fire")
-            return httpx.Response(200, text=status_body(created(1)))
-        return accepted()
+    def listing() -> list[dict[str, Any]]:
+        for jobs in listings:
+            return jobs
+        raise RuntimeError("the network card caught fire")
 
     async def scenario() -> None:
-        client = AsyncClient(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                             transport=httpx.MockTransport(handler))  # fmt: skip
+        client = scripted(listing)
         controller = QueueController(client, 7)
         await controller.refresh()
         monitor = LiveMonitor(RolloutRunner(client, 7, queue=False, interval=0))
@@ -436,14 +441,8 @@ def test_monitor_without_a_recorder_shows_what_the_runner_saw() -> None:
     )
     seen: list[str] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.path.endswith("/status"):
-            return httpx.Response(200, text=status_body(*next(listings)))
-        return accepted()
-
     async def scenario() -> None:
-        client = AsyncClient(access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-                             transport=httpx.MockTransport(handler))  # fmt: skip
+        client = scripted(lambda: next(listings))
         controller = QueueController(client, 7)
         await controller.refresh()
         runner = RolloutRunner(client, 7, queue=False, interval=0)
