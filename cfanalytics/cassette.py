@@ -194,6 +194,10 @@ class CassetteWriter:
     def __repr__(self) -> str:
         return f"CassetteWriter({str(self.path)!r}, interactions={len(self._interactions)})"
 
+    def scrubbed_metadata(self) -> dict[str, Any]:
+        """The metadata as it will be written: every secret replaced."""
+        return dict(_scrub_value(self.metadata, self._secrets))
+
     @property
     def saved(self) -> bool:
         """Whether the cassette file has been written."""
@@ -242,7 +246,7 @@ class CassetteWriter:
         cassette_dict = {
             "requests": [_vcr_request(i) for i in self._interactions],
             "responses": [_vcr_response(i) for i in self._interactions],
-            "metadata": _scrub_value(self.metadata, self._secrets),
+            "metadata": self.scrubbed_metadata(),
         }
         try:
             return str(serialize(cassette_dict, self._serializer))

@@ -19,12 +19,12 @@ from typing import Any
 
 import pandas as pd
 
-from .client import AsyncClient, RetryPolicy
+from .cassette import load_cassette
+from .client import AsyncClient
 from .exceptions import ConfigurationError
 from .recorder import Recorder, new_run_id
-from .replay import ReplayTransport
 from .runner import RolloutProgress, RolloutRunner, no_sleep
-from .session import _REPLAY_KEY, Recording, RunPlan
+from .session import Recording, RunPlan, replay_client
 from .simulator import ScaledClock, Scenario, SimServer, Simulator, default_scenario, serve
 
 __all__ = ["SOURCES", "LiveSession"]
@@ -167,20 +167,11 @@ class LiveSession:
     @classmethod
     def replay(cls, cassette: str | os.PathLike[str]) -> LiveSession:
         """A cassette, served back in recorded order: browse it, never queue for real."""
-        transport = ReplayTransport(cassette)
-        meta = transport.cassette.metadata
-        plan = RunPlan.from_metadata(meta, transport.name)
-        recorder = Recorder(run_id=str(meta.get("run_id") or Path(transport.name).stem))
-        client = AsyncClient(
-            base_url=meta.get("base_url"),
-            transport=recorder.wrap_async(transport),
-            retry=RetryPolicy(),
-            sleep=no_sleep,
-            access_key=_REPLAY_KEY,
-            secret_key=_REPLAY_KEY,
-        )
+        loaded = load_cassette(cassette)
+        plan = RunPlan.from_metadata(loaded.metadata, str(cassette))
+        client, recorder = replay_client(loaded)
         return cls(client, recorder, asid=plan.asid, interval=0.0,
-                   source=f"replay of {transport.name}", replaying=True)  # fmt: skip
+                   source=f"replay of {cassette}", replaying=True)  # fmt: skip
 
     @classmethod
     def _recorded(

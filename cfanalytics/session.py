@@ -10,7 +10,6 @@ the cassette, offline and without sleeping, and get the identical events table.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -52,6 +51,7 @@ __all__ = [
     "load_source",
     "record",
     "replay",
+    "replay_client",
     "resume",
 ]
 
@@ -222,7 +222,7 @@ class Recording:
         writer.metadata["base_url"] = str(client.base_url)
         writer.metadata["complete"] = False  # until the run ends by a stop condition
         fresh = not journal_path(writer.path).exists()
-        recorder.journal = CassetteJournal(writer.path, _scrubbed(writer.metadata, secrets))
+        recorder.journal = CassetteJournal(writer.path, writer.scrubbed_metadata())
         if fresh and prior is not None:
             _seed(recorder.journal, prior)  # resumed from a cassette: the journal holds all
         return cls(client, recorder, writer, log, sleep)
@@ -348,14 +348,6 @@ def _seed(journal: CassetteJournal, prior: Cassette) -> None:
         journal.failure(entry)
 
 
-def _scrubbed(metadata: dict[str, Any], secrets: tuple[str, ...]) -> dict[str, Any]:
-    """Metadata for the journal, with any key blanked out (the cassette does the same)."""
-    text = json.dumps(metadata, default=str)
-    for secret in secrets:
-        text = text.replace(json.dumps(secret)[1:-1], "<FILTERED>")
-    return dict(json.loads(text))
-
-
 def _load(path: str | os.PathLike[str]) -> Cassette:
     """A cassette, or the journal of one whose recording was killed before it was written."""
     if not Path(path).exists() and journal_path(path).exists():
@@ -410,16 +402,8 @@ async def areplay(
     loaded = cassette if isinstance(cassette, Cassette) else _load(cassette)
     where = str(loaded.path or "<in memory>")
     plan = RunPlan.from_metadata(loaded.metadata, where)
-    run_id = str(loaded.metadata.get("run_id") or Path(where).stem)
-    recorder = Recorder(run_id=run_id)
-    async with AsyncClient(
-        base_url=loaded.metadata.get("base_url"),
-        transport=recorder.wrap_async(ReplayTransport(loaded)),
-        retry=RetryPolicy(),
-        sleep=no_sleep,
-        access_key=_REPLAY_KEY,
-        secret_key=_REPLAY_KEY,
-    ) as client:
+    client, recorder = replay_client(loaded)
+    async with client:
         try:
             progress = await _run(client, plan, no_sleep, on_progress)
         except ReplayExhaustedError as exc:
@@ -430,7 +414,22 @@ async def areplay(
                     "events_from_cassette() instead"
                 ) from exc
             raise
-    return RecordedRun(run_id, progress, recorder.events, loaded.path, None)
+    return RecordedRun(recorder.run_id, progress, recorder.events, loaded.path, None)
+
+
+def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
+    """A client answered from ``cassette`` (never the network), and the recorder of it all."""
+    where = str(cassette.path or "<in memory>")
+    recorder = Recorder(run_id=str(cassette.metadata.get("run_id") or Path(where).stem))
+    client = AsyncClient(
+        base_url=cassette.metadata.get("base_url"),
+        transport=recorder.wrap_async(ReplayTransport(cassette)),
+        retry=RetryPolicy(),
+        sleep=no_sleep,
+        access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent
+        secret_key=_REPLAY_KEY,
+    )
+    return client, recorder
 
 
 def replay(cassette: str | os.PathLike[str] | Cassette, **options: Any) -> RecordedRun:

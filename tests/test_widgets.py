@@ -510,6 +510,22 @@ def test_scrubber_reloads_from_a_live_source() -> None:
 # --- the live session ----------------------------------------------------------------------
 
 
+async def one_location_rollout(live: LiveSession) -> LiveMonitor:
+    """As a user would: queue every job of the first location, follow them, close."""
+    panel = QueuePanel(live.client, live.asid)
+    monitor = LiveMonitor(live.runner(), plot_s=60)
+    panel.on_queued(monitor.follow)
+    await panel.tasks.idle()
+    panel.filters["location"].value = panel.controller.options("location")[0]
+    panel.select_all.click()
+    panel.queue_button.click()
+    panel.confirm_button.click()
+    await panel.tasks.idle()
+    await monitor.tasks.idle()
+    await live.aclose()
+    return monitor
+
+
 def test_live_session_records_a_replayable_rollout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -519,21 +535,9 @@ def test_live_session_records_a_replayable_rollout(
 
     live = LiveSession.open("simulator", speed=2000.0, out_dir=tmp_path)
 
-    async def scenario() -> None:
-        assert str(tmp_path) in repr(live) and "embedded simulator" in repr(live)
-        panel = QueuePanel(live.client, live.asid)
-        monitor = LiveMonitor(live.runner(), plot_s=60)
-        panel.on_queued(monitor.follow)
-        await panel.tasks.idle()
-        panel.filters["location"].value = panel.controller.options("location")[0]
-        panel.select_all.click()
-        panel._on_confirm(None)
-        await panel.tasks.idle()
-        await monitor.tasks.idle()
-        assert "every queued job ended" in monitor.status.value
-        await live.aclose()
-
-    run(scenario)
+    assert str(tmp_path) in repr(live) and "embedded simulator" in repr(live)
+    monitor = asyncio.run(one_location_rollout(live))
+    assert "every queued job ended" in monitor.status.value
     assert live.cassette is not None and live.cassette.is_file()
     again = replay(live.cassette)
     pd.testing.assert_frame_equal(again.events, events_from_cassette(live.cassette))
@@ -554,20 +558,7 @@ def test_refused_queue_requests_replay_too(tmp_path: Path) -> None:
     keeps every job asked for, so the replay asks the same and gets the same events."""
     live = LiveSession.simulator(speed=3000.0, out_dir=tmp_path, seed=5, faults=0.3)
 
-    async def scenario() -> None:
-        panel = QueuePanel(live.client, live.asid)
-        monitor = LiveMonitor(live.runner(), plot_s=60)
-        panel.on_queued(monitor.follow)
-        await panel.tasks.idle()
-        panel.filters["location"].value = panel.controller.options("location")[0]
-        panel.select_all.click()
-        panel.queue_button.click()
-        panel.confirm_button.click()
-        await panel.tasks.idle()
-        await monitor.tasks.idle()
-        await live.aclose()
-
-    run(scenario)
+    asyncio.run(one_location_rollout(live))
     assert live.recording is not None
     outcomes = live.recording.writer.metadata
     asked = live.events.loc[live.events["endpoint"] == "queue"]
