@@ -398,7 +398,11 @@ def test_stop_ends_polling_at_once() -> None:
             results = await controller.queue(controller.jobs["jobid"].tolist()[:2])
             monitor = LiveMonitor(runner)
             monitor.follow([r.result for r in results if r.result is not None])
-            await asyncio.sleep(0.05)  # let the first poll happen; then it waits an hour
+            for _ in range(1000):  # yield until the first poll is in; then it waits an hour
+                if runner.progress.polls:
+                    break
+                await asyncio.sleep(0)
+            assert runner.progress.polls == 1
             assert monitor.running
             monitor.stop_button.click()
             await asyncio.wait_for(monitor.tasks.idle(), timeout=10)
