@@ -118,6 +118,12 @@ class Tasks:
 
         return guarded
 
+    def button(self, label: str, css: str, handler: Callable[..., object], **options: Any) -> Any:
+        """A button (class ``css``) whose clicks run ``handler``, errors shown here."""
+        button = classed(widgets.Button(description=label, **options), css)
+        button.on_click(self.guard(label, handler))
+        return button
+
     def spawn(self, what: str, coroutine: Coroutine[Any, Any, object]) -> asyncio.Task[Any] | None:
         """Run ``coroutine`` as a task on the running loop (the kernel's, in Jupyter)."""
         try:

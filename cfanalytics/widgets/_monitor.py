@@ -57,15 +57,12 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         self.plot = classed(
             widgets.Image(format="png", layout={"max_width": "100%"}), "cfa-eta-plot"
         )
-        self.start_button = classed(
-            widgets.Button(description="Start", icon="play"), "cfa-start-button"
+        self.start_button = self.tasks.button(
+            "Start", "cfa-start-button", lambda _: self.start(), icon="play"
         )
-        self.stop_button = classed(
-            widgets.Button(description="Stop", icon="stop", button_style="danger"),
-            "cfa-stop-button",
+        self.stop_button = self.tasks.button(
+            "Stop", "cfa-stop-button", lambda _: self.stop(), icon="stop", button_style="danger"
         )
-        self.start_button.on_click(self.tasks.guard("starting", lambda _: self.start()))
-        self.stop_button.on_click(self.tasks.guard("stopping", lambda _: self.stop()))
         previous = runner.on_progress
         runner.on_progress = self.tasks.guard("showing progress", self._chain(previous))
         title = widgets.HTML(f"<b>Live rollout</b> &middot; ASID {escape(runner.asid)}")

@@ -35,16 +35,20 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         self.select = classed(
             widgets.SelectMultiple(options=[], rows=10, layout={"width": "100%"}), "cfa-job-select"
         )
-        self.refresh_button = self._button(
+        self.refresh_button = self.tasks.button(
             "Refresh", "cfa-refresh", self._on_refresh, icon="refresh"
         )
-        self.select_all = self._button("Select all shown", "cfa-select-all", self._on_select_all)
-        self.queue_button = self._button("Queue", "cfa-queue-button", self._on_queue, "primary")
-        self.question = widgets.HTML()
-        self.confirm_button = self._button(
-            "Yes, queue them", "cfa-confirm-button", self._on_confirm, "warning"
+        self.select_all = self.tasks.button(
+            "Select all shown", "cfa-select-all", self._on_select_all
         )
-        self.cancel_button = self._button("Cancel", "cfa-cancel-button", self._on_cancel)
+        self.queue_button = self.tasks.button(
+            "Queue", "cfa-queue-button", self._on_queue, button_style="primary"
+        )
+        self.question = widgets.HTML()
+        self.confirm_button = self.tasks.button(
+            "Yes, queue them", "cfa-confirm-button", self._on_confirm, button_style="warning"
+        )
+        self.cancel_button = self.tasks.button("Cancel", "cfa-cancel-button", self._on_cancel)
         self.confirm = classed(
             widgets.VBox([self.question, widgets.HBox([self.confirm_button, self.cancel_button])]),
             "cfa-confirm",
@@ -98,13 +102,6 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         )
         dropdown.observe(self.tasks.guard("filtering", lambda _: self._show_choices()), "value")
         return dropdown
-
-    def _button(
-        self, label: str, css: str, handler: Any, style: str = "", icon: str = ""
-    ) -> widgets.Button:
-        button = classed(widgets.Button(description=label, button_style=style, icon=icon), css)
-        button.on_click(self.tasks.guard(label, handler))
-        return button
 
     def _show_choices(self) -> None:
         shown = self.controller.choices(**{n: d.value or None for n, d in self.filters.items()})

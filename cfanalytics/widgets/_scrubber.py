@@ -20,6 +20,7 @@ from ._base import Tasks, bar, cells, classed, clock, html_table, message
 __all__ = ["ReplayScrubber"]
 
 _WIDE = {"max_width": "100%"}
+_AUTO = {"width": "auto"}
 
 
 class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
@@ -43,9 +44,11 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         self.slider = self._slider()
         self.label = classed(widgets.HTML(), "cfa-time-label")
         buttons = [
-            self._button("First", "cfa-scrub-first", lambda _: self.show(0)),
-            self._button("Last", "cfa-scrub-last", lambda _: self.show(len(self.timeline) - 1)),
-            self._button("Reload", "cfa-scrub-reload", lambda _: self.reload()),
+            self.tasks.button("First", "cfa-scrub-first", lambda _: self.show(0), layout=_AUTO),
+            self.tasks.button(
+                "Last", "cfa-scrub-last", lambda _: self.show(len(self.timeline) - 1), layout=_AUTO
+            ),
+            self.tasks.button("Reload", "cfa-scrub-reload", lambda _: self.reload(), layout=_AUTO),
         ]
         self.summary = classed(widgets.HTML(), "cfa-scrub-summary")
         self.table = classed(widgets.HTML(), "cfa-snapshot", "cfa-table")
@@ -91,11 +94,6 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         self._reset(end=True)
 
     # -- internals -----------------------------------------------------------------------
-
-    def _button(self, label: str, css: str, handler: Any) -> widgets.Button:
-        button = classed(widgets.Button(description=label, layout={"width": "auto"}), css)
-        button.on_click(self.tasks.guard(label, handler))
-        return button
 
     def _slider(self) -> widgets.IntSlider:
         """A slider over the polls, linked to Play; remade on reload (see :meth:`_reset`)."""
