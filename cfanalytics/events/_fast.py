@@ -23,6 +23,7 @@ import pandas as pd
 from ..client._parse import (
     _MAX_UNIX_SECONDS,
     _STATE_BY_NAME,
+    BOUNDS,
     _as_bool,
     _as_text,
     _as_time,
@@ -141,10 +142,16 @@ def _ints(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> p
     read = as_int_in(name)
     if _types(values) <= {int, type(None)}:
         try:
-            # Every value in range (Int64, and the field's own bounds) or this is not taken.
-            return pd.array([v if v is None else read(v) for v in values], dtype="Int64")
-        except ValueError:
+            numbers = pd.array(values, dtype="Int64")  # a value beyond Int64 raises here
+        except (TypeError, ValueError, OverflowError):
             pass
+        else:
+            bounds = BOUNDS.get(name)
+            inside = bounds is None or bool(
+                ((numbers >= bounds.start) & (numbers < bounds.stop)).fillna(True).all()
+            )
+            if inside:  # else the client's reader refuses and flags the values out of range
+                return numbers
     return pd.array(_convert(values, read, invalid, name), dtype="Int64")
 
 
