@@ -33,8 +33,8 @@ from pathlib import Path
 import httpx
 import vcr
 
-from cfanalytics.cassette import CassetteWriter, Interaction, load_cassette
-from cfanalytics.replay import ReplayTransport
+from cfanalytics.recording._cassette import CassetteWriter, Interaction, load_cassette
+from cfanalytics.recording._replay import ReplayTransport
 
 HOST = "api.multiplay.co.uk"
 URL = f"https://{HOST}/cfp/v1/imageinstall/status?accountserviceid=1"

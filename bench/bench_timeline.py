@@ -29,9 +29,9 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cfanalytics.analysis._fleet import fleet_states
+from cfanalytics.analysis._timeline import FleetTimeline
 from cfanalytics.events import conform
-from cfanalytics.fleet import fleet_states
-from cfanalytics.timeline import FleetTimeline
 
 BUDGET_S = 0.2  # a slider tick
 POLL_US, SECOND_US = 15_000_000, 1_000_000

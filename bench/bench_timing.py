@@ -31,10 +31,10 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from cfanalytics.analysis._rollout import rollout_metrics
+from cfanalytics.analysis._summary import job_summary
+from cfanalytics.analysis._timing import error_by, eta_errors, job_eta_metrics
 from cfanalytics.events import SCHEMA, conform
-from cfanalytics.rollout import rollout_metrics
-from cfanalytics.summary import job_summary
-from cfanalytics.timing import error_by, eta_errors, job_eta_metrics
 
 AIM = 3.0
 POLL_US = 15_000_000  # a status poll every 15 s

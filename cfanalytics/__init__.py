@@ -6,6 +6,13 @@ the Jupyter widgets).
 """
 
 from ._version import __version__
+from .analysis._completion import completion_curve, time_to_fraction
+from .analysis._failures import api_errors, classify_error, failure_rates, failures, polling_gaps
+from .analysis._fleet import fleet_states, progress_curves, state_intervals, stragglers
+from .analysis._rollout import rollout_metrics
+from .analysis._summary import job_summary
+from .analysis._timeline import FleetTimeline, fleet_at
+from .analysis._timing import error_by, eta_errors, job_eta_metrics
 from .client import (
     AsyncClient,
     Client,
@@ -17,8 +24,6 @@ from .client import (
     RawResponse,
     RetryPolicy,
 )
-from .completion import completion_curve, time_to_fraction
-from .eventlog import EventLog, load_events
 from .exceptions import (
     APIError,
     AuthenticationError,
@@ -43,17 +48,12 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
-from .failures import api_errors, classify_error, failure_rates, failures, polling_gaps
-from .fleet import fleet_states, progress_curves, state_intervals, stragglers
-from .live import LiveSession
-from .recorder import Recorder
+from .live._session import LiveSession
+from .recording._eventlog import EventLog, load_events
+from .recording._recorder import Recorder
+from .recording._runner import RolloutProgress, RolloutRunner
+from .recording._runs import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
 from .report import write_report
-from .rollout import rollout_metrics
-from .runner import RolloutProgress, RolloutRunner
-from .session import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
-from .summary import job_summary
-from .timeline import FleetTimeline, fleet_at
-from .timing import error_by, eta_errors, job_eta_metrics
 
 __all__ = [
     "APIError",

@@ -17,14 +17,14 @@ import vcr
 import yaml
 from vcr.serializers import yamlserializer
 
-from cfanalytics.cassette import (
+from cfanalytics.exceptions import CassetteError
+from cfanalytics.recording._cassette import (
     FILTERED,
     Cassette,
     CassetteWriter,
     Interaction,
     load_cassette,
 )
-from cfanalytics.exceptions import CassetteError
 
 from .conftest import ACCESS_KEY, SECRET_KEY
 

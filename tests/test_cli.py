@@ -14,9 +14,9 @@ import httpx
 import pandas as pd
 import pytest
 
-from cfanalytics.cli import main
-from cfanalytics.eventlog import load_events
-from cfanalytics.session import events_from_cassette
+from cfanalytics.cli._main import main
+from cfanalytics.recording._eventlog import load_events
+from cfanalytics.recording._runs import events_from_cassette
 from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
 
 from .conftest import ACCESS_KEY, SECRET_KEY
@@ -128,7 +128,7 @@ def test_simulate_serves_until_stopped() -> None:
     """``cfanalytics simulate`` prints its URL and keys, answers Basic auth, refuses bad keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLANFORGE_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cfanalytics.cli", "simulate", "--port", "0", "--speed", "5"],
+        [sys.executable, "-m", "cfanalytics.cli._main", "simulate", "--port", "0", "--speed", "5"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

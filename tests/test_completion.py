@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
-from cfanalytics.completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
+from cfanalytics.analysis._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
+from cfanalytics.analysis._summary import SUMMARY_SCHEMA, job_summary
 from cfanalytics.exceptions import SchemaError
-from cfanalytics.summary import SUMMARY_SCHEMA, job_summary
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
@@ -408,7 +408,7 @@ def test_npmle_converges_on_the_cassettes(
     cassette_summary: pd.DataFrame, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Overlapping windows (the job clock) converge within the 10,000 EM steps: no warning."""
-    with caplog.at_level("WARNING", logger="cfanalytics.completion"):
+    with caplog.at_level("WARNING", logger="cfanalytics.analysis._completion"):
         completion_curve(cassette_summary, clock="job")
     assert not caplog.records
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette, load_events, replay
-from cfanalytics._journal import journal_path, read_journal
+from cfanalytics.recording._journal import journal_path, read_journal
 from cfanalytics.simulator import ScaledClock, Simulator, default_scenario, serve
 
 from .conftest import ACCESS_KEY, SECRET_KEY
@@ -205,7 +205,7 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
     cassette into a new journal, so a kill during the resume still loses nothing."""
     import asyncio
 
-    from cfanalytics.session import Recording, RunPlan, arecord, interrupted
+    from cfanalytics.recording._runs import Recording, RunPlan, arecord, interrupted
 
     cassette = tmp_path / "run.yaml"
     options, stop = _in_process(tmp_path, stop_after=3)
@@ -226,10 +226,10 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
 def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) -> None:
     """A cut write left some rows of the last response: the resume writes them all again,
     and loading keeps each row once."""
-    from cfanalytics.eventlog import EventLog
     from cfanalytics.events._build import exchange_rows
-    from cfanalytics.replay import in_recorded_order
-    from cfanalytics.session import _catch_up, _exchange, _load
+    from cfanalytics.recording._eventlog import EventLog
+    from cfanalytics.recording._replay import in_recorded_order
+    from cfanalytics.recording._runs import _catch_up, _exchange, _load
 
     shipped = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
     done = list(in_recorded_order(_load(shipped)))[:3]  # the listing (48 rows), 2 queue answers

@@ -230,7 +230,7 @@ def test_column_reader_matches_on_the_shipped_cassettes() -> None:
     """Both readers agree on every interaction of the shipped cassettes."""
     from pathlib import Path
 
-    from cfanalytics.cassette import load_cassette
+    from cfanalytics.recording._cassette import load_cassette
 
     for name in ("demo", "troubled"):
         cassette = load_cassette(Path(__file__).parent.parent / "cassettes" / f"{name}.yaml")

@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
-from cfanalytics.cli import main
-from cfanalytics.events import empty_events
-from cfanalytics.failures import (
+from cfanalytics.analysis._failures import (
     API_ERROR_SCHEMA,
     ERROR_CLASSES,
     FAILURE_SCHEMA,
@@ -23,6 +21,8 @@ from cfanalytics.failures import (
     other_endings,
     polling_gaps,
 )
+from cfanalytics.cli._main import main
+from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 

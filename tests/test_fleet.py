@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette, job_summary
-from cfanalytics.events import empty_events
-from cfanalytics.fleet import (
+from cfanalytics.analysis._fleet import (
     FLEET_STATES,
     FLEET_STATES_SCHEMA,
     INTERVAL_SCHEMA,
@@ -21,6 +20,7 @@ from cfanalytics.fleet import (
     state_intervals,
     stragglers,
 )
+from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 

@@ -17,9 +17,9 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
-from cfanalytics.completion import completion_curve
-from cfanalytics.failures import api_errors, failure_rates, failures
-from cfanalytics.fleet import fleet_states, progress_curves, state_intervals
+from cfanalytics.analysis._completion import completion_curve
+from cfanalytics.analysis._failures import api_errors, failure_rates, failures
+from cfanalytics.analysis._fleet import fleet_states, progress_curves, state_intervals
 
 DEMO = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
 TROUBLED = Path(__file__).parent.parent / "cassettes" / "troubled.yaml"

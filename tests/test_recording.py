@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import vcr
 
-from cfanalytics.cassette import load_cassette
-from cfanalytics.eventlog import load_events
 from cfanalytics.events import validate
 from cfanalytics.events._build import STAMP_HEADER
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
-from cfanalytics.session import RecordedRun, RunPlan, events_from_cassette, record, replay
+from cfanalytics.recording._cassette import load_cassette
+from cfanalytics.recording._eventlog import load_events
+from cfanalytics.recording._runs import RecordedRun, RunPlan, events_from_cassette, record, replay
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
 from .conftest import ACCESS_KEY, SECRET_KEY

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import vcr
 
-from cfanalytics.cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
-from cfanalytics.replay import ReplayTransport, request_key
+from cfanalytics.recording._cassette import Cassette, CassetteWriter, Interaction, load_cassette
+from cfanalytics.recording._replay import ReplayTransport, request_key
 
 BASE = "https://api.multiplay.co.uk"
 STATUS_PATH = "/cfp/v1/imageinstall/status?accountserviceid=1"

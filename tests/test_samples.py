@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from cfanalytics.samples import SAMPLES, make_cassette
-from cfanalytics.session import events_from_cassette, replay
-from cfanalytics.summary import job_summary
+from cfanalytics.analysis._summary import job_summary
+from cfanalytics.recording._runs import events_from_cassette, replay
+from cfanalytics.recording._samples import SAMPLES, make_cassette
 
 CASSETTES = Path(__file__).parent.parent / "cassettes"
 

@@ -1,7 +1,7 @@
 """Soak under faults (issue 7): a 1,000-job rollout recorded while ~10 % of answers go wrong.
 
 The simulator runs in-process on a :class:`ManualClock` that only the client's sleeps move
-(as :mod:`cfanalytics.samples` records the shipped cassettes), so a rollout of twenty
+(as :mod:`cfanalytics.recording._samples` records the shipped cassettes), so a rollout of twenty
 simulated minutes takes seconds and every run with one seed is the same run. Faults are
 the simulator's own: 5xx bursts, 429 with ``Retry-After``, dropped connections, latency
 spikes (those longer than the client's read timeout become timeouts), truncated and
@@ -36,11 +36,11 @@ import httpx
 import pandas as pd
 import pytest
 
-from cfanalytics.eventlog import load_events
-from cfanalytics.runner import RolloutProgress
-from cfanalytics.session import RunPlan, arecord
+from cfanalytics.analysis._summary import job_summary
+from cfanalytics.recording._eventlog import load_events
+from cfanalytics.recording._runner import RolloutProgress
+from cfanalytics.recording._runs import RunPlan, arecord
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
-from cfanalytics.summary import job_summary
 
 ACCESS_KEY, SECRET_KEY = "soak-access-key-0123", "soak-secret-key-9876"
 BASE_URL = "http://sim.localhost"

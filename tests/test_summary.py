@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from cfanalytics.analysis._summary import SUMMARY_SCHEMA, job_summary
 from cfanalytics.events import STATES, conform, empty_events
 from cfanalytics.exceptions import SchemaError
-from cfanalytics.summary import SUMMARY_SCHEMA, job_summary
 
 T0 = pd.Timestamp("2024-05-01 12:00", tz="UTC")
 RUNNING, COMPLETE, FAILED = 4, 5, 6

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
+from cfanalytics.analysis._fleet import FLEET_STATES, fleet_states, stragglers
+from cfanalytics.analysis._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 from cfanalytics.events import empty_events
-from cfanalytics.fleet import FLEET_STATES, fleet_states, stragglers
-from cfanalytics.timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 
 from .test_fleet import assert_schema, rollout, straggling
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running

@@ -8,15 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cfanalytics.events import empty_events
-from cfanalytics.rollout import rollout_metrics
-from cfanalytics.summary import job_summary
-from cfanalytics.timing import (
+from cfanalytics.analysis._rollout import rollout_metrics
+from cfanalytics.analysis._summary import job_summary
+from cfanalytics.analysis._timing import (
     ETA_ERROR_SCHEMA,
     eta_errors,
     job_eta_metrics,
     poll_interval_s,
 )
+from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
@@ -110,7 +110,7 @@ def test_on_the_shipped_demo_cassette() -> None:
 
 def test_job_metrics_by_hand() -> None:
     """Per job: MAE, bias, revisions, errors at progress checkpoints, where time went."""
-    from cfanalytics.timing import job_eta_metrics
+    from cfanalytics.analysis._timing import job_eta_metrics
 
     jobs = job_eta_metrics(late_job().events()).set_index("jobid")
     one, two = jobs.loc[1], jobs.loc[2]
@@ -123,7 +123,7 @@ def test_job_metrics_by_hand() -> None:
 
 def test_error_by_aggregates_per_job_first() -> None:
     """Job 1's four polls do not outweigh job 2's three: mean of per-job MAEs."""
-    from cfanalytics.timing import error_by
+    from cfanalytics.analysis._timing import error_by
 
     row = error_by(eta_errors(late_job().events()), "kind").iloc[0]
     assert (row["kind"], row["n_jobs"], row["n_observations"]) == ("machine", 2, 7)
@@ -216,7 +216,7 @@ def test_job_metrics_do_not_depend_on_row_order() -> None:
 
 def test_baseline_nanoseconds_match_pandas() -> None:
     """The vectorised float-seconds-to-nanoseconds cast equals ``pd.to_timedelta(unit="s")``."""
-    from cfanalytics.timing import _nanoseconds
+    from cfanalytics.analysis._timing import _nanoseconds
 
     rng = np.random.default_rng(0)
     seconds = np.concatenate(

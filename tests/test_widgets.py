@@ -28,8 +28,8 @@ from cfanalytics import (
     events_from_cassette,
     replay,
 )
-from cfanalytics.queueing import JOB_COLUMNS, QueueController
-from cfanalytics.runner import RolloutRunner
+from cfanalytics.live._queueing import JOB_COLUMNS, QueueController
+from cfanalytics.recording._runner import RolloutRunner
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 from cfanalytics.widgets import LiveMonitor, QueuePanel, ReplayScrubber
 
@@ -535,7 +535,9 @@ def test_live_session_records_a_replayable_rollout(
 ) -> None:
     """Queue from a panel, follow with the monitor: the cassette replays to the same events,
     and neither the cassette nor the event log holds a key."""
-    monkeypatch.setattr("cfanalytics.live.simulator_keys", lambda: (ACCESS_KEY, SECRET_KEY))
+    monkeypatch.setattr(
+        "cfanalytics.live._session.simulator_keys", lambda: (ACCESS_KEY, SECRET_KEY)
+    )
 
     live = LiveSession.open("simulator", speed=2000.0, out_dir=tmp_path)
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..completion import completion_curve
-from ..failures import api_errors, failure_rates, failures, other_endings, polling_gaps
-from ..fleet import fleet_states, progress_curves, state_intervals, stragglers
-from ..rollout import rollout_metrics
-from ..summary import job_summary
-from ..timing import error_by, eta_errors, job_eta_metrics
+from ..analysis._completion import completion_curve
+from ..analysis._failures import api_errors, failure_rates, failures, other_endings, polling_gaps
+from ..analysis._fleet import fleet_states, progress_curves, state_intervals, stragglers
+from ..analysis._rollout import rollout_metrics
+from ..analysis._summary import job_summary
+from ..analysis._timing import error_by, eta_errors, job_eta_metrics
 
 __all__ = ["ReportData", "analyse"]
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .._version import __version__
-from ..cassette import Cassette, load_cassette
-from ..eventlog import load_events
-from ..session import events_from_cassette
+from ..recording._cassette import Cassette, load_cassette
+from ..recording._eventlog import load_events
+from ..recording._runs import events_from_cassette
 
 __all__ = ["Provenance", "load_with_provenance"]
 

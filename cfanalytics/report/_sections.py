@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..failures import first_failure
+from ..analysis._failures import first_failure
 from ..plots._eta import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (

@@ -8,7 +8,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..client import AsyncClient, Client, QueueResult
-from ..queueing import QueueController
+from ..live._queueing import QueueController
 from ..report._html import escape, table, when
 from ._base import TABLE_CSS, Tasks, classed, message
 

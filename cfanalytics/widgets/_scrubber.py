@@ -9,12 +9,12 @@ import ipywidgets as widgets
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..fleet import fleet_states
-from ..monitor import FleetHeader
+from ..analysis._fleet import fleet_states
+from ..analysis._timeline import FleetTimeline
+from ..live._monitor import FleetHeader
 from ..plots import plot_burnup
+from ..recording._runs import load_source
 from ..report._html import duration, escape, png, when
-from ..session import load_source
-from ..timeline import FleetTimeline
 from ._base import Tasks, bar, cells, classed, clock, html_table, message
 
 __all__ = ["ReplayScrubber"]

@@ -21,10 +21,10 @@ from datetime import datetime
 
 import pandas as pd
 
-from .client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
-from .events._build import observed_at
-from .exceptions import CfAnalyticsError, RecordingError
-from .recorder import Recorder
+from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
+from ..events._build import observed_at
+from ..exceptions import CfAnalyticsError, RecordingError
+from ._recorder import Recorder
 
 __all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
 

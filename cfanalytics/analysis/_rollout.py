@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .summary import _state_ids, job_summary
-from .timing import _FAILED, _SQUASHED, _TIME, _rows, job_eta_metrics
+from ._summary import _state_ids, job_summary
+from ._timing import _FAILED, _SQUASHED, _TIME, _rows, job_eta_metrics
 
 __all__ = ["rollout_metrics"]
 

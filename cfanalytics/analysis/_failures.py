@@ -17,8 +17,8 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from .events import PROBLEMS, validate
-from .summary import OUTCOMES, SUMMARY_SCHEMA, _state_ids, job_summary
+from ..events import PROBLEMS, validate
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, _state_ids, job_summary
 
 __all__ = [
     "API_ERROR_SCHEMA",

@@ -21,24 +21,24 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from .._version import __version__
+from ..client import AsyncClient, RetryPolicy
+from ..client._config import Credentials, resolve_credentials
+from ..events import SCHEMA_VERSION, conform
+from ..events._build import Exchange, events_from_exchanges, exchange_rows
+from ..exceptions import CassetteError, ReplayExhaustedError
+from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
+from ._eventlog import EventLog, load_events
 from ._journal import CassetteJournal, journal_path, read_journal
-from ._version import __version__
-from .cassette import Cassette, CassetteWriter, Interaction, load_cassette
-from .client import AsyncClient, RetryPolicy
-from .client._config import Credentials, resolve_credentials
-from .eventlog import EventLog, load_events
-from .events import SCHEMA_VERSION, conform
-from .events._build import Exchange, events_from_exchanges, exchange_rows
-from .exceptions import CassetteError, ReplayExhaustedError
-from .recorder import Recorder, new_run_id
-from .replay import (
+from ._recorder import Recorder, new_run_id
+from ._replay import (
     FAILURES_KEY,
     RecordedFailure,
     ReplayTransport,
     ResumeTransport,
     in_recorded_order,
 )
-from .runner import RolloutProgress, RolloutRunner, no_sleep
+from ._runner import RolloutProgress, RolloutRunner, no_sleep
 
 __all__ = [
     "RecordedRun",

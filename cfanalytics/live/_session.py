@@ -19,13 +19,13 @@ from typing import Any
 
 import pandas as pd
 
-from .cassette import load_cassette
-from .client import AsyncClient
-from .exceptions import ConfigurationError
-from .recorder import Recorder, new_run_id
-from .runner import RolloutProgress, RolloutRunner, no_sleep
-from .session import Recording, RunPlan, replay_client
-from .simulator import ScaledClock, Scenario, SimServer, Simulator, default_scenario, serve
+from ..client import AsyncClient
+from ..exceptions import ConfigurationError
+from ..recording._cassette import load_cassette
+from ..recording._recorder import Recorder, new_run_id
+from ..recording._runner import RolloutProgress, RolloutRunner, no_sleep
+from ..recording._runs import Recording, RunPlan, replay_client
+from ..simulator import ScaledClock, Scenario, SimServer, Simulator, default_scenario, serve
 
 __all__ = ["SOURCES", "LiveSession"]
 

@@ -13,13 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from ..analysis._summary import job_summary
+from ..live._session import simulator_keys
+from ..recording._recorder import new_run_id
+from ..recording._runs import RecordedRun, RunPlan, record
+from ..report import write_report
+from ..simulator import ScaledClock, Simulator, default_scenario, serve
 from ._commands import frame_records, progress_bar, render, write_frame
-from .live import simulator_keys
-from .recorder import new_run_id
-from .report import write_report
-from .session import RecordedRun, RunPlan, record
-from .simulator import ScaledClock, Simulator, default_scenario, serve
-from .summary import job_summary
 
 __all__ = ["run_demo"]
 

@@ -20,8 +20,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .events import KINDS, validate
-from .summary import OUTCOMES, _job_rows, _polls, job_summary
+from ..events import KINDS, validate
+from ._summary import OUTCOMES, _job_rows, _polls, job_summary
 
 __all__ = [
     "FLEET_STATES",

@@ -18,10 +18,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
-from ._files import drop_partial_line
-from .cassette import Cassette, Interaction
-from .exceptions import CassetteError
-from .replay import FAILURES_KEY
+from .._files import drop_partial_line
+from ..exceptions import CassetteError
+from ._cassette import Cassette, Interaction
+from ._replay import FAILURES_KEY
 
 __all__ = ["CassetteJournal", "journal_path", "read_journal"]
 

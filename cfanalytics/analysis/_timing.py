@@ -22,8 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .events import validate
-from .summary import job_summary
+from ..events import validate
+from ._summary import job_summary
 
 __all__ = [
     "ETA_ERROR_SCHEMA",

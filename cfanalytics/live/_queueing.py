@@ -17,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from .client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult
-from .exceptions import CfAnalyticsError, ConfigurationError, RecordingError
-from .replay import replay_source
-from .runner import QUEUEABLE
+from ..client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult
+from ..exceptions import CfAnalyticsError, ConfigurationError, RecordingError
+from ..recording._replay import replay_source
+from ..recording._runner import QUEUEABLE
 
 __all__ = ["JOB_COLUMNS", "QueueController", "QueueOutcome"]
 

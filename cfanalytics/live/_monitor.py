@@ -17,13 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .client import QueueResult
-from .events import empty_events
-from .fleet import FLEET_STATES, fleet_states
-from .runner import RolloutProgress, RolloutRunner
-from .summary import job_summary
-from .timeline import SNAPSHOT_SCHEMA, FleetTimeline
-from .timing import eta_errors
+from ..analysis._fleet import FLEET_STATES, fleet_states
+from ..analysis._summary import job_summary
+from ..analysis._timeline import SNAPSHOT_SCHEMA, FleetTimeline
+from ..analysis._timing import eta_errors
+from ..client import QueueResult
+from ..events import empty_events
+from ..recording._runner import RolloutProgress, RolloutRunner
 
 __all__ = ["FleetHeader", "Monitor", "Throttle"]
 

@@ -31,9 +31,9 @@ from vcr.request import Request as VcrRequest
 from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
-from ._files import write_atomically
-from .client._results import RawResponse
-from .exceptions import CassetteError
+from .._files import write_atomically
+from ..client._results import RawResponse
+from ..exceptions import CassetteError
 
 __all__ = ["FILTERED", "Cassette", "CassetteWriter", "Interaction", "load_cassette"]
 

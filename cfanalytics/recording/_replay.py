@@ -20,8 +20,8 @@ from typing import Any
 
 import httpx
 
-from .cassette import Cassette, Interaction, load_cassette
-from .exceptions import CassetteError, ReplayExhaustedError
+from ..exceptions import CassetteError, ReplayExhaustedError
+from ._cassette import Cassette, Interaction, load_cassette
 
 __all__ = [
     "FAILURES_KEY",

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from .session import RecordedRun, RunPlan, arecord
-from .simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
-from .simulator.scenario import Hotspot, Rollout
+from ..simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
+from ..simulator.scenario import Hotspot, Rollout
+from ._runs import RecordedRun, RunPlan, arecord
 
 __all__ = ["SAMPLES", "Sample", "make_cassette"]
 

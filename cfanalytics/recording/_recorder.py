@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from ..client._results import RawResponse
+from ..events import conform
+from ..events._build import STAMP_HEADER, Exchange, exchange_rows
+from ._cassette import CassetteWriter, Interaction
+from ._eventlog import EventLog
 from ._journal import CassetteJournal
-from .cassette import CassetteWriter, Interaction
-from .client._results import RawResponse
-from .eventlog import EventLog
-from .events import conform
-from .events._build import STAMP_HEADER, Exchange, exchange_rows
-from .replay import FAILURES_KEY
+from ._replay import FAILURES_KEY
 
 __all__ = ["AsyncRecordingTransport", "Recorder", "RecordingTransport", "new_run_id"]
 

@@ -21,11 +21,11 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from ..events import KINDS, validate
+from . import _fleet as fleet
 from . import _segments as segments
-from . import fleet
-from .events import KINDS, validate
-from .fleet import FAILED, FLEET_STATES, RUNNING, WAITING
-from .summary import OUTCOMES, _polls, job_summary
+from ._fleet import FAILED, FLEET_STATES, RUNNING, WAITING
+from ._summary import OUTCOMES, _polls, job_summary
 
 __all__ = ["SNAPSHOT_SCHEMA", "FleetTimeline", "fleet_at"]
 

@@ -38,7 +38,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from .exceptions import SchemaError
+from ..exceptions import SchemaError
 
 __all__ = ["COMPLETION_SCHEMA", "completion_curve", "time_to_fraction"]
 

@@ -22,9 +22,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ._files import drop_partial_line
-from .events import COLUMNS, SCHEMA_VERSION, conform, empty_events
-from .exceptions import EventLogError
+from .._files import drop_partial_line
+from ..events import COLUMNS, SCHEMA_VERSION, conform, empty_events
+from ..exceptions import EventLogError
 
 __all__ = ["EventLog", "load_events"]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..events import KINDS, validate
 from . import _segments as segments
-from .events import KINDS, validate
 
 __all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from .client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
-from .client._results import JobFields
+from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
+from ..client._results import JobFields
 
 __all__ = [
     "demo",
@@ -142,7 +142,7 @@ def simulator_keys(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
 
 
 def _load_scenario(args: argparse.Namespace) -> Any:
-    from .simulator import Scenario, default_scenario
+    from ..simulator import Scenario, default_scenario
 
     scenario = Scenario.from_file(args.scenario) if args.scenario else default_scenario()
     return dataclasses.replace(scenario, asid=args.asid) if args.asid else scenario
@@ -150,7 +150,7 @@ def _load_scenario(args: argparse.Namespace) -> Any:
 
 def simulate(args: argparse.Namespace) -> int:
     """``cfanalytics simulate``: serve the simulator until interrupted."""
-    from .simulator import ScaledClock, Simulator, serve
+    from ..simulator import ScaledClock, Simulator, serve
 
     scenario = _load_scenario(args)
     keys, fresh = simulator_keys(os.environ)
@@ -202,8 +202,8 @@ def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
 
 def record(args: argparse.Namespace) -> int:
     """``cfanalytics record``: queue, poll, and record every response."""
-    from .session import RunPlan, resume
-    from .session import record as record_run
+    from ..recording._runs import RunPlan, resume
+    from ..recording._runs import record as record_run
 
     plan = RunPlan(
         asid=args.asid,
@@ -237,7 +237,7 @@ def _describe(run: Any) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     """``cfanalytics replay``: run the recorded plan again, offline, and show the events."""
-    from .session import replay as replay_run
+    from ..recording._runs import replay as replay_run
 
     if args.events_out and Path(args.events_out).suffix not in (".parquet", ".csv"):
         raise ValueError(f"cannot write {args.events_out}: use a .parquet or .csv file name")
@@ -261,8 +261,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 def summary(args: argparse.Namespace) -> int:
     """``cfanalytics summary``: one row per job, from a cassette or an event log."""
-    from .session import load_source
-    from .summary import job_summary
+    from ..analysis._summary import job_summary
+    from ..recording._runs import load_source
 
     frame = job_summary(load_source(args.source))
     columns = list(frame.columns)
@@ -278,7 +278,7 @@ def summary(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """``cfanalytics report``: the self-contained HTML rollout timing report."""
-    from .report import write_report
+    from ..report import write_report
 
     path = write_report(args.source, args.out, progress=sys.stderr.isatty())
     _out(f"report: {path.resolve()}")
@@ -293,7 +293,7 @@ API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid
 
 def postmortem(args: argparse.Namespace) -> int:
     """``cfanalytics postmortem``: failed installs, where they concentrate, and API errors."""
-    from .failures import (
+    from ..analysis._failures import (
         api_errors,
         failure_rates,
         failures,
@@ -301,8 +301,8 @@ def postmortem(args: argparse.Namespace) -> int:
         other_endings,
         polling_gaps,
     )
-    from .session import load_source
-    from .summary import job_summary
+    from ..analysis._summary import job_summary
+    from ..recording._runs import load_source
 
     events = load_source(args.source)
     summary = job_summary(events)
@@ -366,7 +366,7 @@ def _markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 def make_cassette(args: argparse.Namespace) -> int:
     """``cfanalytics make-cassette``: regenerate a shipped sample cassette."""
-    from .samples import make_cassette as make
+    from ..recording._samples import make_cassette as make
 
     path = Path(args.out or f"cassettes/{args.name}.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,7 +377,7 @@ def make_cassette(args: argparse.Namespace) -> int:
 
 def scan_secrets(args: argparse.Namespace) -> int:
     """``cfanalytics scan-secrets``: findings on stdout (redacted); exit 1 if any."""
-    from .scan import scan_paths
+    from ..recording._scan import scan_paths
 
     known: list[str] = []
     if args.secrets_file:

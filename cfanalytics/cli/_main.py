@@ -13,10 +13,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from .._version import __version__
+from ..exceptions import CfAnalyticsError
+from ..recording._samples import SAMPLES
 from . import _commands
-from ._version import __version__
-from .exceptions import CfAnalyticsError
-from .samples import SAMPLES
 
 __all__ = ["build_parser", "main"]
 

@@ -1,0 +1,1 @@
+"""Live control: sessions, queueing and monitoring, without widgets."""

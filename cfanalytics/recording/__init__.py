@@ -1,0 +1,1 @@
+"""Recording: cassettes, the journal, record and replay transports, the recorder, event logs."""
