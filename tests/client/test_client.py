@@ -33,7 +33,7 @@ from cfanalytics import (
     TransportError,
 )
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -13,7 +13,7 @@ from cfanalytics import AsyncClient, RetryPolicy
 from cfanalytics.recording._runner import RolloutProgress, RolloutRunner
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 
 @dataclass

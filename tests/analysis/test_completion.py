@@ -17,7 +17,7 @@ from cfanalytics.exceptions import SchemaError
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 ENDINGS = ("completed", "failed", "squashed")
 
 

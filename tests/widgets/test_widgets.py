@@ -33,10 +33,10 @@ from cfanalytics.recording._runner import RolloutRunner
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 from cfanalytics.widgets import LiveMonitor, QueuePanel, ReplayScrubber
 
-from .conftest import ACCESS_KEY, SECRET_KEY
-from .test_client import JOB, status_body
+from ..client.test_client import JOB, status_body
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 

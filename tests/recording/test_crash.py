@@ -23,7 +23,7 @@ from cfanalytics import events_from_cassette, load_events, replay
 from cfanalytics.recording._journal import journal_path, read_journal
 from cfanalytics.simulator import ScaledClock, Simulator, default_scenario, serve
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 CLI = Path(sys.executable).with_name("cfanalytics")
 SPEED = 300.0  # simulated seconds per real second: a rollout takes a few real seconds
@@ -231,7 +231,7 @@ def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) 
     from cfanalytics.recording._replay import in_recorded_order
     from cfanalytics.recording._runs import _catch_up, _exchange, _load
 
-    shipped = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
+    shipped = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
     done = list(in_recorded_order(_load(shipped)))[:3]  # the listing (48 rows), 2 queue answers
     log = EventLog(tmp_path, run_id="cut")
     rows = exchange_rows(_exchange(done[0]), run_id="cut", seq=0)

@@ -23,7 +23,7 @@ from cfanalytics.client._results import RawResponse
 from cfanalytics.events import conform, validate
 from cfanalytics.events._build import Exchange, events_from_exchanges, exchange_rows
 
-from .test_client import make_client
+from ..client.test_client import make_client
 
 FUZZ = settings(
     max_examples=40,

@@ -20,7 +20,7 @@ from cfanalytics.recording._eventlog import load_events
 from cfanalytics.recording._runs import RecordedRun, RunPlan, events_from_cassette, record, replay
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 SECRETS = (
     ACCESS_KEY,

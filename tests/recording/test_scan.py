@@ -27,9 +27,9 @@ from cfanalytics.recording._scan import Finding, scan_paths
 from cfanalytics.report import write_report
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 KEYS = (ACCESS_KEY, SECRET_KEY)
 TOKEN = base64.b64encode(f"{ACCESS_KEY}:{SECRET_KEY}".encode()).decode()
 # A secret with characters that every encoding changes, so each form is a different string.

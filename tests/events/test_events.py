@@ -233,7 +233,7 @@ def test_column_reader_matches_on_the_shipped_cassettes() -> None:
     from cfanalytics.recording._cassette import load_cassette
 
     for name in ("demo", "troubled"):
-        cassette = load_cassette(Path(__file__).parent.parent / "cassettes" / f"{name}.yaml")
+        cassette = load_cassette(Path(__file__).parents[2] / "cassettes" / f"{name}.yaml")
         exchanges = [Exchange(i.method, i.uri, i.to_raw()) for i in cassette]
         pd.testing.assert_frame_equal(
             events_from_exchanges(exchanges, run_id="run-1"), rowwise(exchanges)

@@ -26,7 +26,7 @@ from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from cfanalytics.analysis._summary import job_summary
 from cfanalytics.recording._runs import events_from_cassette, replay
 from cfanalytics.recording._samples import SAMPLES, make_cassette
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

@@ -24,7 +24,7 @@ from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 
 
 def rollout() -> Recording:

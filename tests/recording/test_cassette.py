@@ -26,7 +26,7 @@ from cfanalytics.recording._cassette import (
     load_cassette,
 )
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 BASE = "https://api.multiplay.co.uk"
 STATUS = f"{BASE}/cfp/v1/imageinstall/status?accountserviceid=1"

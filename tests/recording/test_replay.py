@@ -235,7 +235,7 @@ def test_replay_opens_no_socket_and_queues_nothing_for_real(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    cassettes = Path(__file__).parent.parent / "cassettes"
+    cassettes = Path(__file__).parents[2] / "cassettes"
     run = cfanalytics.replay(cassettes / "demo.yaml")
     assert run.progress.queued and not attempts
     assert (run.events["endpoint"] == "queue").sum() == len(run.progress.queued)

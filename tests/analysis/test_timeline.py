@@ -16,7 +16,7 @@ from cfanalytics.events import empty_events
 from .test_fleet import assert_schema, rollout, straggling
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 QUEUED = 3
 
 

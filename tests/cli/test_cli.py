@@ -19,7 +19,7 @@ from cfanalytics.recording._eventlog import load_events
 from cfanalytics.recording._runs import events_from_cassette
 from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY
 
 
 @pytest.fixture

@@ -100,7 +100,7 @@ def test_on_the_shipped_demo_cassette() -> None:
 
     from cfanalytics import events_from_cassette
 
-    events = events_from_cassette(Path(__file__).parent.parent / "cassettes" / "demo.yaml")
+    events = events_from_cassette(Path(__file__).parents[2] / "cassettes" / "demo.yaml")
     table = eta_errors(events)
     assert len(table) > 100
     early = table[table["progress_decile"] <= 2]
@@ -154,7 +154,7 @@ def demo_events() -> pd.DataFrame:
 
     from cfanalytics import events_from_cassette
 
-    return events_from_cassette(Path(__file__).parent.parent / "cassettes" / "demo.yaml")
+    return events_from_cassette(Path(__file__).parents[2] / "cassettes" / "demo.yaml")
 
 
 def reference_job_metrics(events: pd.DataFrame) -> pd.DataFrame:

@@ -17,9 +17,9 @@ from cfanalytics.events import empty_events
 from cfanalytics.report import build_report, write_report
 from cfanalytics.report._provenance import load_with_provenance
 
-from .test_summary import FAILED, Recording, at, job, running
+from ..analysis.test_summary import FAILED, Recording, at, job, running
 
-CASSETTES = Path(__file__).parent.parent / "cassettes"
+CASSETTES = Path(__file__).parents[2] / "cassettes"
 DEMO = CASSETTES / "demo.yaml"
 
 

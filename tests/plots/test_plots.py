@@ -21,8 +21,8 @@ from cfanalytics.analysis._completion import completion_curve
 from cfanalytics.analysis._failures import api_errors, failure_rates, failures
 from cfanalytics.analysis._fleet import fleet_states, progress_curves, state_intervals
 
-DEMO = Path(__file__).parent.parent / "cassettes" / "demo.yaml"
-TROUBLED = Path(__file__).parent.parent / "cassettes" / "troubled.yaml"
+DEMO = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
+TROUBLED = Path(__file__).parents[2] / "cassettes" / "troubled.yaml"
 
 
 @pytest.fixture(autouse=True)
