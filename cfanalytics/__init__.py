@@ -6,13 +6,26 @@ the Jupyter widgets).
 """
 
 from ._version import __version__
-from .analysis._completion import completion_curve, time_to_fraction
-from .analysis._failures import api_errors, classify_error, failure_rates, failures, polling_gaps
-from .analysis._fleet import fleet_states, progress_curves, state_intervals, stragglers
-from .analysis._rollout import rollout_metrics
-from .analysis._summary import job_summary
-from .analysis._timeline import FleetTimeline, fleet_at
-from .analysis._timing import error_by, eta_errors, job_eta_metrics
+from .analysis import (
+    FleetTimeline,
+    api_errors,
+    classify_error,
+    completion_curve,
+    error_by,
+    eta_errors,
+    failure_rates,
+    failures,
+    fleet_at,
+    fleet_states,
+    job_eta_metrics,
+    job_summary,
+    polling_gaps,
+    progress_curves,
+    rollout_metrics,
+    state_intervals,
+    stragglers,
+    time_to_fraction,
+)
 from .client import (
     AsyncClient,
     Client,
@@ -48,11 +61,20 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
-from .live._session import LiveSession
-from .recording._eventlog import EventLog, load_events
-from .recording._recorder import Recorder
-from .recording._runner import RolloutProgress, RolloutRunner
-from .recording._runs import RecordedRun, RunPlan, events_from_cassette, load_source, record, replay
+from .live import LiveSession
+from .recording import (
+    EventLog,
+    RecordedRun,
+    Recorder,
+    RolloutProgress,
+    RolloutRunner,
+    RunPlan,
+    events_from_cassette,
+    load_events,
+    load_source,
+    record,
+    replay,
+)
 from .report import write_report
 
 __all__ = [

@@ -38,7 +38,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .client._results import RawResponse
+    from .client import RawResponse
 
 __all__ = [
     "APIError",

@@ -1,1 +1,74 @@
-"""Analysis: pure functions over the events table."""
+"""Analysis: pure functions over the events table (pandas in, pandas out).
+
+Every domain rule (what a poll and a snapshot are, the state vocabulary, when a job is
+stalled, overdue or finally failed) is defined once in this package and imported where used.
+Functions take the events first; every optional input is keyword-only.
+"""
+
+from ._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
+from ._failures import (
+    API_ERROR_SCHEMA,
+    ERROR_CLASSES,
+    ERROR_RULES,
+    FAILURE_SCHEMA,
+    api_errors,
+    classify_error,
+    failure_rates,
+    failures,
+    first_failure,
+    other_endings,
+    polling_gaps,
+)
+from ._fleet import (
+    FLEET_STATES,
+    FLEET_STATES_SCHEMA,
+    INTERVAL_SCHEMA,
+    PROGRESS_SCHEMA,
+    STRAGGLER_SCHEMA,
+    fleet_states,
+    progress_curves,
+    state_intervals,
+    stragglers,
+)
+from ._rollout import rollout_metrics
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
+from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
+from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, poll_interval_s
+
+__all__ = [
+    "API_ERROR_SCHEMA",
+    "COMPLETION_SCHEMA",
+    "ERROR_CLASSES",
+    "ERROR_RULES",
+    "ETA_ERROR_SCHEMA",
+    "FAILURE_SCHEMA",
+    "FLEET_STATES",
+    "FLEET_STATES_SCHEMA",
+    "INTERVAL_SCHEMA",
+    "OUTCOMES",
+    "PROGRESS_SCHEMA",
+    "SNAPSHOT_SCHEMA",
+    "STRAGGLER_SCHEMA",
+    "SUMMARY_SCHEMA",
+    "FleetTimeline",
+    "api_errors",
+    "classify_error",
+    "completion_curve",
+    "error_by",
+    "eta_errors",
+    "failure_rates",
+    "failures",
+    "first_failure",
+    "fleet_at",
+    "fleet_states",
+    "job_eta_metrics",
+    "job_summary",
+    "other_endings",
+    "poll_interval_s",
+    "polling_gaps",
+    "progress_curves",
+    "rollout_metrics",
+    "state_intervals",
+    "stragglers",
+    "time_to_fraction",
+]

@@ -8,7 +8,6 @@ import dataclasses
 import io
 import json
 import os
-import secrets
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -17,8 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
-from ..client._results import JobFields
+from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client, JobFields
 
 __all__ = [
     "demo",
@@ -137,8 +135,10 @@ def simulator_keys(environ: Mapping[str, str]) -> tuple[dict[str, str], bool]:
     access, secret = environ.get(ENV_ACCESS_KEY), environ.get(ENV_SECRET_KEY)
     if access and secret:
         return {"access_key": access, "secret_key": secret}, False
-    fresh = {"access_key": "sim-" + secrets.token_hex(8), "secret_key": secrets.token_urlsafe(24)}
-    return fresh, True
+    from ..simulator import throwaway_keys
+
+    access, secret = throwaway_keys()
+    return {"access_key": access, "secret_key": secret}, True
 
 
 def _load_scenario(args: argparse.Namespace) -> Any:
@@ -202,8 +202,8 @@ def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
 
 def record(args: argparse.Namespace) -> int:
     """``cfanalytics record``: queue, poll, and record every response."""
-    from ..recording._runs import RunPlan, resume
-    from ..recording._runs import record as record_run
+    from ..recording import RunPlan, resume
+    from ..recording import record as record_run
 
     plan = RunPlan(
         asid=args.asid,
@@ -237,7 +237,7 @@ def _describe(run: Any) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     """``cfanalytics replay``: run the recorded plan again, offline, and show the events."""
-    from ..recording._runs import replay as replay_run
+    from ..recording import replay as replay_run
 
     if args.events_out and Path(args.events_out).suffix not in (".parquet", ".csv"):
         raise ValueError(f"cannot write {args.events_out}: use a .parquet or .csv file name")
@@ -261,8 +261,8 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
 
 def summary(args: argparse.Namespace) -> int:
     """``cfanalytics summary``: one row per job, from a cassette or an event log."""
-    from ..analysis._summary import job_summary
-    from ..recording._runs import load_source
+    from ..analysis import job_summary
+    from ..recording import load_source
 
     frame = job_summary(load_source(args.source))
     columns = list(frame.columns)
@@ -293,16 +293,16 @@ API_ERROR_COLUMNS = ["observed_at", "endpoint", "problem", "http_status", "jobid
 
 def postmortem(args: argparse.Namespace) -> int:
     """``cfanalytics postmortem``: failed installs, where they concentrate, and API errors."""
-    from ..analysis._failures import (
+    from ..analysis import (
         api_errors,
         failure_rates,
         failures,
         first_failure,
+        job_summary,
         other_endings,
         polling_gaps,
     )
-    from ..analysis._summary import job_summary
-    from ..recording._runs import load_source
+    from ..recording import load_source
 
     events = load_source(args.source)
     summary = job_summary(events)
@@ -366,7 +366,7 @@ def _markdown(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
 
 def make_cassette(args: argparse.Namespace) -> int:
     """``cfanalytics make-cassette``: regenerate a shipped sample cassette."""
-    from ..recording._samples import make_cassette as make
+    from ..recording import make_cassette as make
 
     path = Path(args.out or f"cassettes/{args.name}.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -377,7 +377,7 @@ def make_cassette(args: argparse.Namespace) -> int:
 
 def scan_secrets(args: argparse.Namespace) -> int:
     """``cfanalytics scan-secrets``: findings on stdout (redacted); exit 1 if any."""
-    from ..recording._scan import scan_paths
+    from ..recording import scan_paths
 
     known: list[str] = []
     if args.secrets_file:

@@ -13,12 +13,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from ..analysis._summary import job_summary
-from ..live._session import simulator_keys
-from ..recording._recorder import new_run_id
-from ..recording._runs import RecordedRun, RunPlan, record
+from ..analysis import job_summary
+from ..recording import RecordedRun, RunPlan, new_run_id, record
 from ..report import write_report
-from ..simulator import ScaledClock, Simulator, default_scenario, serve
+from ..simulator import ScaledClock, Simulator, default_scenario, serve, throwaway_keys
 from ._commands import frame_records, progress_bar, render, write_frame
 
 __all__ = ["run_demo"]
@@ -77,7 +75,7 @@ def run_demo(
 ) -> int:
     """Record the demo rollout; ``interval`` is in simulated seconds. Returns the exit code."""
     scenario = default_scenario()
-    keys = simulator_keys()  # never the user's real keys
+    keys = throwaway_keys()  # never the user's real keys
     clock = ScaledClock(start=scenario.start, speed=speed)
     sim = Simulator(scenario, seed=seed, clock=clock, access_key=keys[0], secret_key=keys[1])
     folder = out_dir / new_run_id()

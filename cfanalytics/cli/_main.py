@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
-from ..recording._samples import SAMPLES
+from ..recording import SAMPLES
 from . import _commands
 
 __all__ = ["build_parser", "main"]

@@ -1,12 +1,20 @@
 """The fetch layer: a thin httpx client for the Clanforge image-install endpoints.
 
-Knows nothing of pandas or files. :class:`Client` and :class:`AsyncClient` send what
-:class:`~cfanalytics.client._core.ClientCore` builds and return typed results that keep the
-raw response, so the recorder sees every byte.
+Knows nothing of pandas or files. :class:`Client` and :class:`AsyncClient` send requests and
+return typed results that keep the raw response, so the recorder sees every byte.
+:func:`route` and :func:`read_response` read a recorded answer by the live client's own rules.
 """
 
 from ._async import AsyncClient
-from ._config import DEFAULT_BASE_URL, ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Credentials
+from ._config import (
+    DEFAULT_BASE_URL,
+    ENV_ACCESS_KEY,
+    ENV_BASE_URL,
+    ENV_SECRET_KEY,
+    Credentials,
+    resolve_credentials,
+)
+from ._core import read_response
 from ._results import (
     ImageStatus,
     InstallJob,
@@ -17,6 +25,7 @@ from ._results import (
     RawResponse,
 )
 from ._retry import RetryPolicy
+from ._routes import Endpoint, Route, route
 from ._sync import Client
 
 __all__ = [
@@ -27,6 +36,7 @@ __all__ = [
     "AsyncClient",
     "Client",
     "Credentials",
+    "Endpoint",
     "ImageStatus",
     "InstallJob",
     "InstallStatus",
@@ -35,4 +45,8 @@ __all__ = [
     "QueueResult",
     "RawResponse",
     "RetryPolicy",
+    "Route",
+    "read_response",
+    "resolve_credentials",
+    "route",
 ]

@@ -1,27 +1,55 @@
-"""The events table: the spine every analysis reads. Schema in :mod:`._schema`."""
+"""The events table: the spine every analysis reads.
 
+One schema (columns, dtypes, the state vocabulary), versioned, and the builders that turn
+recorded exchanges into rows by the live client's own reading rules.
+"""
+
+from ._build import (
+    STAMP_HEADER,
+    Exchange,
+    events_from_exchanges,
+    exchange_rows,
+    observed_at,
+)
 from ._schema import (
+    BOOL,
     COLUMNS,
     ENDPOINTS,
+    FLOAT,
+    INT,
     KINDS,
     PROBLEMS,
     SCHEMA,
     SCHEMA_VERSION,
     STATES,
+    TEXT,
+    TIME,
+    category,
     conform,
     empty_events,
     validate,
 )
 
 __all__ = [
+    "BOOL",
     "COLUMNS",
     "ENDPOINTS",
+    "FLOAT",
+    "INT",
     "KINDS",
     "PROBLEMS",
     "SCHEMA",
     "SCHEMA_VERSION",
+    "STAMP_HEADER",
     "STATES",
+    "TEXT",
+    "TIME",
+    "Exchange",
+    "category",
     "conform",
     "empty_events",
+    "events_from_exchanges",
+    "exchange_rows",
+    "observed_at",
     "validate",
 ]

@@ -15,16 +15,17 @@ from typing import Any
 
 import pandas as pd
 
-from ..client._core import read_response
-from ..client._results import (
+from ..client import (
     ImageStatus,
     InstallJob,
     InstallStatus,
     JobFields,
     QueueResult,
     RawResponse,
+    Route,
+    read_response,
+    route,
 )
-from ..client._routes import Route, route
 from ..exceptions import APIError, HTTPStatusError, ResponseError, ResponseFormatError
 from ._fast import StatusBody, status_frame
 from ._schema import COLUMNS, STATES, conform, empty_events, validate

@@ -23,13 +23,19 @@ import pandas as pd
 from ..exceptions import SchemaError
 
 __all__ = [
+    "BOOL",
     "COLUMNS",
     "ENDPOINTS",
+    "FLOAT",
+    "INT",
     "KINDS",
     "PROBLEMS",
     "SCHEMA",
     "SCHEMA_VERSION",
     "STATES",
+    "TEXT",
+    "TIME",
+    "category",
     "conform",
     "empty_events",
     "validate",
@@ -44,51 +50,59 @@ KINDS = ("mirror", "machine")
 #: What went wrong with a response, if anything.
 PROBLEMS = ("http_status", "envelope", "format", "transport")
 
-_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_INT = pd.Int64Dtype()
-_BOOL = pd.BooleanDtype()
-_TEXT = pd.StringDtype()
+# The dtypes of every table cfanalytics returns, named once: events, summaries, analyses.
+#: Timestamps: tz-aware UTC at microseconds (pandas 3 would otherwise pick the unit).
+TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
+#: Ids and counts.
+INT = pd.Int64Dtype()
+#: Durations (seconds), shares and other measures.
+FLOAT = pd.Float64Dtype()
+#: Flags.
+BOOL = pd.BooleanDtype()
+#: Free text.
+TEXT = pd.StringDtype()
 
 
-def _category(values: tuple[str, ...], *, ordered: bool = False) -> pd.CategoricalDtype:
+def category(values: tuple[str, ...], *, ordered: bool = False) -> pd.CategoricalDtype:
+    """A fixed vocabulary as a categorical dtype, categories in the order given."""
     return pd.CategoricalDtype(list(values), ordered=ordered)
 
 
 #: Every column of the events table and its dtype, in order.
 SCHEMA: Mapping[str, object] = {
-    "run_id": _TEXT,
-    "seq": _INT,  # order of the response within its run, from 0
-    "observed_at": _TIME,  # when the response was received (recorded, never replay time)
-    "endpoint": _category(ENDPOINTS),
-    "http_status": _INT,
-    "problem": _category(PROBLEMS),
-    "asid": _INT,
-    "jobid": _INT,
-    "kind": _category(KINDS),
-    "jobstateid": _INT,
-    "state": _category(STATES, ordered=True),
-    "jobprogress": _INT,
-    "jobcreated": _TIME,
-    "jobstart": _TIME,
-    "jobupdated": _TIME,
-    "jobeta": _TIME,
-    "install_at": _TIME,
-    "jobfailed": _INT,
-    "joberror": _TEXT,
-    "success": _BOOL,
-    "error_code": _INT,
-    "error_message": _TEXT,
-    "mirroring": _BOOL,
-    "restart": _BOOL,
-    "location": _TEXT,
-    "machine": _TEXT,
-    "mirror": _TEXT,
-    "imagepath": _TEXT,
-    "target_imageversionid": _INT,
-    "versionmirrorid": _INT,
-    "machinejobid": _INT,
-    "installs_squashed": _INT,
-    "extra": _TEXT,
+    "run_id": TEXT,
+    "seq": INT,  # order of the response within its run, from 0
+    "observed_at": TIME,  # when the response was received (recorded, never replay time)
+    "endpoint": category(ENDPOINTS),
+    "http_status": INT,
+    "problem": category(PROBLEMS),
+    "asid": INT,
+    "jobid": INT,
+    "kind": category(KINDS),
+    "jobstateid": INT,
+    "state": category(STATES, ordered=True),
+    "jobprogress": INT,
+    "jobcreated": TIME,
+    "jobstart": TIME,
+    "jobupdated": TIME,
+    "jobeta": TIME,
+    "install_at": TIME,
+    "jobfailed": INT,
+    "joberror": TEXT,
+    "success": BOOL,
+    "error_code": INT,
+    "error_message": TEXT,
+    "mirroring": BOOL,
+    "restart": BOOL,
+    "location": TEXT,
+    "machine": TEXT,
+    "mirror": TEXT,
+    "imagepath": TEXT,
+    "target_imageversionid": INT,
+    "versionmirrorid": INT,
+    "machinejobid": INT,
+    "installs_squashed": INT,
+    "extra": TEXT,
 }
 COLUMNS = tuple(SCHEMA)
 
@@ -104,7 +118,7 @@ def _cast(column: pd.Series, dtype: object) -> pd.Series:
     if isinstance(dtype, pd.DatetimeTZDtype):
         return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
-        return column.astype(_TEXT).astype(dtype)
+        return column.astype(TEXT).astype(dtype)
     return column.astype(dtype)
 
 

@@ -1,1 +1,20 @@
-"""Live control: sessions, queueing and monitoring, without widgets."""
+"""Live control without widgets: sessions, queueing and monitoring as plain classes.
+
+The widgets in :mod:`cfanalytics.widgets` are thin views over these; everything here is
+usable and tested without Jupyter.
+"""
+
+from ._monitor import FleetHeader, Monitor, Throttle
+from ._queueing import JOB_COLUMNS, QueueController, QueueOutcome
+from ._session import SOURCES, LiveSession
+
+__all__ = [
+    "JOB_COLUMNS",
+    "SOURCES",
+    "FleetHeader",
+    "LiveSession",
+    "Monitor",
+    "QueueController",
+    "QueueOutcome",
+    "Throttle",
+]

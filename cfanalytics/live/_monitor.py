@@ -17,13 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..analysis._fleet import FLEET_STATES, fleet_states
-from ..analysis._summary import job_summary
-from ..analysis._timeline import SNAPSHOT_SCHEMA, FleetTimeline
-from ..analysis._timing import eta_errors
+from ..analysis import (
+    FLEET_STATES,
+    SNAPSHOT_SCHEMA,
+    FleetTimeline,
+    eta_errors,
+    fleet_states,
+    job_summary,
+)
 from ..client import QueueResult
 from ..events import empty_events
-from ..recording._runner import RolloutProgress, RolloutRunner
+from ..recording import RolloutProgress, RolloutRunner
 
 __all__ = ["FleetHeader", "Monitor", "Throttle"]
 

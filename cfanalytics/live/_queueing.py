@@ -19,8 +19,7 @@ import pandas as pd
 
 from ..client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult
 from ..exceptions import CfAnalyticsError, ConfigurationError, RecordingError
-from ..recording._replay import replay_source
-from ..recording._runner import QUEUEABLE
+from ..recording import QUEUEABLE, replay_source
 
 __all__ = ["JOB_COLUMNS", "QueueController", "QueueOutcome"]
 

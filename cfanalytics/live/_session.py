@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,11 +20,26 @@ import pandas as pd
 
 from ..client import AsyncClient
 from ..exceptions import ConfigurationError
-from ..recording._cassette import load_cassette
-from ..recording._recorder import Recorder, new_run_id
-from ..recording._runner import RolloutProgress, RolloutRunner, no_sleep
-from ..recording._runs import Recording, RunPlan, replay_client
-from ..simulator import ScaledClock, Scenario, SimServer, Simulator, default_scenario, serve
+from ..recording import (
+    Recorder,
+    Recording,
+    RolloutProgress,
+    RolloutRunner,
+    RunPlan,
+    load_cassette,
+    new_run_id,
+    no_sleep,
+    replay_client,
+)
+from ..simulator import (
+    ScaledClock,
+    Scenario,
+    SimServer,
+    Simulator,
+    default_scenario,
+    serve,
+    throwaway_keys,
+)
 
 __all__ = ["SOURCES", "LiveSession"]
 
@@ -34,11 +48,6 @@ log = logging.getLogger("cfanalytics.live")
 #: What :meth:`LiveSession.open` connects to, besides the path of a cassette to replay.
 SOURCES = ("simulator", "api")
 _ENDED_ALL = "every queued job ended"
-
-
-def simulator_keys() -> tuple[str, str]:
-    """Throwaway keys for an embedded simulator: it never needs the user's real ones."""
-    return "sim-" + secrets.token_hex(6), secrets.token_urlsafe(18)
 
 
 class LiveSession:
@@ -123,7 +132,7 @@ class LiveSession:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         scenario = scenario or default_scenario()
-        access, secret = simulator_keys()
+        access, secret = throwaway_keys()
         clock = ScaledClock(start=scenario.start, speed=speed)
         sim = Simulator(
             scenario, seed=seed, clock=clock, access_key=access, secret_key=secret, faults=faults

@@ -1,14 +1,14 @@
 """Plots of rollout timing: matplotlib's library convention, one function per picture.
 
-Every function takes its data first (a frame from :mod:`cfanalytics.timing` or
-:mod:`cfanalytics.fleet`), options keyword-only, draws on ``ax`` (default: the current
-Axes) and returns it. Nothing here computes a metric the analysis functions give,
-changes global style, or calls ``plt.show``. Colours are the Okabe-Ito palette, safe for
-colour-blind readers; times are UTC.
+Every function takes its data first (a frame from :mod:`cfanalytics.analysis`), options
+keyword-only, draws on ``ax`` (default: the current Axes) and returns it. Nothing here
+computes a metric the analysis functions give, changes global style, or calls ``plt.show``.
+Colours are the Okabe-Ito palette, safe for colour-blind readers; times are UTC.
 """
 
 from ._completion import plot_completion_curve
 from ._eta import (
+    DENSITY_ABOVE,
     plot_error_by_decile,
     plot_eta_trajectories,
     plot_eta_vs_actual,
@@ -19,6 +19,7 @@ from ._fleet import plot_burnup, plot_swimlanes
 from ._style import OKABE_ITO, STATE_COLOURS
 
 __all__ = [
+    "DENSITY_ABOVE",
     "OKABE_ITO",
     "STATE_COLOURS",
     "plot_burnup",

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from ..analysis._fleet import FLEET_STATES
+from ..analysis import FLEET_STATES
 from ._style import (
     _FAILED_MARK,
     OKABE_ITO,

@@ -1,1 +1,70 @@
-"""Recording: cassettes, the journal, record and replay transports, the recorder, event logs."""
+"""Recording: everything between the client and the events table.
+
+Cassettes (vcrpy format, written once, scrubbed of secrets), the crash-safe journal, the
+record, replay and resume transports, the :class:`Recorder` that turns every response into
+event rows, event logs (JSONL while a run lasts, Parquet after), the :class:`RolloutRunner`
+that queues and polls, the runs (:func:`record`, :func:`replay`, :func:`resume` and their
+async forms), the sources any analysis reads (:func:`load_source`,
+:func:`events_from_cassette`), the shipped samples and the secret scanner.
+"""
+
+from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
+from ._eventlog import EventLog, load_events
+from ._journal import journal_path
+from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
+from ._replay import ReplayTransport, ResumeTransport, replay_source
+from ._runner import QUEUEABLE, RolloutProgress, RolloutRunner, no_sleep
+from ._runs import (
+    RecordedRun,
+    Recording,
+    RunPlan,
+    arecord,
+    areplay,
+    aresume,
+    events_from_cassette,
+    load_source,
+    record,
+    replay,
+    replay_client,
+    resume,
+)
+from ._samples import SAMPLES, make_cassette
+from ._scan import Finding, scan_paths
+
+__all__ = [
+    "FILTERED",
+    "QUEUEABLE",
+    "SAMPLES",
+    "AsyncRecordingTransport",
+    "Cassette",
+    "CassetteWriter",
+    "EventLog",
+    "Finding",
+    "Interaction",
+    "RecordedRun",
+    "Recorder",
+    "Recording",
+    "RecordingTransport",
+    "ReplayTransport",
+    "ResumeTransport",
+    "RolloutProgress",
+    "RolloutRunner",
+    "RunPlan",
+    "arecord",
+    "areplay",
+    "aresume",
+    "events_from_cassette",
+    "journal_path",
+    "load_cassette",
+    "load_events",
+    "load_source",
+    "make_cassette",
+    "new_run_id",
+    "no_sleep",
+    "record",
+    "replay",
+    "replay_client",
+    "replay_source",
+    "resume",
+    "scan_paths",
+]

@@ -14,7 +14,9 @@ with it paused.
 
 from __future__ import annotations
 
+import functools
 import gc
+import importlib
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,14 +27,13 @@ from typing import Any, Literal, Protocol
 
 import httpx
 import yaml
-from httpx._decoders import SUPPORTED_DECODERS  # httpx is pinned below 0.29
 from vcr.filters import decode_response
 from vcr.request import Request as VcrRequest
 from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
 from .._files import write_atomically
-from ..client._results import RawResponse
+from ..client import RawResponse
 from ..exceptions import CassetteError
 
 __all__ = ["FILTERED", "Cassette", "CassetteWriter", "Interaction", "load_cassette"]
@@ -45,8 +46,33 @@ SerializerName = Literal["yaml", "json"]
 
 _DROPPED_REQUEST_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 _SAFE_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-# The content codings httpx decodes (gzip, deflate; br and zstd when their packages exist).
-_HTTPX_DECODES = frozenset(SUPPORTED_DECODERS)
+_PROBE = b"cfanalytics"
+# What each content coding's packed form of _PROBE is; br and zstd need optional packages,
+# which httpx needs as well to decode them.
+_PACKERS: dict[str, tuple[str, str]] = {
+    "gzip": ("gzip", "compress"),
+    "deflate": ("zlib", "compress"),
+    "br": ("brotli", "compress"),
+    "zstd": ("zstandard", "compress"),
+}
+
+
+@functools.cache
+def _httpx_decodes(coding: str) -> bool:
+    """Whether httpx decodes ``coding``: it passes a coding it cannot decode through as it is,
+    so ask it, with httpx's public API, to read a packed probe."""
+    if coding == "identity":
+        return True
+    module, function = _PACKERS.get(coding, ("", ""))
+    try:
+        pack = getattr(importlib.import_module(module), function)
+    except (ImportError, ValueError):
+        return False
+    response = httpx.Response(200, headers={"content-encoding": coding}, content=pack(_PROBE))
+    try:
+        return response.content == _PROBE
+    except httpx.DecodingError:
+        return False
 
 
 class _Serializer(Protocol):
@@ -93,7 +119,7 @@ class Interaction:
         body = response.content
         headers = tuple(response.headers.multi_items())
         codings = {c.strip().lower() for c in response.headers.get_list("content-encoding", True)}
-        if codings and codings <= _HTTPX_DECODES:  # the body was decoded: say so
+        if codings and all(map(_httpx_decodes, codings)):  # the body was decoded: say so
             headers = _plain_headers(headers, len(body))
         return cls(
             method=request.method,

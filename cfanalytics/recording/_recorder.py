@@ -17,9 +17,8 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from ..client._results import RawResponse
-from ..events import conform
-from ..events._build import STAMP_HEADER, Exchange, exchange_rows
+from ..client import RawResponse
+from ..events import STAMP_HEADER, Exchange, conform, exchange_rows
 from ._cassette import CassetteWriter, Interaction
 from ._eventlog import EventLog
 from ._journal import CassetteJournal

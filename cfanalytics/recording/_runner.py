@@ -22,9 +22,10 @@ from datetime import datetime
 import pandas as pd
 
 from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
-from ..events._build import observed_at
+from ..events import observed_at
 from ..exceptions import CfAnalyticsError, RecordingError
 from ._recorder import Recorder
+from ._sync import run_sync
 
 __all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
 
@@ -185,8 +186,8 @@ class RolloutRunner:
             sleeping.result()  # a sleep that raised must not turn into polling flat out
 
     def run_sync(self) -> RolloutProgress:
-        """Run to the end in a new event loop."""
-        return asyncio.run(self.run())
+        """Run to the end; works inside a running event loop (Jupyter) too."""
+        return run_sync(self.run())
 
     async def run(self) -> RolloutProgress:
         """Queue (unless following), then poll until a stop condition holds.

@@ -22,10 +22,8 @@ import httpx
 import pandas as pd
 
 from .._version import __version__
-from ..client import AsyncClient, RetryPolicy
-from ..client._config import Credentials, resolve_credentials
-from ..events import SCHEMA_VERSION, conform
-from ..events._build import Exchange, events_from_exchanges, exchange_rows
+from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
+from ..events import SCHEMA_VERSION, Exchange, conform, events_from_exchanges, exchange_rows
 from ..exceptions import CassetteError, ReplayExhaustedError
 from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog, load_events
@@ -39,6 +37,7 @@ from ._replay import (
     in_recorded_order,
 )
 from ._runner import RolloutProgress, RolloutRunner, no_sleep
+from ._sync import run_sync
 
 __all__ = [
     "RecordedRun",
@@ -327,8 +326,8 @@ def interrupted(cassette: str | os.PathLike[str]) -> Cassette:
 
 
 def resume(cassette: str | os.PathLike[str], **options: Any) -> RecordedRun:
-    """:func:`aresume` run to the end in a new event loop."""
-    return asyncio.run(aresume(cassette, **options))
+    """:func:`aresume` run to the end; works inside a running event loop (Jupyter) too."""
+    return run_sync(aresume(cassette, **options))
 
 
 def _catch_up(log: EventLog, done: list[Interaction | RecordedFailure], run_id: str) -> None:
@@ -389,8 +388,8 @@ async def _run(
 
 
 def record(plan: RunPlan, **options: Any) -> RecordedRun:
-    """:func:`arecord` run to the end in a new event loop."""
-    return asyncio.run(arecord(plan, **options))
+    """:func:`arecord` run to the end; works inside a running event loop (Jupyter) too."""
+    return run_sync(arecord(plan, **options))
 
 
 async def areplay(
@@ -433,8 +432,8 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
 
 
 def replay(cassette: str | os.PathLike[str] | Cassette, **options: Any) -> RecordedRun:
-    """:func:`areplay` run to the end in a new event loop."""
-    return asyncio.run(areplay(cassette, **options))
+    """:func:`areplay` run to the end; works inside a running event loop (Jupyter) too."""
+    return run_sync(areplay(cassette, **options))
 
 
 def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:

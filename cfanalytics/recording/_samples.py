@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from ..simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
 from ..simulator.scenario import Hotspot, Rollout
 from ._runs import RecordedRun, RunPlan, arecord
+from ._sync import run_sync
 
 __all__ = ["SAMPLES", "Sample", "make_cassette"]
 
@@ -100,10 +101,8 @@ async def _arecord(sample: Sample, name: str, path: str | os.PathLike[str]) -> R
 
 def make_cassette(name: str, path: str | os.PathLike[str]) -> RecordedRun:
     """Record the shipped cassette ``name`` into ``path`` (replacing it)."""
-    import asyncio
-
     try:
         sample = SAMPLES[name]
     except KeyError:
         raise ValueError(f"no sample cassette {name!r}; choose from {sorted(SAMPLES)}") from None
-    return asyncio.run(_arecord(sample, name, path))
+    return run_sync(_arecord(sample, name, path))

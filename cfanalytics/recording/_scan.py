@@ -36,7 +36,7 @@ from urllib.parse import quote, quote_plus
 
 import yaml
 
-from ..client._config import ENV_ACCESS_KEY, ENV_SECRET_KEY
+from ..client import ENV_ACCESS_KEY, ENV_SECRET_KEY
 from ._cassette import FILTERED
 
 __all__ = ["MIN_SECRET_LENGTH", "SCANNED_SUFFIXES", "SKIPPED_DIRS", "Finding", "scan_paths"]

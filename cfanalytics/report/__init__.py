@@ -19,11 +19,26 @@ from tqdm import tqdm
 from .._files import write_atomically
 from ..exceptions import ReportError
 from ._data import ReportData, analyse
-from ._html import page
+from ._html import NA, duration, escape, page, png, table, when
 from ._provenance import Provenance, load_with_provenance, sha256_of
 from ._sections import SECTIONS, provenance_section
 
-__all__ = ["Provenance", "ReportData", "analyse", "build_report", "sha256_of", "write_report"]
+# The formatters (NA, duration, escape, png, table, when) are public so the widgets show a
+# value exactly as the report does.
+__all__ = [
+    "NA",
+    "Provenance",
+    "ReportData",
+    "analyse",
+    "build_report",
+    "duration",
+    "escape",
+    "png",
+    "sha256_of",
+    "table",
+    "when",
+    "write_report",
+]
 
 TITLE = "Rollout timing report"
 

@@ -6,12 +6,23 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ..analysis._completion import completion_curve
-from ..analysis._failures import api_errors, failure_rates, failures, other_endings, polling_gaps
-from ..analysis._fleet import fleet_states, progress_curves, state_intervals, stragglers
-from ..analysis._rollout import rollout_metrics
-from ..analysis._summary import job_summary
-from ..analysis._timing import error_by, eta_errors, job_eta_metrics
+from ..analysis import (
+    api_errors,
+    completion_curve,
+    error_by,
+    eta_errors,
+    failure_rates,
+    failures,
+    fleet_states,
+    job_eta_metrics,
+    job_summary,
+    other_endings,
+    polling_gaps,
+    progress_curves,
+    rollout_metrics,
+    state_intervals,
+    stragglers,
+)
 
 __all__ = ["ReportData", "analyse"]
 

@@ -17,9 +17,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .._version import __version__
-from ..recording._cassette import Cassette, load_cassette
-from ..recording._eventlog import load_events
-from ..recording._runs import events_from_cassette
+from ..recording import Cassette, events_from_cassette, load_cassette, load_events
 
 __all__ = ["Provenance", "load_with_provenance"]
 

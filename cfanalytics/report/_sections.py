@@ -9,8 +9,8 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..analysis._failures import first_failure
-from ..plots._eta import DENSITY_ABOVE
+from ..analysis import first_failure
+from ..plots import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
     MINUS,

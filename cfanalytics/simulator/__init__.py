@@ -13,6 +13,7 @@ HTTP surface as a function; :mod:`.transport` and :mod:`.server` adapt it. The s
 imports the client.
 """
 
+from ._keys import throwaway_keys
 from .app import SimResponse, Simulator
 from .clock import ManualClock, ScaledClock
 from .scenario import Scenario, default_scenario
@@ -29,4 +30,5 @@ __all__ = [
     "Simulator",
     "default_scenario",
     "serve",
+    "throwaway_keys",
 ]

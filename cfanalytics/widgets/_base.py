@@ -16,7 +16,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..exceptions import CfAnalyticsError
-from ..report._html import NA, escape
+from ..report import NA, escape
 
 __all__ = ["TABLE_CSS", "Tasks", "bar", "cells", "classed", "clock", "html_table", "message"]
 

@@ -12,10 +12,10 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from ..client import QueueResult
-from ..live._monitor import FleetHeader, Monitor, Throttle
+from ..live import FleetHeader, Monitor, Throttle
 from ..plots import plot_burnup, plot_eta_vs_actual
-from ..recording._runner import RolloutProgress, RolloutRunner
-from ..report._html import duration, escape, png, when
+from ..recording import RolloutProgress, RolloutRunner
+from ..report import duration, escape, png, when
 from ._base import Tasks, bar, cells, classed, clock, html_table, message
 
 __all__ = ["LiveMonitor"]

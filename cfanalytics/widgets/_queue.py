@@ -8,8 +8,8 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..client import AsyncClient, Client, QueueResult
-from ..live._queueing import QueueController
-from ..report._html import escape, table, when
+from ..live import QueueController
+from ..report import escape, table, when
 from ._base import TABLE_CSS, Tasks, classed, message
 
 __all__ = ["QueuePanel"]

@@ -9,12 +9,11 @@ import ipywidgets as widgets
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..analysis._fleet import fleet_states
-from ..analysis._timeline import FleetTimeline
-from ..live._monitor import FleetHeader
+from ..analysis import FleetTimeline, fleet_states
+from ..live import FleetHeader
 from ..plots import plot_burnup
-from ..recording._runs import load_source
-from ..report._html import duration, escape, png, when
+from ..recording import load_source
+from ..report import duration, escape, png, when
 from ._base import Tasks, bar, cells, classed, clock, html_table, message
 
 __all__ = ["ReplayScrubber"]

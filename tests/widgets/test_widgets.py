@@ -536,7 +536,7 @@ def test_live_session_records_a_replayable_rollout(
     """Queue from a panel, follow with the monitor: the cassette replays to the same events,
     and neither the cassette nor the event log holds a key."""
     monkeypatch.setattr(
-        "cfanalytics.live._session.simulator_keys", lambda: (ACCESS_KEY, SECRET_KEY)
+        "cfanalytics.live._session.throwaway_keys", lambda: (ACCESS_KEY, SECRET_KEY)
     )
 
     live = LiveSession.open("simulator", speed=2000.0, out_dir=tmp_path)
