@@ -21,8 +21,10 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check cfanalytics tests bench
 	$(BIN)/mypy cfanalytics
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
+	$(BIN)/python bench/bench_cli_start.py
 	$(BIN)/python bench/bench_simulator.py
 	$(BIN)/python bench/bench_replay.py --polls 5000 --vcrpy-polls 5000
 	$(BIN)/python bench/bench_events.py

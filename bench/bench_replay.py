@@ -33,8 +33,7 @@ from pathlib import Path
 import httpx
 import vcr
 
-from cfanalytics.recording._cassette import CassetteWriter, Interaction, load_cassette
-from cfanalytics.recording._replay import ReplayTransport
+from cfanalytics.recording import CassetteWriter, Interaction, ReplayTransport, load_cassette
 
 HOST = "api.multiplay.co.uk"
 URL = f"https://{HOST}/cfp/v1/imageinstall/status?accountserviceid=1"

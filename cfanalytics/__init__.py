@@ -1,42 +1,22 @@
 """cfanalytics: study Multiplay Clanforge image rollouts in Jupyter.
 
-The public API is what ``__all__`` lists; everything else is private or a submodule
-(``cfanalytics.simulator`` for the embedded Clanforge simulator, ``cfanalytics.widgets`` for
-the Jupyter widgets).
+The public API is what ``__all__`` lists; the layers are subpackages, each with its own
+``__all__``: :mod:`cfanalytics.client` (the fetch layer), :mod:`cfanalytics.simulator`,
+:mod:`cfanalytics.events` (the one schema), :mod:`cfanalytics.recording`,
+:mod:`cfanalytics.analysis`, :mod:`cfanalytics.plots`, :mod:`cfanalytics.report`,
+:mod:`cfanalytics.live`, :mod:`cfanalytics.widgets` and :mod:`cfanalytics.cli`.
+
+``import cfanalytics`` is light: the exceptions load now, every other name on first use
+(module ``__getattr__``, as Scientific Python's SPEC 1 describes), so the command line starts
+fast and matplotlib, ipywidgets, vcrpy and the simulator's server load only when used.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .analysis import (
-    FleetTimeline,
-    api_errors,
-    classify_error,
-    completion_curve,
-    error_by,
-    eta_errors,
-    failure_rates,
-    failures,
-    fleet_at,
-    fleet_states,
-    job_eta_metrics,
-    job_summary,
-    polling_gaps,
-    progress_curves,
-    rollout_metrics,
-    state_intervals,
-    stragglers,
-    time_to_fraction,
-)
-from .client import (
-    AsyncClient,
-    Client,
-    ImageStatus,
-    InstallJob,
-    InstallStatus,
-    JobState,
-    QueueResult,
-    RawResponse,
-    RetryPolicy,
-)
 from .exceptions import (
     APIError,
     AuthenticationError,
@@ -61,21 +41,127 @@ from .exceptions import (
     ServerError,
     TransportError,
 )
-from .live import LiveSession
-from .recording import (
-    EventLog,
-    RecordedRun,
-    Recorder,
-    RolloutProgress,
-    RolloutRunner,
-    RunPlan,
-    events_from_cassette,
-    load_events,
-    load_source,
-    record,
-    replay,
+
+if TYPE_CHECKING:
+    from .analysis import (
+        FleetTimeline,
+        api_errors,
+        classify_error,
+        completion_curve,
+        error_by,
+        eta_errors,
+        failure_rates,
+        failures,
+        fleet_at,
+        fleet_states,
+        job_eta_metrics,
+        job_summary,
+        polling_gaps,
+        progress_curves,
+        rollout_metrics,
+        state_intervals,
+        stragglers,
+        time_to_fraction,
+    )
+    from .client import (
+        AsyncClient,
+        Client,
+        ImageStatus,
+        InstallJob,
+        InstallStatus,
+        JobState,
+        QueueResult,
+        RawResponse,
+        RetryPolicy,
+    )
+    from .live import LiveSession
+    from .recording import (
+        EventLog,
+        RecordedRun,
+        Recorder,
+        RolloutProgress,
+        RolloutRunner,
+        RunPlan,
+        arecord,
+        areplay,
+        aresume,
+        events_from_cassette,
+        load_events,
+        load_source,
+        record,
+        replay,
+        resume,
+    )
+    from .report import write_report
+
+#: Where each lazily loaded name lives (a test holds this to the imports above and to __all__).
+_LAZY: dict[str, tuple[str, ...]] = {
+    "analysis": (
+        "FleetTimeline",
+        "api_errors",
+        "classify_error",
+        "completion_curve",
+        "error_by",
+        "eta_errors",
+        "failure_rates",
+        "failures",
+        "fleet_at",
+        "fleet_states",
+        "job_eta_metrics",
+        "job_summary",
+        "polling_gaps",
+        "progress_curves",
+        "rollout_metrics",
+        "state_intervals",
+        "stragglers",
+        "time_to_fraction",
+    ),
+    "client": (
+        "AsyncClient",
+        "Client",
+        "ImageStatus",
+        "InstallJob",
+        "InstallStatus",
+        "JobState",
+        "QueueResult",
+        "RawResponse",
+        "RetryPolicy",
+    ),
+    "live": ("LiveSession",),
+    "recording": (
+        "EventLog",
+        "RecordedRun",
+        "Recorder",
+        "RolloutProgress",
+        "RolloutRunner",
+        "RunPlan",
+        "arecord",
+        "areplay",
+        "aresume",
+        "events_from_cassette",
+        "load_events",
+        "load_source",
+        "record",
+        "replay",
+        "resume",
+    ),
+    "report": ("write_report",),
+}
+_HOME = {name: package for package, names in _LAZY.items() for name in names}
+_SUBPACKAGES = frozenset(
+    {
+        "analysis",
+        "cli",
+        "client",
+        "events",
+        "live",
+        "plots",
+        "recording",
+        "report",
+        "simulator",
+        "widgets",
+    }
 )
-from .report import write_report
 
 __all__ = [
     "APIError",
@@ -119,6 +205,9 @@ __all__ = [
     "TransportError",
     "__version__",
     "api_errors",
+    "arecord",
+    "areplay",
+    "aresume",
     "classify_error",
     "completion_curve",
     "error_by",
@@ -136,9 +225,26 @@ __all__ = [
     "progress_curves",
     "record",
     "replay",
+    "resume",
     "rollout_metrics",
     "state_intervals",
     "stragglers",
     "time_to_fraction",
     "write_report",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name, or a layer's subpackage, on first use."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    package = _HOME.get(name)
+    if package is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{package}"), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | _SUBPACKAGES)

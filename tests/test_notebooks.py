@@ -10,6 +10,8 @@ from nbclient import NotebookClient
 
 from cfanalytics import events_from_cassette, rollout_metrics
 
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 ALL = sorted(NOTEBOOKS.glob("*.ipynb"))
 LIVE = NOTEBOOKS / "live_queue.ipynb"

@@ -11,12 +11,10 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
-from ..recording import SAMPLES
-from . import _commands
 
 __all__ = ["build_parser", "main"]
 
@@ -58,7 +56,6 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
     p.add_argument("--scenario", help="scenario file (JSON or TOML) over the defaults")
     p.add_argument("--faults", type=float, default=0.0, help="share of requests to fault (0)")
-    p.set_defaults(run=_commands.simulate)
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,14 +70,12 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.add_argument("--interval", type=float, default=15.0, help="simulated seconds between polls")
     p.add_argument("--max-polls", type=int, default=400, help="stop after this many polls")
     p.add_argument("--out", default="demo-out", help="folder for the outputs (demo-out)")
-    p.set_defaults(run=_commands.demo)
 
 
 def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("status", help="list the incomplete install jobs of an ASID")
     _add_connection(p)
     _add_format(p)
-    p.set_defaults(run=_commands.status)
 
     p = sub.add_parser("queue", help="queue one install job (sent once, never retried)")
     p.add_argument("jobid", type=int, help="install job id")
@@ -88,13 +83,31 @@ def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--mirror", dest="mirroring", action="store_true", help="a mirror job")
     kind.add_argument("--machine", dest="mirroring", action="store_false", help="a machine job")
-    p.set_defaults(run=_commands.queue)
 
     p = sub.add_parser("image-status", help="fleet rollout counts of an image")
     p.add_argument("imageid", type=int, help="image id")
     _add_connection(p)
     p.add_argument("--detail", action="store_true", help="include fleets and regions")
-    p.set_defaults(run=_commands.image_status)
+
+
+class _SampleNames(Collection[str]):
+    """The shipped samples' names, read from :data:`cfanalytics.recording.SAMPLES` only when
+    argparse checks or shows them, so building the parser loads nothing heavy."""
+
+    @staticmethod
+    def _names() -> list[str]:
+        from ..recording import SAMPLES
+
+        return sorted(SAMPLES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
 
 
 def _job_ids(text: str) -> tuple[int, ...]:
@@ -136,12 +149,10 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="carry on a run that was killed: same --cassette and --events; its plan is the "
         "recorded one, and nothing recorded is asked for or written again",
     )
-    p.set_defaults(run=_commands.record)
 
     p = sub.add_parser("replay", help="replay a recorded run offline and rebuild its events")
     p.add_argument("cassette", help="a cassette written by cfanalytics record")
     p.add_argument("--events-out", help="write the events to FILE.parquet or FILE.csv")
-    p.set_defaults(run=_commands.replay)
 
     p = sub.add_parser(
         "make-cassette",
@@ -149,9 +160,8 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         description="Record a sample rollout from the in-process simulator with a fixed seed "
         "and a manual clock: the same command always writes the same bytes.",
     )
-    p.add_argument("name", choices=sorted(SAMPLES), help="which sample")
+    p.add_argument("name", metavar="NAME", choices=_SampleNames(), help="which sample: %(choices)s")
     p.add_argument("-o", "--out", help="cassette file (default: cassettes/NAME.yaml)")
-    p.set_defaults(run=_commands.make_cassette)
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
@@ -162,7 +172,6 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
     _add_source(p)
     _add_format(p)
-    p.set_defaults(run=_commands.summary)
 
     p = sub.add_parser(
         "report",
@@ -173,7 +182,6 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     _add_source(p)
     p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
-    p.set_defaults(run=_commands.report)
 
     p = sub.add_parser(
         "postmortem",
@@ -185,7 +193,6 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_source(p)
     p.add_argument("--format", choices=("table", "json", "md"), default="table",
                    help="output format (table)")  # fmt: skip
-    p.set_defaults(run=_commands.postmortem)
 
     p = sub.add_parser(
         "scan-secrets",
@@ -198,7 +205,6 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("paths", nargs="+", help="files or folders to scan")
     p.add_argument("--secrets-file", help="more known secrets, one per line (never on the "
                    "command line: it would land in shell history)")  # fmt: skip
-    p.set_defaults(run=_commands.scan_secrets)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,7 +232,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    run: Callable[[argparse.Namespace], int] = args.run
+    from . import _commands  # after parsing: --help and --version load nothing heavy
+
+    run: Callable[[argparse.Namespace], int] = getattr(_commands, args.command.replace("-", "_"))
     try:
         return run(args)
     except BrokenPipeError:  # the reader went away (`| head`): not an error worth a line

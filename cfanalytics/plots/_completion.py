@@ -12,11 +12,11 @@ from matplotlib.ticker import PercentFormatter
 from ._style import (
     OKABE_ITO,
     STATE_COLOURS,
-    _axes,
-    _clock_time,
-    _completion_marks,
-    _utc,
-    _utc_axis,
+    axes_or_current,
+    clock_time,
+    completion_marks,
+    utc_axis,
+    utc_values,
 )
 
 __all__ = ["plot_completion_curve"]
@@ -38,9 +38,9 @@ def plot_completion_curve(
     completed. ``midpoint``, the same curve by ``method="midpoint"``, is drawn dashed for
     comparison. ``kwargs`` go to the completed step line.
     """
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     wall = "time" in curve.columns
-    x_of = (lambda f: _utc(f["time"])) if wall else (lambda f: f["elapsed_s"].to_numpy() / 60)
+    x_of = (lambda f: utc_values(f["time"])) if wall else (lambda f: f["elapsed_s"].to_numpy() / 60)
     for outcome, part in curve.groupby("outcome", observed=True, sort=False):
         share = part["incidence"].to_numpy(dtype=float, na_value=np.nan)
         if outcome != "completed" and not np.nansum(share):
@@ -53,15 +53,15 @@ def plot_completion_curve(
             low, high = (part[c].to_numpy(dtype=float, na_value=np.nan) for c in ("lower", "upper"))
             ax.fill_between(x_of(part), low, high, step="post", color=colour, alpha=0.2,
                             linewidth=0, label="completed: range the polls allow")  # fmt: skip
-            marks = _clock_time if wall else (lambda minutes: f"after {minutes:.1f} min")
-            _completion_marks(ax, np.asarray(x_of(part)), pd.Series(share), 1.0, marks)
+            marks = clock_time if wall else (lambda minutes: f"after {minutes:.1f} min")
+            completion_marks(ax, np.asarray(x_of(part)), pd.Series(share), 1.0, marks)
     if midpoint is not None:
         done = midpoint[midpoint["outcome"] == "completed"]
         ax.step(x_of(done), done["incidence"].to_numpy(dtype=float, na_value=np.nan),
                 where="post", color="0.3", linestyle="--", linewidth=1,
                 label="completed: window midpoints")  # fmt: skip
     if wall:
-        _utc_axis(ax)
+        utc_axis(ax)
     else:
         ax.set_xlabel("time since the job started (min)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))

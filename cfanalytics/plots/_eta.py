@@ -11,13 +11,13 @@ from matplotlib.collections import LineCollection
 from matplotlib.lines import Line2D
 
 from ._style import (
-    _KIND_COLOURS,
-    _TRAJECTORY_COLOURS,
+    KIND_COLOURS,
     OKABE_ITO,
-    _axes,
-    _hours,
-    _legend_above,
-    _utc_axis,
+    TRAJECTORY_COLOURS,
+    axes_or_current,
+    hours_formatter,
+    legend_above,
+    utc_axis,
 )
 
 #: Above this many observations :func:`plot_eta_vs_actual` draws a density, not dots.
@@ -42,7 +42,7 @@ def plot_eta_vs_actual(
     dots only hide each other. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.scatter` (or
     :meth:`~matplotlib.axes.Axes.hexbin`).
     """
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     minutes = errors.assign(
         predicted=errors["predicted_remaining_s"] / 60, actual=errors["actual_remaining_s"] / 60
     )
@@ -69,14 +69,14 @@ def _eta_points(ax: Axes, minutes: pd.DataFrame, kwargs: dict[str, Any]) -> None
         censored = part[~part["exact"].fillna(False)]
         low = censored["actual"] - (censored["error_s"] - censored["error_lower_s"]) / 60
         high = censored["actual"] + (censored["error_upper_s"] - censored["error_s"]) / 60
-        ax.vlines(censored["predicted"], low, high, color=_KIND_COLOURS.get(str(kind)), alpha=0.25)
-        options = {"s": 12, "alpha": 0.7, "color": _KIND_COLOURS.get(str(kind))} | kwargs
+        ax.vlines(censored["predicted"], low, high, color=KIND_COLOURS.get(str(kind)), alpha=0.25)
+        options = {"s": 12, "alpha": 0.7, "color": KIND_COLOURS.get(str(kind))} | kwargs
         ax.scatter(part["predicted"], part["actual"], label=f"{kind} jobs", **options)
 
 
 def plot_error_by_decile(errors: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """ETA error by progress decile, as box plots with a zero line (above: late)."""
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     deciles = range(10)
     data = [errors.loc[errors["progress_decile"] == d, "error_s"].dropna() / 60 for d in deciles]
     options = {"showfliers": False, "patch_artist": True} | kwargs
@@ -94,11 +94,11 @@ def plot_eta_trajectories(
     errors: pd.DataFrame, *, jobs: list[int] | None = None, ax: Axes | None = None, **kwargs: Any
 ) -> Axes:
     """Each job's ETA over wall time as a step line, and its actual completion (window)."""
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     chosen = errors if jobs is None else errors[errors["jobid"].isin(jobs)]
     handles: list[Any] = []
     for number, (jobid, part) in enumerate(chosen.groupby("jobid")):
-        colour = _TRAJECTORY_COLOURS[number % len(_TRAJECTORY_COLOURS)]
+        colour = TRAJECTORY_COLOURS[number % len(TRAJECTORY_COLOURS)]
         options: dict[str, Any] = {"color": colour, "linewidth": 1.2} | kwargs
         (line,) = ax.step(part["observed_at"], part["jobeta"], where="post",
                           label=f"job {jobid}", **options)  # fmt: skip
@@ -112,12 +112,12 @@ def plot_eta_trajectories(
         )
         ax.axhspan(after, before, color=colour, alpha=0.15)
         ax.axhline(done, color=colour, linestyle=":", linewidth=1)
-    _utc_axis(ax)
-    ax.yaxis.set_major_formatter(_hours())
+    utc_axis(ax)
+    ax.yaxis.set_major_formatter(hours_formatter())
     ax.set_ylabel("ETA (UTC); dotted: actual completion")
     ax.set_title("How the ETAs moved", loc="left")
     if len(handles) <= 8:
-        _legend_above(ax, handles)
+        legend_above(ax, handles)
     return ax
 
 
@@ -128,11 +128,11 @@ def plot_progress_curves(curves: pd.DataFrame, *, ax: Axes | None = None, **kwar
     flat stretches are phases where the percentage stood still (download, extract). The
     dashed diagonal is progress proportional to time. ``kwargs`` go to the line collections.
     """
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     ordered = curves.sort_values(["jobid", "observed_at"], kind="stable")
     handles: list[Any] = []
     for kind, part in ordered.groupby("kind", observed=True):
-        colour = _KIND_COLOURS.get(str(kind), OKABE_ITO[7])
+        colour = KIND_COLOURS.get(str(kind), OKABE_ITO[7])
         points = np.column_stack(
             [
                 part["elapsed_fraction"].to_numpy(dtype=float, na_value=np.nan),

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ._style import OKABE_ITO, _axes, _legend_above, _text, _utc, _utc_axis
+from ._style import OKABE_ITO, axes_or_current, label_text, legend_above, utc_axis, utc_values
 
 __all__ = ["plot_failure_rates", "plot_failure_timeline", "plot_time_to_failure"]
 
@@ -30,14 +30,14 @@ def plot_failure_timeline(
     ``failures`` is :func:`~cfanalytics.failures.failures`. ``kwargs`` go to the failure
     markers' :meth:`~matplotlib.axes.Axes.scatter`.
     """
-    ax = _axes(ax)
-    rows = sorted(failures["location"].fillna("?").map(_text).unique())
+    ax = axes_or_current(ax)
+    rows = sorted(failures["location"].fillna("?").map(label_text).unique())
     if api_errors is not None:
         rows.append(_API_ROW)
     place = {name: i for i, name in enumerate(rows)}
     classes = [str(c) for c in failures["error_class"].cat.categories]
     for number, (name, part) in enumerate(failures.groupby("error_class", observed=True)):
-        y = part["location"].fillna("?").map(_text).map(place).to_numpy(dtype=float)
+        y = part["location"].fillna("?").map(label_text).map(place).to_numpy(dtype=float)
         jitter = (np.arange(len(part)) % 5 - 2) * 0.08  # several failures at once stay visible
         options: dict[str, Any] = {
             "s": 40,
@@ -45,17 +45,17 @@ def plot_failure_timeline(
             "marker": _CLASS_MARKERS[number % len(_CLASS_MARKERS)],
         }
         options |= kwargs
-        ax.scatter(_utc(part["failed_at"]), y + jitter, label=str(name), **options)
+        ax.scatter(utc_values(part["failed_at"]), y + jitter, label=str(name), **options)
     if api_errors is not None and len(api_errors):
         y0 = place[_API_ROW]
-        ax.vlines(_utc(api_errors["observed_at"]), y0 - 0.3, y0 + 0.3, color=OKABE_ITO[7],
+        ax.vlines(utc_values(api_errors["observed_at"]), y0 - 0.3, y0 + 0.3, color=OKABE_ITO[7],
                   linewidth=1, label="API error")  # fmt: skip
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
-    _utc_axis(ax)
+    utc_axis(ax)
     ax.set_ylabel("location")
     ax.set_title("Failures over the rollout", loc="left")
-    _legend_above(ax, ax.get_legend_handles_labels()[0])
+    legend_above(ax, ax.get_legend_handles_labels()[0])
     return ax
 
 
@@ -65,9 +65,9 @@ def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs:
     ``rates`` is :func:`~cfanalytics.failures.failure_rates`; its first column names the
     groups. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.
     """
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     by = str(rates.columns[0])
-    labels = rates[by].astype(object).fillna("?").map(_text).tolist()
+    labels = rates[by].astype(object).fillna("?").map(label_text).tolist()
     share = rates["failure_rate"].to_numpy(dtype=float, na_value=np.nan)
     options: dict[str, Any] = {"color": OKABE_ITO[3]} | kwargs
     bars = ax.barh(range(len(labels)), np.nan_to_num(share), **options)
@@ -89,7 +89,7 @@ def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kw
     median. Failures early in a run point at set-up (permissions, missing image), late ones
     at the write (disk space, failing drive). ``kwargs`` go to the dots' scatter.
     """
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     known = failures.dropna(subset=["time_to_failure_s"])
     classes = [str(c) for c in known["error_class"].unique()]
     for row, name in enumerate(classes):
@@ -98,7 +98,7 @@ def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kw
         options: dict[str, Any] = {"s": 36, "color": OKABE_ITO[3], "alpha": 0.8} | kwargs
         ax.scatter(minutes, row + jitter, **options)
         ax.vlines(minutes.median(), row - 0.3, row + 0.3, color=OKABE_ITO[7], linewidth=2)
-    ax.set_yticks(range(len(classes)), [_text(c) for c in classes])
+    ax.set_yticks(range(len(classes)), [label_text(c) for c in classes])
     ax.set_ylim(max(len(classes), 1) - 0.5, -0.5)
     ax.set_xlim(left=0)
     ax.set(xlabel="time from start to failure (min); bar: median", ylabel="error class",

@@ -13,16 +13,16 @@ from matplotlib.patches import Patch
 
 from ..analysis import FLEET_STATES
 from ._style import (
-    _FAILED_MARK,
+    FAILED_MARK,
     OKABE_ITO,
     STATE_COLOURS,
-    _axes,
-    _completion_marks,
-    _held,
-    _legend_above,
-    _text,
-    _utc,
-    _utc_axis,
+    axes_or_current,
+    completion_marks,
+    held_steps,
+    label_text,
+    legend_above,
+    utc_axis,
+    utc_values,
 )
 
 __all__ = ["plot_burnup", "plot_swimlanes"]
@@ -39,26 +39,26 @@ def plot_burnup(states: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     """
     if "state" not in states.columns:
         raise TypeError("plot_burnup takes fleet_states(events), not a job summary")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     wide = states.pivot_table(index="observed_at", columns="state", values="jobs",
                               aggfunc="sum", observed=False).astype("float64")  # fmt: skip
     drawn = [s for s in STATE_COLOURS if s in wide.columns and wide[s].sum() > 0]
     total = float(wide.sum(axis=1).max()) if len(wide) else 0.0
-    times = _utc(wide.index.to_series())
-    shown = _held(times)
+    times = utc_values(wide.index.to_series())
+    shown = held_steps(times)
     options: dict[str, Any] = {"step": "post", "linewidth": 0} | kwargs
     if drawn:
         ax.stackplot(shown, *[np.append(wide[s].to_numpy(), wide[s].iloc[-1]) for s in drawn],
                      labels=drawn, colors=[STATE_COLOURS[s] for s in drawn], **options)  # fmt: skip
     if total:
-        _completion_marks(ax, times, wide.get("completed"), total)
-    _utc_axis(ax)
+        completion_marks(ax, times, wide.get("completed"), total)
+    utc_axis(ax)
     ax.set_ylabel(f"jobs (of {total:.0f})")
     ax.set_title("Rollout burn-up", loc="left")
     ax.set_ylim(0, max(total, 1))
     if len(times):
         ax.set_xlim(shown[0], shown[-1])
-    _legend_above(ax, [Patch(color=STATE_COLOURS[s], label=s) for s in drawn])
+    legend_above(ax, [Patch(color=STATE_COLOURS[s], label=s) for s in drawn])
     return ax
 
 
@@ -67,11 +67,11 @@ def _lanes(intervals: pd.DataFrame, by: str) -> tuple[pd.Series, list[str]]:
 
     A machine lane reads ``location · machine``; a mirror job's lane ``location · mirror``.
     """
-    location = intervals["location"].astype(object).fillna("?").map(_text)
+    location = intervals["location"].astype(object).fillna("?").map(label_text)
     if by == "location":
         return location, sorted(location.unique())
     kind = intervals["kind"].astype(object).fillna("?")
-    machine = intervals["machine"].astype(object).fillna(kind).map(_text)
+    machine = intervals["machine"].astype(object).fillna(kind).map(label_text)
     label = location + " · " + machine
     keys = pd.DataFrame({"label": label, "location": location, "machine": kind != "mirror"})
     ordered = keys.drop_duplicates("label").sort_values(["location", "machine", "label"])
@@ -100,11 +100,11 @@ def plot_swimlanes(
     """
     if by not in ("machine", "location"):
         raise ValueError(f"by must be 'machine' or 'location', not {by!r}")
-    ax = _axes(ax)
+    ax = axes_or_current(ax)
     label, lanes = _lanes(intervals, by)
     data = intervals.assign(lane=label)
     row, height = _sub_rows(data, lanes)
-    start, end = _days(_utc(data["start"])), _days(_utc(data["end"]))
+    start, end = _days(utc_values(data["start"])), _days(utc_values(data["end"]))
     colours = [STATE_COLOURS.get(str(s), OKABE_ITO[7]) for s in data["state"]]
     options: dict[str, Any] = {"edgecolor": "none"} | kwargs
     ax.barh(row, end - start, left=start, height=height, color=colours, align="edge", **options)
@@ -114,15 +114,15 @@ def plot_swimlanes(
     ax.set_yticks(np.arange(len(lanes)) + 0.5, lanes)
     ax.set_ylim(max(len(lanes), 1), 0)  # first lane on top
     ax.tick_params(axis="y", length=0, labelsize=_lane_font(ax, len(lanes)))
-    _utc_axis(ax)
+    utc_axis(ax)
     ax.set_ylabel(by)
     ax.set_title(f"Jobs by {by}", loc="left")
     shown = set(data["state"].astype(str))
     order = [s for s in FLEET_STATES if s in shown]
     handles: list[Any] = [Patch(color=STATE_COLOURS[s], label=s) for s in order]
     if failed.any():
-        handles.append(Line2D([], [], color=_FAILED_MARK, marker="x", ls="", label="failed at"))
-    _legend_above(ax, handles)
+        handles.append(Line2D([], [], color=FAILED_MARK, marker="x", ls="", label="failed at"))
+    legend_above(ax, handles)
     return ax
 
 
@@ -146,7 +146,7 @@ def _sub_rows(data: pd.DataFrame, lanes: list[str]) -> tuple[np.ndarray, np.ndar
 
 def _mark_failures(ax: Axes, when: np.ndarray, where: np.ndarray, *, labelled: np.ndarray) -> None:
     """An x at each failure (date numbers, rows); its time beside those ``labelled``, if few."""
-    ax.scatter(when, where, marker="x", color=_FAILED_MARK, s=28, linewidths=1.5, zorder=3)
+    ax.scatter(when, where, marker="x", color=FAILED_MARK, s=28, linewidths=1.5, zorder=3)
     if labelled.sum() > 30:
         return
     for day, level in zip(when[labelled], where[labelled], strict=True):

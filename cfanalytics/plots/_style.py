@@ -10,13 +10,28 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-__all__ = ["OKABE_ITO", "STATE_COLOURS"]
+__all__ = [
+    "FAILED_MARK",
+    "KIND_COLOURS",
+    "OKABE_ITO",
+    "STATE_COLOURS",
+    "TRAJECTORY_COLOURS",
+    "axes_or_current",
+    "clock_time",
+    "completion_marks",
+    "held_steps",
+    "hours_formatter",
+    "label_text",
+    "legend_above",
+    "utc_axis",
+    "utc_values",
+]
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-_KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
+KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
 # Okabe-Ito without its yellow (faint on white), vermillion next to orange moved apart.
-_TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
+TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
 #: A colour per fleet state (:data:`cfanalytics.fleet.FLEET_STATES`), the same in every plot.
 STATE_COLOURS = {
     "completed": OKABE_ITO[2],
@@ -27,10 +42,10 @@ STATE_COLOURS = {
     "pending": "#F6EFA6",  # Okabe-Ito's yellow, paler: listed but never queued is background
     "waiting": "#D9D9D9",
 }
-_FAILED_MARK = OKABE_ITO[7]  # drawn on vermillion bars: black stays visible
+FAILED_MARK = OKABE_ITO[7]  # drawn on vermillion bars: black stays visible
 
 
-def _axes(ax: Axes | None) -> Axes:
+def axes_or_current(ax: Axes | None) -> Axes:
     if ax is not None:
         return ax
     import matplotlib.pyplot as plt  # only here: pyplot picks a backend, slow to import
@@ -38,16 +53,16 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.gca()
 
 
-def _text(value: object) -> str:
+def label_text(value: object) -> str:
     """API text as a label: matplotlib would read ``$...$`` in a name as a formula."""
     return str(value).replace("$", r"\$")
 
 
-def _hours() -> mdates.DateFormatter:
+def hours_formatter() -> mdates.DateFormatter:
     return mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
 
 
-def _utc_axis(ax: Axes) -> None:
+def utc_axis(ax: Axes) -> None:
     """Dates on x in UTC, whatever the local zone: hours and minutes, the day as offset."""
     locator = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
@@ -56,13 +71,13 @@ def _utc_axis(ax: Axes) -> None:
     ax.set_xlabel("time (UTC)")
 
 
-def _utc(times: pd.Series) -> np.ndarray:
+def utc_values(times: pd.Series) -> np.ndarray:
     """Tz-aware times as naive UTC ``datetime64``: what matplotlib reads as UTC."""
     naive: np.ndarray = times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy("datetime64[us]")
     return naive
 
 
-def _legend_above(ax: Axes, handles: list[Any]) -> None:
+def legend_above(ax: Axes, handles: list[Any]) -> None:
     """A one-row legend above the Axes on the right, beside a left-aligned title."""
     if handles:
         ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
@@ -70,23 +85,23 @@ def _legend_above(ax: Axes, handles: list[Any]) -> None:
                   handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
 
 
-def _held(times: np.ndarray) -> np.ndarray:
+def held_steps(times: np.ndarray) -> np.ndarray:
     """``times`` and one more median poll interval: the step where the last poll's counts show."""
     if len(times) < 2:
         return np.append(times, times[-1:] + np.timedelta64(1, "s"))
     return np.append(times, times[-1] + np.median(np.diff(times)))
 
 
-def _clock_time(when: Any) -> str:
+def clock_time(when: Any) -> str:
     return f"{pd.Timestamp(when):%H:%M}"
 
 
-def _completion_marks(
+def completion_marks(
     ax: Axes,
     times: np.ndarray,
     completed: pd.Series | None,
     total: float,
-    label: Callable[[Any], str] = _clock_time,
+    label: Callable[[Any], str] = clock_time,
 ) -> None:
     """Dashed lines at 50 % and 90 % of ``total``; where ``completed`` reaches each, ``label``
     of the time."""

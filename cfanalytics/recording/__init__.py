@@ -21,8 +21,6 @@ from ._runs import (
     arecord,
     areplay,
     aresume,
-    events_from_cassette,
-    load_source,
     record,
     replay,
     replay_client,
@@ -30,6 +28,7 @@ from ._runs import (
 )
 from ._samples import SAMPLES, make_cassette
 from ._scan import Finding, scan_paths
+from ._sources import events_from_cassette, load_source
 
 __all__ = [
     "FILTERED",

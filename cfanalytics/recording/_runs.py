@@ -1,4 +1,4 @@
-"""Record a rollout run, replay it from its cassette, or read any cassette as events.
+"""Record a rollout run, replay it from its cassette, or carry an interrupted one on.
 
 :func:`record` wires the pieces: an :class:`~cfanalytics.AsyncClient` whose transport is
 wrapped by a :class:`~cfanalytics.recorder.Recorder`, which feeds a vcrpy cassette and a
@@ -23,10 +23,10 @@ import pandas as pd
 
 from .._version import __version__
 from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
-from ..events import SCHEMA_VERSION, Exchange, conform, events_from_exchanges, exchange_rows
+from ..events import SCHEMA_VERSION, conform, events_from_exchanges, exchange_rows
 from ..exceptions import CassetteError, ReplayExhaustedError
 from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
-from ._eventlog import EventLog, load_events
+from ._eventlog import EventLog
 from ._journal import CassetteJournal, journal_path, read_journal
 from ._recorder import Recorder, new_run_id
 from ._replay import (
@@ -37,6 +37,7 @@ from ._replay import (
     in_recorded_order,
 )
 from ._runner import RolloutProgress, RolloutRunner, no_sleep
+from ._sources import events_from_cassette, exchange_of, open_cassette
 from ._sync import run_sync
 
 __all__ = [
@@ -46,8 +47,6 @@ __all__ = [
     "arecord",
     "areplay",
     "aresume",
-    "events_from_cassette",
-    "load_source",
     "record",
     "replay",
     "replay_client",
@@ -335,7 +334,7 @@ def _catch_up(log: EventLog, done: list[Interaction | RecordedFailure], run_id: 
     # From the last response the log has: a cut write may have kept only some of its rows
     # (rows read twice are dropped on load and compaction).
     for seq in range(max(log.next_seq - 1, 0), len(done)):
-        log.append(exchange_rows(_exchange(done[seq]), run_id=run_id, seq=seq))
+        log.append(exchange_rows(exchange_of(done[seq]), run_id=run_id, seq=seq))
     log.next_seq = max(log.next_seq, len(done))
 
 
@@ -345,13 +344,6 @@ def _seed(journal: CassetteJournal, prior: Cassette) -> None:
         journal.interaction(interaction)
     for entry in prior.metadata.get(FAILURES_KEY) or []:
         journal.failure(entry)
-
-
-def _load(path: str | os.PathLike[str]) -> Cassette:
-    """A cassette, or the journal of one whose recording was killed before it was written."""
-    if not Path(path).exists() and journal_path(path).exists():
-        return read_journal(path)
-    return load_cassette(path)
 
 
 def _unless_rereading(
@@ -398,7 +390,7 @@ async def areplay(
     on_progress: Callable[[RolloutProgress], object] | None = None,
 ) -> RecordedRun:
     """Run the recorded plan again over the cassette: offline, no sleeping, same events."""
-    loaded = cassette if isinstance(cassette, Cassette) else _load(cassette)
+    loaded = cassette if isinstance(cassette, Cassette) else open_cassette(cassette)
     where = str(loaded.path or "<in memory>")
     plan = RunPlan.from_metadata(loaded.metadata, where)
     client, recorder = replay_client(loaded)
@@ -434,28 +426,3 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
 def replay(cassette: str | os.PathLike[str] | Cassette, **options: Any) -> RecordedRun:
     """:func:`areplay` run to the end; works inside a running event loop (Jupyter) too."""
     return run_sync(areplay(cassette, **options))
-
-
-def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:
-    """Events from a cassette (a file) or an event log (a folder, .parquet or .jsonl)."""
-    path = Path(source)
-    if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
-        return load_events(path)
-    return events_from_cassette(path)
-
-
-def events_from_cassette(path: str | os.PathLike[str] | Cassette) -> pd.DataFrame:
-    """The events table of any cassette of Clanforge interactions, without re-running.
-
-    Works for cassettes recorded by other tools too (the run id is then the file name).
-    """
-    loaded = path if isinstance(path, Cassette) else _load(path)
-    run_id = str(loaded.metadata.get("run_id") or (loaded.path.stem if loaded.path else "run"))
-    return events_from_exchanges(map(_exchange, in_recorded_order(loaded)), run_id=run_id)
-
-
-def _exchange(item: Interaction | RecordedFailure) -> Exchange:
-    if isinstance(item, Interaction):
-        return Exchange(item.method, item.uri, item.to_raw())
-    at = datetime.fromisoformat(item.at) if item.at else None
-    return Exchange(item.method, item.uri, None, f"{item.error}: {item.message}", at)

@@ -23,6 +23,8 @@ from tests.test_notebooks import parameters_cell, read
 
 from .helpers import PageLog, screenshot, unavailable
 
+pytestmark = pytest.mark.browser
+
 try:
     from playwright.sync_api import Page, expect
 except ImportError:

@@ -14,9 +14,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from cfanalytics.cli._main import main
-from cfanalytics.recording._eventlog import load_events
-from cfanalytics.recording._runs import events_from_cassette
+from cfanalytics.cli import main
+from cfanalytics.recording import events_from_cassette, load_events
 from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
 
 from ..conftest import ACCESS_KEY, SECRET_KEY
@@ -37,14 +36,16 @@ def sim_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 
 def test_help_lists_every_subcommand() -> None:
-    """The installed console script lists its subcommands."""
+    """The installed console script lists exactly its subcommands, in order."""
     out = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "cfanalytics"), "--help"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    for command in (
+    listed = out.split("\n  COMMAND\n", 1)[1].split("\n\noptions:")[0].splitlines()
+    names = [line.split()[0] for line in listed if line[4] != " "]  # summaries indent more
+    assert names == [
         "demo",
         "simulate",
         "status",
@@ -52,9 +53,12 @@ def test_help_lists_every_subcommand() -> None:
         "image-status",
         "record",
         "replay",
+        "make-cassette",
         "summary",
-    ):
-        assert command in out
+        "report",
+        "postmortem",
+        "scan-secrets",
+    ]
 
 
 def test_status_json(sim_url: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -128,7 +132,7 @@ def test_simulate_serves_until_stopped() -> None:
     """``cfanalytics simulate`` prints its URL and keys, answers Basic auth, refuses bad keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLANFORGE_")}
     process = subprocess.Popen(
-        [sys.executable, "-m", "cfanalytics.cli._main", "simulate", "--port", "0", "--speed", "5"],
+        [sys.executable, "-m", "cfanalytics", "simulate", "--port", "0", "--speed", "5"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,

@@ -18,13 +18,7 @@ import yaml
 from vcr.serializers import yamlserializer
 
 from cfanalytics.exceptions import CassetteError
-from cfanalytics.recording._cassette import (
-    FILTERED,
-    Cassette,
-    CassetteWriter,
-    Interaction,
-    load_cassette,
-)
+from cfanalytics.recording import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
 
 from ..conftest import ACCESS_KEY, SECRET_KEY
 

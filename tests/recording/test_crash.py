@@ -20,10 +20,13 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette, load_events, replay
-from cfanalytics.recording._journal import journal_path, read_journal
+from cfanalytics.recording import journal_path
+from cfanalytics.recording._journal import read_journal
 from cfanalytics.simulator import ScaledClock, Simulator, default_scenario, serve
 
 from ..conftest import ACCESS_KEY, SECRET_KEY
+
+pytestmark = pytest.mark.slow
 
 CLI = Path(sys.executable).with_name("cfanalytics")
 SPEED = 300.0  # simulated seconds per real second: a rollout takes a few real seconds
@@ -205,7 +208,8 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
     cassette into a new journal, so a kill during the resume still loses nothing."""
     import asyncio
 
-    from cfanalytics.recording._runs import Recording, RunPlan, arecord, interrupted
+    from cfanalytics.recording import Recording, RunPlan, arecord
+    from cfanalytics.recording._runs import interrupted
 
     cassette = tmp_path / "run.yaml"
     options, stop = _in_process(tmp_path, stop_after=3)
@@ -227,14 +231,15 @@ def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) 
     """A cut write left some rows of the last response: the resume writes them all again,
     and loading keeps each row once."""
     from cfanalytics.events._build import exchange_rows
-    from cfanalytics.recording._eventlog import EventLog
+    from cfanalytics.recording import EventLog
     from cfanalytics.recording._replay import in_recorded_order
-    from cfanalytics.recording._runs import _catch_up, _exchange, _load
+    from cfanalytics.recording._runs import _catch_up
+    from cfanalytics.recording._sources import exchange_of, open_cassette
 
     shipped = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
-    done = list(in_recorded_order(_load(shipped)))[:3]  # the listing (48 rows), 2 queue answers
+    done = list(in_recorded_order(open_cassette(shipped)))[:3]  # a listing, 2 queue answers
     log = EventLog(tmp_path, run_id="cut")
-    rows = exchange_rows(_exchange(done[0]), run_id="cut", seq=0)
+    rows = exchange_rows(exchange_of(done[0]), run_id="cut", seq=0)
     assert len(rows) > 10
     log.append(rows[: len(rows) // 2])  # the listing cut short
     log.close(compact=False)
@@ -244,6 +249,6 @@ def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) 
     _catch_up(reopened, done, "cut")
     reopened.close()
     whole = load_events(tmp_path)
-    expected = [len(exchange_rows(_exchange(i), run_id="cut", seq=n)) for n, i in enumerate(done)]
+    expected = [len(exchange_rows(exchange_of(i), run_id="cut", seq=n)) for n, i in enumerate(done)]
     assert whole.groupby("seq").size().tolist() == expected
     assert len(partial) < len(whole)

@@ -13,7 +13,7 @@ from cfanalytics.client import RawResponse
 from cfanalytics.events import validate
 from cfanalytics.events._build import Exchange, events_from_exchanges, exchange_rows
 from cfanalytics.exceptions import EventLogError
-from cfanalytics.recording._eventlog import EventLog, load_events
+from cfanalytics.recording import EventLog, load_events
 
 URL = "https://api.multiplay.co.uk/cfp/v1/imageinstall/status?accountserviceid=3"
 

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfanalytics import CfAnalyticsError
-from cfanalytics.cli._main import main
+from cfanalytics.cli import main
 from cfanalytics.events import validate
-from cfanalytics.recording._cassette import load_cassette
-from cfanalytics.recording._runs import events_from_cassette
+from cfanalytics.recording import events_from_cassette, load_cassette
+
+pytestmark = pytest.mark.slow
 
 FUZZ = settings(
     max_examples=40,

@@ -11,8 +11,14 @@ import pytest
 import vcr
 
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
-from cfanalytics.recording._cassette import Cassette, CassetteWriter, Interaction, load_cassette
-from cfanalytics.recording._replay import ReplayTransport, request_key
+from cfanalytics.recording import (
+    Cassette,
+    CassetteWriter,
+    Interaction,
+    ReplayTransport,
+    load_cassette,
+)
+from cfanalytics.recording._replay import request_key
 
 BASE = "https://api.multiplay.co.uk"
 STATUS_PATH = "/cfp/v1/imageinstall/status?accountserviceid=1"

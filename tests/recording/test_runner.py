@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 
 from cfanalytics import AsyncClient, RetryPolicy
-from cfanalytics.recording._runner import RolloutProgress, RolloutRunner
+from cfanalytics.recording import RolloutProgress, RolloutRunner
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
 from ..conftest import ACCESS_KEY, SECRET_KEY

@@ -15,9 +15,15 @@ import vcr
 from cfanalytics.events import validate
 from cfanalytics.events._build import STAMP_HEADER
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
-from cfanalytics.recording._cassette import load_cassette
-from cfanalytics.recording._eventlog import load_events
-from cfanalytics.recording._runs import RecordedRun, RunPlan, events_from_cassette, record, replay
+from cfanalytics.recording import (
+    RecordedRun,
+    RunPlan,
+    events_from_cassette,
+    load_cassette,
+    load_events,
+    record,
+    replay,
+)
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
 from ..conftest import ACCESS_KEY, SECRET_KEY

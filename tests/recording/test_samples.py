@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from cfanalytics.analysis._summary import job_summary
-from cfanalytics.recording._runs import events_from_cassette, replay
-from cfanalytics.recording._samples import SAMPLES, make_cassette
+from cfanalytics.recording import SAMPLES, events_from_cassette, make_cassette, replay
 
 CASSETTES = Path(__file__).parents[2] / "cassettes"
 

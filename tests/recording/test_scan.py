@@ -19,11 +19,16 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from cfanalytics.recording import (
+    CassetteWriter,
+    EventLog,
+    Finding,
+    Interaction,
+    RunPlan,
+    arecord,
+    scan_paths,
+)
 from cfanalytics.recording import _scan as scan
-from cfanalytics.recording._cassette import CassetteWriter, Interaction
-from cfanalytics.recording._eventlog import EventLog
-from cfanalytics.recording._runs import RunPlan, arecord
-from cfanalytics.recording._scan import Finding, scan_paths
 from cfanalytics.report import write_report
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
@@ -373,7 +378,8 @@ def test_what_the_pipeline_writes_is_clean(pipeline: Path) -> None:
 
 
 def test_shipped_sample_is_clean_of_the_keys_that_recorded_it(tmp_path: Path) -> None:
-    from cfanalytics.recording._samples import _KEYS, make_cassette
+    from cfanalytics.recording import make_cassette
+    from cfanalytics.recording._samples import _KEYS
 
     make_cassette("demo", tmp_path / "demo.yaml")
     assert scan_with(tmp_path, secrets=_KEYS) == []
@@ -395,7 +401,7 @@ def test_the_cli_exits_1_on_a_leak_and_0_when_clean(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`cfanalytics scan-secrets`: findings on stdout, redacted; exit 1; clean is exit 0."""
-    from cfanalytics.cli._main import main
+    from cfanalytics.cli import main
 
     monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
     monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)

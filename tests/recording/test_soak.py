@@ -37,10 +37,10 @@ import pandas as pd
 import pytest
 
 from cfanalytics.analysis._summary import job_summary
-from cfanalytics.recording._eventlog import load_events
-from cfanalytics.recording._runner import RolloutProgress
-from cfanalytics.recording._runs import RunPlan, arecord
+from cfanalytics.recording import RolloutProgress, RunPlan, arecord, load_events
 from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
+
+pytestmark = pytest.mark.slow
 
 ACCESS_KEY, SECRET_KEY = "soak-access-key-0123", "soak-secret-key-9876"
 BASE_URL = "http://sim.localhost"

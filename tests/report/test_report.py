@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from cfanalytics import EventLog, ReportError, events_from_cassette, job_summary, rollout_metrics
-from cfanalytics.cli._main import main
+from cfanalytics.cli import main
 from cfanalytics.events import empty_events
 from cfanalytics.report import build_report, write_report
 from cfanalytics.report._provenance import load_with_provenance

@@ -1,0 +1,195 @@
+"""cfanalytics as a package: its public API, light imports, a sync API that works where a
+loop runs (Jupyter), and no private name reached across a module line."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import importlib
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import cfanalytics as cf
+from cfanalytics.recording import RunPlan
+
+from .conftest import CASSETTES, REPO, SimRig
+
+PACKAGE = REPO / "cfanalytics"
+LAYERS = ("client", "simulator", "events", "recording", "analysis", "plots", "report", "live")
+LAYERS += ("widgets", "cli")
+#: What ``import cfanalytics`` must not load: each costs start-up time or needs a display.
+HEAVY = ("matplotlib", "ipywidgets", "vcr", "http.server", "pandas", "httpx", "pyarrow")
+
+
+def _isort_style(name: str) -> tuple[int, str]:
+    """ruff's order for ``__all__`` (RUF022): CONSTANTS, then Classes, then the rest."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+def test_public_api_is_explicit_sorted_and_resolves() -> None:
+    """The root and every layer list their public names, sorted, and each one exists."""
+    for module in [cf, *(importlib.import_module(f"cfanalytics.{name}") for name in LAYERS)]:
+        assert module.__all__ == sorted(module.__all__, key=_isort_style), module.__name__
+        missing = [name for name in module.__all__ if not hasattr(module, name)]
+        assert not missing, (module.__name__, missing)
+
+
+def test_lazy_names_match_their_type_checking_imports() -> None:
+    """Every lazily loaded root name is imported for type checkers from the same package,
+    and the root's __all__ is exactly its exceptions, its version and the lazy names."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    checked: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom) and imp.module
+                checked |= {alias.name: imp.module for alias in imp.names}
+    lazy = {name: package for package, names in cf._LAZY.items() for name in names}
+    assert checked == lazy
+    eager = {n for n in cf.__all__ if n not in lazy}
+    assert eager == {"__version__"} | {n for n in eager if n.endswith("Error")}
+    for name, package in lazy.items():
+        assert getattr(importlib.import_module(f"cfanalytics.{package}"), name) is getattr(
+            cf, name
+        )
+
+
+def test_no_public_name_shadows_a_module() -> None:
+    """``cfanalytics.failures`` is the function, and no layer has a public module by the name
+    of one of its functions (the README's ``cfanalytics.analysis.ERROR_RULES`` resolves)."""
+    for layer in LAYERS:
+        folder = PACKAGE / layer
+        public_modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+        public_modules |= {p.name for p in folder.iterdir() if (p / "__init__.py").exists()}
+        module = importlib.import_module(f"cfanalytics.{layer}")
+        assert not public_modules & set(module.__all__), layer
+    assert callable(cf.failures) and callable(cf.replay)
+    assert cf.analysis.ERROR_RULES
+
+
+def test_import_cfanalytics_is_light() -> None:
+    """``import cfanalytics`` loads neither matplotlib, ipywidgets, vcrpy, the simulator's
+    HTTP server nor even pandas; the first use of a name loads what it needs."""
+    probe = (
+        "import sys, cfanalytics\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "cfanalytics.job_summary\n"
+        "print('pandas' in sys.modules, 'matplotlib' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert out == ["[]", "True False"]
+
+
+def test_cli_help_loads_nothing_heavy() -> None:
+    """``cfanalytics --help`` builds every subcommand's parser without the heavy modules."""
+    probe = (
+        "import sys\nfrom cfanalytics.cli import build_parser\nbuild_parser().format_help()\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def _in_a_running_loop(call: Callable[[], object]) -> object:
+    """``call()`` made from inside a running event loop, as a Jupyter cell makes it."""
+
+    async def cell() -> object:
+        asyncio.get_running_loop()  # there is one: asyncio.run would refuse here
+        return call()
+
+    return asyncio.run(cell())
+
+
+def test_record_replay_and_resume_work_inside_a_running_loop(
+    tmp_path: Path, sim_rig: Callable[..., SimRig]
+) -> None:
+    """The sync API works where a loop already runs (Jupyter, IPython): a recording made
+    there, its replay and a resume of an interrupted run give the same events as outside."""
+    plan = RunPlan(asid=1, interval=15, max_polls=400)
+    whole = _in_a_running_loop(
+        lambda: cf.record(plan, cassette=tmp_path / "a.yaml", **sim_rig(seed=2).record_options())
+    )
+    again = _in_a_running_loop(lambda: cf.replay(tmp_path / "a.yaml"))
+    pd.testing.assert_frame_equal(again.events, whole.events)  # type: ignore[union-attr]
+
+    rig = sim_rig(seed=2)
+
+    def interrupt(progress: object) -> None:
+        if progress.polls >= 5:  # type: ignore[attr-defined]
+            raise KeyboardInterrupt  # as a kernel interrupt would
+
+    with pytest.raises(KeyboardInterrupt):
+        _in_a_running_loop(
+            lambda: cf.record(
+                plan, cassette=tmp_path / "b.yaml", on_progress=interrupt, **rig.record_options()
+            )
+        )
+    options = rig.record_options()
+    resumed = _in_a_running_loop(lambda: cf.resume(tmp_path / "b.yaml", **options))
+    assert resumed.progress.stop_reason == whole.progress.stop_reason  # type: ignore[union-attr]
+    pd.testing.assert_frame_equal(cf.replay(tmp_path / "b.yaml").events, resumed.events)  # type: ignore[union-attr]
+
+
+def test_sync_api_outside_a_loop_leaves_no_thread_behind() -> None:
+    """From plain code the sync API runs in this thread (asyncio.run), as before."""
+    before = threading.active_count()
+    run = cf.replay(CASSETTES / "demo.yaml")
+    assert len(run.events) and threading.active_count() == before
+
+
+def test_an_error_inside_a_running_loop_is_raised_to_the_caller(tmp_path: Path) -> None:
+    """A failure in the worker thread reaches the cell as itself, not wrapped."""
+    with pytest.raises(cf.CassetteError, match=r"missing\.yaml"):
+        _in_a_running_loop(lambda: cf.replay(tmp_path / "missing.yaml"))
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _is_module(path: Path, node: ast.ImportFrom, name: str) -> bool:
+    """Whether ``from <relative> import name`` names a module (``from . import _segments``)."""
+    folder = path.parent
+    for _ in range(node.level - 1):
+        folder = folder.parent
+    folder = folder.joinpath(*(node.module or "").split(".")) if node.module else folder
+    return (folder / f"{name}.py").exists() or (folder / name / "__init__.py").exists()
+
+
+def _private_reaches(path: Path) -> list[str]:
+    """Imports of another module's ``_private`` names, of a third party's private modules,
+    and ``module._name`` uses of our own modules' private names."""
+    tree = ast.parse(path.read_text())
+    ours: set[str] = set()  # names bound to our own modules
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom) or node.module == "__future__":
+            continue
+        if node.level == 0 and any(map(_is_private, (node.module or "").split("."))):
+            found.append(f"{path}:{node.lineno} imports from {node.module}")
+        for alias in node.names:
+            if node.level and _is_module(path, node, alias.name):
+                ours.add(alias.asname or alias.name)
+            elif _is_private(alias.name):
+                found.append(f"{path}:{node.lineno} imports {alias.name}")
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)):
+            continue
+        if node.value.id in ours and _is_private(node.attr):
+            found.append(f"{path}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_private_name_crosses_a_module_line() -> None:
+    """Shared helpers have public names (in private modules); nothing reaches for another
+    module's ``_private`` names. (import-linter holds private modules to their package.)"""
+    found = [hit for path in sorted(PACKAGE.rglob("*.py")) for hit in _private_reaches(path)]
+    assert not found, "\n".join(found)
