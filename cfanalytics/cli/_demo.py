@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TextIO
 
 from ..analysis import job_summary
+from ..events import json_records
 from ..recording import RecordedRun, RunPlan, new_run_id, record
 from ..report import write_report
 from ..simulator import ScaledClock, Simulator, default_scenario, serve, throwaway_keys
-from ._commands import frame_records, progress_bar, render, write_frame
+from ._output import progress_bar, render, write_frame
 
 __all__ = ["run_demo"]
 
@@ -50,7 +51,7 @@ def _report(run: RecordedRun, folder: Path, out: TextIO) -> None:
     summary = job_summary(run.events)
     write_frame(summary, folder / "summary.csv")
     table = summary[SUMMARY_COLUMNS].round({"eta_mae_s": 0})
-    print(render(frame_records(table), SUMMARY_COLUMNS, "table"), file=out)
+    print(render(json_records(table), SUMMARY_COLUMNS, "table"), file=out)
     by_location = summary.pivot_table(
         index="location", columns="outcome", values="jobid", aggfunc="count", observed=False
     )

@@ -11,6 +11,7 @@ from ._build import (
     exchange_rows,
     observed_at,
 )
+from ._records import json_records, json_value
 from ._schema import (
     BOOL,
     COLUMNS,
@@ -50,6 +51,8 @@ __all__ = [
     "empty_events",
     "events_from_exchanges",
     "exchange_rows",
+    "json_records",
+    "json_value",
     "observed_at",
     "validate",
 ]

@@ -1,0 +1,51 @@
+"""The postmortem in Python: every table of a recording, its lead and its Markdown draft
+(``cfanalytics postmortem`` prints the same object; its CLI tests are in tests/analysis)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import cfanalytics as cf
+from cfanalytics.report import Postmortem, postmortem
+
+from ..conftest import CASSETTES
+
+
+@pytest.fixture(scope="module")
+def troubled() -> Postmortem:
+    return postmortem(cf.load_source(CASSETTES / "troubled.yaml"), source="troubled.yaml")
+
+
+def test_tables_are_the_analyses_of_the_recording(troubled: Postmortem) -> None:
+    """Each table is what the analysis function gives for the same events, unchanged."""
+    events = cf.load_source(CASSETTES / "troubled.yaml")
+    summary = cf.job_summary(events)
+    tables = troubled.tables()
+    names = "failures api_errors other_endings polling_gaps by_location by_mirror"
+    assert list(tables) == names.split()
+    pd.testing.assert_frame_equal(tables["failures"], cf.failures(events, summary=summary))
+    pd.testing.assert_frame_equal(tables["api_errors"], cf.api_errors(events))
+    pd.testing.assert_frame_equal(tables["by_mirror"], cf.failure_rates(summary, "mirror"))
+    assert troubled.lead.startswith("The first failure was job")
+
+
+def test_sections_cut_columns_and_keep_rows(troubled: Postmortem) -> None:
+    """The readable sections keep every row, with the columns a reader needs first."""
+    sections = dict(troubled.sections())
+    failed = sections["Failed installs"]
+    assert len(failed) == len(troubled.failures)
+    assert list(failed.columns[:3]) == ["jobid", "kind", "location"]
+    assert (sections["Failure rate by mirror (worst first)"]["failure_rate"] <= 1).all()
+
+
+def test_markdown_draft_escapes_pipes_and_says_none() -> None:
+    """Pipes in API text cannot break a table; an empty table reads "None."."""
+    events = cf.load_source(CASSETTES / "demo.yaml")
+    draft = postmortem(events, source="demo.yaml").markdown()
+    assert draft.startswith("# Postmortem draft: demo.yaml\n")
+    assert "## API errors, in time order (0)\n\nNone." in draft
+    from cfanalytics.report._postmortem import markdown_table
+
+    table = markdown_table(pd.DataFrame({"error": ["a | b"], "at": [pd.NaT]}))
+    assert table.splitlines()[2] == "| a \\| b |  |"
