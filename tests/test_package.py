@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import importlib
+import re
 import subprocess
 import sys
 import threading
@@ -193,3 +194,30 @@ def test_no_private_name_crosses_a_module_line() -> None:
     module's ``_private`` names. (import-linter holds private modules to their package.)"""
     found = [hit for path in sorted(PACKAGE.rglob("*.py")) for hit in _private_reaches(path)]
     assert not found, "\n".join(found)
+
+
+def test_readme_exception_tree_lists_every_exception() -> None:
+    """The README's tree names every exception class, each under its real parent."""
+    import cfanalytics.exceptions as exceptions
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("Every error derives from", 1)[1].split("```", 2)[1]
+    classes = {
+        name: cls
+        for name, cls in vars(exceptions).items()
+        if isinstance(cls, type) and issubclass(cls, exceptions.CfAnalyticsError)
+    }
+    named = set(re.findall(r"\b[A-Z]\w*Error\b", block))
+    assert named == set(classes)
+    parents: dict[int, str] = {}  # the class last drawn at each depth of the tree
+    node = "CfAnalyticsError"
+    for line in block.strip().splitlines()[1:]:
+        drawn = re.match(r"([│ ]*)[├└]── ([A-Z]\w*Error)", line)
+        if drawn:  # a node of the tree: its parent is the node one level up
+            depth = len(drawn.group(1)) // 4 + 1
+            node, parents[depth] = drawn.group(2), drawn.group(2)
+            parent = parents.get(depth - 1, "CfAnalyticsError")
+            assert classes[node].__bases__[0].__name__ == parent, node
+        # Classes listed beside a node (or on its continuation lines) are its children.
+        for child in re.findall(r"\b[A-Z]\w*Error\b", line[drawn.end() if drawn else 0 :]):
+            assert classes[child].__bases__[0].__name__ == node, child
