@@ -135,3 +135,48 @@ def test_live_notebook_queues_watches_and_scrubs(tmp_path: Path) -> None:
     cassette = Path(printed.splitlines()[-1].split(" ", 1)[1])
     assert cassette.is_file() and cassette.is_relative_to(tmp_path)
     assert not (NOTEBOOKS / "live-out").exists()  # nothing written next to the notebooks
+
+
+KERNEL_CELLS = [
+    """import asyncio
+from datetime import UTC, datetime
+
+import cfanalytics as cf
+from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
+
+asyncio.get_running_loop()  # the kernel runs a loop here: asyncio.run would refuse""",
+    """def rig():
+    scenario = default_scenario()
+    clock = ManualClock(scenario.start)
+    sim = Simulator(scenario, seed=2, clock=clock, access_key="notebook-key", secret_key="s" * 24)
+    async def sleep(seconds):
+        clock.advance(seconds)
+    transport = SimTransport(sim, sleep=clock.sleep, async_sleep=sleep)
+    return {"base_url": "http://sim.localhost", "access_key": "notebook-key",
+            "secret_key": "s" * 24, "transport": transport, "sleep": sleep,
+            "clock": lambda: datetime.fromtimestamp(clock.now(), UTC)}
+plan = cf.RunPlan(asid=1, interval=15, max_polls=80)""",
+    """whole = cf.record(plan, cassette="whole.yaml", **rig())
+assert cf.replay("whole.yaml").events.equals(whole.events)""",
+    """def stop(progress):
+    if progress.polls >= 5:
+        raise KeyboardInterrupt
+api = rig()  # one simulator for the run and its resume, as the real API would be
+try:
+    cf.record(plan, cassette="cut.yaml", on_progress=stop, **api)
+except KeyboardInterrupt:
+    pass
+resumed = cf.resume("cut.yaml", **api)
+assert resumed.progress.stop_reason == whole.progress.stop_reason
+print(len(whole.events), len(resumed.events), resumed.progress.polls)""",
+]
+
+
+def test_sync_api_in_a_real_kernel(tmp_path: Path) -> None:
+    """record, replay and resume, called in a Jupyter kernel (whose event loop is running),
+    record, replay to the same events, and carry an interrupted run to its end."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in KERNEL_CELLS])
+    ran = execute(notebook, folder=tmp_path)
+    printed = ran.cells[-1].outputs[0]["text"].split()
+    assert int(printed[0]) > 100 and printed[1] == printed[0] and printed[2] == "80"
+    assert (tmp_path / "whole.yaml").exists() and (tmp_path / "cut.yaml").exists()

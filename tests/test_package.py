@@ -114,7 +114,7 @@ def test_record_replay_and_resume_work_inside_a_running_loop(
 ) -> None:
     """The sync API works where a loop already runs (Jupyter, IPython): a recording made
     there, its replay and a resume of an interrupted run give the same events as outside."""
-    plan = RunPlan(asid=1, interval=15, max_polls=400)
+    plan = RunPlan(asid=1, interval=15, max_polls=80)
     whole = _in_a_running_loop(
         lambda: cf.record(plan, cassette=tmp_path / "a.yaml", **sim_rig(seed=2).record_options())
     )
