@@ -22,7 +22,7 @@ from ..events import STAMP_HEADER, Exchange, conform, exchange_rows
 from ._cassette import CassetteWriter, Interaction
 from ._eventlog import EventLog
 from ._journal import CassetteJournal
-from ._replay import FAILURES_KEY
+from ._replay import FAILURES_KEY, replays
 
 __all__ = ["AsyncRecordingTransport", "Recorder", "RecordingTransport", "new_run_id"]
 
@@ -167,6 +167,11 @@ class RecordingTransport(httpx.BaseTransport):
         self.inner = inner
         self.recorder = recorder
 
+    @property
+    def replays(self) -> str | None:
+        """The cassette the transport inside replays, or None when it talks to a live API."""
+        return replays(self.inner)
+
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
             response = self.inner.handle_request(request)
@@ -186,6 +191,11 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, recorder: Recorder) -> None:
         self.inner = inner
         self.recorder = recorder
+
+    @property
+    def replays(self) -> str | None:
+        """The cassette the transport inside replays, or None when it talks to a live API."""
+        return replays(self.inner)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:

@@ -31,6 +31,7 @@ __all__ = [
     "ResumeTransport",
     "in_recorded_order",
     "replay_source",
+    "replays",
     "request_key",
 ]
 
@@ -129,6 +130,11 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         self._held = {key: len(queue) for key, queue in self._queues.items()}
         self._served = 0
 
+    @property
+    def replays(self) -> str:
+        """The cassette this transport answers from (its name): it never talks to an API."""
+        return self.name
+
     def __repr__(self) -> str:
         return f"ReplayTransport({self.name!r}, served={self._served}, left={self.remaining()})"
 
@@ -221,18 +227,18 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         )
 
 
-def replay_source(client: object) -> str | None:
-    """The cassette a client replays, or None when it talks to a live API.
+def replays(transport: object) -> str | None:
+    """The cassette ``transport`` replays, or None when it talks to a live API.
 
-    Follows the client's ``transport`` through wrappers that keep theirs in ``inner`` (the
-    recorder's), so a recorded replay is still recognised.
+    A transport that replays says so in its ``replays`` attribute; wrappers (the recorder's)
+    pass on the one of the transport they wrap.
     """
-    transport = getattr(client, "transport", None)
-    while transport is not None:
-        if isinstance(transport, ReplayTransport):
-            return transport.name
-        transport = getattr(transport, "inner", None)
-    return None
+    return getattr(transport, "replays", None)
+
+
+def replay_source(client: object) -> str | None:
+    """The cassette a client replays (through its ``transport``), or None when it is live."""
+    return replays(getattr(client, "transport", None))
 
 
 class ResumeTransport(httpx.AsyncBaseTransport):
