@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
 
 from cfanalytics.analysis._summary import job_summary
-from tests.test_soak import Soak, judge, outcomes_in_log, record_soak
+from tests.recording.test_soak import Soak, judge, outcomes_in_log, record_soak
 
 
 def recorded_responses(soak: Soak) -> tuple[int, int]:

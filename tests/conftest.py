@@ -1,11 +1,13 @@
 """Shared fixtures: a clean environment for every test, well-known fake credentials, and the
-embedded simulator in-process on a manual clock (``sim_rig``)."""
+embedded simulator on a manual clock (``sim_rig``), in-process or served on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,7 +15,15 @@ from typing import Any
 
 import pytest
 
-from cfanalytics.simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
+from cfanalytics import AsyncClient, Client
+from cfanalytics.simulator import (
+    ManualClock,
+    Scenario,
+    SimTransport,
+    Simulator,
+    default_scenario,
+    serve,
+)
 
 # Fake keys, long and distinctive so a leak scan can find them anywhere.
 ACCESS_KEY = "AKTESTACCESS0123456789"
@@ -70,22 +80,47 @@ class SimRig:
         self.clock.advance(seconds)
 
     def now(self) -> datetime:
+        """The simulated time, as the recorder's ``clock`` reads it."""
         return datetime.fromtimestamp(self.clock.now(), UTC)
 
     def transport(self) -> SimTransport:
+        """The simulator in-process; its latency waits advance the clock too."""
         return SimTransport(self.sim, sleep=self.clock.sleep, async_sleep=self.sleep)
+
+    def client(self, **overrides: Any) -> Client:
+        """A :class:`~cfanalytics.Client` over :meth:`transport`; its retry waits advance
+        the clock."""
+        return Client(**self._connection() | {"sleep": self.clock.sleep} | overrides)
+
+    def async_client(self, **overrides: Any) -> AsyncClient:
+        """An :class:`~cfanalytics.AsyncClient` over :meth:`transport`; its retry waits are
+        :meth:`sleep`."""
+        return AsyncClient(**self._connection() | {"sleep": self.sleep} | overrides)
 
     def record_options(self, **overrides: Any) -> dict[str, Any]:
         """Keyword arguments for ``record`` / ``arecord`` against this simulator."""
+        timing = {"clock": self.now, "sleep": self.sleep, "rng": random.Random(self.seed)}
+        return self._connection() | timing | overrides
+
+    def _connection(self) -> dict[str, Any]:
+        """What every client and recorder here is given: the URL, fake keys, transport."""
         return {
             "base_url": SIM_URL,
             "access_key": ACCESS_KEY,
             "secret_key": SECRET_KEY,
             "transport": self.transport(),
-            "clock": self.now,
-            "sleep": self.sleep,
-            "rng": random.Random(self.seed),
-        } | overrides
+        }
+
+    @contextmanager
+    def serve(self) -> Iterator[str]:
+        """Serve the simulator over HTTP on loopback for the block; yields its base URL."""
+        with serve(self.sim) as server:
+            yield str(server.url)
+
+    def truth(self) -> dict[int, dict[str, Any]]:
+        """The simulator's ground truth (``/_sim/truth``): each job's record, by job id."""
+        answer = self.sim.handle("GET", "/_sim/truth", {}, {})
+        return {job["jobid"]: job for job in json.loads(answer.body)["jobs"]}
 
 
 @pytest.fixture

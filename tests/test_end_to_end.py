@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from cfanalytics import (
     APIError,
-    AsyncClient,
     AuthenticationError,
     Client,
     JobState,
     RetryPolicy,
 )
-from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario, serve
+from cfanalytics.simulator import ManualClock, Simulator
 
-from .conftest import ACCESS_KEY, SECRET_KEY
+from .conftest import ACCESS_KEY, SECRET_KEY, SimRig
 
 
 @dataclass
@@ -30,20 +29,14 @@ class Live:
 
 
 @pytest.fixture
-def live() -> Iterator[Live]:
+def live(sim_rig: Callable[..., SimRig]) -> Iterator[Live]:
     """The default scenario served on loopback with a manual clock, and a client for it."""
-    scenario = default_scenario()
-    clock = ManualClock(scenario.start)
-    sim = Simulator(scenario, seed=7, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-    with serve(sim) as server:
-        url = str(server.url)
-        with Client(base_url=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY) as client:
-            yield Live(sim, clock, url, client)
-
-
-def truth(url: str) -> dict[int, dict[str, object]]:
-    jobs = httpx.get(f"{url}/_sim/truth").json()["jobs"]
-    return {job["jobid"]: job for job in jobs}
+    rig = sim_rig(seed=7)
+    with (
+        rig.serve() as url,
+        Client(base_url=url, access_key=ACCESS_KEY, secret_key=SECRET_KEY) as client,
+    ):
+        yield Live(rig.sim, rig.clock, url, client)
 
 
 def test_default_rollout_is_ready_to_queue(live: Live) -> None:
@@ -97,45 +90,23 @@ def test_wrong_mirroring_and_unknown_job_are_envelopes(live: Live) -> None:
     assert info.value.status_code == 200
 
 
-def test_faults_are_absorbed_by_retries_for_reads() -> None:
+def test_faults_are_absorbed_by_retries_for_reads(sim_rig: Callable[..., SimRig]) -> None:
     """With a quarter of responses faulted, status reads still succeed thanks to retries."""
-    scenario = default_scenario()
-    clock = ManualClock(scenario.start)
-    sim = Simulator(
-        scenario, seed=3, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY, faults=0.25
-    )
+    rig = sim_rig(seed=3, faults=0.25)
     waits: list[float] = []
-    transport = SimTransport(sim, sleep=clock.sleep)
-    with Client(
-        base_url="http://sim.localhost",
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        transport=transport,
-        retry=RetryPolicy(attempts=10, max_retry_after=600),
-        sleep=waits.append,
-        timeout=5.0,
-    ) as client:
+    retry = RetryPolicy(attempts=10, max_retry_after=600)
+    with rig.client(retry=retry, sleep=waits.append, timeout=5.0) as client:
         for _ in range(40):
-            assert len(client.install_status(sim.asid)) >= 40
+            assert len(client.install_status(rig.sim.asid)) >= 40
     assert waits, "some faults must have been retried"
 
 
-def test_async_client_against_the_simulator() -> None:
+def test_async_client_against_the_simulator(sim_rig: Callable[..., SimRig]) -> None:
     """The async client works against the in-process simulator transport."""
-    import asyncio
-
-    scenario = default_scenario()
-    sim = Simulator(
-        scenario, clock=ManualClock(scenario.start), access_key=ACCESS_KEY, secret_key=SECRET_KEY
-    )
+    rig = sim_rig()
 
     async def run() -> int:
-        async with AsyncClient(
-            base_url="http://sim.localhost",
-            access_key=ACCESS_KEY,
-            secret_key=SECRET_KEY,
-            transport=SimTransport(sim),
-        ) as client:
-            return len(await client.install_status(sim.asid))
+        async with rig.async_client() as client:
+            return len(await client.install_status(rig.sim.asid))
 
     assert asyncio.run(run()) >= 40

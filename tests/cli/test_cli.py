@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,23 +16,18 @@ import pytest
 
 from cfanalytics.cli import main
 from cfanalytics.recording import events_from_cassette, load_events
-from cfanalytics.simulator import ManualClock, Simulator, default_scenario, serve
 
-from ..conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY, SimRig
 
 
 @pytest.fixture
-def sim_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def sim_url(monkeypatch: pytest.MonkeyPatch, sim_rig: Callable[..., SimRig]) -> Iterator[str]:
     """A simulator on loopback, and the environment pointing the CLI at it."""
-    scenario = default_scenario()
-    sim = Simulator(
-        scenario, clock=ManualClock(scenario.start), access_key=ACCESS_KEY, secret_key=SECRET_KEY
-    )
-    with serve(sim) as server:
+    with sim_rig().serve() as url:
         monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
         monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("CLANFORGE_BASE_URL", str(server.url))
-        yield str(server.url)
+        monkeypatch.setenv("CLANFORGE_BASE_URL", url)
+        yield url
 
 
 def test_help_lists_every_subcommand() -> None:

@@ -8,6 +8,7 @@ then checks what is on disk and carries the run on with ``record --resume``.
 from __future__ import annotations
 
 import os
+import random
 import resource
 import signal
 import subprocess
@@ -24,7 +25,7 @@ from cfanalytics.recording import journal_path
 from cfanalytics.recording._journal import read_journal
 from cfanalytics.simulator import ScaledClock, Simulator, default_scenario, serve
 
-from ..conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY, SimRig
 
 pytestmark = pytest.mark.slow
 
@@ -178,28 +179,12 @@ def test_an_unwritable_output_is_one_clear_error(
 
 def _in_process(tmp_path: Path, stop_after: int | None) -> tuple[dict[str, object], object]:
     """Options recording from an in-process simulator, and an on_progress that raises."""
-    import random
-    from datetime import UTC, datetime
-
-    from cfanalytics.simulator import ManualClock, SimTransport
-
-    scenario = default_scenario()
-    clock = ManualClock(scenario.start)
-    sim = Simulator(scenario, seed=4, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
 
     def on_progress(progress: object) -> None:
         if stop_after is not None and progress.polls >= stop_after:  # type: ignore[attr-defined]
             raise KeyboardInterrupt  # as Ctrl-C would
 
-    options = {
-        "base_url": "http://sim.localhost", "access_key": ACCESS_KEY, "secret_key": SECRET_KEY,
-        "transport": SimTransport(sim, sleep=clock.sleep, async_sleep=sleep), "sleep": sleep,
-        "clock": lambda: datetime.fromtimestamp(clock.now(), UTC), "rng": random.Random(1),
-        "events_dir": tmp_path / "events",
-    }  # fmt: skip
+    options = SimRig(seed=4).record_options(rng=random.Random(1), events_dir=tmp_path / "events")
     return options, on_progress
 
 
@@ -236,7 +221,7 @@ def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) 
     from cfanalytics.recording._runs import _catch_up
     from cfanalytics.recording._sources import exchange_of, open_cassette
 
-    shipped = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
+    shipped = CASSETTES / "demo.yaml"
     done = list(in_recorded_order(open_cassette(shipped)))[:3]  # a listing, 2 queue answers
     log = EventLog(tmp_path, run_id="cut")
     rows = exchange_rows(exchange_of(done[0]), run_id="cut", seq=0)

@@ -20,6 +20,8 @@ from cfanalytics.recording import (
 )
 from cfanalytics.recording._replay import request_key
 
+from ..conftest import CASSETTES
+
 BASE = "https://api.multiplay.co.uk"
 STATUS_PATH = "/cfp/v1/imageinstall/status?accountserviceid=1"
 STATUS = BASE + STATUS_PATH
@@ -241,7 +243,6 @@ def test_replay_opens_no_socket_and_queues_nothing_for_real(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    cassettes = Path(__file__).parents[2] / "cassettes"
-    run = cfanalytics.replay(cassettes / "demo.yaml")
+    run = cfanalytics.replay(CASSETTES / "demo.yaml")
     assert run.progress.queued and not attempts
     assert (run.events["endpoint"] == "queue").sum() == len(run.progress.queued)

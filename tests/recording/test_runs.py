@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,9 +23,8 @@ from cfanalytics.recording import (
     record,
     replay,
 )
-from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
-from ..conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, SECRET_KEY, SimRig
 
 SECRETS = (
     ACCESS_KEY,
@@ -38,27 +36,11 @@ SECRETS = (
 def record_sim(tmp_path: Path, *, seed: int = 5, name: str = "run", faults: float = 0.0,
                plan: RunPlan | None = None) -> RecordedRun:  # fmt: skip
     """Record the default rollout from an in-process simulator on a manual clock."""
-    scenario = default_scenario()
-    clock = ManualClock(scenario.start)
-    sim = Simulator(
-        scenario, seed=seed, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY,
-        faults=faults,
-    )  # fmt: skip
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-
     return record(
         plan or RunPlan(asid=1, interval=15, max_polls=300),
         cassette=tmp_path / f"{name}.yaml",
         events_dir=tmp_path / f"{name}-events",
-        base_url="http://127.0.0.1:8086",
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        run_id=f"{name}-{seed}",
-        transport=SimTransport(sim, sleep=clock.sleep, async_sleep=sleep),
-        clock=lambda: datetime.fromtimestamp(clock.now(), UTC),
-        sleep=sleep,
+        **SimRig(seed=seed, faults=faults).record_options(run_id=f"{name}-{seed}"),
     )
 
 

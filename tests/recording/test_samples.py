@@ -9,7 +9,7 @@ import pytest
 from cfanalytics.analysis._summary import job_summary
 from cfanalytics.recording import SAMPLES, events_from_cassette, make_cassette, replay
 
-CASSETTES = Path(__file__).parents[2] / "cassettes"
+from ..conftest import CASSETTES
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

@@ -8,9 +8,7 @@ import base64
 import gzip
 import html
 import json
-import random
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -30,11 +28,9 @@ from cfanalytics.recording import (
 )
 from cfanalytics.recording import _scan as scan
 from cfanalytics.report import write_report
-from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
 
-from ..conftest import ACCESS_KEY, SECRET_KEY
+from ..conftest import ACCESS_KEY, REPO, SECRET_KEY, SimRig
 
-ROOT = Path(__file__).parents[2]
 KEYS = (ACCESS_KEY, SECRET_KEY)
 TOKEN = base64.b64encode(f"{ACCESS_KEY}:{SECRET_KEY}".encode()).decode()
 # A secret with characters that every encoding changes, so each form is a different string.
@@ -350,20 +346,9 @@ def test_excerpt_shows_context_and_two_characters(tmp_path: Path) -> None:
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A rollout recorded from the simulator with the fake keys: cassette, events, report."""
     folder = tmp_path_factory.mktemp("pipeline")
-    scenario = default_scenario()
-    clock = ManualClock(scenario.start)
-    sim = Simulator(scenario, seed=3, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-
-    asyncio.run(arecord(
-        RunPlan(asid=1, interval=60.0, max_duration=900.0), cassette=folder / "run.yaml",
-        events_dir=folder / "events", base_url="http://127.0.0.1:8086", access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY, run_id="run", sleep=sleep, rng=random.Random(3),
-        transport=SimTransport(sim, sleep=clock.sleep, async_sleep=sleep),
-        clock=lambda: datetime.fromtimestamp(clock.now(), UTC),
-    ))  # fmt: skip
+    plan = RunPlan(asid=1, interval=60.0, max_duration=900.0)
+    options = SimRig(seed=3).record_options(run_id="run", events_dir=folder / "events")
+    asyncio.run(arecord(plan, cassette=folder / "run.yaml", **options))
     write_report(folder / "run.yaml", folder / "report.html")
     return folder
 
@@ -388,13 +373,13 @@ def test_shipped_sample_is_clean_of_the_keys_that_recorded_it(tmp_path: Path) ->
 def test_repository_data_artifacts_hold_no_key(tmp_path: Path) -> None:
     """What CI runs: the repository, with the tests' fake keys known. The walk must reach the
     shipped cassettes and notebooks (and not the test code, where the fake keys live)."""
-    walked = {p.relative_to(ROOT).as_posix() for p in scan._files([ROOT])}
+    walked = {p.relative_to(REPO).as_posix() for p in scan._files([REPO])}
     assert {"cassettes/demo.yaml", "cassettes/troubled.yaml", "README.md"} <= walked
-    assert {p.relative_to(ROOT).as_posix() for p in ROOT.glob("notebooks/*.ipynb")} <= walked
+    assert {p.relative_to(REPO).as_posix() for p in REPO.glob("notebooks/*.ipynb")} <= walked
     assert not any(name.endswith(".py") for name in walked)
-    findings = scan_with(ROOT)
+    findings = scan_with(REPO)
     assert findings == [], "\n".join(map(str, findings))
-    assert scan_paths([ROOT], environ={}) == []
+    assert scan_paths([REPO], environ={}) == []
 
 
 def test_the_cli_exits_1_on_a_leak_and_0_when_clean(

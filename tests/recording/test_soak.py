@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,12 +37,12 @@ import pytest
 
 from cfanalytics.analysis._summary import job_summary
 from cfanalytics.recording import RolloutProgress, RunPlan, arecord, load_events
-from cfanalytics.simulator import ManualClock, SimTransport, Simulator, default_scenario
+from cfanalytics.simulator import ManualClock, default_scenario
+
+from ..conftest import SimRig
 
 pytestmark = pytest.mark.slow
 
-ACCESS_KEY, SECRET_KEY = "soak-access-key-0123", "soak-secret-key-9876"
-BASE_URL = "http://sim.localhost"
 #: Shorter than the longest latency spike (12 s), so some spikes become read timeouts.
 READ_TIMEOUT_S = 8.0
 #: Truth gives times to the millisecond, cut (not rounded): the true time may be 1 ms later.
@@ -143,25 +142,9 @@ class Soak:
     wall_s: float
 
 
-def simulator(jobs: int, faults: float, seed: int) -> tuple[Simulator, ManualClock]:
-    """The default rollout scaled to about ``jobs`` jobs, on a clock only sleeps move."""
-    scenario = default_scenario().scaled(jobs)
-    clock = ManualClock(scenario.start)
-    sim = Simulator(
-        scenario,
-        seed=seed,
-        clock=clock,
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        faults=faults,
-    )
-    return sim, clock
-
-
-def read_truth(sim: Simulator) -> pd.DataFrame:
+def read_truth(rig: SimRig) -> pd.DataFrame:
     """The simulator's ground truth as a frame, times as UTC timestamps."""
-    answer = sim.handle("GET", "/_sim/truth", {}, {})
-    truth = pd.DataFrame(json.loads(answer.body)["jobs"])
+    truth = pd.DataFrame(list(rig.truth().values()))
     for column in ("completed_at", "failed_at", "squashed_at"):
         truth[column] = pd.to_datetime(truth[column], utc=True, format="ISO8601")
     return truth.set_index("jobid")
@@ -188,34 +171,22 @@ def record_soak(
     the one request queueing a location's mirror job fails, that location's machine jobs wait
     Queued for ever and "every queued job ended" never holds.
     """
-    sim, clock = simulator(jobs, faults, seed)
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-
-    counting = CountingTransport(SimTransport(sim, sleep=clock.sleep, async_sleep=sleep), clock)
-    plan = RunPlan(asid=sim.asid, interval=15.0, max_duration=max_duration)
+    rig = SimRig(default_scenario().scaled(jobs), seed=seed, faults=faults)
+    counting = CountingTransport(rig.transport(), rig.clock)
+    plan = RunPlan(asid=rig.sim.asid, interval=15.0, max_duration=max_duration)
     errors: list[dict[str, Any]] = []
     started = timer()
     run = arecord(
         plan,
         cassette=workdir / "soak.json",
         events_dir=workdir / "events",
-        base_url=BASE_URL,
-        access_key=ACCESS_KEY,
-        secret_key=SECRET_KEY,
-        run_id=f"soak-{seed}",
-        transport=counting,
-        clock=lambda: datetime.fromtimestamp(clock.now(), UTC),
-        sleep=sleep,
-        rng=random.Random(seed),
-        timeout=READ_TIMEOUT_S,
+        **rig.record_options(run_id=f"soak-{seed}", transport=counting, timeout=READ_TIMEOUT_S),
     )
     recorded = asyncio.run(_guarded(run, errors))
     wall_s = timer() - started
     events = load_events(workdir / "events")
     return Soak(
-        len(sim.model.jobs), recorded.progress, counting.tally, events, read_truth(sim), errors,
+        len(rig.sim.model.jobs), recorded.progress, counting.tally, events, read_truth(rig), errors,
         wall_s,
     )  # fmt: skip
 
