@@ -1,0 +1,34 @@
+"""Live sessions without a widget: what ``LiveSession.open`` accepts, and a replay's
+read-only client. Sessions driven through the widgets are in ``tests/widgets``."""
+
+from __future__ import annotations
+
+import pytest
+
+from cfanalytics import ConfigurationError, LiveSession
+from cfanalytics.live import QueueController
+
+from ..conftest import CASSETTES
+from .doubles import run
+
+
+def test_a_replay_is_read_only() -> None:
+    """A client replaying a cassette lists what was recorded and refuses to queue."""
+
+    async def scenario() -> None:
+        live = LiveSession.open(CASSETTES / "demo.yaml")
+        controller = QueueController(live.client, live.asid)
+        assert controller.read_only is not None and "demo.yaml" in controller.read_only
+        assert len(await controller.refresh()) > 10
+        with pytest.raises(ConfigurationError, match="replay"):
+            await controller.queue(controller.jobs["jobid"].tolist()[:1])
+
+    run(scenario)
+
+
+def test_open_refuses_unknown_sources_and_a_missing_asid() -> None:
+    """Mistakes in the parameters cell get one clear error."""
+    with pytest.raises(ConfigurationError, match="ASID"):
+        LiveSession.open("api")
+    with pytest.raises(ConfigurationError, match="unknown source"):
+        LiveSession.open("simulater")
