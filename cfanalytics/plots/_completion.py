@@ -31,7 +31,7 @@ def plot_completion_curve(
 ) -> Axes:
     """Share of jobs completed (and failed) over time, honest about censoring.
 
-    ``curve`` is :func:`~cfanalytics.completion.completion_curve` (either clock). Solid
+    ``curve`` is :func:`~cfanalytics.analysis.completion_curve` (either clock). Solid
     steps: each outcome's cumulative incidence (failures compete with completion, so the
     completed curve tops out below 100 % when jobs failed). The shaded band is what the
     polls allow whatever the model: between jobs surely completed and jobs possibly

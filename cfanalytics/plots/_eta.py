@@ -124,7 +124,7 @@ def plot_eta_trajectories(
 def plot_progress_curves(curves: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Progress against elapsed fraction of each job's duration: one thin line per job.
 
-    ``curves`` is :func:`~cfanalytics.fleet.progress_curves`. Lines are coloured by kind;
+    ``curves`` is :func:`~cfanalytics.analysis.progress_curves`. Lines are coloured by kind;
     flat stretches are phases where the percentage stood still (download, extract). The
     dashed diagonal is progress proportional to time. ``kwargs`` go to the line collections.
     """

@@ -25,9 +25,9 @@ def plot_failure_timeline(
     **kwargs: Any,
 ) -> Axes:
     """Each failure at its time, one row per location, marked by error class; API errors
-    (from :func:`~cfanalytics.failures.api_errors`) as ticks on a row of their own.
+    (from :func:`~cfanalytics.analysis.api_errors`) as ticks on a row of their own.
 
-    ``failures`` is :func:`~cfanalytics.failures.failures`. ``kwargs`` go to the failure
+    ``failures`` is :func:`~cfanalytics.analysis.failures`. ``kwargs`` go to the failure
     markers' :meth:`~matplotlib.axes.Axes.scatter`.
     """
     ax = axes_or_current(ax)
@@ -62,7 +62,7 @@ def plot_failure_timeline(
 def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Share of ended jobs that failed, per group, worst on top, with the counts.
 
-    ``rates`` is :func:`~cfanalytics.failures.failure_rates`; its first column names the
+    ``rates`` is :func:`~cfanalytics.analysis.failure_rates`; its first column names the
     groups. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.
     """
     ax = axes_or_current(ax)
@@ -85,7 +85,7 @@ def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs:
 def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """How long failed installs ran before failing: one dot per failure, a row per class.
 
-    ``failures`` is :func:`~cfanalytics.failures.failures`; a black bar marks each class's
+    ``failures`` is :func:`~cfanalytics.analysis.failures`; a black bar marks each class's
     median. Failures early in a run point at set-up (permissions, missing image), late ones
     at the write (disk space, failing drive). ``kwargs`` go to the dots' scatter.
     """

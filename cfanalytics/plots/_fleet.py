@@ -31,7 +31,7 @@ __all__ = ["plot_burnup", "plot_swimlanes"]
 def plot_burnup(states: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """The fleet's states over time, stacked, with the 50 % and 90 % completed marks.
 
-    ``states`` is :func:`~cfanalytics.fleet.fleet_states`. Completed jobs at the bottom, then
+    ``states`` is :func:`~cfanalytics.analysis.fleet_states`. Completed jobs at the bottom, then
     failed, other, running, queued and waiting on top; states never taken are left out.
     Dashed lines mark 50 % and 90 % of all jobs; a dot and the time mark where ``completed``
     first reaches each. Counts hold from their poll to the next; the last poll's are drawn
@@ -93,7 +93,7 @@ def plot_swimlanes(
 ) -> Axes:
     """One lane per machine (or location), bars coloured by state, failures marked with an x.
 
-    ``intervals`` is :func:`~cfanalytics.fleet.state_intervals`. Jobs sharing a lane get
+    ``intervals`` is :func:`~cfanalytics.analysis.state_intervals`. Jobs sharing a lane get
     sub-rows in order of first appearance. A black x with its time (UTC) marks where each
     job was first seen failed. Lane labels shrink to fit the Axes' height; the figure's size
     is the caller's. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.

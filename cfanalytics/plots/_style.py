@@ -32,7 +32,7 @@ OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "
 KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
 # Okabe-Ito without its yellow (faint on white), vermillion next to orange moved apart.
 TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
-#: A colour per fleet state (:data:`cfanalytics.fleet.FLEET_STATES`), the same in every plot.
+#: A colour per fleet state (:data:`cfanalytics.analysis.FLEET_STATES`), the same in every plot.
 STATE_COLOURS = {
     "completed": OKABE_ITO[2],
     "failed": OKABE_ITO[3],

@@ -1,8 +1,8 @@
 """Record a rollout run, replay it from its cassette, or carry an interrupted one on.
 
 :func:`record` wires the pieces: an :class:`~cfanalytics.AsyncClient` whose transport is
-wrapped by a :class:`~cfanalytics.recorder.Recorder`, which feeds a vcrpy cassette and a
-durable event log, driven by a :class:`~cfanalytics.runner.RolloutRunner`. The run's
+wrapped by a :class:`~cfanalytics.recording.Recorder`, which feeds a vcrpy cassette and a
+durable event log, driven by a :class:`~cfanalytics.recording.RolloutRunner`. The run's
 parameters go into the cassette's metadata, so :func:`replay` can run the same code over
 the cassette, offline and without sleeping, and get the identical events table.
 """
@@ -166,7 +166,7 @@ class Recording:
         """Carry on an interrupted recording: its cassette, journal and event log.
 
         Returns the recording and what was recorded before; its client answers from that
-        first (:class:`~cfanalytics.replay.ResumeTransport`), then talks to the API.
+        first (:class:`~cfanalytics.recording.ResumeTransport`), then talks to the API.
         """
         prior = interrupted(cassette)
         credentials = resolve_credentials(

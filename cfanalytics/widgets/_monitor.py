@@ -29,12 +29,12 @@ _ORDER = {"running": 0, "queued": 1, "pending": 2, "waiting": 3, "failed": 4, "o
 class LiveMonitor(widgets.VBox):  # type: ignore[misc]
     """Watch a rollout: fleet header, one row per job, a live ETA-vs-actual plot, Stop.
 
-    A thin view over :class:`~cfanalytics.monitor.Monitor` (``monitor.monitor``). Polling is
+    A thin view over :class:`~cfanalytics.live.Monitor` (``monitor.monitor``). Polling is
     an asyncio task on the kernel's event loop; it starts with :meth:`start` (or the Start
     button), or when :meth:`follow` hands it jobs. The runner records every response, as
     ``cfanalytics record`` does. The table and header refresh at most every ``redraw_s``
     seconds, the plot every ``plot_s``, and both once more at the end; when redrawing costs
-    more, less often (:class:`~cfanalytics.monitor.Throttle`), so polls stay on time.
+    more, less often (:class:`~cfanalytics.live.Throttle`), so polls stay on time.
     """
 
     def __init__(
