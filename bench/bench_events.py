@@ -25,7 +25,7 @@ from collections.abc import Callable
 import pyarrow.json as pj
 
 from cfanalytics.client import RawResponse
-from cfanalytics.events._build import Exchange, events_from_exchanges
+from cfanalytics.events import Exchange, events_from_exchanges
 
 URL = "https://api.multiplay.co.uk/cfp/v1/imageinstall/status?accountserviceid=1"
 START = 1793610000

@@ -3,6 +3,8 @@
 Knows nothing of pandas or files. :class:`Client` and :class:`AsyncClient` send requests and
 return typed results that keep the raw response, so the recorder sees every byte.
 :func:`route` and :func:`read_response` read a recorded answer by the live client's own rules.
+:data:`FIELDS` is the one table of how each field is read (its type and bounds); the events
+readers take their rules from it (:data:`STATUS_FIELDS`, :class:`FieldRule`).
 """
 
 from ._async import AsyncClient
@@ -15,6 +17,7 @@ from ._config import (
     resolve_credentials,
 )
 from ._core import read_response
+from ._fields import FIELDS, STATUS_FIELDS, FieldRule, FieldType, state_id_of
 from ._results import (
     ImageStatus,
     InstallJob,
@@ -33,10 +36,14 @@ __all__ = [
     "ENV_ACCESS_KEY",
     "ENV_BASE_URL",
     "ENV_SECRET_KEY",
+    "FIELDS",
+    "STATUS_FIELDS",
     "AsyncClient",
     "Client",
     "Credentials",
     "Endpoint",
+    "FieldRule",
+    "FieldType",
     "ImageStatus",
     "InstallJob",
     "InstallStatus",
@@ -49,4 +56,5 @@ __all__ = [
     "read_response",
     "resolve_credentials",
     "route",
+    "state_id_of",
 ]

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from ..exceptions import CfAnalyticsError
 from ._config import CONTENT_TYPE, USER_AGENT, ClientConfig
 from ._errors import envelope_error, format_error, status_error
+from ._fields import JOB_FIELDS, STATUS_FIELDS
 from ._parse import JobReader, loads
 from ._results import ImageStatus, InstallJob, InstallStatus, QueueResult, RawResponse
 from ._retry import RetryPolicy
@@ -24,6 +25,9 @@ __all__ = [
     "ClientCore",
     "image_status_call",
     "install_status_call",
+    "parse_image_status",
+    "parse_install_status",
+    "queue_call",
     "queue_install_call",
     "read_response",
 ]
@@ -106,10 +110,12 @@ def queue_install_call(jobid: int, *, asid: int, mirroring: bool) -> Call[QueueR
     if not isinstance(mirroring, bool):
         raise TypeError(f"mirroring must be a bool, got {type(mirroring).__name__}")
     params = {"accountserviceid": str(asid), "mirroring": "true" if mirroring else "false"}
-    return _queue_call(jobid, params, mirroring)
+    return queue_call(jobid, params, mirroring)
 
 
-def _queue_call(jobid: int, params: Mapping[str, str], mirroring: bool | None) -> Call[QueueResult]:
+def queue_call(jobid: int, params: Mapping[str, str], mirroring: bool | None) -> Call[QueueResult]:
+    """The queue call of ``jobid``; ``mirroring`` None when unknown (a recording's odd URL)."""
+
     def parse(raw: RawResponse, data: Any) -> QueueResult:
         return _queue_result(raw, data, jobid=jobid, mirroring=mirroring)
 
@@ -121,7 +127,7 @@ def install_status_call(asid: int) -> Call[InstallStatus]:
     asid = _positive_int("asid", asid)
 
     def parse(raw: RawResponse, data: Any) -> InstallStatus:
-        return _install_status(raw, data, asid=asid)
+        return parse_install_status(raw, data, asid=asid)
 
     return Call("/cfp/v1/imageinstall/status", {"accountserviceid": str(asid)}, True, parse)
 
@@ -131,7 +137,7 @@ def image_status_call(asid: int, imageid: int, *, detail: bool) -> Call[ImageSta
     asid, imageid = _positive_int("asid", asid), _positive_int("imageid", imageid)
 
     def parse(raw: RawResponse, data: Any) -> ImageStatus:
-        return _image_status(raw, data, asid=asid, imageid=imageid)
+        return parse_image_status(raw, data, asid=asid, imageid=imageid)
 
     params = {"detail": "true"} if detail else {}
     return Call(f"/cfp/v2/project/{asid}/image/{imageid}/status", params, True, parse)
@@ -162,10 +168,10 @@ def _queue_result(
     raw: RawResponse, data: Any, *, jobid: int, mirroring: bool | None
 ) -> QueueResult:
     reader = JobReader(_object(raw, data, "a queued job"))
-    fields = reader.job_fields()
+    fields = reader.read_all(JOB_FIELDS)
     squashed = _squashed(reader)
-    versionmirrorid = reader.number("versionmirrorid")
-    machinejobid = reader.number("machinejobid")
+    versionmirrorid = reader.read("versionmirrorid")
+    machinejobid = reader.read("machinejobid")
     if mirroring is None:  # a recording without a readable parameter: go by the shape
         mirroring = True if "versionmirrorid" in data else False if "machinejobid" in data else None
     return QueueResult(
@@ -186,31 +192,19 @@ def _squashed(reader: JobReader) -> int | tuple[int, ...] | None:
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
         reader.used.add("installs_squashed")
         return tuple(value)
-    return reader.number("installs_squashed")
+    return reader.read("installs_squashed")  # type: ignore[no-any-return]
 
 
 def _install_job(raw: RawResponse, obj: Any) -> InstallJob:
     reader = JobReader(_object(raw, obj, "an install job"))
-    jobid = reader.number("jobid")
-    if jobid is None:
+    fields = reader.read_all(STATUS_FIELDS)
+    if fields["jobid"] is None:
         raise format_error(raw, f"an install job has no readable jobid: {dict(obj)!r:.120}")
-    fields = reader.job_fields()
-    return InstallJob(
-        jobid=jobid,
-        mirroring=reader.flag("mirroring"),
-        restart=reader.flag("restart"),
-        location=reader.text("location"),
-        machine=reader.text("machine"),
-        mirror=reader.text("mirror"),
-        imagepath=reader.text("imagepath"),
-        install_at=reader.time("install_at"),
-        target_imageversionid=reader.number("target_imageversionid"),
-        **fields,
-        **reader.leftovers(),
-    )
+    return InstallJob(**fields, **reader.leftovers())
 
 
-def _install_status(raw: RawResponse, data: Any, *, asid: int) -> InstallStatus:
+def parse_install_status(raw: RawResponse, data: Any, *, asid: int) -> InstallStatus:
+    """The install status list; every entry needs a readable ``jobid`` (else a format error)."""
     installs = _object(raw, data, "the install status").get("installs")
     if installs is None and "installs" in data:
         installs = []  # some APIs send null for an empty list
@@ -219,7 +213,8 @@ def _install_status(raw: RawResponse, data: Any, *, asid: int) -> InstallStatus:
     return InstallStatus(asid=asid, installs=tuple(_install_job(raw, o) for o in installs), raw=raw)
 
 
-def _image_status(raw: RawResponse, data: Any, *, asid: int, imageid: int) -> ImageStatus:
+def parse_image_status(raw: RawResponse, data: Any, *, asid: int, imageid: int) -> ImageStatus:
+    """The fleet counts of an image; ``fleets``, when sent, must be a JSON object."""
     reader = JobReader(_object(raw, data, "the image status"))
     fleets = reader.obj.get("fleets")
     if fleets is not None and not isinstance(fleets, dict):
@@ -227,9 +222,9 @@ def _image_status(raw: RawResponse, data: Any, *, asid: int, imageid: int) -> Im
     return ImageStatus(
         asid=asid,
         imageid=imageid,
-        pending_machines=reader.number("pending_machines"),
-        failed_machines=reader.number("failed_machines"),
-        completed_machines=reader.number("completed_machines"),
+        pending_machines=reader.read("pending_machines"),
+        failed_machines=reader.read("failed_machines"),
+        completed_machines=reader.read("completed_machines"),
         fleets=fleets,
         raw=raw,
     )

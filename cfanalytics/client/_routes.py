@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 import httpx
 
-from ._core import Call, _image_status, _install_status, _queue_call
-from ._parse import _as_bool
+from ._core import Call, parse_image_status, parse_install_status, queue_call
+from ._fields import as_bool
 
 __all__ = ["Endpoint", "Route", "route"]
 
@@ -43,7 +44,7 @@ def _int(value: str | None) -> int | None:
 
 def _flag(value: str | None) -> bool | None:
     try:
-        return _as_bool(value) if value is not None else None
+        return as_bool(value) if value is not None else None
     except ValueError:
         return None
 
@@ -54,15 +55,13 @@ def route(url: str | httpx.URL) -> Route:
     path, params = url.path, url.params
     asid = _int(params.get("accountserviceid"))
     if _STATUS.fullmatch(path):
-        status = Call(path, {}, True, lambda raw, data: _install_status(raw, data, asid=asid or 0))
+        status = Call(path, {}, True, partial(parse_install_status, asid=asid or 0))
         return Route("status", asid, None, None, status)
     if match := _QUEUE.fullmatch(path):
         jobid, mirroring = int(match[1]), _flag(params.get("mirroring"))
-        return Route("queue", asid, jobid, mirroring, _queue_call(jobid, {}, mirroring))
+        return Route("queue", asid, jobid, mirroring, queue_call(jobid, {}, mirroring))
     if match := _IMAGE.fullmatch(path):
         asid, imageid = int(match[1]), int(match[2])
-        call = Call(
-            path, {}, True, lambda raw, data: _image_status(raw, data, asid=asid, imageid=imageid)
-        )
+        call = Call(path, {}, True, partial(parse_image_status, asid=asid, imageid=imageid))
         return Route("image_status", asid, None, None, call)
     return Route("other", asid, None, None, None)

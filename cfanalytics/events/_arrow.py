@@ -1,10 +1,11 @@
 """The fastest reader of status bodies: pyarrow's JSON parser, when the bodies allow it.
 
-It takes a batch only when every value already has a type the client reads without
-judgement (ints for ids and times, digit strings for ``jobstart``, booleans or 0/1 for flags,
-text for names) and nothing needs ``extra``: no unknown field, no repeated key (pyarrow
-refuses those outright). Otherwise it declines, and the Python readers of :mod:`._fast`,
-which handle every quirk, take the batch. Tests hold all readers to the same rows.
+It takes a batch only when every value already has a type its rule in the client's
+:data:`~cfanalytics.client.STATUS_FIELDS` reads without judgement (ints within the bounds,
+for ids, counts and times; digit strings for times; booleans or 0/1 for flags; text or ints
+for text) and nothing needs ``extra``: no unknown field, no repeated key (pyarrow refuses
+those outright). Otherwise it declines, and the Python readers of :mod:`._fast`, which
+handle every quirk, take the batch. Tests hold all readers to the same rows.
 """
 
 from __future__ import annotations
@@ -19,14 +20,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..client._parse import _MAX_UNIX_SECONDS, _STATE_BY_NAME, BOUNDS
+from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
+from ._schema import SCHEMA
 
-__all__ = ["arrow_values", "eligible"]
+__all__ = ["arrow_values", "eligible", "within"]
 
 _PREFIX = '{"installs": ['
 
 
-def _ints(array: pa.Array) -> pd.array | None:
+def within(numbers: pd.array, bounds: range | None) -> bool:
+    """Whether every number of an ``Int64`` array (nulls aside) lies in ``bounds``."""
+    if bounds is None:
+        return True
+    inside = (numbers >= bounds.start) & (numbers < bounds.stop)
+    return bool(inside.fillna(True).all())
+
+
+def _int64(array: pa.Array) -> pd.array | None:
     if pa.types.is_null(array.type):
         return pd.array([None] * len(array), dtype="Int64")
     if not pa.types.is_int64(array.type):
@@ -34,49 +44,37 @@ def _ints(array: pa.Array) -> pd.array | None:
     return array.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
 
 
-def _bounded(name: str) -> Callable[[pa.Array], pd.array | None]:
-    """:func:`_ints` for a field with documented bounds: a value outside declines."""
-    bounds = BOUNDS[name]
-
-    def read(array: pa.Array) -> pd.array | None:
-        numbers = _ints(array)
-        if numbers is None:
-            return None
-        inside = ((numbers >= bounds[0]) & (numbers <= bounds[-1])).fillna(True)
-        return numbers if bool(inside.all()) else None
-
-    return read
+def _ints(array: pa.Array, rule: FieldRule) -> pd.array | None:
+    numbers = _int64(array)
+    return numbers if numbers is not None and within(numbers, rule.bounds) else None
 
 
-def _seconds(array: pa.Array) -> pd.array | None:
+def _seconds(array: pa.Array, rule: FieldRule) -> pd.array | None:
     if pa.types.is_string(array.type):
         if pc.all(pc.match_substring_regex(array, "^[0-9]*$")).as_py() not in (True, None):
             return None
         array = pc.cast(
             pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array), pa.int64()
         )
-    numbers = _ints(array)
+    numbers = _ints(array, rule)
     if numbers is None:
         return None
-    in_range = ((numbers >= 0) & (numbers < _MAX_UNIX_SECONDS)).fillna(True)
-    if not bool(in_range.all()):
-        return None
-    return pd.to_datetime(numbers, unit="s", utc=True).astype("datetime64[us, UTC]").array
+    return pd.to_datetime(numbers, unit="s", utc=True).astype(SCHEMA[rule.name]).array
 
 
-def _flags(array: pa.Array) -> pd.array | None:
+def _flags(array: pa.Array, rule: FieldRule) -> pd.array | None:
     if pa.types.is_null(array.type):
         return pd.array([None] * len(array), dtype="boolean")
     if pa.types.is_boolean(array.type):
         return array.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get).array
     if pa.types.is_int64(array.type):
-        values = _ints(array)
+        values = _int64(array)
         if values is not None and bool(values.isin([0, 1]).fillna(True).all()):
             return values.astype("boolean")
     return None
 
 
-def _texts(array: pa.Array) -> pd.array | None:
+def _texts(array: pa.Array, rule: FieldRule) -> pd.array | None:
     if pa.types.is_int64(array.type):
         array = pc.cast(array, pa.string())
     elif pa.types.is_null(array.type):
@@ -88,27 +86,25 @@ def _texts(array: pa.Array) -> pd.array | None:
 
 
 def _state_ids(ids: pa.Array, names: pa.Array) -> pd.array | None:
-    numbers = _ints(ids)
+    numbers = _int64(ids)
     if numbers is None or not (pa.types.is_string(names.type) or pa.types.is_null(names.type)):
         return None
     if numbers.isna().any():
-        derived = pd.Series(names.to_pylist(), dtype=object).map(
-            lambda n: _STATE_BY_NAME.get(n.strip().lower()) if isinstance(n, str) else None
-        )
+        derived = pd.Series(names.to_pylist(), dtype=object).map(state_id_of)
         numbers = pd.array(
             np.where(numbers.isna(), derived.astype("Int64"), numbers), dtype="Int64"
         )
     return numbers
 
 
-_READERS = {
-    "jobid": _ints, "jobprogress": _bounded("jobprogress"), "jobfailed": _bounded("jobfailed"),
-    "target_imageversionid": _ints,
-    "jobcreated": _seconds, "jobstart": _seconds, "jobupdated": _seconds, "jobeta": _seconds,
-    "install_at": _seconds, "mirroring": _flags, "restart": _flags, "success": _flags,
-    "joberror": _texts, "location": _texts, "machine": _texts, "mirror": _texts,
-    "imagepath": _texts,
-}  # fmt: skip
+_BY_TYPE: dict[FieldType, Callable[[pa.Array, FieldRule], pd.array | None]] = {
+    "int": _ints,
+    "time": _seconds,
+    "flag": _flags,
+    "text": _texts,
+}
+#: The columns typed field by field: the state has its own reader, and its name no column.
+_COLUMNS = {n: r for n, r in STATUS_FIELDS.items() if r.type != "state" and n in SCHEMA}
 
 
 def _jobs(texts: Sequence[str]) -> tuple[pa.StructArray, np.ndarray] | None:
@@ -163,18 +159,15 @@ def _values(texts: Sequence[str]) -> tuple[dict[str, Any], np.ndarray] | None:
         return None
     jobs, owner = parsed
     fields = {jobs.type.field(i).name for i in range(jobs.type.num_fields)}
-    if not fields <= set(_READERS) | {"jobstateid", "jobstatename"} or "jobid" not in fields:
+    if not fields <= STATUS_FIELDS.keys() or "jobid" not in fields:
         return None  # unknown fields belong in extra: the Python reader keeps them
     null = pa.nulls(len(jobs))
-    column = {
-        name: jobs.field(name) if name in fields else null
-        for name in (*_READERS, "jobstateid", "jobstatename")
-    }
+    column = {name: jobs.field(name) if name in fields else null for name in STATUS_FIELDS}
     if column["jobid"].null_count:
         return None
     values: dict[str, Any] = {}
-    for name, read in _READERS.items():
-        typed = read(column[name])
+    for name, rule in _COLUMNS.items():
+        typed = _BY_TYPE[rule.type](column[name], rule)
         if typed is None:
             return None
         values[name] = typed

@@ -1,6 +1,6 @@
 """Building events rows from recorded exchanges (a request and what came back).
 
-Answers are read by the live client's own rules (:func:`cfanalytics.client._routes.route`),
+Answers are read by the live client's own rules (:func:`cfanalytics.client.route`),
 so a recorded run and a live one give the same rows. Nothing the API said is dropped: what
 has no column goes to ``extra``.
 """

@@ -3,8 +3,9 @@
 :func:`status_frame` builds the rows of many status bodies at once, column by column,
 converting each column in one vectorised step when its values already have the documented
 type, and value by value (with the client's own readers) only where they do not. It gives
-exactly the rows :func:`~cfanalytics.events._build.exchange_rows` gives (a test holds the
+exactly the rows :func:`~cfanalytics.events.exchange_rows` gives (a test holds the
 two to that); a body it cannot take (an envelope, an odd shape) is left to that reader.
+Its fields and their rules are the client's :data:`~cfanalytics.client.STATUS_FIELDS`.
 """
 
 from __future__ import annotations
@@ -20,26 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..client._parse import (
-    _MAX_UNIX_SECONDS,
-    _STATE_BY_NAME,
-    BOUNDS,
-    _as_bool,
-    _as_text,
-    _as_time,
-    as_int_in,
-)
-from ._arrow import arrow_values, eligible
+from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
+from ._arrow import arrow_values, eligible, within
 from ._schema import SCHEMA, STATES
 
 __all__ = ["StatusBody", "status_frame"]
 
-_INTS = ("jobid", "jobprogress", "jobfailed", "target_imageversionid")
-_TIMES = ("jobcreated", "jobstart", "jobupdated", "jobeta", "install_at")
-_BOOLS = ("mirroring", "restart", "success")
-_TEXTS = ("jobstatename", "joberror", "location", "machine", "mirror", "imagepath")
-_FIELDS = ("jobstateid", *_INTS, *_TIMES, *_BOOLS, *_TEXTS)
+_FIELDS = tuple(STATUS_FIELDS)
 _KNOWN = frozenset(_FIELDS)
+_JOBID = STATUS_FIELDS["jobid"]
 _BOOL_OF: dict[object, bool] = {True: True, False: False, "true": True, "false": False}
 
 Row = tuple[dict[str, Any], dict[str, Any]]  # a job's values, and what goes to ``extra``
@@ -107,19 +97,31 @@ def _unknown(job: dict[str, Any]) -> dict[str, Any]:
     return {} if job.keys() <= _KNOWN else {k: v for k, v in job.items() if k not in _KNOWN}
 
 
+def _readable_ids(jobs: list[dict[str, Any]]) -> bool:
+    """Whether every ``jobid`` is an int its rule reads (a job without one makes the general
+    reader refuse the whole body). Bounds are ranges: the smallest and largest id decide."""
+    ids: list[Any] = [job.get("jobid") for job in jobs]
+    if not all(type(jobid) is int for jobid in ids):
+        return False
+    try:
+        _JOBID.read(min(ids))
+        _JOBID.read(max(ids))
+    except ValueError:
+        return False
+    return True
+
+
 def _parse(text: str) -> list[Row] | None:
     """A body's rows (values and extras), or None when the general reader must take it."""
     jobs = _plain_jobs(text)
-    if not jobs or not all(type(job.get("jobid")) is int for job in jobs):
-        return None  # empty lists and odd shapes: the general reader
+    if not jobs or not _readable_ids(jobs):
+        return None  # empty lists, odd shapes and unreadable ids: the general reader
     if _surely_unique(text, jobs):
         return [(job, _unknown(job)) for job in jobs]
     return _exact_rows(text, jobs)
 
 
-def _convert(
-    values: list[Any], read: Callable[[Any], Any], invalid: dict[int, dict[str, Any]], name: str
-) -> list[Any]:
+def _convert(values: list[Any], rule: FieldRule, invalid: dict[int, dict[str, Any]]) -> list[Any]:
     """Value by value, as the client reads them; unreadable values are collected."""
     out: list[Any] = []
     for index, value in enumerate(values):
@@ -127,9 +129,9 @@ def _convert(
             out.append(None)
             continue
         try:
-            out.append(read(value))
+            out.append(rule.read(value))
         except (ValueError, OverflowError):
-            invalid.setdefault(index, {})[name] = value
+            invalid.setdefault(index, {})[rule.name] = value
             out.append(None)
     return out
 
@@ -138,36 +140,38 @@ def _types(values: list[Any]) -> set[type]:
     return set(map(type, values))
 
 
-def _ints(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
-    read = as_int_in(name)
-    if _types(values) <= {int, type(None)}:
-        try:
-            numbers = pd.array(values, dtype="Int64")  # a value beyond Int64 raises here
-        except (TypeError, ValueError, OverflowError):
-            pass
-        else:
-            bounds = BOUNDS.get(name)
-            inside = bounds is None or bool(
-                ((numbers >= bounds.start) & (numbers < bounds.stop)).fillna(True).all()
-            )
-            if inside:  # else the client's reader refuses and flags the values out of range
-                return numbers
-    return pd.array(_convert(values, read, invalid, name), dtype="Int64")
+def _int_array(values: list[Any], bounds: range | None) -> pd.array | None:
+    """The values as ``Int64`` when all are ints or null, within int64 and ``bounds``."""
+    if not _types(values) <= {int, type(None)}:
+        return None
+    try:
+        with np.errstate(invalid="ignore"):  # a value beyond Int64 raises here (no warning)
+            numbers = pd.array(values, dtype="Int64")
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return numbers if within(numbers, bounds) else None
 
 
-def _seconds(values: list[Any]) -> list[int | None] | None:
-    """Unix seconds when every value is null, "", an int or a digit string in range."""
-    if _types(values) <= {int, type(None)}:
-        numbers = pd.array(values, dtype="Int64")
-        in_range = ((numbers >= 0) & (numbers < _MAX_UNIX_SECONDS)).fillna(True)
-        return values if bool(in_range.all()) else None
+def _ints(values: list[Any], invalid: dict[int, dict[str, Any]], rule: FieldRule) -> pd.array:
+    numbers = _int_array(values, rule.bounds)
+    if numbers is not None:
+        return numbers
+    # The client's reader refuses, and flags, what is not an int or lies out of bounds.
+    return pd.array(_convert(values, rule, invalid), dtype="Int64")
+
+
+def _seconds(values: list[Any], bounds: range | None) -> pd.array | list[int | None] | None:
+    """Unix seconds when every value is null, "", an int or a digit string in ``bounds``."""
+    numbers = _int_array(values, bounds)
+    if numbers is not None:
+        return numbers
     out: list[int | None] = []
     for v in values:
         if v is None or v == "":
             out.append(None)
         elif type(v) is int or (type(v) is str and v.isascii() and v.isdigit()):
             seconds = int(v)
-            if not 0 <= seconds < _MAX_UNIX_SECONDS:
+            if bounds is not None and seconds not in bounds:
                 return None
             out.append(seconds)
         else:
@@ -175,25 +179,25 @@ def _seconds(values: list[Any]) -> list[int | None] | None:
     return out
 
 
-def _times(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.Series:
-    seconds = _seconds(values)
+def _times(values: list[Any], invalid: dict[int, dict[str, Any]], rule: FieldRule) -> pd.Series:
+    seconds = _seconds(values, rule.bounds)
     if seconds is not None:
         stamps = pd.to_datetime(pd.array(seconds, dtype="Int64"), unit="s", utc=True)
     else:
-        stamps = pd.to_datetime(_convert(values, _as_time, invalid, name), utc=True)
-    return pd.Series(stamps).astype(SCHEMA[name]).array
+        stamps = pd.to_datetime(_convert(values, rule, invalid), utc=True)
+    return pd.Series(stamps).astype(SCHEMA[rule.name]).array
 
 
-def _bools(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
+def _bools(values: list[Any], invalid: dict[int, dict[str, Any]], rule: FieldRule) -> pd.array:
     # Floats would hash like 0/1 (and lists not at all): only bools, ints and strings are
     # looked up; the client's reader refuses the rest.
     fast = [_BOOL_OF.get(v, v) if type(v) in (bool, int, str) else v for v in values]
     if all(v is None or v is True or v is False for v in fast):
         return pd.array(fast, dtype="boolean")
-    return pd.array(_convert(values, _as_bool, invalid, name), dtype="boolean")
+    return pd.array(_convert(values, rule, invalid), dtype="boolean")
 
 
-def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> pd.array:
+def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], rule: FieldRule) -> pd.array:
     kinds = _types(values)
     if kinds <= {str, int, type(None)}:
         # Numbers (a machine id, say) are kept as their text, as the client reads them.
@@ -201,16 +205,16 @@ def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], name: str) -> 
             values if kinds <= {str, type(None)} else [v if v is None else str(v) for v in values]
         )
         return pd.array([v if v != "" else None for v in plain], dtype="string")
-    return pd.array(_convert(values, _as_text, invalid, name), dtype="string")
+    return pd.array(_convert(values, rule, invalid), dtype="string")
 
 
-def _state_ids(ids: list[Any], names: list[Any], invalid: dict[int, dict[str, Any]]) -> pd.array:
-    """``jobstateid``, derived from the name where missing or unreadable."""
-    numbers = _ints(ids, invalid, "jobstateid")
-    derived = [_STATE_BY_NAME.get(n.strip().lower()) if isinstance(n, str) else None for n in names]
-    return pd.array(
-        np.where(numbers.isna(), pd.array(derived, dtype="Int64"), numbers), dtype="Int64"
-    )
+def _state_ids(values: dict[str, list[Any]], invalid: dict[int, dict[str, Any]]) -> pd.array:
+    """``jobstateid``, derived from ``jobstatename`` where missing or unreadable."""
+    numbers = _ints(values["jobstateid"], invalid, STATUS_FIELDS["jobstateid"])
+    if not numbers.isna().any():
+        return numbers
+    derived = pd.array(list(map(state_id_of, values["jobstatename"])), dtype="Int64")
+    return pd.array(np.where(numbers.isna(), derived, numbers), dtype="Int64")
 
 
 def _state_names(ids: pd.array) -> pd.Categorical:
@@ -237,12 +241,8 @@ def _extras(extras: list[dict[str, Any]], invalid: dict[int, dict[str, Any]]) ->
     return pd.array(out, dtype="string")
 
 
-_READERS = {
-    **dict.fromkeys(_INTS, _ints),
-    **dict.fromkeys(_TIMES, _times),
-    **dict.fromkeys(_BOOLS, _bools),
-    **dict.fromkeys(_TEXTS, _texts),
-}
+Reader = Callable[[list[Any], dict[int, dict[str, Any]], FieldRule], Any]
+_BY_TYPE: dict[FieldType, Reader] = {"int": _ints, "time": _times, "flag": _bools, "text": _texts}
 
 
 def _collect(bodies: Sequence[StatusBody]) -> tuple[list[int], list[Any], list[int]]:
@@ -293,10 +293,12 @@ def _python_columns(bodies: Sequence[StatusBody]) -> tuple[dict[str, Any], np.nd
     columns_of = zip(*table, strict=True) if table else ([] for _ in _FIELDS)
     values = dict(zip(_FIELDS, map(list, columns_of), strict=True))
     columns: dict[str, Any] = {
-        name: read(values[name], invalid, name) for name, read in _READERS.items()
+        name: _BY_TYPE[rule.type](values[name], invalid, rule)
+        for name, rule in STATUS_FIELDS.items()
+        if rule.type != "state"
     }
-    del columns["jobstatename"]  # the schema keeps the state, by id and name, only
-    columns["jobstateid"] = _state_ids(values["jobstateid"], values["jobstatename"], invalid)
+    del columns["jobstatename"]  # read for its flags: the schema keeps the state by id
+    columns["jobstateid"] = _state_ids(values, invalid)
     columns["extra"] = _extras([extra for _, extra in rows], invalid)
     return columns, np.asarray(owners, dtype="int64"), leftovers
 

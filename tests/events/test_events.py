@@ -9,9 +9,22 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cfanalytics.client import RawResponse
-from cfanalytics.events import COLUMNS, SCHEMA, conform, empty_events, validate
-from cfanalytics.events._build import STAMP_HEADER, Exchange, events_from_exchanges, exchange_rows
+from cfanalytics.client import STATUS_FIELDS, RawResponse
+from cfanalytics.events import (
+    BOOL,
+    COLUMNS,
+    INT,
+    SCHEMA,
+    STAMP_HEADER,
+    TEXT,
+    TIME,
+    Exchange,
+    conform,
+    empty_events,
+    events_from_exchanges,
+    exchange_rows,
+    validate,
+)
 from cfanalytics.exceptions import SchemaError
 
 BASE = "https://api.multiplay.co.uk"
@@ -178,6 +191,16 @@ def test_image_status_row() -> None:
     assert json.loads(frame["extra"][0])["pending_machines"] == 3
 
 
+def test_every_status_field_column_has_the_dtype_of_its_rule() -> None:
+    """The client's field table and the schema agree: ints and states are Int64, times
+    UTC datetimes, flags boolean, text string (``jobstatename`` has no column)."""
+    dtype_of = {"int": INT, "state": INT, "time": TIME, "flag": BOOL, "text": TEXT}
+    columns = {name: rule for name, rule in STATUS_FIELDS.items() if name in SCHEMA}
+    assert set(STATUS_FIELDS) - set(columns) == {"jobstatename"}
+    for name, rule in columns.items():
+        assert SCHEMA[name] == dtype_of[rule.type], name
+
+
 def test_every_schema_dtype_is_applied() -> None:
     """Built frames carry exactly the declared dtypes."""
     frame = events(raw(STATUS_URL, {"installs": [JOB]}))
@@ -207,6 +230,7 @@ QUIRKY_JOBS = [
     | {"jobid": 18, "jobstatename": "Completed"},
     {**JOB, "jobid": 19, "jobstateid": 9, "jobstatename": "Mystery", "mirroring": None},
     {**JOB, "jobid": 20, "jobstateid": "x", "jobstatename": " failed "},
+    {**JOB, "jobid": 21, "jobcreated": 2**63, "jobupdated": 10**11, "jobfailed": 2**64},
 ]
 
 
@@ -221,16 +245,19 @@ def test_column_reader_matches_the_row_reader(split: int) -> None:
     exchanges = [Exchange("GET", STATUS_URL, raw(STATUS_URL, b)) for b in bodies]
     exchanges.insert(1, Exchange("GET", STATUS_URL, raw(STATUS_URL, {"installs": []})))
     exchanges.append(Exchange("GET", STATUS_URL, raw(STATUS_URL, "{bad json")))
+    beyond = {"installs": [{**JOB, "jobid": 2**63}]}  # no readable jobid: a format problem
+    exchanges.append(Exchange("GET", STATUS_URL, raw(STATUS_URL, beyond)))
     fast = events_from_exchanges(exchanges, run_id="run-1")
     pd.testing.assert_frame_equal(fast, rowwise(exchanges))
     assert fast["extra"].notna().sum() >= 5
+    assert fast["problem"].iloc[-1] == "format"
 
 
 def test_column_reader_matches_on_the_shipped_cassettes() -> None:
     """Both readers agree on every interaction of the shipped cassettes."""
     from pathlib import Path
 
-    from cfanalytics.recording._cassette import load_cassette
+    from cfanalytics.recording import load_cassette
 
     for name in ("demo", "troubled"):
         cassette = load_cassette(Path(__file__).parents[2] / "cassettes" / f"{name}.yaml")
@@ -274,6 +301,7 @@ def test_arrow_reader_takes_clean_bodies_and_matches() -> None:
         {"restart": 2},  # not a flag
         {"fleet": "eu"},  # unknown field: needs extra
         {"jobstart": "99999999999999999999999"},  # beyond int64
+        {"jobcreated": 2**63},  # beyond int64, as a number
     ],
 )
 def test_arrow_reader_declines_what_needs_judgement(change: dict[str, Any]) -> None:

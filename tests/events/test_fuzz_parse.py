@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cfanalytics import CfAnalyticsError
-from cfanalytics.client._results import RawResponse
-from cfanalytics.events import conform, validate
-from cfanalytics.events._build import Exchange, events_from_exchanges, exchange_rows
+from cfanalytics.client import STATUS_FIELDS, RawResponse
+from cfanalytics.events import Exchange, conform, events_from_exchanges, exchange_rows, validate
 
 from ..client.test_client import make_client
 
@@ -58,6 +57,11 @@ hostile = st.recursive(
     max_leaves=6,
 )
 FIELDS = (*INTS, *TIMES, *FLAGS, *TEXTS, "jobstateid", "jobstatename")
+
+
+def test_every_status_field_is_fuzzed() -> None:
+    """A field added to the client's table is fed hostile values here too."""
+    assert {"jobid", *FIELDS} == set(STATUS_FIELDS)
 
 
 @st.composite
@@ -147,7 +151,14 @@ def test_events_follow_the_schema_and_flag_what_they_cannot_read(
 
 
 def _nan_equal(a: Any, b: Any) -> bool:
-    return isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)
+    """Equal, a NaN counting as equal to a NaN (also inside lists and objects)."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(map(_nan_equal, a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_nan_equal(a[k], b[k]) for k in a)
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return bool(a == b)
 
 
 @FUZZ
