@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests package
 
-from cfanalytics.analysis._summary import job_summary
+from cfanalytics.analysis import job_summary
 from tests.recording.test_soak import Soak, judge, outcomes_in_log, record_soak
 
 

@@ -29,8 +29,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from cfanalytics.analysis._fleet import fleet_states
-from cfanalytics.analysis._timeline import FleetTimeline
+from cfanalytics.analysis import FleetTimeline, fleet_states
 from cfanalytics.events import conform
 
 BUDGET_S = 0.2  # a slider tick

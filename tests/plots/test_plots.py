@@ -17,9 +17,15 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
-from cfanalytics.analysis._completion import completion_curve
-from cfanalytics.analysis._failures import api_errors, failure_rates, failures
-from cfanalytics.analysis._fleet import fleet_states, progress_curves, state_intervals
+from cfanalytics.analysis import (
+    api_errors,
+    completion_curve,
+    failure_rates,
+    failures,
+    fleet_states,
+    progress_curves,
+    state_intervals,
+)
 
 DEMO = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
 TROUBLED = Path(__file__).parents[2] / "cassettes" / "troubled.yaml"
@@ -37,13 +43,13 @@ def frames(path: Path) -> dict[str, pd.DataFrame]:
     events = events_from_cassette(path)
     summary = job_summary(events)
     return {
-        "errors": eta_errors(events, summary),
+        "errors": eta_errors(events, summary=summary),
         "summary": summary,
-        "states": fleet_states(events, summary),
-        "intervals": state_intervals(events, summary),
-        "curves": progress_curves(events, summary),
+        "states": fleet_states(events, summary=summary),
+        "intervals": state_intervals(events, summary=summary),
+        "curves": progress_curves(events, summary=summary),
         "completion": completion_curve(summary),
-        "failures": failures(events, summary),
+        "failures": failures(events, summary=summary),
         "rates": failure_rates(summary, "location"),
         "completion_job": completion_curve(summary, clock="job"),
     }

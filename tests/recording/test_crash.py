@@ -215,7 +215,7 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
 def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) -> None:
     """A cut write left some rows of the last response: the resume writes them all again,
     and loading keeps each row once."""
-    from cfanalytics.events._build import exchange_rows
+    from cfanalytics.events import exchange_rows
     from cfanalytics.recording import EventLog
     from cfanalytics.recording._replay import in_recorded_order
     from cfanalytics.recording._runs import _catch_up

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics.client import RawResponse
-from cfanalytics.events import validate
-from cfanalytics.events._build import Exchange, events_from_exchanges, exchange_rows
+from cfanalytics.events import Exchange, events_from_exchanges, exchange_rows, validate
 from cfanalytics.exceptions import EventLogError
 from cfanalytics.recording import EventLog, load_events
 

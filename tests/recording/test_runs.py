@@ -11,8 +11,7 @@ import pandas as pd
 import pytest
 import vcr
 
-from cfanalytics.events import validate
-from cfanalytics.events._build import STAMP_HEADER
+from cfanalytics.events import STAMP_HEADER, validate
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
 from cfanalytics.recording import (
     RecordedRun,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cfanalytics.analysis._summary import job_summary
+from cfanalytics.analysis import job_summary
 from cfanalytics.recording import SAMPLES, events_from_cassette, make_cassette, replay
 
 from ..conftest import CASSETTES

@@ -35,7 +35,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from cfanalytics.analysis._summary import job_summary
+from cfanalytics.analysis import job_summary
 from cfanalytics.recording import RolloutProgress, RunPlan, arecord, load_events
 from cfanalytics.simulator import ManualClock, default_scenario
 
