@@ -31,9 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from cfanalytics.analysis._rollout import rollout_metrics
-from cfanalytics.analysis._summary import job_summary
-from cfanalytics.analysis._timing import error_by, eta_errors, job_eta_metrics
+from cfanalytics.analysis import error_by, eta_errors, job_eta_metrics, job_summary, rollout_metrics
 from cfanalytics.events import SCHEMA, conform
 
 AIM = 3.0
@@ -223,8 +221,8 @@ def baseline(events: pd.DataFrame) -> pd.DataFrame:
 def pipeline(events: pd.DataFrame) -> pd.Series:
     """Every step, each result handed to the next, as a report would run them."""
     summary = job_summary(events)
-    errors = eta_errors(events, summary)
-    per_job = job_eta_metrics(events, errors, summary)
+    errors = eta_errors(events, summary=summary)
+    per_job = job_eta_metrics(events, errors=errors, summary=summary)
     error_by(errors, "progress_decile")
     error_by(errors, "location")
     return rollout_metrics(events, summary=summary, errors=errors, per_job=per_job)
@@ -250,13 +248,13 @@ def main() -> None:
 
     base = best(lambda: baseline(events), args.repeat)
     summary = job_summary(events)
-    errors = eta_errors(events, summary)
-    per_job = job_eta_metrics(events, errors, summary)
+    errors = eta_errors(events, summary=summary)
+    per_job = job_eta_metrics(events, errors=errors, summary=summary)
     steps: list[tuple[str, Callable[[], object]]] = [
         ("job_summary(events)", lambda: job_summary(events)),
-        ("eta_errors(events, summary)", lambda: eta_errors(events, summary)),
+        ("eta_errors(events, summary)", lambda: eta_errors(events, summary=summary)),
         ("job_eta_metrics(events, errors, summary)",
-         lambda: job_eta_metrics(events, errors, summary)),
+         lambda: job_eta_metrics(events, errors=errors, summary=summary)),
         ("error_by(errors, decile & location)",
          lambda: (error_by(errors, "progress_decile"), error_by(errors, "location"))),
         ("rollout_metrics(events, summary=..., ...)",

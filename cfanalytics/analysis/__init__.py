@@ -1,10 +1,12 @@
 """Analysis: pure functions over the events table (pandas in, pandas out).
 
-Every domain rule (what a poll and a snapshot are, the state vocabulary, when a job is
-stalled, overdue or finally failed) is defined once in this package and imported where used.
-Functions take the events first; every optional input is keyword-only.
+Every domain rule is defined once in this package and imported where used: what a poll and
+a snapshot are, the state ids and the fleet's states (``_common``), when a job is stalled or
+overdue (``_stragglers``), when it finally failed (``_summary``). Functions take the events
+(or the frame they analyse) first; every optional input is keyword-only.
 """
 
+from ._common import FLEET_STATE_BY_ID, FLEET_STATE_BY_OUTCOME, FLEET_STATES
 from ._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
 from ._failures import (
     API_ERROR_SCHEMA,
@@ -20,17 +22,15 @@ from ._failures import (
     polling_gaps,
 )
 from ._fleet import (
-    FLEET_STATES,
     FLEET_STATES_SCHEMA,
     INTERVAL_SCHEMA,
     PROGRESS_SCHEMA,
-    STRAGGLER_SCHEMA,
     fleet_states,
     progress_curves,
     state_intervals,
-    stragglers,
 )
 from ._rollout import rollout_metrics
+from ._stragglers import STRAGGLER_SCHEMA, stragglers
 from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, poll_interval_s
@@ -44,6 +44,8 @@ __all__ = [
     "FAILURE_SCHEMA",
     "FLEET_STATES",
     "FLEET_STATES_SCHEMA",
+    "FLEET_STATE_BY_ID",
+    "FLEET_STATE_BY_OUTCOME",
     "INTERVAL_SCHEMA",
     "OUTCOMES",
     "PROGRESS_SCHEMA",

@@ -38,7 +38,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from ..events import FLOAT, INT, TIME, category
 from ..exceptions import SchemaError
+from ._common import conform
 
 __all__ = ["COMPLETION_SCHEMA", "completion_curve", "time_to_fraction"]
 
@@ -47,18 +49,16 @@ _log = logging.getLogger(__name__)
 #: The outcomes a curve is drawn for, in this order: always all three.
 _ENDINGS = ("completed", "failed", "squashed")
 
-_FLOAT = pd.Float64Dtype()
-
 #: Every column of a completion curve and its dtype, in order. A curve has exactly one of
 #: the two time columns: ``time`` with ``clock="wall"``, ``elapsed_s`` with ``clock="job"``.
 COMPLETION_SCHEMA: Mapping[str, object] = {
-    "time": pd.DatetimeTZDtype(unit="us", tz="UTC"),
-    "elapsed_s": _FLOAT,  # seconds since each job's started_at
-    "outcome": pd.CategoricalDtype(list(_ENDINGS)),
-    "incidence": _FLOAT,  # the CIF: share of the risk set ended this way by this time
-    "lower": _FLOAT,  # share certainly ended this way by this time
-    "upper": _FLOAT,  # share that may have ended this way by this time
-    "n_jobs": pd.Int64Dtype(),  # jobs in the risk set
+    "time": TIME,
+    "elapsed_s": FLOAT,  # seconds since each job's started_at
+    "outcome": category(_ENDINGS),
+    "incidence": FLOAT,  # the CIF: share of the risk set ended this way by this time
+    "lower": FLOAT,  # share certainly ended this way by this time
+    "upper": FLOAT,  # share that may have ended this way by this time
+    "n_jobs": INT,  # jobs in the risk set
 }
 
 _TOLERANCE = 1e-9  # EM stops when no cell's mass moves more than this...
@@ -374,11 +374,4 @@ def _frame(
             "n_jobs": n_jobs,
         }
     )
-    return _conform(frame)
-
-
-def _conform(frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply :data:`COMPLETION_SCHEMA` to the columns ``frame`` has, in its order."""
-    schema = {name: dtype for name, dtype in COMPLETION_SCHEMA.items() if name in frame}
-    out = pd.DataFrame({name: frame[name].astype(dtype) for name, dtype in schema.items()})
-    return out.reset_index(drop=True)
+    return conform(frame, {name: t for name, t in COMPLETION_SCHEMA.items() if name in frame})

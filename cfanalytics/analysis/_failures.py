@@ -17,8 +17,18 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..events import PROBLEMS, validate
-from ._summary import OUTCOMES, SUMMARY_SCHEMA, _state_ids, job_summary
+from ..events import BOOL, ENDPOINTS, FLOAT, INT, PROBLEMS, TEXT, TIME, category, validate
+from ._common import (
+    FAILED,
+    answers,
+    conform,
+    deprecated_positional,
+    known,
+    polls,
+    select,
+    snapshots,
+)
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
 
 __all__ = [
     "API_ERROR_SCHEMA",
@@ -62,36 +72,31 @@ ERROR_RULES: tuple[tuple[str, str], ...] = (
 ERROR_CLASSES = (*(name for name, _ in ERROR_RULES), "other")
 _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in ERROR_RULES)
 
-_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_INT = pd.Int64Dtype()
-_FLOAT = pd.Float64Dtype()
-_TEXT = pd.StringDtype()
-_FAILED, _RUNNING = 6, 4
 
 #: :func:`failures`: one row per job that failed at least once.
 FAILURE_SCHEMA: Mapping[str, object] = {
     **{name: SUMMARY_SCHEMA[name] for name in ("jobid", "kind", "location", "machine")},
     **{name: SUMMARY_SCHEMA[name] for name in ("mirror", "target_imageversionid")},
-    "error": _TEXT,  # the last non-empty joberror, as the API wrote it
-    "error_class": pd.CategoricalDtype(list(ERROR_CLASSES)),
-    "failed_at": _TIME,  # first Failed snapshot: its jobupdated, else when it was seen
-    "progress_at_failure": _INT,  # jobprogress of that snapshot, else the last one before
-    "time_to_failure_s": _FLOAT,  # failed_at - started_at
-    "times_failed": _INT,  # the largest jobfailed seen, at least the Failed runs seen
-    "requeued": pd.BooleanDtype(),  # seen in another state after failing
-    "outcome": pd.CategoricalDtype(list(OUTCOMES)),  # as job_summary: completed if it recovered
+    "error": TEXT,  # the last non-empty joberror, as the API wrote it
+    "error_class": category(ERROR_CLASSES),
+    "failed_at": TIME,  # first Failed snapshot: its jobupdated, else when it was seen
+    "progress_at_failure": INT,  # jobprogress of that snapshot, else the last one before
+    "time_to_failure_s": FLOAT,  # failed_at - started_at
+    "times_failed": INT,  # the largest jobfailed seen, at least the Failed runs seen
+    "requeued": BOOL,  # seen in another state after failing
+    "outcome": category(OUTCOMES),  # as job_summary: completed if it recovered
 }
 #: :func:`api_errors`: one row per error response or request without a response.
 API_ERROR_SCHEMA: Mapping[str, object] = {
-    "observed_at": _TIME,
-    "run_id": _TEXT,
-    "seq": _INT,
-    "endpoint": pd.CategoricalDtype(["status", "queue", "image_status", "other"]),
-    "problem": pd.CategoricalDtype(list(PROBLEMS)),
-    "http_status": _INT,
-    "error_code": _INT,
-    "error_message": _TEXT,
-    "jobid": _INT,  # the job the request named (queue requests), else NA
+    "observed_at": TIME,
+    "run_id": TEXT,
+    "seq": INT,
+    "endpoint": category(ENDPOINTS),
+    "problem": category(PROBLEMS),
+    "http_status": INT,
+    "error_code": INT,
+    "error_message": TEXT,
+    "jobid": INT,  # the job the request named (queue requests), else NA
 }
 
 
@@ -102,18 +107,20 @@ def classify_error(text: object) -> str:
     return next((name for name, pattern in _COMPILED if pattern.search(text)), "other")
 
 
-def failures(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+@deprecated_positional("summary")
+def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per install job seen Failed at least once, in the order they first failed.
 
     Columns and dtypes: :data:`FAILURE_SCHEMA`. ``error``, ``failed_at`` and the progress
     and time to failure describe the job's *first* failure; ``times_failed`` counts them
     all. A job that failed, was queued again and then completed is listed with
-    ``requeued`` true and ``outcome`` ``completed``.
+    ``requeued`` true and ``outcome`` ``completed``. ``summary`` (:func:`job_summary` of
+    ``events``) is computed unless given.
     """
-    snaps = _snapshots(validate(events))
-    failed = snaps.loc[(snaps["sid"] == _FAILED).fillna(False)]
+    snaps = snapshots(validate(events))
+    failed = snaps.loc[(snaps["sid"] == FAILED).fillna(False)]
     if failed.empty:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in FAILURE_SCHEMA.items()})
+        return conform({name: [] for name in FAILURE_SCHEMA}, FAILURE_SCHEMA)
     jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
     ids = failed["jobid"].drop_duplicates()
     out = jobs.loc[ids.to_numpy(), list(FAILURE_SCHEMA)[1:6]].copy()
@@ -128,18 +135,7 @@ def failures(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.Da
     out["times_failed"] = _times_failed(snaps, failed)
     out["requeued"] = _requeued(snaps, first["observed_at"])
     out["outcome"] = jobs["outcome"]
-    frame = out.reset_index().sort_values(["failed_at", "jobid"], kind="stable")
-    return pd.DataFrame({c: frame[c].astype(t) for c, t in FAILURE_SCHEMA.items()}).reset_index(
-        drop=True
-    )
-
-
-def _snapshots(events: pd.DataFrame) -> pd.DataFrame:
-    """Successful status and queue rows naming a job, in time order, with the state id."""
-    named = events["endpoint"].isin(["status", "queue"]) & events["jobid"].notna()
-    rows = events.loc[named & events["problem"].isna()].sort_values("observed_at", kind="stable")
-    sid = pd.Series(_state_ids(rows), index=rows.index, dtype=_INT)
-    return rows.assign(sid=sid.where(sid >= 0))  # -1: no state at all
+    return conform(out.reset_index(), FAILURE_SCHEMA, sort_by=["failed_at", "jobid"])
 
 
 def _progress_at_failure(snaps: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
@@ -153,7 +149,7 @@ def _progress_at_failure(snaps: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
 def _times_failed(snaps: pd.DataFrame, failed: pd.DataFrame) -> pd.Series:
     """The API's ``jobfailed`` count, at least the number of separate Failed runs seen."""
     previous = snaps.groupby("jobid")["sid"].shift().fillna(0)  # the job's first row: none
-    runs = ((snaps["sid"] == _FAILED) & (previous != _FAILED)).fillna(False)
+    runs = ((snaps["sid"] == FAILED) & (previous != FAILED)).fillna(False)
     seen = runs.groupby(snaps["jobid"]).sum()
     reported = failed.groupby("jobid")["jobfailed"].max()
     return pd.concat([seen.reindex(reported.index), reported], axis=1).max(axis=1)
@@ -162,7 +158,7 @@ def _times_failed(snaps: pd.DataFrame, failed: pd.DataFrame) -> pd.Series:
 def _requeued(snaps: pd.DataFrame, failed_seen: pd.Series) -> pd.Series:
     """Per failed job: whether a later snapshot shows it in another state (queued again)."""
     later = snaps.join(failed_seen.rename("failed_seen"), on="jobid", how="inner")
-    later = later.loc[(later["observed_at"] > later["failed_seen"]) & (later["sid"] != _FAILED)]
+    later = later.loc[(later["observed_at"] > later["failed_seen"]) & (later["sid"] != FAILED)]
     flag = pd.Series(False, index=failed_seen.index)
     flag[flag.index.isin(later["jobid"].unique())] = True
     return flag
@@ -177,9 +173,7 @@ def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     """
     rows = validate(events).loc[events["problem"].notna()]
     rows = rows.drop_duplicates(["run_id", "seq"]).sort_values(["observed_at", "run_id", "seq"])
-    frame = rows.assign(endpoint=rows["endpoint"].astype(str))
-    out = {c: frame[c].astype(t) for c, t in API_ERROR_SCHEMA.items()}
-    return pd.DataFrame(out).reset_index(drop=True)
+    return conform(rows, API_ERROR_SCHEMA)
 
 
 def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
@@ -200,10 +194,8 @@ def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
             "n_failed": grouped["failed"].sum(),
             "n_ended": grouped["ended"].sum(),
         }
-    ).astype(_INT)
-    out["failure_rate"] = (out["n_failed"] / out["n_ended"].where(out["n_ended"] > 0)).astype(
-        _FLOAT
-    )
+    ).astype(INT)
+    out["failure_rate"] = (out["n_failed"] / out["n_ended"].where(out["n_ended"] > 0)).astype(FLOAT)
     out = out.reset_index().sort_values(["failure_rate", "n_failed"], ascending=False)
     return out.reset_index(drop=True)
 
@@ -212,22 +204,22 @@ def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
     """Stretches without a successful status poll longer than ``factor`` median intervals.
 
     One row per gap: ``start`` (last successful poll before it), ``end`` (the next one),
-    ``gap_s`` and ``failed_polls`` (error responses to status polls in between). Jobs can't
-    be seen to end during a gap, so completion windows there are wide.
+    ``gap_s`` and ``failed_polls`` (status responses in between that were no successful
+    poll). Jobs can't be seen to end during a gap, so completion windows there are wide.
     """
-    status = validate(events).loc[events["endpoint"] == "status"]
-    responses = status.drop_duplicates(["run_id", "seq"]).sort_values("observed_at")
-    ok = responses.loc[responses["problem"].isna(), "observed_at"].reset_index(drop=True)
+    ok = polls(validate(events))["polled_at"].reset_index(drop=True)
     gaps = ok.diff().dt.total_seconds()
     limit = factor * float(gaps.median()) if gaps.notna().any() else float("inf")
     wide = gaps > limit
     out = pd.DataFrame({"start": ok.shift()[wide], "end": ok[wide], "gap_s": gaps[wide]})
-    failed_at = responses.loc[responses["problem"].notna(), "observed_at"].to_numpy()
+    failed = answers(events, "status") & known(events, "problem")
+    responses = select(events, failed, ["run_id", "seq", "observed_at"])
+    failed_at = responses.drop_duplicates(["run_id", "seq"])["observed_at"].to_numpy()
     out["failed_polls"] = [
         int(((failed_at > s) & (failed_at < e)).sum())
         for s, e in zip(out["start"].to_numpy(), out["end"].to_numpy(), strict=True)
     ]
-    return out.astype({"gap_s": _FLOAT, "failed_polls": _INT}).reset_index(drop=True)
+    return out.astype({"gap_s": FLOAT, "failed_polls": INT}).reset_index(drop=True)
 
 
 def other_endings(summary: pd.DataFrame) -> pd.DataFrame:

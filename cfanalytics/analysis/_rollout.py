@@ -1,7 +1,7 @@
 """Headline numbers of a rollout: how long it took, and how good its ETAs were overall.
 
-Built on :mod:`cfanalytics.timing` (per-observation and per-job ETA errors) and
-:func:`~cfanalytics.job_summary`; averages are per job first, then across jobs.
+Built on :func:`~cfanalytics.job_summary` and :func:`job_eta_metrics` (per-job ETA errors);
+averages are per job first, then across jobs.
 """
 
 from __future__ import annotations
@@ -9,8 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._summary import _state_ids, job_summary
-from ._timing import _FAILED, _SQUASHED, _TIME, _rows, job_eta_metrics
+from ..events import TIME
+from ._common import SQUASHED, is_snapshot, select, state_ids
+from ._summary import job_summary
+from ._timing import job_eta_metrics
 
 __all__ = ["rollout_metrics"]
 
@@ -31,10 +33,9 @@ def rollout_metrics(
       (``completed_at``). Failed jobs never complete: with 10 % of them failed,
       ``time_to_90_s`` is NA;
     - ``time_to_50/90/100_ended_s``: until 50/90/100 % had *ended for good*, "when was the
-      fleet 90 % done": completed (``completed_at``), failed (``failed_at`` of the summary,
-      else the first Failed snapshot of the job's final run of Failed states) or squashed
-      (its first Squashed snapshot); a snapshot's time is its ``jobupdated``, else when it
-      was observed.
+      fleet 90 % done": completed (``completed_at``), failed (``failed_at``: the first
+      Failed snapshot of the job's final run of Failed states) or squashed (its first
+      Squashed snapshot); a snapshot's time is its ``jobupdated``, else when it was observed.
 
     ``skill`` is the ETA's MAE over the linear baseline's (below 1: ``jobeta`` beats the
     naive rule). Per-job averages first, then across jobs.
@@ -44,7 +45,7 @@ def rollout_metrics(
     """
     summary = job_summary(events) if summary is None else summary
     if per_job is None:
-        per_job = job_eta_metrics(events, errors, summary)
+        per_job = job_eta_metrics(events, errors=errors, summary=summary)
     start = summary["queued_at"].min()
     if pd.isna(start):
         start = summary["first_seen"].min()
@@ -83,49 +84,32 @@ def _time_to(times: pd.Series, share: int, start: pd.Timestamp) -> object:
 
 
 def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
-    """Per row of ``summary``: when the job ended for good (completed, failed or squashed)."""
+    """Per row of ``summary``: when the job ended for good (completed, failed or squashed).
+
+    Failed: the summary's ``failed_at``; a summary from before that column gets it from
+    :func:`job_summary`, the one home of the rule.
+    """
     outcome = summary["outcome"]
-
-    def by_job(at: pd.Series) -> pd.Series:  # keeps the dtype, even with no job in the state
-        return pd.Series(at.astype(_TIME).reindex(summary["jobid"]).array, index=summary.index)
-
     if "failed_at" in summary:
         failed_at = summary["failed_at"]
     else:
-        failed_at = by_job(_entered(events, _FAILED, final=True))
-    squashed_at = by_job(_entered(events, _SQUASHED, final=False))
+        failed_at = _by_job(job_summary(events).set_index("jobid")["failed_at"], summary)
+    squashed_at = _by_job(_first_squashed(events), summary)
     ended = summary["completed_at"].where(outcome == "completed")
     ended = ended.fillna(failed_at.where(outcome == "failed"))
     return ended.fillna(squashed_at.where(outcome == "squashed"))
 
 
-def _entered(events: pd.DataFrame, state: int, *, final: bool) -> pd.Series:
-    """Per job seen in ``state``: its first snapshot in that state, by ``jobid``.
-
-    With ``final``, the first of the job's last run of snapshots in that state (a job that
-    failed, was requeued and failed again failed the second time). A snapshot's time is its
-    ``jobupdated``, else its ``observed_at``; snapshots without a state are skipped.
-    """
-    sid = _state_ids(events)
-    stated = sid >= 0
-    keep = _snapshots(events) & stated
-    jobid = events["jobid"]
-    keep &= jobid.isin(jobid[keep & (sid == state)].unique()).to_numpy()
-    snaps = _rows(events, keep, ["jobid", "observed_at", "jobupdated"]).assign(sid=sid[keep])
-    snaps = snaps.sort_values("observed_at", kind="stable").reset_index(drop=True)
-    inside = (snaps["sid"] == state).to_numpy(dtype=bool, copy=True)  # written to below
-    if final:  # after the job's last snapshot in another state
-        order = pd.Series(np.arange(len(snaps)))
-        last_other = order[~inside].groupby(snaps["jobid"][~inside]).max()
-        inside &= (order > snaps["jobid"].map(last_other).fillna(-1)).to_numpy(dtype=bool)
-    entered = snaps.loc[inside]
-    at = entered["jobupdated"].fillna(entered["observed_at"])
-    return at.groupby(entered["jobid"]).first()
+def _by_job(at: pd.Series, summary: pd.DataFrame) -> pd.Series:
+    """``at`` (by ``jobid``) per row of ``summary``; a time even with no job in it."""
+    return pd.Series(at.astype(TIME).reindex(summary["jobid"]).array, index=summary.index)
 
 
-def _snapshots(events: pd.DataFrame) -> np.ndarray:
-    """Successful ``status`` and ``queue`` rows naming a job (as :func:`job_summary` reads)."""
-    endpoint = events["endpoint"].isin(["status", "queue"]).to_numpy(dtype=bool)
-    named = events["jobid"].notna().to_numpy()
-    snapshot: np.ndarray = endpoint & named & events["problem"].isna().to_numpy()
-    return snapshot
+def _first_squashed(events: pd.DataFrame) -> pd.Series:
+    """Per job seen Squashed, by ``jobid``: its first Squashed snapshot's ``jobupdated``, else
+    its ``observed_at`` (the first such snapshot with either)."""
+    keep = is_snapshot(events) & (state_ids(events) == SQUASHED)
+    rows = select(events, keep, ["jobid", "observed_at", "jobupdated"])
+    rows = rows.sort_values("observed_at", kind="stable")
+    at = rows["jobupdated"].fillna(rows["observed_at"])
+    return at.groupby(rows["jobid"]).first()

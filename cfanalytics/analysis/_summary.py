@@ -1,18 +1,8 @@
 """One row per install job: what it was, how it ended, when, and how good its ETAs were.
 
 :func:`job_summary` reads an events table (:mod:`cfanalytics.events`) and nothing else.
-
-Words used below:
-
-- a *snapshot* is a successful row (``problem`` is NA) of the ``status`` or ``queue``
-  endpoint that names a job: the API's view of that job at ``observed_at``;
-- a *successful poll* is a status response (``run_id``, ``seq``) none of whose rows has a
-  ``problem``; an empty list counts (its one row has no ``jobid``). Failed, non-JSON or
-  error responses are no poll at all: they never make a job look absent;
-- polls of one ASID say nothing about jobs of another, so a job is only compared with the
-  polls of its own ``asid``.
-
-A state is read from ``jobstateid``, else from the ``state`` name.
+Snapshots, successful polls and state ids are as :mod:`._common` defines them; a job is
+only compared with the polls of its own ``asid``.
 """
 
 from __future__ import annotations
@@ -23,54 +13,54 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..events import KINDS, validate
+from ..events import FLOAT, INT, KINDS, TEXT, TIME, category, validate
 from . import _segments as segments
+from ._common import (
+    COMPLETE,
+    FAILED,
+    NAT,
+    NO_ASID,
+    QUEUED,
+    RUNNING,
+    SQUASHED,
+    answers,
+    conform,
+    known,
+    polls,
+    state_ids,
+)
 
 __all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
 
 #: The categories of ``outcome``.
 OUTCOMES = ("completed", "failed", "squashed", "unfinished", "unknown")
 
-_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_INT = pd.Int64Dtype()
-_FLOAT = pd.Float64Dtype()
-_TEXT = pd.StringDtype()
-
 #: Every column of the job summary and its dtype, in order.
 SUMMARY_SCHEMA: Mapping[str, object] = {
-    "jobid": _INT,
-    "kind": pd.CategoricalDtype(list(KINDS)),
-    "location": _TEXT,
-    "machine": _TEXT,
-    "mirror": _TEXT,
-    "target_imageversionid": _INT,
-    "outcome": pd.CategoricalDtype(list(OUTCOMES)),
-    "first_seen": _TIME,  # first snapshot
-    "last_seen": _TIME,  # last snapshot
-    "queued_at": _TIME,
-    "started_at": _TIME,
-    "completed_at": _TIME,  # exact, or the midpoint of the window when interval-censored
-    "completed_after": _TIME,
-    "completed_before": _TIME,
-    "failed_at": _TIME,  # outcome failed only: when the final failure happened
-    "error": _TEXT,
-    "n_observations": _INT,  # rows of successful status polls naming the job
-    "first_eta": _TIME,
-    "last_eta": _TIME,
-    "eta_mae_s": _FLOAT,
-    "eta_bias_s": _FLOAT,
+    "jobid": INT,
+    "kind": category(KINDS),
+    "location": TEXT,
+    "machine": TEXT,
+    "mirror": TEXT,
+    "target_imageversionid": INT,
+    "outcome": category(OUTCOMES),
+    "first_seen": TIME,  # first snapshot
+    "last_seen": TIME,  # last snapshot
+    "queued_at": TIME,
+    "started_at": TIME,
+    "completed_at": TIME,  # exact, or the midpoint of the window when interval-censored
+    "completed_after": TIME,
+    "completed_before": TIME,
+    "failed_at": TIME,  # outcome failed only: when the final failure happened
+    "error": TEXT,
+    "n_observations": INT,  # rows of successful status polls naming the job
+    "first_eta": TIME,
+    "last_eta": TIME,
+    "eta_mae_s": FLOAT,
+    "eta_bias_s": FLOAT,
 }
 
-_QUEUED, _RUNNING, _COMPLETE, _FAILED, _SQUASHED = 3, 4, 5, 6, 7
-_NO_ASID = -1
 _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
-#: The events columns :func:`_job_rows` keeps.
-_USED = (
-    *("jobid", "observed_at", "endpoint", "problem", "asid", "mirroring", *_ATTRIBUTES),
-    *("jobstateid", "state", "jobprogress", "jobstart", "jobupdated", "jobeta"),
-    *("joberror", "error_message"),
-)
-_NAT = np.datetime64("NaT", "us")
 _LATEST = np.iinfo(np.int64).max  # sorts an unknown observed_at last, as sort_values does
 #: The outcome (index into OUTCOMES) of each rule of job_summary, 1 to 6.
 _OUTCOME_OF_RULE = np.array([-1, 0, 1, 2, 0, 3, 4])
@@ -118,11 +108,11 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     """
     rows = _sorted_rows(validate(events))
     first_seen, last_seen = (rows.observed(at) for at in rows.jobs.ends(rows.seen))
-    asid = rows.take("asid", rows.last_known("asid")).to_numpy(np.int64, na_value=_NO_ASID)
-    next_poll = _next_poll(last_seen, asid, _polls(events))
+    asid = rows.take("asid", rows.last_known("asid")).to_numpy(np.int64, na_value=NO_ASID)
+    next_poll = _next_poll(last_seen, asid, polls(events))
     rule = _rule(rows, last_seen, next_poll)
     window = _window(rows, rule, last_seen, next_poll)
-    return _conform(
+    return conform(
         {
             "jobid": rows.jobs.keys,
             "kind": _kind(rows),
@@ -132,26 +122,13 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
             "last_seen": last_seen,
             **_times(rows),
             **window,
-            "failed_at": np.where(rule == 2, _failed_at(rows), _NAT),
+            "failed_at": np.where(rule == 2, _failed_at(rows), NAT),
             "error": _error(rows),
             "n_observations": rows.jobs.count(rows.ok & rows.status),
             **_eta(rows, window["completed_at"]),
-        }
+        },
+        SUMMARY_SCHEMA,
     )
-
-
-def _conform(columns: Mapping[str, object]) -> pd.DataFrame:
-    """Apply :data:`SUMMARY_SCHEMA` to per-job columns: its order and dtypes, a RangeIndex.
-
-    Times come as ``datetime64[us]`` arrays, in UTC like every time here.
-    """
-
-    def typed(values: object, dtype: object) -> pd.Series:
-        if isinstance(values, np.ndarray) and values.dtype.kind == "M":
-            return pd.Series(values).dt.tz_localize("UTC")
-        return pd.Series(values).astype(dtype)
-
-    return pd.DataFrame({name: typed(columns[name], dt) for name, dt in SUMMARY_SCHEMA.items()})
 
 
 def _either(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:
@@ -182,15 +159,15 @@ class _Rows:
 
     def known(self, name: str) -> np.ndarray:
         """Whether each row has a value in column ``name``."""
-        known: np.ndarray = _known(self.events, name)[self.src]
-        return known
+        out: np.ndarray = known(self.events, name)[self.src]
+        return out
 
     def last_known(self, name: str) -> np.ndarray:
         """Per job: its last snapshot with a value in column ``name``, else -1."""
-        known = _known(self.events, name)
-        if known[self.src[self.latest[self.latest >= 0]]].all():
+        given = known(self.events, name)
+        if given[self.src[self.latest[self.latest >= 0]]].all():
             return self.latest  # the usual case: the last snapshot has it, no need to look back
-        return self.jobs.last(self.ok & known[self.src])
+        return self.jobs.last(self.ok & given[self.src])
 
     def state(self, sid: int) -> np.ndarray:
         """Whether each row is a snapshot in state ``sid``."""
@@ -204,7 +181,7 @@ class _Rows:
     def times(self, name: str, at: np.ndarray) -> np.ndarray:
         """Time column ``name`` at rows ``at`` as ``datetime64[us]``, NaT where -1 or NA."""
         values = self.events[name].to_numpy(dtype="datetime64[us]")
-        return segments.pick(values, segments.pick(self.src, at, -1), _NAT)
+        return segments.pick(values, segments.pick(self.src, at, -1), NAT)
 
     def observed(self, at: np.ndarray) -> np.ndarray:
         """``observed_at`` at rows ``at``, NaT where -1."""
@@ -213,8 +190,8 @@ class _Rows:
 
 def _sorted_rows(events: pd.DataFrame) -> _Rows:
     """The rows naming a job, sorted once: every per-job quantity is a reduction over them."""
-    status = _answers(events, "status")
-    src = np.flatnonzero((status | _answers(events, "queue")) & _known(events, "jobid"))
+    status = answers(events, "status")
+    src = np.flatnonzero((status | answers(events, "queue")) & known(events, "jobid"))
     ids = events["jobid"].to_numpy(dtype=np.int64, na_value=0)[src]
     at = events["observed_at"].to_numpy(dtype="datetime64[us]")[src]
     # Two stable sorts, by time then by job: the first is nearly free on a recording, whose
@@ -224,41 +201,14 @@ def _sorted_rows(events: pd.DataFrame) -> _Rows:
     by_job = np.argsort(ids, kind="stable")
     src, ids = src[by_job], ids[by_job]
     jobs = segments.Segments.of(ids)  # numbered in jobid order, the output's
-    ok, timed = ~_known(events, "problem")[src], _known(events, "observed_at")[src]
+    ok, timed = ~known(events, "problem")[src], known(events, "observed_at")[src]
     return _Rows(
         *(events, src, jobs, ok, ok & timed),
-        dated=timed | _known(events, "jobupdated")[src],
+        dated=timed | known(events, "jobupdated")[src],
         status=status[src],
-        sid=_state_ids(events)[src],
+        sid=state_ids(events)[src],
         latest=jobs.last(ok),
     )
-
-
-def _answers(events: pd.DataFrame, endpoint: str) -> np.ndarray:
-    """Whether each row of ``events`` is an answer of ``endpoint``."""
-    column = events["endpoint"]
-    out: np.ndarray = column.cat.codes.to_numpy() == column.cat.categories.get_loc(endpoint)
-    return out
-
-
-def _known(events: pd.DataFrame, name: str) -> np.ndarray:
-    """Whether each row of ``events`` has a value in column ``name``."""
-    known: np.ndarray = ~events[name].array.isna()
-    return known
-
-
-def _state_ids(events: pd.DataFrame) -> np.ndarray:
-    """Each row's state id, ``jobstateid`` else read from the ``state`` name.
-
-    As ``int8``: -1 where there is none, and 8 for ids beyond 0-7 (no rule tells them apart).
-    """
-    by_id = events["jobstateid"].to_numpy(dtype=np.int64, na_value=-1)
-    by_id = np.clip(by_id, -1, 8, out=by_id).astype(np.int8)  # NA: -1
-    given = _known(events, "jobstateid")
-    by_id[given & (by_id < 0)] = 0  # a negative id, not NA: some state, no rule's
-    by_name = events["state"].cat.codes.to_numpy()  # the id less 1, -1 without a name
-    out: np.ndarray = np.where(given, by_id, by_name + (by_name >= 0))
-    return out
 
 
 def _kind(rows: _Rows) -> pd.Categorical:
@@ -282,8 +232,8 @@ def _kind(rows: _Rows) -> pd.Categorical:
 def _times(rows: _Rows) -> dict[str, np.ndarray]:
     """Per job: ``queued_at`` and ``started_at``."""
     queue_answer = rows.observed(rows.jobs.first(rows.seen & ~rows.status))
-    queued = rows.observed(rows.jobs.first(rows.seen & rows.status & (rows.sid == _QUEUED)))
-    running = rows.observed(rows.jobs.first(rows.seen & (rows.sid == _RUNNING)))
+    queued = rows.observed(rows.jobs.first(rows.seen & rows.status & (rows.sid == QUEUED)))
+    running = rows.observed(rows.jobs.first(rows.seen & (rows.sid == RUNNING)))
     jobstart = rows.times("jobstart", rows.jobs.first(rows.ok & rows.known("jobstart")))
     return {"queued_at": _either(queue_answer, queued), "started_at": _either(jobstart, running)}
 
@@ -297,23 +247,23 @@ def _error(rows: _Rows) -> pd.Series:
 
 def _nonblank(rows: _Rows, name: str) -> np.ndarray:
     """Whether each row's text ``name`` is there and not only whitespace."""
-    known = rows.known(name)
-    at = np.flatnonzero(known)  # strip only the texts there are: most rows have none
-    known[at] = (pd.Series(rows.take(name, at)).str.strip() != "").to_numpy(dtype=bool)
-    return known
+    given = rows.known(name)
+    at = np.flatnonzero(given)  # strip only the texts there are: most rows have none
+    given[at] = (pd.Series(rows.take(name, at)).str.strip() != "").to_numpy(dtype=bool)
+    return given
 
 
 def _rule(rows: _Rows, last_seen: np.ndarray, next_poll: np.ndarray) -> np.ndarray:
     """Per job: the number of the first outcome rule of :func:`job_summary` that applies."""
     progress = (rows.events["jobprogress"].to_numpy(dtype=np.int64, na_value=0) > 0)[rows.src]
-    running = (rows.sid == _RUNNING) | progress | rows.known("jobstart")
+    running = (rows.sid == RUNNING) | progress | rows.known("jobstart")
     last_sid = segments.pick(rows.sid, rows.jobs.last(rows.ok & (rows.sid >= 0)), -1)
     vanished = ~np.isnat(next_poll)
     rule: np.ndarray = np.select(
         [
-            rows.jobs.count(rows.state(_COMPLETE)) > 0,
-            last_sid == _FAILED,  # the last state seen; vanishing afterwards does not undo it
-            rows.jobs.count(rows.state(_SQUASHED)) > 0,
+            rows.jobs.count(rows.state(COMPLETE)) > 0,
+            last_sid == FAILED,  # the last state seen; vanishing afterwards does not undo it
+            rows.jobs.count(rows.state(SQUASHED)) > 0,
             vanished & (rows.jobs.count(rows.ok & running) > 0),
             ~np.isnat(last_seen) & ~vanished,
         ],
@@ -327,9 +277,9 @@ def _window(
     rows: _Rows, rule: np.ndarray, last_seen: np.ndarray, next_poll: np.ndarray
 ) -> dict[str, np.ndarray]:
     """Per job: the completion time and window, exact (rule 1) or interval-censored (4)."""
-    exact = _stamp(rows, rows.jobs.first(rows.state(_COMPLETE) & rows.dated))
-    after = np.where(rule == 1, exact, np.where(rule == 4, last_seen, _NAT))
-    before = np.where(rule == 1, exact, np.where(rule == 4, next_poll, _NAT))
+    exact = _stamp(rows, rows.jobs.first(rows.state(COMPLETE) & rows.dated))
+    after = np.where(rule == 1, exact, np.where(rule == 4, last_seen, NAT))
+    before = np.where(rule == 1, exact, np.where(rule == 4, next_poll, NAT))
     return {
         "completed_at": after + (before - after) / 2,  # timedelta / 2 truncates, as in pandas
         "completed_after": after,
@@ -348,24 +298,25 @@ def _failed_at(rows: _Rows) -> np.ndarray:
     Its ``jobupdated``, else its ``observed_at``: the first such snapshot with either.
     Snapshots without a state are skipped.
     """
-    failed = rows.state(_FAILED)
+    failed = rows.state(FAILED)
     other = rows.jobs.last(rows.ok & (rows.sid >= 0) & ~failed)  # -1 without one
     return _stamp(rows, rows.jobs.first_after(failed & rows.dated, other))
 
 
-def _next_poll(last_seen: np.ndarray, asid: np.ndarray, polls: pd.DataFrame) -> np.ndarray:
-    """Per job: the first successful poll of its ASID strictly after its last snapshot."""
-    polled_at = polls["polled_at"].to_numpy(dtype="datetime64[us]")
+def _next_poll(last_seen: np.ndarray, asid: np.ndarray, found: pd.DataFrame) -> np.ndarray:
+    """Per job: the first successful poll (of ``found``) of its ASID strictly after its last
+    snapshot."""
+    polled_at = found["polled_at"].to_numpy(dtype="datetime64[us]")
     jobs = np.flatnonzero(~np.isnat(last_seen))
-    poll = segments.next_after(polls["asid"].to_numpy(), polled_at, asid[jobs], last_seen[jobs])
-    out = np.full(len(last_seen), _NAT)
-    out[jobs] = segments.pick(polled_at, poll, _NAT)
+    poll = segments.next_after(found["asid"].to_numpy(), polled_at, asid[jobs], last_seen[jobs])
+    out = np.full(len(last_seen), NAT)
+    out[jobs] = segments.pick(polled_at, poll, NAT)
     return out
 
 
 def _eta(rows: _Rows, completed_at: np.ndarray) -> dict[str, np.ndarray]:
     """Per job: first and last ETA while Running, and the mean absolute and signed error (s)."""
-    running = rows.state(_RUNNING) & rows.known("jobeta")
+    running = rows.state(RUNNING) & rows.known("jobeta")
     done = ~np.isnat(completed_at)  # errors need a completion
     at = np.flatnonzero(running & done[rows.jobs.of_row])
     job = rows.jobs.of_row[at]
@@ -382,43 +333,3 @@ def _eta(rows: _Rows, completed_at: np.ndarray) -> dict[str, np.ndarray]:
         "eta_mae_s": means["mae"].to_numpy(),
         "eta_bias_s": means["bias"].to_numpy(),
     }
-
-
-def _job_rows(events: pd.DataFrame) -> pd.DataFrame:
-    """Status and queue rows naming a job, in time order, with ``ok``, ``status`` and ``sid``.
-
-    ``sid`` is the state id: ``jobstateid``, else read from the ``state`` name. For
-    :mod:`cfanalytics.fleet`.
-    """
-    named = events["endpoint"].isin(["status", "queue"]) & events["jobid"].notna()
-    rows = events.loc[named, list(_USED)].sort_values("observed_at", kind="stable")
-    by_name = pd.Series(rows["state"].cat.codes, index=rows.index).astype(_INT) + 1
-    return rows.assign(
-        ok=rows["problem"].isna().to_numpy(dtype=bool),
-        status=(rows["endpoint"] == "status").to_numpy(dtype=bool),
-        sid=rows["jobstateid"].fillna(by_name.where(by_name > 0)),
-    )
-
-
-def _polls(events: pd.DataFrame) -> pd.DataFrame:
-    """Successful status polls, one row per response: ``asid`` and ``polled_at``, in order.
-
-    A response is successful when none of its rows has a ``problem``; its first row speaks
-    for it. Polls at the same time keep the order in which they first appear.
-    """
-    status, problem = _answers(events, "status"), _known(events, "problem")
-    # A response's rows usually come together: a row like the one before it is no response's
-    # first row and tells nothing new of a problem. Only the others need telling apart.
-    new = segments.changes(events["run_id"].array) | segments.changes(events["seq"].array)
-    rows = np.flatnonzero(status & (new | segments.changes(status) | segments.changes(problem)))
-    response = segments.numbers(*(events[key].array.take(rows) for key in ("run_id", "seq")))
-    good = np.flatnonzero(~np.isin(response, response[problem[rows]]))
-    rows = rows[good[segments.firsts(response[good])]]
-    rows = rows[_known(events, "observed_at")[rows]]
-    polls = pd.DataFrame(
-        {
-            "asid": events["asid"].to_numpy(dtype=np.int64, na_value=_NO_ASID)[rows],
-            "polled_at": events["observed_at"].array.take(rows),
-        }
-    )
-    return polls.sort_values("polled_at", kind="stable")

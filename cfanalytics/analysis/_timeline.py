@@ -6,10 +6,10 @@ moment many times a second, so :class:`FleetTimeline` indexes the recording once
 :meth:`FleetTimeline.at` is a few vectorised look-ups, never a scan of the events table.
 
 A moment is shown as of the last successful poll at or before it (``attrs["at"]``): every
-column describes the fleet at that poll. Words and rules are :mod:`cfanalytics.fleet`'s
-(snapshot states, the vanishing poll, the state after it, stalls counted in polls of the
-job's ASID), so :meth:`FleetTimeline.counts` equals :func:`~cfanalytics.fleet.fleet_states`
-at every poll.
+column describes the fleet at that poll. Words and rules are :mod:`._common`'s (snapshot
+states, the vanishing poll, the state after it) and :mod:`._stragglers`' (overdue, stalls
+counted in polls of the job's ASID), so :meth:`FleetTimeline.counts` equals
+:func:`~cfanalytics.analysis.fleet_states` at every poll.
 """
 
 from __future__ import annotations
@@ -21,40 +21,54 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ..events import KINDS, validate
-from . import _fleet as fleet
+from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category, validate
 from . import _segments as segments
-from ._fleet import FAILED, FLEET_STATES, RUNNING, WAITING
-from ._summary import OUTCOMES, _polls, job_summary
+from ._common import (
+    FLEET_CODE,
+    FLEET_STATES,
+    NAT,
+    conform,
+    deprecated_positional,
+    endings,
+    job_snapshots,
+    last_of_job,
+    poll_times,
+    polls,
+    utc,
+)
+from ._stragglers import (
+    check_stalled_polls,
+    numbered_polls,
+    overdue,
+    running_polls,
+    stall_streaks,
+)
+from ._summary import OUTCOMES, job_summary
 
 __all__ = ["SNAPSHOT_SCHEMA", "FleetTimeline", "fleet_at"]
 
-_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_INT = pd.Int64Dtype()
-_FLOAT = pd.Float64Dtype()
-_TEXT = pd.StringDtype()
-_STATE = pd.CategoricalDtype(list(FLEET_STATES))
-_NAT = np.datetime64("NaT", "us")
+_STATE = category(FLEET_STATES)
+_WAITING, _RUNNING, _FAILED = (FLEET_CODE[state] for state in ("waiting", "running", "failed"))
 
 #: :meth:`FleetTimeline.at`: one row per job, the fleet at a poll and what happened later.
 SNAPSHOT_SCHEMA: Mapping[str, object] = {
-    "jobid": _INT,
-    "kind": pd.CategoricalDtype(list(KINDS)),
-    "location": _TEXT,
-    "machine": _TEXT,
-    "mirror": _TEXT,
+    "jobid": INT,
+    "kind": category(KINDS),
+    "location": TEXT,
+    "machine": TEXT,
+    "mirror": TEXT,
     "state": _STATE,  # as fleet_states counts it at that poll
-    "jobprogress": _INT,  # last known at or before the poll
-    "jobeta": _TIME,  # shown by the job's last snapshot at or before the poll
-    "first_eta": _TIME,  # first ETA given while Running in the current attempt
-    "slip_s": _FLOAT,  # jobeta - first_eta
-    "seen_at": _TIME,  # the job's last snapshot at or before the poll
-    "overdue": pd.BooleanDtype(),  # Running, more than grace_s past first_eta
-    "stalled": pd.BooleanDtype(),  # Running at one progress for stalled_polls polls
-    "outcome": pd.CategoricalDtype(list(OUTCOMES)),  # what happened in the end
-    "completed_at": _TIME,
-    "failed_at": _TIME,
-    "eta_error_s": _FLOAT,  # completed_at - jobeta: positive, later than shown then
+    "jobprogress": INT,  # last known at or before the poll
+    "jobeta": TIME,  # shown by the job's last snapshot at or before the poll
+    "first_eta": TIME,  # first ETA given while Running in the current attempt
+    "slip_s": FLOAT,  # jobeta - first_eta
+    "seen_at": TIME,  # the job's last snapshot at or before the poll
+    "overdue": BOOL,  # Running, more than grace_s past first_eta
+    "stalled": BOOL,  # Running at one progress for stalled_polls polls
+    "outcome": category(OUTCOMES),  # what happened in the end
+    "completed_at": TIME,
+    "failed_at": TIME,
+    "eta_error_s": FLOAT,  # completed_at - jobeta: positive, later than shown then
 }
 _LATER = ("kind", "location", "machine", "mirror", "outcome", "completed_at", "failed_at")
 
@@ -84,7 +98,7 @@ class _Stalls:
     """Running snapshots of successful polls, numbered per ASID, with their stall length.
 
     ``streak`` counts the consecutive polls of the ASID, ending at that row, that listed the
-    job Running at the same known progress (the run :func:`~cfanalytics.fleet.stragglers`
+    job Running at the same known progress (the run :func:`~cfanalytics.analysis.stragglers`
     measures). ``last_poll[k, a]`` is the number of ASID ``asids[a]``'s last poll at or
     before poll time ``k``, -1 before its first.
     """
@@ -100,7 +114,7 @@ class _Stalls:
 class FleetTimeline:
     """A recorded run, indexed once so the fleet at any moment is a cheap lookup.
 
-    ``grace_s`` and ``stalled_polls`` are :func:`~cfanalytics.fleet.stragglers`' options
+    ``grace_s`` and ``stalled_polls`` are :func:`~cfanalytics.analysis.stragglers`' options
     (overdue against the first ETA). ``times`` are the successful poll times of every ASID,
     the moments the fleet can be shown at; ``summary`` is :func:`~cfanalytics.job_summary`
     of the whole recording, what happened in the end.
@@ -110,21 +124,19 @@ class FleetTimeline:
         self, events: pd.DataFrame, *, grace_s: float = 60.0, stalled_polls: int = 3
     ) -> None:
         validate(events)
-        if stalled_polls < 2:
-            raise ValueError(f"stalled_polls must be at least 2, not {stalled_polls}")
+        check_stalled_polls(stalled_polls)
         self.grace_s, self.stalled_polls = grace_s, stalled_polls
         self.summary = job_summary(events)
-        polls = _polls(events)
-        stamps = np.unique(polls["polled_at"].to_numpy(dtype="datetime64[us]"))
+        found = polls(events)
+        stamps = poll_times(found)
         self.times = pd.DatetimeIndex(stamps, name="observed_at").tz_localize("UTC")
         self._stamps = stamps
         jobids = self.summary["jobid"].to_numpy(dtype=np.int64)
-        snaps = fleet._snapshots(events)
-        snaps = snaps.loc[snaps["jobid"].isin(jobids)].reset_index(drop=True)
+        snaps = job_snapshots(events, of=jobids)
         job = np.searchsorted(jobids, snaps["jobid"].to_numpy(dtype=np.int64))
         self._history = _history(snaps, job, stamps)
-        self._gone, self._after = _ends(snaps, job, self.summary, polls, stamps)
-        self._stalls = _stalls(fleet._running_polls(snaps, events), jobids, polls, stamps)
+        self._gone, self._after = _ends(snaps, job, self.summary, found, stamps)
+        self._stalls = _stalls(running_polls(snaps, found), jobids, found, stamps)
         self._later = {name: self.summary[name].array for name in _LATER}
         self._completed = self.summary["completed_at"].to_numpy(dtype="datetime64[us]")
 
@@ -145,11 +157,11 @@ class FleetTimeline:
         stamp = pd.Timestamp(when)
         if pd.isna(stamp):
             raise ValueError("when must be a time, not NaT")
-        instant = fleet._utc(stamp).tz_localize(None).floor("us").to_datetime64()
+        instant = utc(stamp).tz_localize(None).floor("us").to_datetime64()
         return int(np.searchsorted(self._stamps, instant, "right")) - 1
 
     def counts(self, when: pd.Timestamp | str | datetime | None = None) -> pd.Series:
-        """Jobs per state of :data:`~cfanalytics.fleet.FLEET_STATES` at ``when``.
+        """Jobs per state of :data:`~cfanalytics.analysis.FLEET_STATES` at ``when``.
 
         Indexed like ``fleet_states(events).set_index("state")["jobs"]`` at that poll (every
         state, ``Int64``, named ``jobs``), so the two compare with ``equals``.
@@ -158,7 +170,7 @@ class FleetTimeline:
         codes = self._states(k, self._last_rows(k))
         index = pd.CategoricalIndex(FLEET_STATES, dtype=_STATE, name="state")
         jobs = np.bincount(codes, minlength=len(FLEET_STATES))
-        return pd.Series(jobs, index=index, name="jobs").astype(_INT)
+        return pd.Series(jobs, index=index, name="jobs").astype(INT)
 
     def at(self, when: pd.Timestamp | str | datetime | None = None) -> pd.DataFrame:
         """The fleet at ``when``: one row per job, as of the last poll at or before it.
@@ -171,12 +183,12 @@ class FleetTimeline:
         rows = self._last_rows(k)
         state = self._states(k, rows)
         h = self._history
-        eta, first_eta = (segments.pick(column, rows, _NAT) for column in (h.eta, h.first_eta))
+        eta, first_eta = (segments.pick(column, rows, NAT) for column in (h.eta, h.first_eta))
         known = segments.pick(h.known, rows, -1)
-        running = state == RUNNING
-        now = self._stamps[k] if k >= 0 else _NAT
-        late = (now - first_eta) > pd.Timedelta(seconds=self.grace_s).to_timedelta64()
-        frame = _conform(
+        running = state == _RUNNING
+        now = self._stamps[k] if k >= 0 else NAT
+        late = overdue(now, first_eta, self.grace_s)
+        frame = conform(
             {
                 "jobid": self.summary["jobid"].array,
                 "state": pd.Categorical.from_codes(state, dtype=_STATE),
@@ -186,12 +198,13 @@ class FleetTimeline:
                 "jobeta": eta,
                 "first_eta": first_eta,
                 "slip_s": _seconds(eta - first_eta),
-                "seen_at": segments.pick(h.seen, rows, _NAT),
+                "seen_at": segments.pick(h.seen, rows, NAT),
                 "overdue": running & late,
                 "stalled": running & self._stalled(k, rows),
                 **self._later,
                 "eta_error_s": _seconds(self._completed - eta),
-            }
+            },
+            SNAPSHOT_SCHEMA,
         )
         frame.attrs["at"] = self.times[k] if k >= 0 else None
         return frame
@@ -207,7 +220,7 @@ class FleetTimeline:
 
     def _states(self, k: int, rows: np.ndarray) -> np.ndarray:
         """Per job: its fleet state code at poll ``k``, as :func:`fleet_states` counts it."""
-        state = segments.pick(self._history.code, rows, WAITING)
+        state = segments.pick(self._history.code, rows, _WAITING)
         return np.where(self._gone <= k, self._after, state)
 
     def _stalled(self, k: int, rows: np.ndarray) -> np.ndarray:
@@ -226,10 +239,11 @@ class FleetTimeline:
         return stalled
 
 
+@deprecated_positional("when")
 def fleet_at(
     events: pd.DataFrame,
-    when: pd.Timestamp | str | datetime | None = None,
     *,
+    when: pd.Timestamp | str | datetime | None = None,
     grace_s: float = 60.0,
     stalled_polls: int = 3,
 ) -> pd.DataFrame:
@@ -238,17 +252,6 @@ def fleet_at(
     For many moments of one recording, build the :class:`FleetTimeline` once instead.
     """
     return FleetTimeline(events, grace_s=grace_s, stalled_polls=stalled_polls).at(when)
-
-
-def _conform(columns: Mapping[str, object]) -> pd.DataFrame:
-    """Apply :data:`SNAPSHOT_SCHEMA`: its columns in order and dtypes, a RangeIndex.
-
-    Times come as ``datetime64[us]`` arrays, in UTC like every time here. Arrays, not
-    Series: no index to align, the frame is built in a fraction of a slider tick.
-    """
-    typed = {name: pd.array(columns[name], dtype=dtype) for name, dtype in SNAPSHOT_SCHEMA.items()}
-    rows = len(typed["jobid"])
-    return pd.DataFrame(typed, index=pd.RangeIndex(rows), copy=False)
 
 
 def _seconds(delta: np.ndarray) -> pd.arrays.FloatingArray:
@@ -298,64 +301,54 @@ def _first_eta(first: np.ndarray, code: np.ndarray, eta: np.ndarray) -> np.ndarr
     one that is not Failed itself (the job was queued again): a retry owes nothing to the
     failed attempt's promise, as :func:`~cfanalytics.eta_errors` scores the last attempt only.
     """
-    rows, failed = np.arange(len(code)), code == FAILED
+    rows, failed = np.arange(len(code)), code == _FAILED
     new = first.copy()
     new[1:] |= failed[:-1] & ~failed[1:]
-    given = np.where((code == RUNNING) & ~np.isnat(eta), rows, len(rows))
+    given = np.where((code == _RUNNING) & ~np.isnat(eta), rows, len(rows))
     following = np.minimum.accumulate(given[::-1])[::-1]  # the next row given one, from each
     chosen = following[_latest(new)]
-    return segments.pick(eta, np.where(chosen <= rows, chosen, -1), _NAT)
+    return segments.pick(eta, np.where(chosen <= rows, chosen, -1), NAT)
 
 
 def _ends(
-    snaps: pd.DataFrame, job: np.ndarray, summary: pd.DataFrame, polls: pd.DataFrame,
+    snaps: pd.DataFrame, job: np.ndarray, summary: pd.DataFrame, found: pd.DataFrame,
     stamps: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """Per job: the index of its vanishing poll (past the last poll if none) and its state
-    from then on, by :func:`~cfanalytics.fleet.fleet_states`' rule: its outcome, else its last
-    snapshot's state."""
-    gone, after = np.full(len(summary), len(stamps)), np.full(len(summary), WAITING)
-    last = np.flatnonzero(fleet._last_of_job(job))
-    vanish = fleet._vanishing(snaps.iloc[last], polls).to_numpy(dtype="datetime64[us]")
-    gone[job[last]] = np.searchsorted(stamps, vanish, "left")  # NaT sorts last: never gone
-    outcome = summary["outcome"].astype(object).iloc[job[last]].map(fleet._AFTER)
-    code = snaps["code"].to_numpy(dtype=np.int64)[last]
-    after[job[last]] = np.where(outcome.isna(), code, outcome.fillna(-1).to_numpy(np.int64))
+    from then on (:func:`~._common.endings`)."""
+    gone, after = np.full(len(summary), len(stamps)), np.full(len(summary), _WAITING)
+    last = np.flatnonzero(last_of_job(job))
+    outcome = summary["outcome"].iloc[job[last]]
+    gone[job[last]], after[job[last]] = endings(snaps.iloc[last], outcome, found, stamps)
     return gone, after
 
 
 def _stalls(
-    running: pd.DataFrame, jobids: np.ndarray, polls: pd.DataFrame, stamps: np.ndarray
+    running: pd.DataFrame, jobids: np.ndarray, found: pd.DataFrame, stamps: np.ndarray
 ) -> _Stalls:
-    """Index ``running`` (:func:`fleet._running_polls`, by job and poll) by job and poll."""
+    """Index ``running`` (:func:`~._stragglers.running_polls`) by job and poll."""
     job = np.searchsorted(jobids, running["jobid"].to_numpy(dtype=np.int64))
     poll = running["poll"].to_numpy(dtype=np.int64)
-    known = running["jobprogress"].notna().to_numpy(dtype=bool)
-    progress = running["jobprogress"].to_numpy(dtype=np.int64, na_value=-1)
-    same = np.zeros(len(running), bool)  # the rule of fleet._stalls
-    same[1:] = (
-        (job[1:] == job[:-1]) & (poll[1:] == poll[:-1] + 1)
-        & known[1:] & known[:-1] & (progress[1:] == progress[:-1])
-    )  # fmt: skip
-    asids, last_poll = _last_polls(polls, stamps)
+    asids, last_poll = _last_polls(found, stamps)
     width = int(last_poll.max(initial=0)) + 2
     return _Stalls(
         key=job * width + poll,
         asid=running["asid"].to_numpy(dtype=np.int64),
-        streak=np.arange(len(same)) - _latest(~same) + 1,
+        streak=stall_streaks(running),
         asids=asids,
         last_poll=last_poll,
         width=width,
     )
 
 
-def _last_polls(polls: pd.DataFrame, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _last_polls(found: pd.DataFrame, stamps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ASIDs polled, and ``[k, a]``: the number of ASID ``a``'s last poll at or before
-    poll time ``k`` (-1 before its first), as :func:`fleet._running_polls` numbers them."""
-    polls = polls.drop_duplicates(ignore_index=True)
-    asids = np.unique(polls["asid"].to_numpy(dtype=np.int64))
+    poll time ``k`` (-1 before its first), as :func:`~._stragglers.numbered_polls` numbers
+    them."""
+    numbered = numbered_polls(found)
+    asids = np.unique(numbered["asid"].to_numpy(dtype=np.int64))
     out = np.full((len(stamps), len(asids)), -1, dtype=np.int64)
     for a, asid in enumerate(asids):  # a few ASIDs at most
-        times = polls.loc[polls["asid"] == asid, "polled_at"].to_numpy("datetime64[us]")
+        times = numbered.loc[numbered["asid"] == asid, "polled_at"].to_numpy("datetime64[us]")
         out[:, a] = np.searchsorted(times, stamps, "right") - 1
     return asids, out

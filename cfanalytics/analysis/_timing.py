@@ -22,7 +22,17 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..events import validate
+from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ._common import (
+    FAILED,
+    RUNNING,
+    answers,
+    conform,
+    deprecated_positional,
+    is_snapshot,
+    polls,
+    select,
+)
 from ._summary import job_summary
 
 __all__ = [
@@ -33,75 +43,54 @@ __all__ = [
     "poll_interval_s",
 ]
 
-_TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
-_FLOAT = pd.Float64Dtype()
-
 #: Every column of the ETA error table and its dtype, in order.
 ETA_ERROR_SCHEMA: Mapping[str, object] = {
-    "jobid": pd.Int64Dtype(),
-    "kind": pd.CategoricalDtype(["mirror", "machine"]),
-    "location": pd.StringDtype(),
-    "observed_at": _TIME,
-    "jobprogress": pd.Int64Dtype(),
-    "progress_decile": pd.Int64Dtype(),  # 0 for 0-9 %, ..., 9 for 90-100 %
-    "elapsed_fraction": _FLOAT,  # (t - s) / (T - s)
-    "jobeta": _TIME,
-    "completed_at": _TIME,
-    "exact": pd.BooleanDtype(),  # completion seen exactly, not interval-censored
-    "predicted_remaining_s": _FLOAT,  # E - t
-    "actual_remaining_s": _FLOAT,  # T - t
-    "error_s": _FLOAT,  # T - E, positive = later than predicted
-    "abs_error_s": _FLOAT,
-    "error_lower_s": _FLOAT,  # completed_after - E
-    "error_upper_s": _FLOAT,  # completed_before - E
-    "relative_error": _FLOAT,
-    "duration_error": _FLOAT,
-    "hit": pd.BooleanDtype(),  # finished by its ETA: T <= E
-    "baseline_eta": _TIME,
-    "baseline_error_s": _FLOAT,
+    "jobid": INT,
+    "kind": category(KINDS),
+    "location": TEXT,
+    "observed_at": TIME,
+    "jobprogress": INT,
+    "progress_decile": INT,  # 0 for 0-9 %, ..., 9 for 90-100 %
+    "elapsed_fraction": FLOAT,  # (t - s) / (T - s)
+    "jobeta": TIME,
+    "completed_at": TIME,
+    "exact": BOOL,  # completion seen exactly, not interval-censored
+    "predicted_remaining_s": FLOAT,  # E - t
+    "actual_remaining_s": FLOAT,  # T - t
+    "error_s": FLOAT,  # T - E, positive = later than predicted
+    "abs_error_s": FLOAT,
+    "error_lower_s": FLOAT,  # completed_after - E
+    "error_upper_s": FLOAT,  # completed_before - E
+    "relative_error": FLOAT,
+    "duration_error": FLOAT,
+    "hit": BOOL,  # finished by its ETA: T <= E
+    "baseline_eta": TIME,
+    "baseline_error_s": FLOAT,
 }
 
-
-_RUNNING, _FAILED, _SQUASHED = 4, 6, 7
 _NAT = np.iinfo(np.int64).min
 #: The summary columns an ETA error row takes from its job.
 _WINDOW = ["jobid", "kind", "location", "started_at", "completed_at"]
 _WINDOW += ["completed_after", "completed_before"]
-_POLL_COLUMNS = ["run_id", "seq", "observed_at", "asid"]
 
 
 def poll_interval_s(events: pd.DataFrame) -> float:
     """The median time between successive successful status polls of one ASID, in seconds.
 
-    Per run and ASID: a run polling two ASIDs in turn still polls each every interval.
+    Per run and ASID: a run polling two ASIDs in turn still polls each every interval. A
+    poll without a time leaves the intervals on either side of it unknown.
     """
-    at = np.flatnonzero(_status_ok(events))
-    seq = events["seq"].to_numpy(dtype=np.int64, na_value=-1)[at]
-    stamp = events["observed_at"].to_numpy(dtype=np.int64, na_value=_NAT)[at]
-    # A response's rows are adjacent: keep its first row (cheap, before any string work).
-    first = np.ones(len(at), dtype=bool)
-    first[1:] = (seq[1:] != seq[:-1]) | (stamp[1:] != stamp[:-1])
-    keep = np.zeros(len(events), dtype=bool)
-    keep[at[first]] = True
-    polls = _rows(events, keep, _POLL_COLUMNS)
-    times = polls.drop_duplicates(["run_id", "seq"]).sort_values(["run_id", "seq"])
-    times = times.assign(asid=times["asid"].fillna(-1))  # no ASID is one more ASID
-    by_poller = times.groupby(["run_id", "asid"], observed=True)
-    gaps = by_poller["observed_at"].diff().dt.total_seconds().dropna()
+    found = polls(events, undated=True).sort_values(["run_id", "seq"])
+    by_poller = found.groupby(["run_id", "asid"], observed=True)
+    gaps = by_poller["polled_at"].diff().dt.total_seconds().dropna()
     return float(gaps.median()) if len(gaps) else float("nan")
 
 
-def _status_ok(events: pd.DataFrame) -> np.ndarray:
-    """Rows of status responses without a ``problem``."""
-    status = (events["endpoint"] == "status").to_numpy(dtype=bool)
-    ok: np.ndarray = status & events["problem"].isna().to_numpy()
-    return ok
-
-
-def _rows(events: pd.DataFrame, keep: np.ndarray, columns: list[str]) -> pd.DataFrame:
-    """``events.loc[keep, columns]``, copying only those columns."""
-    at = np.flatnonzero(keep)
-    return pd.DataFrame({name: events[name].array[at] for name in columns}, copy=False)
+def _listed(events: pd.DataFrame, state: int) -> np.ndarray:
+    """Status snapshots whose ``jobstateid`` is ``state`` (the id only, not the name)."""
+    in_state = (events["jobstateid"] == state).to_numpy(dtype=bool, na_value=False)
+    listed: np.ndarray = is_snapshot(events) & answers(events, "status") & in_state
+    return listed
 
 
 def _seconds(delta: pd.Series) -> pd.Series:
@@ -127,14 +116,10 @@ def _running(events: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
 
     An inner join on ``jobid``, sorted by ``jobid`` then ``observed_at``.
     """
-    keep = (
-        _status_ok(events)
-        & (events["jobstateid"] == _RUNNING).to_numpy(dtype=bool, na_value=False)
-        & events["jobeta"].notna().to_numpy()
-    )
+    keep = _listed(events, RUNNING) & events["jobeta"].notna().to_numpy()
     columns = ["jobid", "observed_at", "jobprogress", "jobeta", "jobstart"]
     if not done["jobid"].is_unique:  # not one row per job: the general join
-        rows = _rows(events, keep, columns).merge(done, on="jobid", how="inner")
+        rows = select(events, keep, columns).merge(done, on="jobid", how="inner")
         return rows.take(_job_order(rows["jobid"], rows["observed_at"])).reset_index(drop=True)
     at = np.flatnonzero(keep)
     job = pd.Index(done["jobid"]).get_indexer(events["jobid"].array[at])
@@ -146,8 +131,14 @@ def _running(events: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, copy=False)
 
 
-def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per Running observation with an ETA, of every job with a known completion."""
+@deprecated_positional("summary")
+def eta_errors(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per Running observation with an ETA, of every job with a known completion.
+
+    Columns and dtypes: :data:`ETA_ERROR_SCHEMA` (signs and ratios: the module docstring),
+    sorted by ``jobid`` then ``observed_at``. ``summary`` (:func:`job_summary` of
+    ``events``) is computed unless given.
+    """
     validate(events)
     jobs = job_summary(events) if summary is None else summary
     rows = _running(events, jobs.loc[jobs["completed_at"].notna(), _WINDOW])
@@ -183,7 +174,7 @@ def eta_errors(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.
         },
         copy=False,
     )
-    return _conform(out)
+    return _finite(conform(out, ETA_ERROR_SCHEMA))
 
 
 def _last_attempt(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -192,8 +183,8 @@ def _last_attempt(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
     A job that failed and was queued again completed in its last attempt: ETAs of the
     failed attempt predicted a completion that never came, so they are not scored.
     """
-    failed = _status_ok(events) & (events["jobstateid"] == _FAILED).to_numpy(bool, na_value=False)
-    last = _rows(events, failed, ["jobid", "observed_at"]).groupby("jobid")["observed_at"].max()
+    failed = _listed(events, FAILED)
+    last = select(events, failed, ["jobid", "observed_at"]).groupby("jobid")["observed_at"].max()
     if last.empty:
         return rows
     after = rows["jobid"].map(last)
@@ -209,7 +200,7 @@ def _baseline(
     Computed in nanoseconds as ``t + pd.to_timedelta(remaining, unit="s")`` does, without
     its Python loop; pandas itself takes over near the limits of nanosecond times.
     """
-    p = progress.astype(_FLOAT).where((progress > 0) & (progress < 100))  # else no rule
+    p = progress.astype(FLOAT).where((progress > 0) & (progress < 100))  # else no rule
     remaining = (_seconds(t - start) * (100 - p) / p).to_numpy(np.float64, na_value=np.nan)
     t_us, end_us = _sort_key(t), _sort_key(end)  # NA is int64 max: masked below
     ok = ~np.isnan(remaining) & t.notna().to_numpy()
@@ -218,7 +209,7 @@ def _baseline(
         seconds.max(initial=0.0) >= 9e9
         or np.abs(end_us[end.notna().to_numpy()]).max(initial=0) >= 9e15
     )
-    if far or t.dtype != _TIME or end.dtype != _TIME:
+    if far or t.dtype != TIME or end.dtype != TIME:
         eta = t + pd.to_timedelta(remaining, unit="s")
         return eta, _seconds(end - eta)
     eta_ns = np.where(ok, t_us * 1000 + _nanoseconds(np.where(ok, remaining, 0.0)), _NAT)
@@ -239,18 +230,14 @@ def _nanoseconds(seconds: np.ndarray) -> np.ndarray:
     return whole * 1_000_000_000 + (fraction * 1e9).astype(np.int64)
 
 
-def _conform(frame: pd.DataFrame) -> pd.DataFrame:
-    """Apply :data:`ETA_ERROR_SCHEMA`; infinite ratios (a zero duration) become NA."""
-    out = {}
+def _finite(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its infinite ratios (of a zero duration) as NA."""
     for name, dtype in ETA_ERROR_SCHEMA.items():
-        column = frame[name].astype(dtype)
-        if dtype == _FLOAT:
-            values = column.array
-            inf = np.isinf(values.to_numpy(dtype=np.float64, na_value=0.0))
+        if dtype == FLOAT:
+            inf = np.isinf(frame[name].to_numpy(dtype=np.float64, na_value=0.0))
             if inf.any():
-                column = column.mask(inf)
-        out[name] = column
-    return pd.DataFrame(out, copy=False)
+                frame[name] = frame[name].mask(inf)
+    return frame
 
 
 def _in_job_order(errors: pd.DataFrame) -> pd.DataFrame:
@@ -280,8 +267,10 @@ def _revisions(errors: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+@deprecated_positional("errors", "summary")
 def job_eta_metrics(
     events: pd.DataFrame,
+    *,
     errors: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -294,9 +283,12 @@ def job_eta_metrics(
     their size (total variation: flapping ETAs score high); ``error_at_25/50/75_s`` is the
     error of the first ETA given at or past that progress; ``queue_wait_s`` runs from queued
     to started, ``run_time_s`` from started to completed.
+
+    ``summary`` (:func:`job_summary`) and ``errors`` (:func:`eta_errors`) of the same
+    ``events`` are computed unless given.
     """
     summary = job_summary(events) if summary is None else summary
-    errors = _in_job_order(eta_errors(events, summary) if errors is None else errors)
+    errors = _in_job_order(eta_errors(events, summary=summary) if errors is None else errors)
     by_job = errors.groupby("jobid", sort=True)
     moves = _revisions(errors).groupby("jobid", sort=True)
     paired = errors["abs_error_s"].where(errors["baseline_error_s"].notna())
@@ -319,7 +311,7 @@ def job_eta_metrics(
     summary = summary.set_index("jobid")
     out["queue_wait_s"] = _seconds(summary["started_at"] - summary["queued_at"])
     out["run_time_s"] = _seconds(summary["completed_at"] - summary["started_at"])
-    return out.astype(_FLOAT).astype({"n_etas": "Int64", "revisions": "Int64"}).reset_index()
+    return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
 
 
 def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:

@@ -1,8 +1,8 @@
 """Following a rollout live: the logic behind the live monitor widget.
 
-:class:`Monitor` drives a :class:`~cfanalytics.runner.RolloutRunner` and reads what it has
-recorded so far with the same analysis as every report (:mod:`cfanalytics.timeline`,
-:mod:`cfanalytics.timing`, :mod:`cfanalytics.fleet`), restricted to the jobs it follows.
+:class:`Monitor` drives a :class:`~cfanalytics.recording.RolloutRunner` and reads what it
+has recorded so far with the same analysis as every report (:mod:`cfanalytics.analysis`),
+restricted to the jobs it follows; without a recorder it maps states as the analysis does.
 Views ask it for the fleet now (:meth:`Monitor.fleet`), a one-line :meth:`Monitor.header`,
 and the frames to plot; they never compute anything themselves.
 """
@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..analysis import (
+    FLEET_STATE_BY_ID,
+    FLEET_STATE_BY_OUTCOME,
     FLEET_STATES,
     SNAPSHOT_SCHEMA,
     FleetTimeline,
@@ -176,7 +178,7 @@ class Monitor:
         if events is None or events.empty or not self.following:
             return fleet_states(empty_events())
         jobs = job_summary(events)
-        return fleet_states(events, jobs.loc[jobs["jobid"].isin(self.following)])
+        return fleet_states(events, summary=jobs.loc[jobs["jobid"].isin(self.following)])
 
 
 def _empty_fleet() -> pd.DataFrame:
@@ -185,18 +187,13 @@ def _empty_fleet() -> pd.DataFrame:
     return frame
 
 
-# Fleet state by jobstateid 1..7, for a runner without a recorder; ended jobs by outcome.
-_STATE_OF = {1: "pending", 2: "pending", 3: "queued", 4: "running", 5: "completed", 6: "failed"}
-_OUTCOME_STATE = {"completed": "completed", "failed": "failed", "squashed": "other"}
-
-
 def _fleet_from_progress(progress: RolloutProgress) -> pd.DataFrame:
     """The fleet as the runner last saw it, when nothing was recorded."""
     rows = []
     for jobid in sorted(progress.watched):
         job = progress.latest.get(jobid)
-        state = _STATE_OF.get(job.jobstateid or 0, "other") if job is not None else "waiting"
-        state = _OUTCOME_STATE.get(progress.ended.get(jobid, ""), state)
+        state = "waiting" if job is None else FLEET_STATE_BY_ID.get(job.jobstateid or 0, "other")
+        state = FLEET_STATE_BY_OUTCOME.get(progress.ended.get(jobid, ""), state)
         fields = {} if job is None else {
             "kind": job.kind, "location": job.location, "machine": job.machine,
             "mirror": job.mirror, "jobprogress": job.jobprogress, "jobeta": job.jobeta,

@@ -56,7 +56,7 @@ class ReportData:
 def analyse(events: pd.DataFrame) -> ReportData:
     """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time."""
     summary = job_summary(events)
-    errors = eta_errors(events, summary)
+    errors = eta_errors(events, summary=summary)
     per_job = job_eta_metrics(events, errors=errors, summary=summary)
     return ReportData(
         events=events,
@@ -67,14 +67,14 @@ def analyse(events: pd.DataFrame) -> ReportData:
         by_decile=error_by(errors, "progress_decile"),
         by_location=error_by(errors, "location"),
         by_kind=error_by(errors, "kind"),
-        states=fleet_states(events, summary),
-        intervals=state_intervals(events, summary),
-        progress=progress_curves(events, summary),
+        states=fleet_states(events, summary=summary),
+        intervals=state_intervals(events, summary=summary),
+        progress=progress_curves(events, summary=summary),
         stragglers=stragglers(events, summary=summary),
         completion=completion_curve(summary),
         completion_midpoint=completion_curve(summary, method="midpoint"),
         durations=completion_curve(summary, clock="job"),
-        failures=failures(events, summary),
+        failures=failures(events, summary=summary),
         failure_rates=failure_rates(summary, "location"),
         api_errors=api_errors(events),
         polling_gaps=polling_gaps(events),

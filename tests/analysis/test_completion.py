@@ -11,8 +11,13 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
-from cfanalytics.analysis._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
-from cfanalytics.analysis._summary import SUMMARY_SCHEMA, job_summary
+from cfanalytics.analysis import (
+    COMPLETION_SCHEMA,
+    SUMMARY_SCHEMA,
+    completion_curve,
+    job_summary,
+    time_to_fraction,
+)
 from cfanalytics.exceptions import SchemaError
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
-from cfanalytics.analysis._failures import (
+from cfanalytics.analysis import (
     API_ERROR_SCHEMA,
     ERROR_CLASSES,
     FAILURE_SCHEMA,
@@ -21,7 +20,6 @@ from cfanalytics.analysis._failures import (
     other_endings,
     polling_gaps,
 )
-from cfanalytics.cli._main import main
 from cfanalytics.events import empty_events
 
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
@@ -139,40 +137,6 @@ def test_the_troubled_cassette() -> None:
     assert {429, 500, 502, 503} <= set(errors["http_status"].dropna())
     assert errors["seq"].is_unique
     assert (errors["observed_at"].diff().dropna() >= pd.Timedelta(0)).all()
-
-
-def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
-    """JSON has ``failures`` and ``api_errors`` with the documented keys."""
-    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
-    body = json.loads(capsys.readouterr().out)
-    keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
-    assert set(body) == keys and len(body["polling_gaps"]) == 2
-    assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
-    first = body["failures"][0]
-    assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
-    assert first["failed_at"].endswith("Z") and first["error_class"] == "failing_drive"
-    keys = {"observed_at", "endpoint", "http_status", "error_message", "jobid"}
-    assert all(keys <= set(error) for error in body["api_errors"])
-    assert any(e["jobid"] and "diffid" in (e["error_message"] or "") for e in body["api_errors"])
-
-
-def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -> None:
-    """Markdown is a draft for a ticket: headed sections and pipe tables; table is aligned."""
-    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "md"]) == 0
-    text = capsys.readouterr().out
-    assert text.startswith("# Postmortem draft: troubled.yaml")
-    assert "The first failure was job 7340016 (machine, Frankfurt)" in text
-    assert "## Failed installs (4)" in text and "| jobid | kind |" in text
-    assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
-    text = capsys.readouterr().out
-    assert "Failed installs: 5" in text and "API errors, in time order: 0" in text
-    assert "Failure rate by location (worst first): 4" in text
-
-
-def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A missing source: exit 2 and one line."""
-    assert main(["postmortem", str(tmp_path / "nope.yaml")]) == 2
-    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_failure_rates_by_hand() -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette, job_summary
-from cfanalytics.analysis._fleet import (
+from cfanalytics.analysis import (
     FLEET_STATES,
     FLEET_STATES_SCHEMA,
     INTERVAL_SCHEMA,
@@ -121,7 +121,7 @@ def test_a_job_only_vanishes_at_a_poll_of_its_own_asid() -> None:
 def test_a_given_summary_is_used() -> None:
     """With a summary the jobs and outcomes are taken from it."""
     events = rollout().events()
-    assert fleet_states(events, job_summary(events)).equals(fleet_states(events))
+    assert fleet_states(events, summary=job_summary(events)).equals(fleet_states(events))
 
 
 # state_intervals
@@ -289,7 +289,7 @@ def cassette(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, pd.DataFrame
 def test_cassette_counts_add_up(cassette: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """At every poll the states add up to every job; at the end they match the outcomes."""
     events, summary = cassette
-    states = fleet_states(events, summary)
+    states = fleet_states(events, summary=summary)
     assert_schema(states, FLEET_STATES_SCHEMA)
     assert (states.groupby("observed_at")["jobs"].sum() == len(summary)).all()
     assert (states["jobs"] >= 0).all()
@@ -303,7 +303,7 @@ def test_cassette_counts_add_up(cassette: tuple[pd.DataFrame, pd.DataFrame]) -> 
 def test_cassette_intervals_tile_each_job(cassette: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """Per job, intervals follow each other without gap or overlap, in changing states."""
     events, summary = cassette
-    intervals = state_intervals(events, summary)
+    intervals = state_intervals(events, summary=summary)
     assert_schema(intervals, INTERVAL_SCHEMA)
     assert (intervals["start"] <= intervals["end"]).all()
     following = intervals.groupby("jobid").shift(-1).dropna(subset=["start"])
@@ -315,7 +315,7 @@ def test_cassette_intervals_tile_each_job(cassette: tuple[pd.DataFrame, pd.DataF
 def test_cassette_progress_curves(cassette: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     """Curves only for completed jobs, within 0-1 of their duration and 0-100 %."""
     events, summary = cassette
-    curves = progress_curves(events, summary)
+    curves = progress_curves(events, summary=summary)
     assert_schema(curves, PROGRESS_SCHEMA)
     done = set(summary.loc[summary["completed_at"].notna(), "jobid"])
     assert set(curves["jobid"]) <= done and len(curves) > 0

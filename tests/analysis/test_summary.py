@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from cfanalytics.analysis._summary import SUMMARY_SCHEMA, job_summary
+from cfanalytics.analysis import SUMMARY_SCHEMA, job_summary
 from cfanalytics.events import STATES, conform, empty_events
 from cfanalytics.exceptions import SchemaError
 

@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 
 from cfanalytics import events_from_cassette
-from cfanalytics.analysis._fleet import FLEET_STATES, fleet_states, stragglers
-from cfanalytics.analysis._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
+from cfanalytics.analysis import (
+    FLEET_STATES,
+    SNAPSHOT_SCHEMA,
+    FleetTimeline,
+    fleet_at,
+    fleet_states,
+    stragglers,
+)
 from cfanalytics.events import empty_events
 
 from .test_fleet import assert_schema, rollout, straggling
@@ -93,7 +99,7 @@ def test_strings_and_naive_datetimes_are_utc() -> None:
 def test_fleet_at_is_one_lookup_of_a_timeline() -> None:
     """The function and the class agree, options included."""
     events = straggling().events()
-    got = fleet_at(events, at(3), grace_s=0, stalled_polls=2)
+    got = fleet_at(events, when=at(3), grace_s=0, stalled_polls=2)
     assert got.equals(FleetTimeline(events, grace_s=0, stalled_polls=2).at(at(3)))
     assert got["overdue"].any() and got["stalled"].any()
 

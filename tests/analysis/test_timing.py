@@ -8,13 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cfanalytics.analysis._rollout import rollout_metrics
-from cfanalytics.analysis._summary import job_summary
-from cfanalytics.analysis._timing import (
+from cfanalytics.analysis import (
     ETA_ERROR_SCHEMA,
+    error_by,
     eta_errors,
     job_eta_metrics,
+    job_summary,
     poll_interval_s,
+    rollout_metrics,
 )
 from cfanalytics.events import empty_events
 
@@ -110,8 +111,6 @@ def test_on_the_shipped_demo_cassette() -> None:
 
 def test_job_metrics_by_hand() -> None:
     """Per job: MAE, bias, revisions, errors at progress checkpoints, where time went."""
-    from cfanalytics.analysis._timing import job_eta_metrics
-
     jobs = job_eta_metrics(late_job().events()).set_index("jobid")
     one, two = jobs.loc[1], jobs.loc[2]
     assert (one["eta_mae_s"], one["eta_bias_s"], one["hit_rate"]) == (90.0, 90.0, 0.0)
@@ -123,8 +122,6 @@ def test_job_metrics_by_hand() -> None:
 
 def test_error_by_aggregates_per_job_first() -> None:
     """Job 1's four polls do not outweigh job 2's three: mean of per-job MAEs."""
-    from cfanalytics.analysis._timing import error_by
-
     row = error_by(eta_errors(late_job().events()), "kind").iloc[0]
     assert (row["kind"], row["n_jobs"], row["n_observations"]) == ("machine", 2, 7)
     assert row["mae_s"] == 75.0  # mean(90, 60); per observation it would be 77.1
@@ -210,7 +207,7 @@ def test_job_metrics_do_not_depend_on_row_order() -> None:
     shuffled = events.sample(frac=1.0, random_state=7).reset_index(drop=True)
     errors = eta_errors(events).sample(frac=1.0, random_state=7)
     pd.testing.assert_frame_equal(eta_errors(shuffled), eta_errors(events))
-    pd.testing.assert_frame_equal(job_eta_metrics(events, errors), expected)
+    pd.testing.assert_frame_equal(job_eta_metrics(events, errors=errors), expected)
     pd.testing.assert_frame_equal(job_eta_metrics(shuffled), expected)
 
 
@@ -256,8 +253,8 @@ def test_rollout_metrics_reuse_what_the_caller_computed() -> None:
     """Passing the summary, errors and per-job metrics in changes nothing."""
     events = demo_events()
     summary = job_summary(events)
-    errors = eta_errors(events, summary)
-    per_job = job_eta_metrics(events, errors, summary)
+    errors = eta_errors(events, summary=summary)
+    per_job = job_eta_metrics(events, errors=errors, summary=summary)
     alone = rollout_metrics(events)
     given = rollout_metrics(events, summary=summary, errors=errors, per_job=per_job)
     assert given.equals(alone)
