@@ -17,7 +17,7 @@ import pytest
 from cfanalytics.cli import main
 from cfanalytics.recording import events_from_cassette, load_events
 
-from ..conftest import ACCESS_KEY, SECRET_KEY, SimRig
+from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY, SimRig
 
 
 @pytest.fixture
@@ -243,3 +243,37 @@ def test_record_overwrite_flag(
     assert main([*argv, "--overwrite"]) == 0
     assert "stopped: reached 1 polls" in capsys.readouterr().out
     assert len(events_from_cassette(cassette)) >= 40
+
+
+def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON has ``failures`` and ``api_errors`` with the documented keys."""
+    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
+    assert set(body) == keys and len(body["polling_gaps"]) == 2
+    assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
+    first = body["failures"][0]
+    assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
+    assert first["failed_at"].endswith("Z") and first["error_class"] == "failing_drive"
+    keys = {"observed_at", "endpoint", "http_status", "error_message", "jobid"}
+    assert all(keys <= set(error) for error in body["api_errors"])
+    assert any(e["jobid"] and "diffid" in (e["error_message"] or "") for e in body["api_errors"])
+
+
+def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """Markdown is a draft for a ticket: headed sections and pipe tables; table is aligned."""
+    assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("# Postmortem draft: troubled.yaml")
+    assert "The first failure was job 7340016 (machine, Frankfurt)" in text
+    assert "## Failed installs (4)" in text and "| jobid | kind |" in text
+    assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
+    text = capsys.readouterr().out
+    assert "Failed installs: 5" in text and "API errors, in time order: 0" in text
+    assert "Failure rate by location (worst first): 4" in text
+
+
+def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing source: exit 2 and one line."""
+    assert main(["postmortem", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
