@@ -76,6 +76,10 @@ class Throttle:
     def __init__(
         self, every_s: float, *, share: float = 0.25, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        if not 0 < share <= 1:
+            raise ValueError(
+                f"share is the most of the time redraws may take: 0 < share <= 1, not {share}"
+            )
         self.every_s = every_s
         self.share = share
         self.clock = clock

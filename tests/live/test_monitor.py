@@ -284,3 +284,10 @@ def test_throttle_keeps_redraws_to_their_share_of_the_time(cost_s: float, gap_s:
     assert gaps.min() >= gap_s - 1e-6
     assert gaps.max() <= gap_s + 0.1 + 1e-6
     assert cost_s * (len(gaps) + 1) <= 0.25 * 200 + cost_s
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_throttle_refuses_a_share_outside_zero_to_one(share: float) -> None:
+    """A share of 0 would divide by zero at the first redraw: refused when built."""
+    with pytest.raises(ValueError, match="0 < share <= 1"):
+        Throttle(1.0, share=share)
