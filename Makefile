@@ -20,6 +20,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check cfanalytics tests bench
+	$(BIN)/ruff format --check cfanalytics tests bench
 	$(BIN)/mypy cfanalytics
 	$(BIN)/lint-imports
 

@@ -24,7 +24,7 @@ COMMANDS = {
     "cfanalytics --help": [CLI, "--help"],
     "cfanalytics --version": [CLI, "--version"],
     'python -c "import cfanalytics"': [sys.executable, "-c", "import cfanalytics"],
-    "python -c \"import cfanalytics; cfanalytics.job_summary\"": [
+    'python -c "import cfanalytics; cfanalytics.job_summary"': [
         sys.executable,
         "-c",
         "import cfanalytics; cfanalytics.job_summary",

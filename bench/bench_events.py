@@ -37,14 +37,25 @@ def body(poll: int, jobs: int, *, duplicate: bool) -> str:
     for j in range(jobs):
         progress = (poll + j) % 100
         job = {
-            "jobid": 7340001 + j, "jobcreated": START - 900, "joberror": None,
-            "jobeta": START + 600 + poll, "jobfailed": 0, "jobprogress": progress,
-            "jobstart": str(START + j), "jobstateid": 4, "jobstatename": "Running",
-            "jobupdated": START + 15 * poll, "mirroring": j % 12 == 0, "restart": 1,
+            "jobid": 7340001 + j,
+            "jobcreated": START - 900,
+            "joberror": None,
+            "jobeta": START + 600 + poll,
+            "jobfailed": 0,
+            "jobprogress": progress,
+            "jobstart": str(START + j),
+            "jobstateid": 4,
+            "jobstatename": "Running",
+            "jobupdated": START + 15 * poll,
+            "mirroring": j % 12 == 0,
+            "restart": 1,
             "location": ("London", "Frankfurt", "Ashburn", "Singapore")[j % 4],
-            "machine": None if j % 12 == 0 else 31000 + j, "imagepath": "/games/arena/server",
-            "install_at": None, "mirror": "mirror-lon-01", "target_imageversionid": 218700,
-        }  # fmt: skip
+            "machine": None if j % 12 == 0 else 31000 + j,
+            "imagepath": "/games/arena/server",
+            "install_at": None,
+            "mirror": "mirror-lon-01",
+            "target_imageversionid": 218700,
+        }
         text = json.dumps(job)
         items.append(text[:-1] + ', "restart": 1}' if duplicate else text)
     return '{"installs": [' + ", ".join(items) + "]}"
@@ -88,8 +99,10 @@ def main() -> None:
 
     dup = exchanges([body(i, args.jobs, duplicate=True) for i in range(args.bodies)])
     with_dup = best(lambda: events_from_exchanges(dup, run_id="bench"), 1)
-    print(f"events    with the duplicate key      {with_dup:7.2f} s   ratio {with_dup / base:.2f}x"
-          "  (pyarrow cannot parse these)")  # fmt: skip
+    print(
+        f"events    with the duplicate key      {with_dup:7.2f} s   ratio {with_dup / base:.2f}x"
+        "  (pyarrow cannot parse these)"
+    )
 
 
 if __name__ == "__main__":

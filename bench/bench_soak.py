@@ -60,8 +60,10 @@ def report(label: str, soak: Soak) -> None:
     print(f"  responses recorded (event log)    {logged:9d}")
     print(f"  no-response rows (event log)      {logged_none:9d}")
     print(f"  faults by kind                    {kinds}")
-    print(f"  queue errors / failed polls       {len(soak.progress.queue_errors):9d} / "
-          f"{soak.progress.failed_polls}")  # fmt: skip
+    print(
+        f"  queue errors / failed polls       {len(soak.progress.queue_errors):9d} / "
+        f"{soak.progress.failed_polls}"
+    )
     print(f"  jobs checked against truth        {agree + disagree:9d}")
     print(f"    agreeing                        {agree:9d}")
     print(f"    disagreeing                     {disagree:9d}")

@@ -80,20 +80,33 @@ def synthetic_events(jobs: int, polls: int, *, seed: int = 20261102) -> pd.DataF
     running = sid == RUNNING
     status = pd.DataFrame(
         {
-            "run_id": "bench", "seq": poll, "observed_at": utc(t), "endpoint": "status",
-            "http_status": 200, "asid": 1, "jobid": 7_340_001 + job, "kind": "machine",
-            "jobstateid": sid, "state": STATES[sid], "jobprogress": progress,
+            "run_id": "bench",
+            "seq": poll,
+            "observed_at": utc(t),
+            "endpoint": "status",
+            "http_status": 200,
+            "asid": 1,
+            "jobid": 7_340_001 + job,
+            "kind": "machine",
+            "jobstateid": sid,
+            "state": STATES[sid],
+            "jobprogress": progress,
             "jobeta": utc(eta // (60 * SECOND_US) * (60 * SECOND_US), running),
             "location": np.array(["London", "Tokyo", "Dallas"])[job % 3],
         }
-    )  # fmt: skip
+    )
     bare = np.flatnonzero(outage)
     failures = pd.DataFrame(
         {
-            "run_id": "bench", "seq": bare, "observed_at": utc(poll_at[bare]),
-            "endpoint": "status", "http_status": 503, "asid": 1, "problem": "http_status",
+            "run_id": "bench",
+            "seq": bare,
+            "observed_at": utc(poll_at[bare]),
+            "endpoint": "status",
+            "http_status": 503,
+            "asid": 1,
+            "problem": "http_status",
         }
-    )  # fmt: skip
+    )
     events = pd.concat([status, failures], ignore_index=True)
     return conform(events.sort_values(["observed_at", "seq"], kind="stable"))
 
@@ -129,8 +142,10 @@ def main() -> None:
     built = time.perf_counter()
     events = synthetic_events(args.jobs, args.polls)
     built = time.perf_counter() - built
-    print(f"{args.jobs:,} jobs, {args.polls:,} polls, {len(events):,} events; "
-          f"built in {built:.1f} s; best of {args.repeat}")  # fmt: skip
+    print(
+        f"{args.jobs:,} jobs, {args.polls:,} polls, {len(events):,} events; "
+        f"built in {built:.1f} s; best of {args.repeat}"
+    )
 
     states = best(lambda: fleet_states(events), args.repeat)
     init = best(lambda: FleetTimeline(events), args.repeat)
@@ -143,15 +158,19 @@ def main() -> None:
     moments = [first + (last - first) * float(f) for f in rng.random(args.calls)]
     observed = events["observed_at"]
     filtered = statistics.median(per_call(lambda t: events.loc[observed <= t], moments))
-    print(f"{'baseline: events.loc[observed_at <= t]':40} {filtered * 1e3:8.2f} ms   "
-          f"ratio  1.00x   (median of {args.calls} random times)")  # fmt: skip
+    print(
+        f"{'baseline: events.loc[observed_at <= t]':40} {filtered * 1e3:8.2f} ms   "
+        f"ratio  1.00x   (median of {args.calls} random times)"
+    )
     for name, fn in (("at(t)", timeline.at), ("counts(t)", timeline.counts)):
         spent = per_call(fn, moments)
         median, worst = statistics.median(spent), max(spent)
         verdict = "within" if worst <= BUDGET_S else "over"
         tick = f"({verdict} the {BUDGET_S * 1e3:.0f} ms tick)"
-        print(f"{name:40} {median * 1e3:8.2f} ms   ratio {median / filtered:5.2f}x   "
-              f"worst {worst * 1e3:.2f} ms {tick}")  # fmt: skip
+        print(
+            f"{name:40} {median * 1e3:8.2f} ms   ratio {median / filtered:5.2f}x   "
+            f"worst {worst * 1e3:.2f} ms {tick}"
+        )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,27 @@ POLL_US = 15_000_000  # a status poll every 15 s
 SECOND_US = 1_000_000
 T0_US = pd.Timestamp("2026-11-02 09:00", tz="UTC").value // 1000
 LOCATIONS = (
-    "London", "Frankfurt", "Amsterdam", "Paris", "Madrid", "Stockholm", "Warsaw", "Ashburn",
-    "Chicago", "Dallas", "Seattle", "Los Angeles", "Toronto", "Sao Paulo", "Singapore",
-    "Tokyo", "Seoul", "Mumbai", "Sydney", "Johannesburg",
-)  # fmt: skip
+    "London",
+    "Frankfurt",
+    "Amsterdam",
+    "Paris",
+    "Madrid",
+    "Stockholm",
+    "Warsaw",
+    "Ashburn",
+    "Chicago",
+    "Dallas",
+    "Seattle",
+    "Los Angeles",
+    "Toronto",
+    "Sao Paulo",
+    "Singapore",
+    "Tokyo",
+    "Seoul",
+    "Mumbai",
+    "Sydney",
+    "Johannesburg",
+)
 # Outcomes drawn per job: vanish while running, Complete row then vanish, Failed, unfinished.
 VANISH, COMPLETE, FAILED = 0, 1, 2
 QUEUED_ID, RUNNING_ID, COMPLETE_ID, FAILED_ID = 3, 4, 5, 6
@@ -95,9 +112,15 @@ def lifecycles(rng: np.random.Generator, jobs: int, polls: int) -> pd.DataFrame:
     wait = np.minimum(wait, listed - 1)
     failed_rows = np.minimum(listed - wait - 1, rng.integers(1, 12, jobs))
     return pd.DataFrame(
-        {"queued": queued, "wait": wait, "listed": listed, "outcome": outcome,
-         "failed_rows": np.maximum(failed_rows, 1), "n_polls": n_polls}
-    )  # fmt: skip
+        {
+            "queued": queued,
+            "wait": wait,
+            "listed": listed,
+            "outcome": outcome,
+            "failed_rows": np.maximum(failed_rows, 1),
+            "n_polls": n_polls,
+        }
+    )
 
 
 def synthetic_events(jobs: int, polls_per_job: int, *, seed: int = 20261102) -> pd.DataFrame:
@@ -160,40 +183,69 @@ def synthetic_events(jobs: int, polls_per_job: int, *, seed: int = 20261102) -> 
     states = np.array(["", "", "", "Queued", "Running", "Complete", "Failed"])
     status = frame(
         len(job),
-        run_id=run_id[poll], seq=seq[poll], observed_at=times(t), endpoint="status",
-        http_status=200, asid=1, jobid=jobid[job],
+        run_id=run_id[poll],
+        seq=seq[poll],
+        observed_at=times(t),
+        endpoint="status",
+        http_status=200,
+        asid=1,
+        jobid=jobid[job],
         kind=pd.Categorical.from_codes(kinds[job], ["mirror", "machine"]),
-        jobstateid=sid, state=states[sid],
-        jobprogress=progress, jobcreated=times(queue_at[job] - 60 * SECOND_US),
+        jobstateid=sid,
+        state=states[sid],
+        jobprogress=progress,
+        jobcreated=times(queue_at[job] - 60 * SECOND_US),
         jobstart=times(start[job] // SECOND_US * SECOND_US, has_start),
-        jobupdated=times(updated), jobeta=times(eta, has_eta),
+        jobupdated=times(updated),
+        jobeta=times(eta, has_eta),
         jobfailed=(sid == FAILED_ID).astype(np.int64),
         joberror=texts(np.where(sid == FAILED_ID, 0, -1), ["download failed: checksum mismatch"]),
-        mirroring=mirror[job], restart=True, location=texts(location[job], list(LOCATIONS)),
+        mirroring=mirror[job],
+        restart=True,
+        location=texts(location[job], list(LOCATIONS)),
         machine=texts(np.where(mirror[job], -1, job), [f"{31000 + j}" for j in range(jobs)]),
         mirror=texts(location[job], [f"mirror-{n.lower()[:3]}-01" for n in LOCATIONS]),
-        imagepath="/games/arena/server", target_imageversionid=218700,
-    )  # fmt: skip
+        imagepath="/games/arena/server",
+        target_imageversionid=218700,
+    )
 
     listed_polls = np.zeros(n_polls, bool)
     listed_polls[poll] = True
     bare = np.flatnonzero(outage | ~listed_polls)  # failed polls, and empty lists
     bad = outage[bare]
     bare_rows = frame(
-        len(bare), run_id=run_id[bare], seq=seq[bare], observed_at=times(poll_at[bare]),
-        endpoint="status", http_status=ints(np.where(bad, 503, 200)), asid=1,
+        len(bare),
+        run_id=run_id[bare],
+        seq=seq[bare],
+        observed_at=times(poll_at[bare]),
+        endpoint="status",
+        http_status=ints(np.where(bad, 503, 200)),
+        asid=1,
         problem=np.where(bad, "http_status", None),
-    )  # fmt: skip
+    )
     answers = n_polls + np.arange(jobs)
     queue = frame(
-        jobs, run_id=run_id[answers], seq=seq[answers], observed_at=times(queue_at),
-        endpoint="queue", http_status=200, asid=1, jobid=jobid,
-        kind=pd.Categorical.from_codes(kinds, ["mirror", "machine"]), jobstateid=QUEUED_ID,
-        state="Queued", jobprogress=0, jobcreated=times(queue_at - 60 * SECOND_US),
-        jobupdated=times(queue_at), jobfailed=0, success=True, mirroring=mirror,
+        jobs,
+        run_id=run_id[answers],
+        seq=seq[answers],
+        observed_at=times(queue_at),
+        endpoint="queue",
+        http_status=200,
+        asid=1,
+        jobid=jobid,
+        kind=pd.Categorical.from_codes(kinds, ["mirror", "machine"]),
+        jobstateid=QUEUED_ID,
+        state="Queued",
+        jobprogress=0,
+        jobcreated=times(queue_at - 60 * SECOND_US),
+        jobupdated=times(queue_at),
+        jobfailed=0,
+        success=True,
+        mirroring=mirror,
         versionmirrorid=ints(7_840_001 + np.arange(jobs), mirror),
-        machinejobid=ints(7_840_001 + np.arange(jobs), ~mirror), installs_squashed=0,
-    )  # fmt: skip
+        machinejobid=ints(7_840_001 + np.arange(jobs), ~mirror),
+        installs_squashed=0,
+    )
     events = pd.concat([status, bare_rows, queue], ignore_index=True)
     events = events.sort_values(["observed_at", "seq"], kind="stable")
     return conform(events)
@@ -212,10 +264,13 @@ def best(fn: Callable[[], object], repeat: int) -> float:
 def baseline(events: pd.DataFrame) -> pd.DataFrame:
     """One pandas pass: a handful of per-job aggregates of the whole table."""
     return events.groupby("jobid").agg(
-        first_seen=("observed_at", "min"), last_seen=("observed_at", "max"),
-        max_progress=("jobprogress", "max"), last_state=("state", "last"),
-        n=("observed_at", "size"), mean_eta=("jobeta", "mean"),
-    )  # fmt: skip
+        first_seen=("observed_at", "min"),
+        last_seen=("observed_at", "max"),
+        max_progress=("jobprogress", "max"),
+        last_state=("state", "last"),
+        n=("observed_at", "size"),
+        mean_eta=("jobeta", "mean"),
+    )
 
 
 def pipeline(events: pd.DataFrame) -> pd.Series:
@@ -253,21 +308,29 @@ def main() -> None:
     steps: list[tuple[str, Callable[[], object]]] = [
         ("job_summary(events)", lambda: job_summary(events)),
         ("eta_errors(events, summary)", lambda: eta_errors(events, summary=summary)),
-        ("job_eta_metrics(events, errors, summary)",
-         lambda: job_eta_metrics(events, errors=errors, summary=summary)),
-        ("error_by(errors, decile & location)",
-         lambda: (error_by(errors, "progress_decile"), error_by(errors, "location"))),
-        ("rollout_metrics(events, summary=..., ...)",
-         lambda: rollout_metrics(events, summary=summary, errors=errors, per_job=per_job)),
-    ]  # fmt: skip
+        (
+            "job_eta_metrics(events, errors, summary)",
+            lambda: job_eta_metrics(events, errors=errors, summary=summary),
+        ),
+        (
+            "error_by(errors, decile & location)",
+            lambda: (error_by(errors, "progress_decile"), error_by(errors, "location")),
+        ),
+        (
+            "rollout_metrics(events, summary=..., ...)",
+            lambda: rollout_metrics(events, summary=summary, errors=errors, per_job=per_job),
+        ),
+    ]
     print(f"{'baseline: one groupby().agg pass':44} {base:7.3f} s   ratio  1.00x")
     for name, fn in steps:
         spent = best(fn, args.repeat)
         print(f"{name:44} {spent:7.3f} s   ratio {spent / base:5.2f}x")
     total = best(lambda: pipeline(events), args.repeat)
     verdict = "meets" if total / base <= AIM else "misses"
-    print(f"{'total: the whole pipeline':44} {total:7.3f} s   ratio {total / base:5.2f}x"
-          f"   ({verdict} the {AIM:.0f}x aim)")  # fmt: skip
+    print(
+        f"{'total: the whole pipeline':44} {total:7.3f} s   ratio {total / base:5.2f}x"
+        f"   ({verdict} the {AIM:.0f}x aim)"
+    )
     alone = best(lambda: rollout_metrics(events), args.repeat)
     print(f"{'rollout_metrics(events) alone':44} {alone:7.3f} s   ratio {alone / base:5.2f}x")
 

@@ -56,9 +56,7 @@ def test_lazy_names_match_their_type_checking_imports() -> None:
     eager = {n for n in cf.__all__ if n not in lazy}
     assert eager == {"__version__"} | {n for n in eager if n.endswith("Error")}
     for name, package in lazy.items():
-        assert getattr(importlib.import_module(f"cfanalytics.{package}"), name) is getattr(
-            cf, name
-        )
+        assert getattr(importlib.import_module(f"cfanalytics.{package}"), name) is getattr(cf, name)
 
 
 def test_no_public_name_shadows_a_module() -> None:

@@ -223,9 +223,14 @@ def vanishing(last: pd.DataFrame, found: pd.DataFrame) -> pd.Series:
     """
     left = last[["jobid", "observed_at", "asid"]].sort_values("observed_at", kind="stable")
     nxt = pd.merge_asof(
-        left, found[["asid", "polled_at"]], left_on="observed_at", right_on="polled_at",
-        by="asid", direction="forward", allow_exact_matches=False,
-    )  # fmt: skip
+        left,
+        found[["asid", "polled_at"]],
+        left_on="observed_at",
+        right_on="polled_at",
+        by="asid",
+        direction="forward",
+        allow_exact_matches=False,
+    )
     return nxt.set_index("jobid")["polled_at"].reindex(last["jobid"]).astype(TIME)
 
 

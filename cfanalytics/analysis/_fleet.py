@@ -146,9 +146,10 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     vanish = vanishing(final, polls(events)).fillna(final.set_index("jobid")["observed_at"])
     end.loc[last] = vanish.array
     runs = runs.assign(
-        start=runs["observed_at"], end=end,
+        start=runs["observed_at"],
+        end=end,
         state=pd.Categorical.from_codes(runs["code"].to_numpy(), dtype=_STATE),
-    )  # fmt: skip
+    )
     attributes = jobs[["jobid", "kind", "location", "machine"]]
     frame = runs.merge(attributes, on="jobid", how="left")
     return conform(frame, INTERVAL_SCHEMA, sort_by=["jobid", "start"])

@@ -126,9 +126,11 @@ def running_polls(snaps: pd.DataFrame, found: pd.DataFrame) -> pd.DataFrame:
     (``found``), with ``poll`` (:func:`numbered_polls`). Sorted by job and poll."""
     rows = snaps.loc[snaps["status"] & (snaps["code"] == FLEET_CODE["running"])]
     rows = rows[["jobid", "asid", "observed_at", "jobprogress", "jobeta"]].merge(
-        numbered_polls(found), left_on=["asid", "observed_at"], right_on=["asid", "polled_at"],
+        numbered_polls(found),
+        left_on=["asid", "observed_at"],
+        right_on=["asid", "polled_at"],
         how="inner",
-    )  # fmt: skip
+    )
     return rows.sort_values(["jobid", "poll"], kind="stable").reset_index(drop=True)
 
 
@@ -141,9 +143,12 @@ def stall_streaks(running: pd.DataFrame) -> np.ndarray:
     progress = running["jobprogress"].to_numpy(dtype=np.int64, na_value=-1)
     same = np.zeros(len(running), bool)
     same[1:] = (
-        (jobid[1:] == jobid[:-1]) & (poll[1:] == poll[:-1] + 1)
-        & known[1:] & known[:-1] & (progress[1:] == progress[:-1])
-    )  # fmt: skip
+        (jobid[1:] == jobid[:-1])
+        & (poll[1:] == poll[:-1] + 1)
+        & known[1:]
+        & known[:-1]
+        & (progress[1:] == progress[:-1])
+    )
     rows = np.arange(len(same))
     streak: np.ndarray = rows - np.maximum.accumulate(np.where(same, 0, rows)) + 1
     return streak

@@ -311,9 +311,12 @@ def _first_eta(first: np.ndarray, code: np.ndarray, eta: np.ndarray) -> np.ndarr
 
 
 def _ends(
-    snaps: pd.DataFrame, job: np.ndarray, summary: pd.DataFrame, found: pd.DataFrame,
+    snaps: pd.DataFrame,
+    job: np.ndarray,
+    summary: pd.DataFrame,
+    found: pd.DataFrame,
     stamps: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray]:
     """Per job: the index of its vanishing poll (past the last poll if none) and its state
     from then on (:func:`~._common.endings`)."""
     gone, after = np.full(len(summary), len(stamps)), np.full(len(summary), _WAITING)

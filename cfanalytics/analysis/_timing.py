@@ -321,9 +321,11 @@ def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
     ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.
     """
     per_job = errors.groupby([by, "jobid"], observed=True).agg(
-        mae=("abs_error_s", "mean"), bias=("error_s", "mean"), hit=("hit", "mean"),
+        mae=("abs_error_s", "mean"),
+        bias=("error_s", "mean"),
+        hit=("hit", "mean"),
         n=("error_s", "size"),
-    )  # fmt: skip
+    )
     grouped = per_job.groupby(level=0, observed=True)
     return pd.DataFrame(
         {

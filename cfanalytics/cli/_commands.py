@@ -34,9 +34,17 @@ __all__ = [
 ]
 
 STATUS_COLUMNS = (
-    "jobid", "kind", "state", "jobprogress", "jobeta", "location", "machine", "mirror",
-    "target_imageversionid", "joberror",
-)  # fmt: skip
+    "jobid",
+    "kind",
+    "state",
+    "jobprogress",
+    "jobeta",
+    "location",
+    "machine",
+    "mirror",
+    "target_imageversionid",
+    "joberror",
+)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -149,8 +157,12 @@ def record(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
     )
     bar, on_progress = progress_bar()
-    common = {"events_dir": args.events, "base_url": args.base_url, "timeout": args.timeout,
-              "on_progress": on_progress}  # fmt: skip
+    common = {
+        "events_dir": args.events,
+        "base_url": args.base_url,
+        "timeout": args.timeout,
+        "on_progress": on_progress,
+    }
     with bar:
         if args.resume:
             run = resume(args.cassette, **common)

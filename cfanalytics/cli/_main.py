@@ -191,8 +191,9 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(status, envelope, bad body, no answer). JSON for tools, Markdown for a ticket.",
     )
     _add_source(p)
-    p.add_argument("--format", choices=("table", "json", "md"), default="table",
-                   help="output format (table)")  # fmt: skip
+    p.add_argument(
+        "--format", choices=("table", "json", "md"), default="table", help="output format (table)"
+    )
 
     p = sub.add_parser(
         "scan-secrets",
@@ -203,8 +204,11 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "values. Excerpts are redacted. Exit 1 when anything is found.",
     )
     p.add_argument("paths", nargs="+", help="files or folders to scan")
-    p.add_argument("--secrets-file", help="more known secrets, one per line (never on the "
-                   "command line: it would land in shell history)")  # fmt: skip
+    p.add_argument(
+        "--secrets-file",
+        help="more known secrets, one per line (never on the "
+        "command line: it would land in shell history)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

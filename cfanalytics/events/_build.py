@@ -169,8 +169,10 @@ def exchange_rows(exchange: Exchange, *, run_id: str, seq: int) -> list[Row]:
     raw = exchange.response
     if raw is None:
         message = exchange.error or "no response"
-        return [base | {"observed_at": exchange.failed_at, "problem": "transport",
-                        "error_message": message}]  # fmt: skip
+        return [
+            base
+            | {"observed_at": exchange.failed_at, "problem": "transport", "error_message": message}
+        ]
     base |= {"observed_at": observed_at(raw), "http_status": raw.status_code}
     if where.call is None:
         return [base | {"extra": json.dumps({"body": raw.text[:2000]})}]

@@ -198,10 +198,18 @@ def _fleet_from_progress(progress: RolloutProgress) -> pd.DataFrame:
         job = progress.latest.get(jobid)
         state = "waiting" if job is None else FLEET_STATE_BY_ID.get(job.jobstateid or 0, "other")
         state = FLEET_STATE_BY_OUTCOME.get(progress.ended.get(jobid, ""), state)
-        fields = {} if job is None else {
-            "kind": job.kind, "location": job.location, "machine": job.machine,
-            "mirror": job.mirror, "jobprogress": job.jobprogress, "jobeta": job.jobeta,
-        }  # fmt: skip
+        fields = (
+            {}
+            if job is None
+            else {
+                "kind": job.kind,
+                "location": job.location,
+                "machine": job.machine,
+                "mirror": job.mirror,
+                "jobprogress": job.jobprogress,
+                "jobeta": job.jobeta,
+            }
+        )
         rows.append({"jobid": jobid, "state": state, **fields})
     frame = pd.concat([_empty_fleet(), pd.DataFrame(rows)], ignore_index=True)
     frame = frame.astype(dict(SNAPSHOT_SCHEMA))[list(SNAPSHOT_SCHEMA)]

@@ -145,9 +145,14 @@ class LiveSession:
         server = serve(sim)
         try:
             recording = _open_recording(
-                out_dir, sim.asid, interval / speed,
-                base_url=server.url, access_key=access, secret_key=secret, clock=sim_now,
-            )  # fmt: skip
+                out_dir,
+                sim.asid,
+                interval / speed,
+                base_url=server.url,
+                access_key=access,
+                secret_key=secret,
+                clock=sim_now,
+            )
         except BaseException:
             server.close()
             raise
@@ -167,9 +172,13 @@ class LiveSession:
     ) -> LiveSession:
         """The real Clanforge API (keys: arguments, else ``CLANFORGE_*`` variables)."""
         recording = _open_recording(
-            out_dir, asid, interval, base_url=base_url, access_key=access_key,
+            out_dir,
+            asid,
+            interval,
+            base_url=base_url,
+            access_key=access_key,
             secret_key=secret_key,
-        )  # fmt: skip
+        )
         label = f"Clanforge API at {recording.client.base_url}"
         return cls._recorded(recording, asid, interval, label)
 
@@ -179,8 +188,14 @@ class LiveSession:
         loaded = load_cassette(cassette)
         plan = RunPlan.from_metadata(loaded.metadata, str(cassette))
         client, recorder = replay_client(loaded)
-        return cls(client, recorder, asid=plan.asid, interval=0.0,
-                   source=f"replay of {cassette}", replaying=True)  # fmt: skip
+        return cls(
+            client,
+            recorder,
+            asid=plan.asid,
+            interval=0.0,
+            source=f"replay of {cassette}",
+            replaying=True,
+        )
 
     @classmethod
     def _recorded(
@@ -191,8 +206,15 @@ class LiveSession:
         label: str,
         server: SimServer | None = None,
     ) -> LiveSession:
-        return cls(recording.client, recording.recorder, asid=asid, interval=interval,
-                   source=label, recording=recording, server=server)  # fmt: skip
+        return cls(
+            recording.client,
+            recording.recorder,
+            asid=asid,
+            interval=interval,
+            source=label,
+            recording=recording,
+            server=server,
+        )
 
     # -- using ---------------------------------------------------------------------------
 
@@ -220,9 +242,14 @@ class LiveSession:
         """A runner that follows jobs queued elsewhere (``queue=False``), recording polls."""
         sleep: dict[str, Callable[..., Any]] = {"sleep": no_sleep} if self.replaying else {}
         runner = RolloutRunner(
-            self.client, self.asid, interval=self.interval, queue=False,
-            recorder=self.recorder, on_finish=self._finished, **(sleep | options),
-        )  # fmt: skip
+            self.client,
+            self.asid,
+            interval=self.interval,
+            queue=False,
+            recorder=self.recorder,
+            on_finish=self._finished,
+            **(sleep | options),
+        )
         self._runners.append(runner)
         return runner
 
@@ -299,9 +326,12 @@ def _open_recording(
     folder = Path(out_dir) / run_id
     plan = RunPlan(asid=asid, interval=interval)
     recording = Recording.open(
-        cassette=folder / "rollout.yaml", events_dir=folder / "events",
-        metadata=plan.metadata(), run_id=run_id, **options,
-    )  # fmt: skip
+        cassette=folder / "rollout.yaml",
+        events_dir=folder / "events",
+        metadata=plan.metadata(),
+        run_id=run_id,
+        **options,
+    )
     log.info("recording to %s", folder)
     return recording
 

@@ -51,15 +51,29 @@ def plot_completion_curve(
         ax.step(x_of(part), share, where="post", label=str(outcome), **options)
         if outcome == "completed":
             low, high = (part[c].to_numpy(dtype=float, na_value=np.nan) for c in ("lower", "upper"))
-            ax.fill_between(x_of(part), low, high, step="post", color=colour, alpha=0.2,
-                            linewidth=0, label="completed: range the polls allow")  # fmt: skip
+            ax.fill_between(
+                x_of(part),
+                low,
+                high,
+                step="post",
+                color=colour,
+                alpha=0.2,
+                linewidth=0,
+                label="completed: range the polls allow",
+            )
             marks = clock_time if wall else (lambda minutes: f"after {minutes:.1f} min")
             completion_marks(ax, np.asarray(x_of(part)), pd.Series(share), 1.0, marks)
     if midpoint is not None:
         done = midpoint[midpoint["outcome"] == "completed"]
-        ax.step(x_of(done), done["incidence"].to_numpy(dtype=float, na_value=np.nan),
-                where="post", color="0.3", linestyle="--", linewidth=1,
-                label="completed: window midpoints")  # fmt: skip
+        ax.step(
+            x_of(done),
+            done["incidence"].to_numpy(dtype=float, na_value=np.nan),
+            where="post",
+            color="0.3",
+            linestyle="--",
+            linewidth=1,
+            label="completed: window midpoints",
+        )
     if wall:
         utc_axis(ax)
     else:
@@ -67,8 +81,9 @@ def plot_completion_curve(
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     n_jobs = int(curve["n_jobs"].iloc[0]) if len(curve) else 0
     title = "Completion curve" if wall else "Install durations"
-    ax.set(ylim=(0, 1.02), ylabel=f"share of {n_jobs:,} {'' if wall else 'started '}jobs",
-           title=title)  # fmt: skip
+    ax.set(
+        ylim=(0, 1.02), ylabel=f"share of {n_jobs:,} {'' if wall else 'started '}jobs", title=title
+    )
     if ax.get_legend_handles_labels()[0]:
         # Upper left, under the 90 % line: curves rise late, so that corner stays empty.
         ax.legend(loc="upper left", bbox_to_anchor=(0.0, 0.86), frameon=False, fontsize="small")

@@ -85,8 +85,11 @@ def plot_error_by_decile(errors: pd.DataFrame, *, ax: Axes | None = None, **kwar
         box.set(facecolor=OKABE_ITO[5], alpha=0.6)
     ax.axhline(0, color="0.3", linewidth=1)
     ax.set_xticks(list(deciles), [f"{10 * d}-{10 * d + 9}" for d in deciles], rotation=45)
-    ax.set(xlabel="progress when the ETA was given (%)",
-           ylabel="actual - ETA (min; above 0: late)", title="ETA error by progress")  # fmt: skip
+    ax.set(
+        xlabel="progress when the ETA was given (%)",
+        ylabel="actual - ETA (min; above 0: late)",
+        title="ETA error by progress",
+    )
     return ax
 
 
@@ -100,8 +103,9 @@ def plot_eta_trajectories(
     for number, (jobid, part) in enumerate(chosen.groupby("jobid")):
         colour = TRAJECTORY_COLOURS[number % len(TRAJECTORY_COLOURS)]
         options: dict[str, Any] = {"color": colour, "linewidth": 1.2} | kwargs
-        (line,) = ax.step(part["observed_at"], part["jobeta"], where="post",
-                          label=f"job {jobid}", **options)  # fmt: skip
+        (line,) = ax.step(
+            part["observed_at"], part["jobeta"], where="post", label=f"job {jobid}", **options
+        )
         handles.append(line)
         done = part["completed_at"].iloc[0]
         after = done - pd.to_timedelta(
@@ -148,7 +152,12 @@ def plot_progress_curves(curves: pd.DataFrame, *, ax: Axes | None = None, **kwar
         handles.append(Line2D([], [], color=colour, label=f"{kind} ({jobs} jobs)"))
     ax.plot([0, 1], [0, 100], color="0.3", linestyle="--", linewidth=1)
     handles.append(Line2D([], [], color="0.3", linestyle="--", label="progress ∝ time"))
-    ax.set(xlim=(0, 1), ylim=(0, 100), xlabel="elapsed fraction of the job's duration",
-           ylabel="progress (%)", title="Progress against elapsed time")  # fmt: skip
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 100),
+        xlabel="elapsed fraction of the job's duration",
+        ylabel="progress (%)",
+        title="Progress against elapsed time",
+    )
     ax.legend(handles=handles, loc="upper left", frameon=False, fontsize="small")
     return ax

@@ -48,8 +48,14 @@ def plot_failure_timeline(
         ax.scatter(utc_values(part["failed_at"]), y + jitter, label=str(name), **options)
     if api_errors is not None and len(api_errors):
         y0 = place[_API_ROW]
-        ax.vlines(utc_values(api_errors["observed_at"]), y0 - 0.3, y0 + 0.3, color=OKABE_ITO[7],
-                  linewidth=1, label="API error")  # fmt: skip
+        ax.vlines(
+            utc_values(api_errors["observed_at"]),
+            y0 - 0.3,
+            y0 + 0.3,
+            color=OKABE_ITO[7],
+            linewidth=1,
+            label="API error",
+        )
     ax.set_yticks(range(len(rows)), rows)
     ax.set_ylim(max(len(rows), 1) - 0.5, -0.5)
     utc_axis(ax)
@@ -77,8 +83,10 @@ def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs:
     ax.set_ylim(max(len(labels), 1) - 0.5, -0.5)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set(xlabel="failed, of the jobs that ended", ylabel=by, title=f"Failure rate by {by}")
-    ax.set_xlim(0, max(float(np.nanmax(share)) if len(share) and np.isfinite(share).any() else 0,
-                       0.1) * 1.25)  # fmt: skip
+    ax.set_xlim(
+        0,
+        max(float(np.nanmax(share)) if len(share) and np.isfinite(share).any() else 0, 0.1) * 1.25,
+    )
     return ax
 
 
@@ -101,6 +109,9 @@ def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kw
     ax.set_yticks(range(len(classes)), [label_text(c) for c in classes])
     ax.set_ylim(max(len(classes), 1) - 0.5, -0.5)
     ax.set_xlim(left=0)
-    ax.set(xlabel="time from start to failure (min); bar: median", ylabel="error class",
-           title="Time to failure")  # fmt: skip
+    ax.set(
+        xlabel="time from start to failure (min); bar: median",
+        ylabel="error class",
+        title="Time to failure",
+    )
     return ax

@@ -40,16 +40,22 @@ def plot_burnup(states: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) 
     if "state" not in states.columns:
         raise TypeError("plot_burnup takes fleet_states(events), not a job summary")
     ax = axes_or_current(ax)
-    wide = states.pivot_table(index="observed_at", columns="state", values="jobs",
-                              aggfunc="sum", observed=False).astype("float64")  # fmt: skip
+    wide = states.pivot_table(
+        index="observed_at", columns="state", values="jobs", aggfunc="sum", observed=False
+    ).astype("float64")
     drawn = [s for s in STATE_COLOURS if s in wide.columns and wide[s].sum() > 0]
     total = float(wide.sum(axis=1).max()) if len(wide) else 0.0
     times = utc_values(wide.index.to_series())
     shown = held_steps(times)
     options: dict[str, Any] = {"step": "post", "linewidth": 0} | kwargs
     if drawn:
-        ax.stackplot(shown, *[np.append(wide[s].to_numpy(), wide[s].iloc[-1]) for s in drawn],
-                     labels=drawn, colors=[STATE_COLOURS[s] for s in drawn], **options)  # fmt: skip
+        ax.stackplot(
+            shown,
+            *[np.append(wide[s].to_numpy(), wide[s].iloc[-1]) for s in drawn],
+            labels=drawn,
+            colors=[STATE_COLOURS[s] for s in drawn],
+            **options,
+        )
     if total:
         completion_marks(ax, times, wide.get("completed"), total)
     utc_axis(ax)
@@ -134,8 +140,13 @@ def _sub_rows(data: pd.DataFrame, lanes: list[str]) -> tuple[np.ndarray, np.ndar
     """
     lane = data["lane"].map({name: i for i, name in enumerate(lanes)}).to_numpy(dtype=float)
     by_job = data.assign(lane=lane).groupby("jobid")
-    jobs = pd.DataFrame({"lane": by_job["lane"].first(), "first": by_job["start"].min(),
-                         "moved": by_job["end"].min()})  # fmt: skip
+    jobs = pd.DataFrame(
+        {
+            "lane": by_job["lane"].first(),
+            "first": by_job["start"].min(),
+            "moved": by_job["end"].min(),
+        }
+    )
     jobs = jobs.sort_values(["lane", "first", "moved"], kind="stable")
     jobs["slot"] = jobs.groupby("lane").cumcount()
     jobs["slots"] = jobs.groupby("lane")["slot"].transform("size")
@@ -151,8 +162,14 @@ def _mark_failures(ax: Axes, when: np.ndarray, where: np.ndarray, *, labelled: n
         return
     for day, level in zip(when[labelled], where[labelled], strict=True):
         stamp = mdates.num2date(day, tz="UTC").strftime("%H:%M:%S")  # type: ignore[no-untyped-call]
-        ax.annotate(stamp, (day, level), xytext=(5, 0), textcoords="offset points",
-                    va="center", fontsize="x-small")  # fmt: skip
+        ax.annotate(
+            stamp,
+            (day, level),
+            xytext=(5, 0),
+            textcoords="offset points",
+            va="center",
+            fontsize="x-small",
+        )
 
 
 def _points_per_lane(ax: Axes, lanes: int) -> float:

@@ -80,9 +80,17 @@ def utc_values(times: pd.Series) -> np.ndarray:
 def legend_above(ax: Axes, handles: list[Any]) -> None:
     """A one-row legend above the Axes on the right, beside a left-aligned title."""
     if handles:
-        ax.legend(handles=handles, loc="lower right", bbox_to_anchor=(1.0, 1.0),
-                  ncol=len(handles), frameon=False, fontsize="small",
-                  handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
+        ax.legend(
+            handles=handles,
+            loc="lower right",
+            bbox_to_anchor=(1.0, 1.0),
+            ncol=len(handles),
+            frameon=False,
+            fontsize="small",
+            handlelength=1.2,
+            columnspacing=1.0,
+            borderaxespad=0.2,
+        )
 
 
 def held_steps(times: np.ndarray) -> np.ndarray:
@@ -112,14 +120,27 @@ def completion_marks(
         reached = np.flatnonzero(done >= level)
         ax.axhline(level, color="0.15", linestyle="--", linewidth=0.8)
         note = "" if len(reached) else " (not reached)"
-        ax.annotate(f"{share:.0%} of jobs{note}", (0.005, level), va="bottom", color="0.15",
-                    xycoords=("axes fraction", "data"), fontsize="small", bbox=box)  # fmt: skip
+        ax.annotate(
+            f"{share:.0%} of jobs{note}",
+            (0.005, level),
+            va="bottom",
+            color="0.15",
+            xycoords=("axes fraction", "data"),
+            fontsize="small",
+            bbox=box,
+        )
         if not len(reached):
             continue
         when = times[reached[0]]
         ax.plot([when], [level], marker="o", color="black", markersize=5)
         late = when - times[0] > (times[-1] - times[0]) / 2  # label left of the dot: inside
-        ax.annotate(f"{share:.0%} completed {label(when)}", (when, level),
-                    xytext=(-5 if late else 5, 5), textcoords="offset points",
-                    ha="right" if late else "left", fontsize="small", fontweight="bold",
-                    bbox=box)  # fmt: skip
+        ax.annotate(
+            f"{share:.0%} completed {label(when)}",
+            (when, level),
+            xytext=(-5 if late else 5, 5),
+            textcoords="offset points",
+            ha="right" if late else "left",
+            fontsize="small",
+            fontweight="bold",
+            bbox=box,
+        )

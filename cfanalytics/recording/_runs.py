@@ -81,8 +81,13 @@ class RunPlan:
     def metadata(self) -> dict[str, Any]:
         """The plan as cassette metadata."""
         jobs = None if self.jobs is None else list(self.jobs)
-        return {"asid": self.asid, "jobs": jobs, "interval": self.interval,
-                "max_polls": self.max_polls, "max_duration": self.max_duration}  # fmt: skip
+        return {
+            "asid": self.asid,
+            "jobs": jobs,
+            "interval": self.interval,
+            "max_polls": self.max_polls,
+            "max_duration": self.max_duration,
+        }
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any], where: str) -> RunPlan:
@@ -173,14 +178,16 @@ class Recording:
             options.pop("access_key", None), options.pop("secret_key", None), os.environ
         )
         meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
-        writer = CassetteWriter(cassette, metadata=meta, secrets=credentials.secrets(),
-                                overwrite=True)  # fmt: skip
+        writer = CassetteWriter(
+            cassette, metadata=meta, secrets=credentials.secrets(), overwrite=True
+        )
         for interaction in prior.interactions:
             writer.append(interaction)
         if options.get("base_url") is None:  # the API the run was recorded against
             options["base_url"] = meta.get("base_url")
-        recording = cls._wire(writer, events_dir, str(meta["run_id"]), credentials,
-                              prior=prior, **options)  # fmt: skip
+        recording = cls._wire(
+            writer, events_dir, str(meta["run_id"]), credentials, prior=prior, **options
+        )
         return recording, prior
 
     @classmethod
@@ -204,9 +211,13 @@ class Recording:
         if log is not None and prior is not None:
             _catch_up(log, done, run_id)
         recorder = Recorder(
-            run_id=run_id, eventlog=log, cassette=writer, secrets=secrets,
-            first_seq=len(done), **_clock(clock),
-        )  # fmt: skip
+            run_id=run_id,
+            eventlog=log,
+            cassette=writer,
+            secrets=secrets,
+            first_seq=len(done),
+            **_clock(clock),
+        )
         wire: httpx.AsyncBaseTransport = recorder.wrap_async(
             transport or httpx.AsyncHTTPTransport()
         )
@@ -214,9 +225,13 @@ class Recording:
             wire = resume = ResumeTransport(prior, wire)
             sleep = _unless_rereading(resume, sleep)
         client = AsyncClient(
-            base_url=base_url, access_key=credentials.access_key,
-            secret_key=credentials.secret_key, sleep=sleep, transport=wire, **client_options,
-        )  # fmt: skip
+            base_url=base_url,
+            access_key=credentials.access_key,
+            secret_key=credentials.secret_key,
+            sleep=sleep,
+            transport=wire,
+            **client_options,
+        )
         writer.metadata["base_url"] = str(client.base_url)
         writer.metadata["complete"] = False  # until the run ends by a stop condition
         fresh = not journal_path(writer.path).exists()

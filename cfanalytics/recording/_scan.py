@@ -42,9 +42,21 @@ from ._cassette import FILTERED
 __all__ = ["MIN_SECRET_LENGTH", "SCANNED_SUFFIXES", "SKIPPED_DIRS", "Finding", "scan_paths"]
 
 SCANNED_SUFFIXES = frozenset(
-    {".yaml", ".yml", ".json", ".jsonl", ".parquet", ".html", ".htm", ".md", ".ipynb", ".csv",
-     ".txt", ".log"}
-)  # fmt: skip
+    {
+        ".yaml",
+        ".yml",
+        ".json",
+        ".jsonl",
+        ".parquet",
+        ".html",
+        ".htm",
+        ".md",
+        ".ipynb",
+        ".csv",
+        ".txt",
+        ".log",
+    }
+)
 """Data artifacts looked at when a folder is walked (also with ``.gz``); code is not."""
 SKIPPED_DIRS = frozenset(
     {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
@@ -483,6 +495,12 @@ def _cells(name: str, values: list[Any], first: int) -> Iterator[tuple[str, str,
 def _non_text(kind: Any) -> bool:
     import pyarrow as pa
 
-    checks = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean,
-              pa.types.is_temporal, pa.types.is_decimal, pa.types.is_null)  # fmt: skip
+    checks = (
+        pa.types.is_integer,
+        pa.types.is_floating,
+        pa.types.is_boolean,
+        pa.types.is_temporal,
+        pa.types.is_decimal,
+        pa.types.is_null,
+    )
     return any(check(kind) for check in checks)

@@ -29,8 +29,13 @@ from ._provenance import Provenance
 
 __all__ = ["SECTIONS", "provenance_section"]
 
-_ERROR_COLUMNS = {"n_jobs": "jobs", "n_observations": "ETAs", "mae_s": "mean abs. error",
-                  "bias_s": "mean error (+ late)", "hit_rate": "finished by ETA"}  # fmt: skip
+_ERROR_COLUMNS = {
+    "n_jobs": "jobs",
+    "n_observations": "ETAs",
+    "mae_s": "mean abs. error",
+    "bias_s": "mean error (+ late)",
+    "hit_rate": "finished by ETA",
+}
 _MAX_LANES = 60  # a readable number of lanes in one picture
 
 _ERROR_FORMATS = {
@@ -56,15 +61,21 @@ def headline(data: ReportData) -> Section:
     items = [
         _fleet_done(m, 50),
         _fleet_done(m, 90),
-        (duration(m["eta_bias_s"], signed=True), "mean ETA error",
-         "per job, then averaged; + is late"),
+        (
+            duration(m["eta_bias_s"], signed=True),
+            "mean ETA error",
+            "per job, then averaged; + is late",
+        ),
         (duration(m["eta_mae_s"]), "mean absolute ETA error", "per job, then averaged"),
         (percent(m["hit_rate"]), "of ETAs met", "job finished by the ETA given"),
         (_skill(m["skill"]), "ETA skill", "error against a naive linear rule; < 1 beats it"),
         (duration(m["duration_p50_s"]), "median install", f"p90 {duration(m['duration_p90_s'])}"),
-        (f"{m['completed']} / {m['failed']} / {m['unfinished']}", "completed / failed / open",
-         f"of {m['n_jobs']} jobs{_never_queued(data)}"),
-    ]  # fmt: skip
+        (
+            f"{m['completed']} / {m['failed']} / {m['unfinished']}",
+            "completed / failed / open",
+            f"of {m['n_jobs']} jobs{_never_queued(data)}",
+        ),
+    ]
     return Section("headline", "Headline", [cards(items), paragraph(_answer(data))])
 
 
@@ -123,22 +134,41 @@ def fleet(data: ReportData) -> Section:
     """The rollout over time: states stacked, completion curves, one lane per machine."""
     intervals, lanes_note = _lanes_shown(data)
     lanes = max(int(intervals["machine"].nunique(dropna=False)), 1)
-    return Section("fleet", "Fleet over time", [
-        figure(_draw(plots.plot_burnup, data.states), caption=(
-            "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
-            "jobs had completed.")),
-        figure(_draw(plots.plot_completion_curve, data.completion,
-                     midpoint=data.completion_midpoint), caption=(
-            "Share of all jobs completed and failed over time. Most completions are only "
-            "known to lie between two polls: the band is what the polls allow, the solid "
-            "line the maximum-likelihood estimate, the dashed one the window midpoints.")),
-        figure(_draw(plots.plot_completion_curve, data.durations), caption=(
-            f"How long installs take: the same for the {_started(data)} jobs seen started, in "
-            "time since each started.")),
-        figure(_draw(plots.plot_swimlanes, intervals, by="machine"), caption=(
-            f"{lanes_note}, coloured by the state each poll saw; x: a failure."),
-            size=(9.0, min(2.0 + 0.22 * lanes, 14.0))),
-    ])  # fmt: skip
+    return Section(
+        "fleet",
+        "Fleet over time",
+        [
+            figure(
+                _draw(plots.plot_burnup, data.states),
+                caption=(
+                    "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
+                    "jobs had completed."
+                ),
+            ),
+            figure(
+                _draw(
+                    plots.plot_completion_curve, data.completion, midpoint=data.completion_midpoint
+                ),
+                caption=(
+                    "Share of all jobs completed and failed over time. Most completions are only "
+                    "known to lie between two polls: the band is what the polls allow, the solid "
+                    "line the maximum-likelihood estimate, the dashed one the window midpoints."
+                ),
+            ),
+            figure(
+                _draw(plots.plot_completion_curve, data.durations),
+                caption=(
+                    f"How long installs take: the same for the {_started(data)} jobs seen "
+                    "started, in time since each started."
+                ),
+            ),
+            figure(
+                _draw(plots.plot_swimlanes, intervals, by="machine"),
+                caption=(f"{lanes_note}, coloured by the state each poll saw; x: a failure."),
+                size=(9.0, min(2.0 + 0.22 * lanes, 14.0)),
+            ),
+        ],
+    )
 
 
 def _started(data: ReportData) -> int:
@@ -156,8 +186,10 @@ def _lanes_shown(data: ReportData) -> tuple[pd.DataFrame, str]:
     slow = jobs.sort_values("run_time_s", ascending=False, na_position="last")
     order = pd.concat([failed["machine"], slow["machine"]]).dropna().drop_duplicates()
     chosen = order.iloc[:_MAX_LANES]
-    note = (f"{len(chosen)} of {len(machines)} machines: those with failures first, then "
-            "those with the longest installs; and every mirror")  # fmt: skip
+    note = (
+        f"{len(chosen)} of {len(machines)} machines: those with failures first, then "
+        "those with the longest installs; and every mirror"
+    )
     keep = intervals["machine"].isin(chosen) | (intervals["kind"] == "mirror")  # feed the rest
     return intervals[keep.fillna(False)], note
 
@@ -166,23 +198,39 @@ def accuracy(data: ReportData) -> Section:
     """How good the ETAs were, and at what progress."""
     errors = data.errors
     worst = data.per_job.nlargest(6, "eta_mae_s")["jobid"].tolist()
-    by_decile = data.by_decile.assign(progress=lambda f: f["progress_decile"].map(
-        lambda d: f"{10 * d}-{10 * d + 9} %"))  # fmt: skip
-    return Section("accuracy", "ETA accuracy", [
-        figure(_draw(plots.plot_eta_vs_actual, errors), caption=_scatter_caption(errors)),
-        "<h3>By progress</h3>",
-        figure(_draw(plots.plot_error_by_decile, errors), caption=(
-            f"Error (actual {MINUS} ETA) by the progress at which the ETA was given.")),
-        _error_table(by_decile, "progress"),
-        "<h3>Progress against time</h3>",
-        figure(_draw(plots.plot_progress_curves, data.progress), caption=(
-            "Reported progress against the share of each job's run time. On the diagonal, "
-            "progress is linear in time and a linear ETA is right; above it, progress runs "
-            "ahead of time and the last percent takes longest; plateaus are stalls.")),
-        "<h3>The six jobs with the worst ETAs</h3>",
-        figure(_draw(plots.plot_eta_trajectories, errors, jobs=worst), caption=(
-            "Each job's ETA over time; dotted: its actual completion, band: censoring window.")),
-    ])  # fmt: skip
+    by_decile = data.by_decile.assign(
+        progress=lambda f: f["progress_decile"].map(lambda d: f"{10 * d}-{10 * d + 9} %")
+    )
+    return Section(
+        "accuracy",
+        "ETA accuracy",
+        [
+            figure(_draw(plots.plot_eta_vs_actual, errors), caption=_scatter_caption(errors)),
+            "<h3>By progress</h3>",
+            figure(
+                _draw(plots.plot_error_by_decile, errors),
+                caption=(f"Error (actual {MINUS} ETA) by the progress at which the ETA was given."),
+            ),
+            _error_table(by_decile, "progress"),
+            "<h3>Progress against time</h3>",
+            figure(
+                _draw(plots.plot_progress_curves, data.progress),
+                caption=(
+                    "Reported progress against the share of each job's run time. On the diagonal, "
+                    "progress is linear in time and a linear ETA is right; above it, progress runs "
+                    "ahead of time and the last percent takes longest; plateaus are stalls."
+                ),
+            ),
+            "<h3>The six jobs with the worst ETAs</h3>",
+            figure(
+                _draw(plots.plot_eta_trajectories, errors, jobs=worst),
+                caption=(
+                    "Each job's ETA over time; dotted: its actual completion, "
+                    "band: censoring window."
+                ),
+            ),
+        ],
+    )
 
 
 def _scatter_caption(errors: pd.DataFrame) -> str:
@@ -199,57 +247,99 @@ def _error_table(frame: pd.DataFrame, by: str) -> str:
 
 def where(data: ReportData) -> Section:
     """ETA accuracy by location and by kind of job."""
-    return Section("where", "Where", [
-        "<h3>By location</h3>", _error_table(data.by_location, "location"),
-        "<h3>By kind</h3>", _error_table(data.by_kind, "kind"),
-    ])  # fmt: skip
+    return Section(
+        "where",
+        "Where",
+        [
+            "<h3>By location</h3>",
+            _error_table(data.by_location, "location"),
+            "<h3>By kind</h3>",
+            _error_table(data.by_kind, "kind"),
+        ],
+    )
 
 
 def failures(data: ReportData) -> Section:
     """Every failed install and why, where failures concentrate, and what the API got wrong."""
     failed = data.failures
-    columns = {"jobid": "job", "kind": "kind", "location": "location", "machine": "machine",
-               "failed_at": "failed at", "progress_at_failure": "at progress",
-               "error_class": "class", "times_failed": "times", "requeued": "queued again",
-               "outcome": "outcome", "error": "error"}  # fmt: skip
+    columns = {
+        "jobid": "job",
+        "kind": "kind",
+        "location": "location",
+        "machine": "machine",
+        "failed_at": "failed at",
+        "progress_at_failure": "at progress",
+        "error_class": "class",
+        "times_failed": "times",
+        "requeued": "queued again",
+        "outcome": "outcome",
+        "error": "error",
+    }
     rates = data.failure_rates.rename(columns=_RATE_COLUMNS)
-    return Section("failures", "Failures", [
-        paragraph(f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
-                  + first_failure(failed, data.api_errors)),
-        table(failed[list(columns)].rename(columns=columns),
-              {"failed at": when, "times": _count, "at progress": _count},
-              empty="No job failed."),
-        *_time_to_failure(data),
-        "<h3>By location</h3>",
-        figure(_draw(plots.plot_failure_rates, data.failure_rates), caption=(
-            "Share of the jobs that ended which failed, per location, worst on top."),
-            size=(9.0, 1.5 + 0.3 * len(data.failure_rates))),
-        table(rates, {"failed of ended": percent}),
-        "<h3>API trouble</h3>",
-        figure(_draw(plots.plot_failure_timeline, data.failures, api_errors=data.api_errors),
-               caption="Each failure at its time and location, marked by error class; "
-                       "below, every error answer of the API on the same time axis.",
-               size=(9.0, 2.0 + 0.4 * data.failure_rates["location"].nunique())),
-        paragraph(_api_trouble(data)),
-        "<h3>Squashed, or gone with no known outcome</h3>",
-        table(data.other_endings.rename(columns={"last_seen": "last seen"}),
-              {"last seen": when}, empty="None: every job's outcome is known."),
-    ])  # fmt: skip
+    return Section(
+        "failures",
+        "Failures",
+        [
+            paragraph(
+                f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
+                + first_failure(failed, data.api_errors)
+            ),
+            table(
+                failed[list(columns)].rename(columns=columns),
+                {"failed at": when, "times": _count, "at progress": _count},
+                empty="No job failed.",
+            ),
+            *_time_to_failure(data),
+            "<h3>By location</h3>",
+            figure(
+                _draw(plots.plot_failure_rates, data.failure_rates),
+                caption=("Share of the jobs that ended which failed, per location, worst on top."),
+                size=(9.0, 1.5 + 0.3 * len(data.failure_rates)),
+            ),
+            table(rates, {"failed of ended": percent}),
+            "<h3>API trouble</h3>",
+            figure(
+                _draw(plots.plot_failure_timeline, data.failures, api_errors=data.api_errors),
+                caption="Each failure at its time and location, marked by error class; "
+                "below, every error answer of the API on the same time axis.",
+                size=(9.0, 2.0 + 0.4 * data.failure_rates["location"].nunique()),
+            ),
+            paragraph(_api_trouble(data)),
+            "<h3>Squashed, or gone with no known outcome</h3>",
+            table(
+                data.other_endings.rename(columns={"last_seen": "last seen"}),
+                {"last seen": when},
+                empty="None: every job's outcome is known.",
+            ),
+        ],
+    )
 
 
-_PROBLEM_WORDS = {"http_status": "HTTP", "envelope": "error envelopes",
-                  "format": "unreadable bodies", "transport": "without an answer"}  # fmt: skip
-_RATE_COLUMNS = {"n_jobs": "jobs", "n_failed": "failed", "n_ended": "ended",
-                 "failure_rate": "failed of ended"}  # fmt: skip
+_PROBLEM_WORDS = {
+    "http_status": "HTTP",
+    "envelope": "error envelopes",
+    "format": "unreadable bodies",
+    "transport": "without an answer",
+}
+_RATE_COLUMNS = {
+    "n_jobs": "jobs",
+    "n_failed": "failed",
+    "n_ended": "ended",
+    "failure_rate": "failed of ended",
+}
 
 
 def _time_to_failure(data: ReportData) -> list[str]:
     if data.failures["time_to_failure_s"].isna().all():
         return []
     classes = max(int(data.failures["error_class"].nunique()), 1)
-    return [figure(_draw(plots.plot_time_to_failure, data.failures), caption=(
-        "How long failed installs ran before failing, per error class."),
-        size=(9.0, 1.5 + 0.4 * classes))]  # fmt: skip
+    return [
+        figure(
+            _draw(plots.plot_time_to_failure, data.failures),
+            caption=("How long failed installs ran before failing, per error class."),
+            size=(9.0, 1.5 + 0.4 * classes),
+        )
+    ]
 
 
 def _api_trouble(data: ReportData) -> str:
@@ -257,9 +347,11 @@ def _api_trouble(data: ReportData) -> str:
     if errors.empty and gaps.empty:
         return "The API answered every request the recorder sent."
     kinds = errors.groupby(["problem", "http_status"], observed=True, dropna=False).size()
-    parts = [f"{n} {_PROBLEM_WORDS.get(str(problem), str(problem))}"
-             + ("" if pd.isna(status) or problem == "envelope" else f" {int(status)}")
-             for (problem, status), n in kinds.items()]  # fmt: skip
+    parts = [
+        f"{n} {_PROBLEM_WORDS.get(str(problem), str(problem))}"
+        + ("" if pd.isna(status) or problem == "envelope" else f" {int(status)}")
+        for (problem, status), n in kinds.items()
+    ]
     text = f"{len(errors)} error answers ({', '.join(parts) or 'none'})"
     if len(gaps):
         longest = duration(gaps["gap_s"].max())
@@ -269,37 +361,72 @@ def _api_trouble(data: ReportData) -> str:
 
 def stragglers(data: ReportData) -> Section:
     """Jobs that ran past their ETA while still listed, or showed no progress for a while."""
-    columns = {"jobid": "job", "kind": "kind", "location": "location", "machine": "machine",
-               "reason": "why", "overdue_since": "overdue since", "max_overdue_s": "most overdue",
-               "stalled_since": "stalled since", "longest_stall_polls": "longest stall (polls)",
-               "outcome": "outcome"}  # fmt: skip
+    columns = {
+        "jobid": "job",
+        "kind": "kind",
+        "location": "location",
+        "machine": "machine",
+        "reason": "why",
+        "overdue_since": "overdue since",
+        "max_overdue_s": "most overdue",
+        "stalled_since": "stalled since",
+        "longest_stall_polls": "longest stall (polls)",
+        "outcome": "outcome",
+    }
     shown = data.stragglers[list(columns)].rename(columns=columns)
-    formats: dict[str, Formatter] = {"overdue since": when, "stalled since": when,
-                                     "most overdue": duration}  # fmt: skip
-    return Section("stragglers", "Stragglers", [
-        paragraph(f"{len(shown)} of {len(data.summary)} jobs were still running more than "
-                  "a minute past the first ETA they were given, or reported the same "
-                  "progress for 3 polls or more in a row."),
-        table(shown, formats, empty="No straggler."),
-    ])  # fmt: skip
+    formats: dict[str, Formatter] = {
+        "overdue since": when,
+        "stalled since": when,
+        "most overdue": duration,
+    }
+    return Section(
+        "stragglers",
+        "Stragglers",
+        [
+            paragraph(
+                f"{len(shown)} of {len(data.summary)} jobs were still running more than "
+                "a minute past the first ETA they were given, or reported the same "
+                "progress for 3 polls or more in a row."
+            ),
+            table(shown, formats, empty="No straggler."),
+        ],
+    )
 
 
 def jobs(data: ReportData) -> Section:
     """One row per job: outcome, times and ETA accuracy."""
     merged = data.summary.merge(data.per_job, on="jobid", how="left", suffixes=("", "_job"))
-    columns = {"jobid": "job", "kind": "kind", "location": "location", "outcome": "outcome",
-               "started_at": "started", "completed_at": "completed", "queue_wait_s": "queue wait",
-               "run_time_s": "run time", "n_etas": "ETAs", "eta_mae_s": "mean abs. error",
-               "eta_bias_s": "mean error (+ late)", "revisions": "ETA changes"}  # fmt: skip
+    columns = {
+        "jobid": "job",
+        "kind": "kind",
+        "location": "location",
+        "outcome": "outcome",
+        "started_at": "started",
+        "completed_at": "completed",
+        "queue_wait_s": "queue wait",
+        "run_time_s": "run time",
+        "n_etas": "ETAs",
+        "eta_mae_s": "mean abs. error",
+        "eta_bias_s": "mean error (+ late)",
+        "revisions": "ETA changes",
+    }
     formats: dict[str, Formatter] = {
-        "started": when, "completed": when, "queue wait": duration, "run time": duration,
-        "mean abs. error": duration, "ETA changes": _count,
+        "started": when,
+        "completed": when,
+        "queue wait": duration,
+        "run time": duration,
+        "mean abs. error": duration,
+        "ETA changes": _count,
         "mean error (+ late)": lambda s: duration(s, signed=True),
-    }  # fmt: skip
+    }
     shown = merged[list(columns)].rename(columns=columns)
-    return Section("jobs", "Jobs", [
-        f"<details><summary>All {len(shown)} jobs</summary>{table(shown, formats)}</details>",
-    ])  # fmt: skip
+    return Section(
+        "jobs",
+        "Jobs",
+        [
+            f"<details><summary>All {len(shown)} jobs</summary>{table(shown, formats)}</details>",
+        ],
+    )
 
 
 def method(_: ReportData) -> Section:
@@ -324,13 +451,16 @@ def method(_: ReportData) -> Section:
 def provenance_section(source: Provenance) -> Section:
     """Where the numbers come from, down to the source file's hash."""
     rows = [
-        ("cfanalytics", source.version), ("source", f"{source.source} ({source.kind})"),
-        ("SHA-256", source.sha256), ("API host", source.api_host or "not recorded"),
-        ("ASID", ", ".join(map(str, source.asids)) or NA), ("runs", ", ".join(source.run_ids)),
+        ("cfanalytics", source.version),
+        ("source", f"{source.source} ({source.kind})"),
+        ("SHA-256", source.sha256),
+        ("API host", source.api_host or "not recorded"),
+        ("ASID", ", ".join(map(str, source.asids)) or NA),
+        ("runs", ", ".join(source.run_ids)),
         ("first response", when(source.first_observed)),
         ("last response", when(source.last_observed)),
         *((str(k), _param(v)) for k, v in source.parameters.items()),
-    ]  # fmt: skip
+    ]
     frame = pd.DataFrame(rows, columns=["", "value"])
     return Section("provenance", "Provenance", [table(frame)])
 
@@ -342,5 +472,12 @@ def _param(value: Any) -> str:
 
 
 SECTIONS: tuple[Callable[[ReportData], Section], ...] = (
-    headline, fleet, accuracy, where, stragglers, failures, jobs, method,
-)  # fmt: skip
+    headline,
+    fleet,
+    accuracy,
+    where,
+    stragglers,
+    failures,
+    jobs,
+    method,
+)

@@ -30,8 +30,14 @@ TITLE = "Rollout timing report"
 
 def build_report(events: pd.DataFrame, provenance: Provenance, *, progress: bool = False) -> str:
     """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr."""
-    with tqdm(total=len(SECTIONS) + 1, desc="report", unit="step", disable=not progress,
-              file=sys.stderr, leave=False) as bar:  # fmt: skip
+    with tqdm(
+        total=len(SECTIONS) + 1,
+        desc="report",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
         bar.set_postfix_str("analysing")
         data = analyse(events)
         if data.summary.empty:

@@ -130,9 +130,18 @@ class Model:
         build = self.scenario.version_build_s
         size = image.size_mb * (1.0 if full else self.scenario.diff_size_fraction)
         version = Version(
-            vid, image, image.diffids[0], restart, full, None, size,
-            created, created + 2.0, created + build, build,
-        )  # fmt: skip
+            vid,
+            image,
+            image.diffids[0],
+            restart,
+            full,
+            None,
+            size,
+            created,
+            created + 2.0,
+            created + build,
+            build,
+        )
         self._add_version(version)
         self._on_build(version, done=True)
 

@@ -222,8 +222,17 @@ def _table_html(fleet: pd.DataFrame, max_rows: int) -> str:
     flagged = fleet["overdue"].fillna(False) | fleet["stalled"].fillna(False)
     order = fleet["state"].astype(str).map(_ORDER).fillna(9)
     ranked = fleet.assign(_flag=~flagged, _order=order).sort_values(["_flag", "_order", "jobid"])
-    headers = ("job", "kind", "location", "machine / mirror", "state", "progress",
-               "ETA (UTC)", "slip", "flags")  # fmt: skip
+    headers = (
+        "job",
+        "kind",
+        "location",
+        "machine / mirror",
+        "state",
+        "progress",
+        "ETA (UTC)",
+        "slip",
+        "flags",
+    )
     rows = [_row(row) for row in ranked.head(max_rows).itertuples()]
     return html_table(headers, rows, len(ranked))
 

@@ -62,8 +62,16 @@ class QueuePanel(widgets.VBox):  # type: ignore[misc]
         self._show_confirm(False)
         title = widgets.HTML(f"<b>Queue install jobs</b> &middot; ASID {escape(asid)}")
         buttons = widgets.HBox([self.select_all, self.queue_button, self.refresh_button])
-        children = [title, self.status, widgets.HBox(list(self.filters.values())), self.select,
-                    buttons, self.confirm, self.results, self.tasks.pane]  # fmt: skip
+        children = [
+            title,
+            self.status,
+            widgets.HBox(list(self.filters.values())),
+            self.select,
+            buttons,
+            self.confirm,
+            self.results,
+            self.tasks.pane,
+        ]
         super().__init__(children, **kwargs)
         classed(self, "cfa-queue-panel")
         self._update_buttons()

@@ -56,8 +56,15 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         )
         self.controls = widgets.HBox([self.play, self.slider, self.label])
         scroll = widgets.Box([self.table], layout={"max_height": "420px", "overflow": "auto"})
-        children = [widgets.HTML("<b>Replay</b>"), self.controls, widgets.HBox(buttons),
-                    self.summary, self.plot, scroll, self.tasks.pane]  # fmt: skip
+        children = [
+            widgets.HTML("<b>Replay</b>"),
+            self.controls,
+            widgets.HBox(buttons),
+            self.summary,
+            self.plot,
+            scroll,
+            self.tasks.pane,
+        ]
         super().__init__(children, **kwargs)
         classed(self, "cfa-replay-scrubber")
         self._states = fleet_states(self.events)
@@ -98,10 +105,16 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         """A slider over the polls, linked to Play; remade on reload (see :meth:`_reset`)."""
         last = max(len(self.timeline) - 1, 0)
         slider = classed(
-            widgets.IntSlider(min=0, max=last, value=0, readout=False, continuous_update=False,
-                              layout={"width": "60%"}),
+            widgets.IntSlider(
+                min=0,
+                max=last,
+                value=0,
+                readout=False,
+                continuous_update=False,
+                layout={"width": "60%"},
+            ),
             "cfa-time-slider",
-        )  # fmt: skip
+        )
         self._link = widgets.link((self.play, "value"), (slider, "value"))
         slider.observe(self.tasks.guard("scrubbing", lambda _: self._render()), "value")
         return slider
@@ -167,8 +180,17 @@ def _summary_html(header: FleetHeader, index: int, polls: int) -> str:
 
 
 def _snapshot_html(fleet: pd.DataFrame, max_rows: int) -> str:
-    headers = ("job", "kind", "location", "state then", "progress then", "ETA then (UTC)",
-               "in the end", "ended at (UTC)", "actual - ETA")  # fmt: skip
+    headers = (
+        "job",
+        "kind",
+        "location",
+        "state then",
+        "progress then",
+        "ETA then (UTC)",
+        "in the end",
+        "ended at (UTC)",
+        "actual - ETA",
+    )
     return html_table(headers, [_row(row) for row in fleet.head(max_rows).itertuples()], len(fleet))
 
 

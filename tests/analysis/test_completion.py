@@ -52,9 +52,11 @@ def summary(*jobs: dict[str, Any]) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     return pd.DataFrame(
-        {name: frame.get(name, pd.Series([None] * len(frame))).astype(dtype)
-         for name, dtype in SUMMARY_SCHEMA.items()}
-    )  # fmt: skip
+        {
+            name: frame.get(name, pd.Series([None] * len(frame))).astype(dtype)
+            for name, dtype in SUMMARY_SCHEMA.items()
+        }
+    )
 
 
 def step(curve: pd.DataFrame, outcome: str, column: str = "incidence") -> Callable[..., Any]:

@@ -71,8 +71,11 @@ def requeued_then_completed() -> Recording:
     rec = Recording()
     rec.poll(0, running(1, jobstart=at(0), jobprogress=10), running(2, jobstart=at(0)))
     rec.poll(1, running(1, jobprogress=30), running(2, jobprogress=70))
-    rec.poll(2, job(1, FAILED, jobprogress=40, jobfailed=1, joberror="network disruption"),
-             running(2, jobprogress=70))  # fmt: skip
+    rec.poll(
+        2,
+        job(1, FAILED, jobprogress=40, jobfailed=1, joberror="network disruption"),
+        running(2, jobprogress=70),
+    )
     rec.poll(3, job(1, 3, jobfailed=1), job(2, FAILED, jobupdated=at(2.5), joberror="?!"))
     rec.poll(4, running(1, jobprogress=50, jobfailed=1), job(2, FAILED, jobfailed=1))
     rec.poll(5, job(1, COMPLETE, jobupdated=at(5), jobfailed=1), job(2, FAILED, jobfailed=1))
@@ -119,8 +122,10 @@ def test_api_errors_one_row_per_response() -> None:
 
 def test_empty_recordings_give_empty_typed_tables() -> None:
     """No data, no rows, but the declared columns and dtypes."""
-    for frame, schema in ((failures(empty_events()), FAILURE_SCHEMA),
-                          (api_errors(empty_events()), API_ERROR_SCHEMA)):  # fmt: skip
+    for frame, schema in (
+        (failures(empty_events()), FAILURE_SCHEMA),
+        (api_errors(empty_events()), API_ERROR_SCHEMA),
+    ):
         assert frame.empty and dict(frame.dtypes) == dict(schema)
 
 

@@ -189,17 +189,37 @@ def straggling() -> Recording:
     """
     far = {"jobeta": at(30)}
     rec = Recording()
-    rec.poll(0, running(1, jobprogress=10, jobeta=at(1)), running(2, jobprogress=10, **far),
-             running(4, jobprogress=10, **far), running(5, jobprogress=20, **far))  # fmt: skip
-    rec.poll(1, running(1, jobprogress=20, jobeta=at(1.5)), running(2, jobprogress=40, **far),
-             running(4, jobprogress=20, **far), job(5, 3))  # fmt: skip
+    rec.poll(
+        0,
+        running(1, jobprogress=10, jobeta=at(1)),
+        running(2, jobprogress=10, **far),
+        running(4, jobprogress=10, **far),
+        running(5, jobprogress=20, **far),
+    )
+    rec.poll(
+        1,
+        running(1, jobprogress=20, jobeta=at(1.5)),
+        running(2, jobprogress=40, **far),
+        running(4, jobprogress=20, **far),
+        job(5, 3),
+    )
     rec.outage(1.5)
-    rec.poll(2, running(1, jobprogress=30, jobeta=at(1.5)), running(2, jobprogress=40, **far),
-             running(3, jobprogress=70, jobeta=at(2)), running(4, jobprogress=30, **far),
-             running(5, jobprogress=20, **far))  # fmt: skip
-    rec.poll(3, running(1, jobprogress=50, jobeta=at(2)), running(2, jobprogress=40, **far),
-             running(3, jobprogress=70, jobeta=at(2)), running(4, jobprogress=40, **far),
-             running(5, jobprogress=20, **far))  # fmt: skip
+    rec.poll(
+        2,
+        running(1, jobprogress=30, jobeta=at(1.5)),
+        running(2, jobprogress=40, **far),
+        running(3, jobprogress=70, jobeta=at(2)),
+        running(4, jobprogress=30, **far),
+        running(5, jobprogress=20, **far),
+    )
+    rec.poll(
+        3,
+        running(1, jobprogress=50, jobeta=at(2)),
+        running(2, jobprogress=40, **far),
+        running(3, jobprogress=70, jobeta=at(2)),
+        running(4, jobprogress=40, **far),
+        running(5, jobprogress=20, **far),
+    )
     rec.poll(4, running(2, jobprogress=60, **far), running(3, jobprogress=70, jobeta=at(2)))
     rec.poll(5, running(2, jobprogress=80, **far), running(3, jobprogress=70, jobeta=at(2)))
     return rec

@@ -126,8 +126,11 @@ def test_a_job_vanishing_after_running_is_completed_from_its_vanishing_poll() ->
     rec.poll(3)
     timeline = FleetTimeline(rec.events())
     assert [row(timeline, at(m))["state"] for m in (0, 1, 2, 3)] == [
-        "running", "running", "running", "completed",
-    ]  # fmt: skip
+        "running",
+        "running",
+        "running",
+        "completed",
+    ]
     done = row(timeline, at(3))
     assert done["jobprogress"] == 60 and done["seen_at"] == at(2)
     assert done["outcome"] == "completed" and done["completed_at"] == at(2.5)
@@ -177,8 +180,10 @@ def test_a_job_only_vanishes_at_a_poll_of_its_own_asid() -> None:
     rec.poll(2)
     timeline = FleetTimeline(rec.events())
     assert [row(timeline, at(m))["state"] for m in (0, 1, 2)] == [
-        "running", "running", "completed",
-    ]  # fmt: skip
+        "running",
+        "running",
+        "completed",
+    ]
 
 
 # Progress and ETAs as of the moment
@@ -263,8 +268,11 @@ def test_stalled_after_n_polls_at_one_progress_and_outages_do_not_break_it() -> 
     (the third poll), not at 2; moving again at 4 ends it. Job 5, Queued at 1, never is."""
     timeline = FleetTimeline(straggling().events())
     assert [row(timeline, at(m), 2)["stalled"] for m in (1, 2, 3, 4)] == [
-        False, False, True, False,
-    ]  # fmt: skip
+        False,
+        False,
+        True,
+        False,
+    ]
     assert not any(timeline.at(at(m)).set_index("jobid").loc[5, "stalled"] for m in (0, 2, 3))
     assert [row(timeline, at(m), 3)["stalled"] for m in (3, 4, 5)] == [False, True, True]
     two = FleetTimeline(straggling().events(), stalled_polls=2)

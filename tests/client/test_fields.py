@@ -40,8 +40,12 @@ def test_bounds_are_the_documented_ranges() -> None:
     assert FIELDS["jobfailed"].bounds == range(2**63)
     times = [rule for rule in FIELDS.values() if rule.type == "time"]
     assert {rule.name for rule in times} == {
-        "jobcreated", "jobstart", "jobupdated", "jobeta", "install_at"
-    }  # fmt: skip
+        "jobcreated",
+        "jobstart",
+        "jobupdated",
+        "jobeta",
+        "install_at",
+    }
     assert all(rule.bounds == range(10**11) for rule in times)
 
 
@@ -91,8 +95,11 @@ def test_a_rule_refuses_what_is_not_its_type(name: str, value: Any) -> None:
 def test_state_names_map_to_ids_in_any_spelling() -> None:
     """Both spellings of state 5, any case, spaces around; anything else has no id."""
     assert [state_id_of(n) for n in ("Completed", "complete", " failed ", "Squashed")] == [
-        5, 5, 6, 7
-    ]  # fmt: skip
+        5,
+        5,
+        6,
+        7,
+    ]
     assert [state_id_of(n) for n in ("Mystery", None, 3, "")] == [None] * 4
 
 

@@ -72,8 +72,14 @@ def test_schema_is_typed_without_object_columns() -> None:
     assert not any(dtype is object or str(dtype) == "object" for dtype in frame.dtypes)
     assert str(frame["observed_at"].dtype) == "datetime64[us, UTC]"
     assert list(frame["state"].cat.categories) == [
-        "Created", "Pending", "Queued", "Running", "Complete", "Failed", "Squashed",
-    ]  # fmt: skip
+        "Created",
+        "Pending",
+        "Queued",
+        "Running",
+        "Complete",
+        "Failed",
+        "Squashed",
+    ]
 
 
 def test_validate_rejects_wrong_tables() -> None:

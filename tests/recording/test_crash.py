@@ -52,9 +52,20 @@ def record_args(folder: Path, *more: str) -> list[str]:
     40 simulated minutes (jobs waiting on a failed mirror would wait for ever)."""
     interval = str(15 / SPEED)
     return [
-        str(CLI), "record", "--asid", "1", "--interval", interval, "--max-duration", "2400",
-        "--cassette", str(folder / "run.yaml"), "--events", str(folder / "events"), *more,
-    ]  # fmt: skip
+        str(CLI),
+        "record",
+        "--asid",
+        "1",
+        "--interval",
+        interval,
+        "--max-duration",
+        "2400",
+        "--cassette",
+        str(folder / "run.yaml"),
+        "--events",
+        str(folder / "events"),
+        *more,
+    ]
 
 
 def responses_on_disk(folder: Path) -> int:
@@ -98,8 +109,9 @@ def check_whole(folder: Path) -> pd.DataFrame:
 def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
     """Killed after some 40 responses: everything flushed is readable, and --resume
     finishes the run into the same cassette and log without repeating anything."""
-    process = subprocess.Popen(record_args(tmp_path), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)  # fmt: skip
+    process = subprocess.Popen(
+        record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     wait_for(lambda: responses_on_disk(tmp_path) >= 40 or process.poll() is not None)
     process.send_signal(signal.SIGKILL)
     process.wait()
@@ -109,12 +121,14 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> Non
     kept = read_journal(tmp_path / "run.yaml")
     assert before["seq"].nunique() >= 40 and len(kept) >= 39  # at most one in flight
     assert not (tmp_path / "run.yaml").exists()  # written only at the end
-    summary = subprocess.run([str(CLI), "summary", str(tmp_path / "run.yaml")], env=env,
-                             capture_output=True, text=True)  # fmt: skip
+    summary = subprocess.run(
+        [str(CLI), "summary", str(tmp_path / "run.yaml")], env=env, capture_output=True, text=True
+    )
     assert summary.returncode == 0, summary.stderr  # an interrupted run can be read as it is
 
-    resumed = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
-                             text=True, timeout=240)  # fmt: skip
+    resumed = subprocess.run(
+        record_args(tmp_path, "--resume"), env=env, capture_output=True, text=True, timeout=240
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert "stopped:" in resumed.stdout
     events = check_whole(tmp_path)
@@ -134,8 +148,14 @@ def test_a_full_disk_is_one_clear_error_and_corrupts_nothing(
 ) -> None:
     """Out of space mid-run: exit 2 with one line; what was written reads back whole, and
     the run can be resumed once there is room again."""
-    failed = subprocess.run(record_args(tmp_path), env=env, capture_output=True, text=True,
-                            preexec_fn=lambda: _full_disk(60_000), timeout=240)  # fmt: skip
+    failed = subprocess.run(
+        record_args(tmp_path),
+        env=env,
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: _full_disk(60_000),
+        timeout=240,
+    )
     assert failed.returncode == 2, failed.stderr
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cfanalytics: error:"), failed.stderr
@@ -143,16 +163,18 @@ def test_a_full_disk_is_one_clear_error_and_corrupts_nothing(
     assert "File too large" in lines[0] or "No space" in lines[0], lines[0]
     before = load_events(tmp_path / "events")
     assert before["seq"].nunique() > 5
-    resumed = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
-                             text=True, timeout=240)  # fmt: skip
+    resumed = subprocess.run(
+        record_args(tmp_path, "--resume"), env=env, capture_output=True, text=True, timeout=240
+    )
     assert resumed.returncode == 0, resumed.stderr
     check_whole(tmp_path)
 
 
 def test_resume_with_nothing_to_resume_says_so(tmp_path: Path, env: dict[str, str]) -> None:
     """--resume on a folder that never recorded: one line, exit 2."""
-    result = subprocess.run(record_args(tmp_path, "--resume"), env=env, capture_output=True,
-                            text=True)  # fmt: skip
+    result = subprocess.run(
+        record_args(tmp_path, "--resume"), env=env, capture_output=True, text=True
+    )
     assert result.returncode == 2 and "nothing to resume" in result.stderr
 
 
@@ -199,8 +221,9 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
     cassette = tmp_path / "run.yaml"
     options, stop = _in_process(tmp_path, stop_after=3)
     with pytest.raises(KeyboardInterrupt):
-        asyncio.run(arecord(RunPlan(asid=1, interval=15), cassette=cassette,
-                            on_progress=stop, **options))  # fmt: skip
+        asyncio.run(
+            arecord(RunPlan(asid=1, interval=15), cassette=cassette, on_progress=stop, **options)
+        )
     assert cassette.exists() and not journal_path(cassette).exists()
     first = interrupted(cassette)
     options.pop("events_dir")

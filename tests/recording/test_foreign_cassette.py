@@ -25,8 +25,15 @@ T0 = 1793610000  # 2026-11-02T09:00:00Z
 
 
 def job(jobid: int, **fields: object) -> dict[str, object]:
-    base = {"jobid": jobid, "jobcreated": T0 - 600, "jobfailed": 0, "mirroring": 0,
-            "location": "Paris", "machine": 500 + jobid, "jobprogress": 0}  # fmt: skip
+    base = {
+        "jobid": jobid,
+        "jobcreated": T0 - 600,
+        "jobfailed": 0,
+        "mirroring": 0,
+        "location": "Paris",
+        "machine": 500 + jobid,
+        "jobprogress": 0,
+    }
     return base | fields
 
 
@@ -34,19 +41,37 @@ def job(jobid: int, **fields: object) -> dict[str, object]:
 # "Completed" (no id) at poll 1; job 3 fails at poll 2 and stays listed; job 4 is still
 # running at the end; job 5 vanishes while Pending (unknown). Poll 3 is a 503: no absence.
 POLLS: list[list[dict[str, object]] | None] = [
-    [job(1, jobstateid=4, jobstatename="Running", jobstart=str(T0 - 30), jobprogress=10,
-         jobeta=T0 + 100), job(2, jobstatename="Running", jobprogress=50),
-     job(3, jobstateid=4, jobprogress=5), job(4, jobstateid=3), job(5, jobstateid=2)],
-    [job(1, jobstateid=4, jobprogress=60, jobeta=T0 + 150),
-     job(2, jobstatename="Completed", jobprogress=100, jobupdated=T0 + 55),
-     job(3, jobstateid=4, jobprogress=20), job(4, jobstateid=4, jobprogress=1)],
-    [job(1, jobstateid=4, jobprogress=90, jobeta=T0 + 170),
-     job(3, jobstateid=6, jobstatename="Failed", joberror="Not enough disk space", jobfailed=1),
-     job(4, jobstateid=4, jobprogress=30)],
+    [
+        job(
+            1,
+            jobstateid=4,
+            jobstatename="Running",
+            jobstart=str(T0 - 30),
+            jobprogress=10,
+            jobeta=T0 + 100,
+        ),
+        job(2, jobstatename="Running", jobprogress=50),
+        job(3, jobstateid=4, jobprogress=5),
+        job(4, jobstateid=3),
+        job(5, jobstateid=2),
+    ],
+    [
+        job(1, jobstateid=4, jobprogress=60, jobeta=T0 + 150),
+        job(2, jobstatename="Completed", jobprogress=100, jobupdated=T0 + 55),
+        job(3, jobstateid=4, jobprogress=20),
+        job(4, jobstateid=4, jobprogress=1),
+    ],
+    [
+        job(1, jobstateid=4, jobprogress=90, jobeta=T0 + 170),
+        job(3, jobstateid=6, jobstatename="Failed", joberror="Not enough disk space", jobfailed=1),
+        job(4, jobstateid=4, jobprogress=30),
+    ],
     None,  # HTTP 503
-    [job(3, jobstateid=6, joberror="Not enough disk space", jobfailed=1),
-     job(4, jobstateid=4, jobprogress=70)],
-]  # fmt: skip
+    [
+        job(3, jobstateid=6, joberror="Not enough disk space", jobfailed=1),
+        job(4, jobstateid=4, jobprogress=70),
+    ],
+]
 
 
 def answer(poll: int) -> httpx.Response:
@@ -85,8 +110,9 @@ def test_summary_of_a_cassette_recorded_elsewhere(tmp_path: Path) -> None:
 
     assert summary.loc[1, "outcome"] == "completed"  # vanished after running: censored
     assert (summary.loc[1, "completed_after"], summary.loc[1, "completed_before"]) == (
-        at(120), at(240),  # the 503 at +180 s is no evidence of absence
-    )  # fmt: skip
+        at(120),
+        at(240),  # the 503 at +180 s is no evidence of absence
+    )
     assert summary.loc[2, "outcome"] == "completed"  # "Completed" without a jobstateid
     assert summary.loc[2, "completed_at"] == at(55) == summary.loc[2, "completed_before"]
     assert summary.loc[3, "outcome"] == "failed"

@@ -32,8 +32,14 @@ SECRETS = (
 )
 
 
-def record_sim(tmp_path: Path, *, seed: int = 5, name: str = "run", faults: float = 0.0,
-               plan: RunPlan | None = None) -> RecordedRun:  # fmt: skip
+def record_sim(
+    tmp_path: Path,
+    *,
+    seed: int = 5,
+    name: str = "run",
+    faults: float = 0.0,
+    plan: RunPlan | None = None,
+) -> RecordedRun:
     """Record the default rollout from an in-process simulator on a manual clock."""
     return record(
         plan or RunPlan(asid=1, interval=15, max_polls=300),

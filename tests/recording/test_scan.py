@@ -180,19 +180,32 @@ def test_html_report_and_notebook_output(tmp_path: Path, pipeline: Path) -> None
     notebook = {
         "cells": [
             {"cell_type": "markdown", "source": ["# hi"], "metadata": {}},
-            {"cell_type": "code", "source": ["client.headers"], "metadata": {},
-             "outputs": [{"output_type": "stream", "text": ["{'Authorization': ",
-                                                             f"'Basic {ODD_TOKEN}'}}"]}]},
+            {
+                "cell_type": "code",
+                "source": ["client.headers"],
+                "metadata": {},
+                "outputs": [
+                    {
+                        "output_type": "stream",
+                        "text": ["{'Authorization': ", f"'Basic {ODD_TOKEN}'}}"],
+                    }
+                ],
+            },
         ],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5,
-    }  # fmt: skip
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (tmp_path / "n.ipynb").write_text(json.dumps(notebook, indent=1))
     findings = scan_with(tmp_path, secrets=ODD_KEYS)
     assert [(Path(f.path).name, f.location, f.kind) for f in findings] == [
         ("n.ipynb", "cell 1 / outputs[0].text[1]", "known Basic token"),
-        ("report.html", f"line {text[: text.index('</body>')].count(chr(10)) + 1}",
-         "known secret, html-escaped"),
-    ]  # fmt: skip
+        (
+            "report.html",
+            f"line {text[: text.index('</body>')].count(chr(10)) + 1}",
+            "known secret, html-escaped",
+        ),
+    ]
     assert_redacted(findings, *ODD_KEYS)
 
 

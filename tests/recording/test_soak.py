@@ -186,9 +186,14 @@ def record_soak(
     wall_s = timer() - started
     events = load_events(workdir / "events")
     return Soak(
-        len(rig.sim.model.jobs), recorded.progress, counting.tally, events, read_truth(rig), errors,
+        len(rig.sim.model.jobs),
+        recorded.progress,
+        counting.tally,
+        events,
+        read_truth(rig),
+        errors,
         wall_s,
-    )  # fmt: skip
+    )
 
 
 # --- judging ------------------------------------------------------------------------------

@@ -34,11 +34,29 @@ KEYS = {"access_key": ACCESS, "secret_key": SECRET}
 STATUS = "/cfp/v1/imageinstall/status"
 ASID = {"accountserviceid": "1"}
 JOB_FIELDS = [
-    "jobcreated", "joberror", "jobeta", "jobfailed", "jobprogress", "jobstart",
-    "jobstateid", "jobstatename", "jobupdated",
-]  # fmt: skip
-STATUS_KEYS = ["jobid", *JOB_FIELDS, "mirroring", "restart", "location", "machine",
-               "imagepath", "install_at", "mirror", "target_imageversionid", "restart"]  # fmt: skip
+    "jobcreated",
+    "joberror",
+    "jobeta",
+    "jobfailed",
+    "jobprogress",
+    "jobstart",
+    "jobstateid",
+    "jobstatename",
+    "jobupdated",
+]
+STATUS_KEYS = [
+    "jobid",
+    *JOB_FIELDS,
+    "mirroring",
+    "restart",
+    "location",
+    "machine",
+    "imagepath",
+    "install_at",
+    "mirror",
+    "target_imageversionid",
+    "restart",
+]
 KINDS = ["transport", "loopback"]
 
 
@@ -112,9 +130,15 @@ def assert_envelope(response: httpx.Response, status: int, message: str) -> None
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize(
     "auth",
-    [None, ("test-access", "wrong"), ("nobody", SECRET), "Basic !!!notbase64", "Bearer abc",
-     "Basic dGVzdC1hY2Nlc3M="],
-)  # fmt: skip
+    [
+        None,
+        ("test-access", "wrong"),
+        ("nobody", SECRET),
+        "Basic !!!notbase64",
+        "Bearer abc",
+        "Basic dGVzdC1hY2Nlc3M=",
+    ],
+)
 def test_bad_credentials_are_forbidden(sim: Simulator, kind: str, auth: Any) -> None:
     """Missing, wrong or malformed credentials: 403 with the short Forbidden body."""
     headers = {"Authorization": auth} if isinstance(auth, str) else {}
@@ -226,9 +250,10 @@ def test_squashed_installs_are_counted(api: httpx.Client, sim: Simulator) -> Non
     status = api.get(f"/cfp/v1/imageversion/{version['imageversionid']}/status", params=ASID)
     assert status.json()["jobstateid"] == 5
     newer = next(
-        job for job in installs(api)
+        job
+        for job in installs(api)
         if job["target_imageversionid"] == version["imageversionid"] and not job["mirroring"]
-    )  # fmt: skip
+    )
     assert queue(api, newer["jobid"], False).json()["installs_squashed"] == 1
 
 

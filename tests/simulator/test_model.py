@@ -144,8 +144,10 @@ def test_scenario_from_json_applies_values_over_defaults(tmp_path: Path) -> None
 def test_scenario_from_toml(tmp_path: Path) -> None:
     """A .toml file is read with tomllib."""
     path = tmp_path / "s.toml"
-    path.write_text('asid = 3\nstatus_order = "shuffled"\n[[diff_locks]]\n'
-                    "imageid = 4101\ndiffid = 9\nuntil_s = 60\n")  # fmt: skip
+    path.write_text(
+        'asid = 3\nstatus_order = "shuffled"\n[[diff_locks]]\n'
+        "imageid = 4101\ndiffid = 9\nuntil_s = 60\n"
+    )
     scenario = Scenario.from_file(path)
     assert scenario.asid == 3
     assert scenario.status_order == "shuffled"
@@ -315,9 +317,14 @@ def test_failures_happen_with_documented_messages() -> None:
     total = 48 * len(seeds)
     assert 0.02 <= len(rows) / total <= 0.15
     assert set(FAILURE_MESSAGES) == {
-        "disk_space", "image_missing", "permissions", "network", "unreachable",
-        "diff_lock", "failing_drive",
-    }  # fmt: skip
+        "disk_space",
+        "image_missing",
+        "permissions",
+        "network",
+        "unreachable",
+        "diff_lock",
+        "failing_drive",
+    }
 
 
 def test_hotspot_location_fails_more() -> None:
