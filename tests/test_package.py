@@ -219,3 +219,32 @@ def test_readme_exception_tree_lists_every_exception() -> None:
         # Classes listed beside a node (or on its continuation lines) are its children.
         for child in re.findall(r"\b[A-Z]\w*Error\b", line[drawn.end() if drawn else 0 :]):
             assert classes[child].__bases__[0].__name__ == node, child
+
+
+def _resolve(dotted: str) -> object:
+    """The module or attribute a dotted ``cfanalytics...`` path names."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for name in parts[cut:]:
+            found = getattr(found, name)
+        return found
+    raise ImportError(dotted)
+
+
+def test_every_path_the_docs_name_exists() -> None:
+    """Each ``cfanalytics.…`` path in the README and the notebooks names a real module or
+    name, so the docs cannot drift from the layout."""
+    docs = [REPO / "README.md", *sorted((REPO / "notebooks").glob("*.ipynb"))]
+    paths = {p for doc in docs for p in re.findall(r"cfanalytics(?:\.\w+)+", doc.read_text())}
+    assert len(paths) > 5
+    broken = []
+    for path in sorted(paths):
+        try:
+            _resolve(path)
+        except (ImportError, AttributeError):
+            broken.append(path)
+    assert not broken
