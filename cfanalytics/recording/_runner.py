@@ -25,7 +25,7 @@ from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResu
 from ..events import observed_at
 from ..exceptions import CfAnalyticsError, RecordingError
 from ._recorder import Recorder
-from ._sync import run_sync
+from ._sync import loop_running
 
 __all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
 
@@ -186,8 +186,14 @@ class RolloutRunner:
             sleeping.result()  # a sleep that raised must not turn into polling flat out
 
     def run_sync(self) -> RolloutProgress:
-        """Run to the end; works inside a running event loop (Jupyter) too."""
-        return run_sync(self.run())
+        """Run to the end in a new event loop. Where a loop already runs (Jupyter), the
+        runner's client belongs to it: ``await runner.run()`` there instead."""
+        if loop_running():
+            raise RuntimeError(
+                "an event loop is running here (Jupyter, IPython): the runner's client belongs "
+                "to it, so use `await runner.run()` instead of run_sync()"
+            )
+        return asyncio.run(self.run())
 
     async def run(self) -> RolloutProgress:
         """Queue (unless following), then poll until a stop condition holds.
