@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from . import _moved
 from ._version import __version__
 from .exceptions import (
     APIError,
@@ -43,6 +44,16 @@ from .exceptions import (
 )
 
 if TYPE_CHECKING:
+    from . import analysis as analysis
+    from . import cli as cli
+    from . import client as client
+    from . import events as events
+    from . import live as live
+    from . import plots as plots
+    from . import recording as recording
+    from . import report as report
+    from . import simulator as simulator
+    from . import widgets as widgets
     from .analysis import (
         FleetTimeline,
         api_errors,
@@ -234,17 +245,22 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name, or a layer's subpackage, on first use."""
-    if name in _SUBPACKAGES:
-        return importlib.import_module(f"{__name__}.{name}")
-    package = _HOME.get(name)
-    if package is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{package}"), name)
-    globals()[name] = value  # later lookups skip __getattr__
-    return value
+_moved.register()  # the 0.1 module paths, for one more release
+
+
+if not TYPE_CHECKING:  # type checkers see the imports above, and flag a misspelt name
+
+    def __getattr__(name: str) -> Any:
+        """Load a public name, a layer's subpackage, or a 0.1 module path, on first use."""
+        if name in _SUBPACKAGES or (name in _moved.MOVED and name not in _HOME):
+            return importlib.import_module(f"{__name__}.{name}")
+        package = _HOME.get(name)
+        if package is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{package}"), name)
+        globals()[name] = value  # later lookups skip __getattr__
+        return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__) | _SUBPACKAGES)
+    return sorted({*__all__, *_SUBPACKAGES})

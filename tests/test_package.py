@@ -49,8 +49,9 @@ def test_lazy_names_match_their_type_checking_imports() -> None:
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
             for imp in node.body:
-                assert isinstance(imp, ast.ImportFrom) and imp.module
-                checked |= {alias.name: imp.module for alias in imp.names}
+                assert isinstance(imp, ast.ImportFrom)
+                if imp.module:  # `from . import analysis as analysis`: the subpackages
+                    checked |= {alias.name: imp.module for alias in imp.names}
     lazy = {name: package for package, names in cf._LAZY.items() for name in names}
     assert checked == lazy
     eager = {n for n in cf.__all__ if n not in lazy}
@@ -251,3 +252,96 @@ def test_every_path_the_docs_name_exists() -> None:
         except (ImportError, AttributeError):
             broken.append(path)
     assert not broken
+
+
+#: The 0.1 flat modules and their public names (their ``__all__`` in 0.1.0).
+MOVED_IN_0_2 = {
+    "cassette": ["FILTERED", "Cassette", "CassetteWriter", "Interaction", "load_cassette"],
+    "eventlog": ["EventLog", "load_events"],
+    "recorder": ["AsyncRecordingTransport", "Recorder", "RecordingTransport", "new_run_id"],
+    "replay": [
+        "FAILURES_KEY",
+        "RecordedFailure",
+        "ReplayTransport",
+        "RequestKey",
+        "ResumeTransport",
+        "in_recorded_order",
+        "replay_source",
+        "request_key",
+    ],
+    "runner": ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"],
+    "samples": ["SAMPLES", "Sample", "make_cassette"],
+    "scan": ["MIN_SECRET_LENGTH", "SCANNED_SUFFIXES", "SKIPPED_DIRS", "Finding", "scan_paths"],
+    "session": [
+        "RecordedRun",
+        "Recording",
+        "RunPlan",
+        "arecord",
+        "areplay",
+        "aresume",
+        "events_from_cassette",
+        "load_source",
+        "record",
+        "replay",
+        "replay_client",
+        "resume",
+    ],
+    "summary": ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"],
+    "timing": ["ETA_ERROR_SCHEMA", "error_by", "eta_errors", "job_eta_metrics", "poll_interval_s"],
+    "rollout": ["rollout_metrics"],
+    "completion": ["COMPLETION_SCHEMA", "completion_curve", "time_to_fraction"],
+    "fleet": [
+        "FLEET_STATES",
+        "FLEET_STATES_SCHEMA",
+        "INTERVAL_SCHEMA",
+        "PROGRESS_SCHEMA",
+        "STRAGGLER_SCHEMA",
+        "fleet_states",
+        "progress_curves",
+        "state_intervals",
+        "stragglers",
+    ],
+    "timeline": ["SNAPSHOT_SCHEMA", "FleetTimeline", "fleet_at"],
+    "failures": [
+        "API_ERROR_SCHEMA",
+        "ERROR_CLASSES",
+        "ERROR_RULES",
+        "FAILURE_SCHEMA",
+        "api_errors",
+        "classify_error",
+        "failure_rates",
+        "failures",
+        "first_failure",
+        "other_endings",
+        "polling_gaps",
+    ],
+    "queueing": ["JOB_COLUMNS", "QueueController", "QueueOutcome"],
+    "monitor": ["FleetHeader", "Monitor", "Throttle"],
+}
+
+
+@pytest.mark.parametrize("old", sorted(MOVED_IN_0_2))
+def test_every_0_1_import_still_works_with_a_warning(old: str) -> None:
+    """Code written for 0.1 (``from cfanalytics.summary import job_summary``) runs on, with a
+    FutureWarning naming the new home; the object is the one the new path gives."""
+    module = importlib.import_module(f"cfanalytics.{old}")
+    for name in MOVED_IN_0_2[old]:
+        with pytest.warns(FutureWarning, match=rf"cfanalytics\.{old} is cfanalytics\.\w+ since"):
+            value = getattr(module, name)
+        assert value is getattr(importlib.import_module(module.__moved_to__), name)
+
+
+def test_old_paths_leave_the_new_api_alone() -> None:
+    """``import cfanalytics.replay`` (a 0.1 module) does not rebind ``cf.replay``, the function;
+    old paths import nothing heavy until a name is read."""
+    probe = (
+        "import sys, cfanalytics, cfanalytics.replay, cfanalytics.failures\n"
+        "print('pandas' in sys.modules)\n"
+        "print(callable(cfanalytics.replay), callable(cfanalytics.failures))\n"
+        "import pickle, warnings\n"
+        "warnings.simplefilter('ignore')\n"
+        "from cfanalytics.session import RunPlan\n"
+        "print(pickle.loads(pickle.dumps(RunPlan(asid=1))) == RunPlan(asid=1))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "True", "True", "True"]

@@ -32,6 +32,7 @@ from ._common import (
     is_snapshot,
     polls,
     select,
+    state_ids,
 )
 from ._summary import job_summary
 
@@ -87,8 +88,8 @@ def poll_interval_s(events: pd.DataFrame) -> float:
 
 
 def _listed(events: pd.DataFrame, state: int) -> np.ndarray:
-    """Status snapshots whose ``jobstateid`` is ``state`` (the id only, not the name)."""
-    in_state = (events["jobstateid"] == state).to_numpy(dtype=bool, na_value=False)
+    """Status snapshots of jobs in ``state`` (by the one state-id rule, :func:`state_ids`)."""
+    in_state = state_ids(events) == state
     listed: np.ndarray = is_snapshot(events) & answers(events, "status") & in_state
     return listed
 

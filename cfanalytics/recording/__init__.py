@@ -12,7 +12,16 @@ from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cas
 from ._eventlog import EventLog, load_events
 from ._journal import journal_path
 from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
-from ._replay import ReplayTransport, ResumeTransport, replay_source
+from ._replay import (
+    FAILURES_KEY,
+    RecordedFailure,
+    ReplayTransport,
+    RequestKey,
+    ResumeTransport,
+    in_recorded_order,
+    replay_source,
+    request_key,
+)
 from ._runner import QUEUEABLE, RolloutProgress, RolloutRunner, no_sleep
 from ._runs import (
     RecordedRun,
@@ -26,33 +35,41 @@ from ._runs import (
     replay_client,
     resume,
 )
-from ._samples import SAMPLES, make_cassette
-from ._scan import Finding, scan_paths
+from ._samples import SAMPLES, Sample, make_cassette
+from ._scan import MIN_SECRET_LENGTH, SCANNED_SUFFIXES, SKIPPED_DIRS, Finding, scan_paths
 from ._sources import events_from_cassette, load_source
 
 __all__ = [
+    "FAILURES_KEY",
     "FILTERED",
+    "MIN_SECRET_LENGTH",
     "QUEUEABLE",
     "SAMPLES",
+    "SCANNED_SUFFIXES",
+    "SKIPPED_DIRS",
     "AsyncRecordingTransport",
     "Cassette",
     "CassetteWriter",
     "EventLog",
     "Finding",
     "Interaction",
+    "RecordedFailure",
     "RecordedRun",
     "Recorder",
     "Recording",
     "RecordingTransport",
     "ReplayTransport",
+    "RequestKey",
     "ResumeTransport",
     "RolloutProgress",
     "RolloutRunner",
     "RunPlan",
+    "Sample",
     "arecord",
     "areplay",
     "aresume",
     "events_from_cassette",
+    "in_recorded_order",
     "journal_path",
     "load_cassette",
     "load_events",
@@ -64,6 +81,7 @@ __all__ = [
     "replay",
     "replay_client",
     "replay_source",
+    "request_key",
     "resume",
     "scan_paths",
 ]

@@ -93,5 +93,5 @@ def test_a_runner_refuses_run_sync_where_a_loop_runs() -> None:
         client = AsyncClient(base_url="http://sim.localhost", access_key="k", secret_key="s")
         RolloutRunner(client, 1).run_sync()
 
-    with pytest.raises(RuntimeError, match="await runner.run"):
+    with pytest.raises(RuntimeError, match=r"await runner\.run"):
         in_a_running_loop(make_and_run)
