@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from ..client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult
+from ..events import BOOL, INT, TEXT
 from ..exceptions import CfAnalyticsError, ConfigurationError, RecordingError
 from ..recording import QUEUEABLE, replay_source
 
@@ -27,15 +28,15 @@ log = logging.getLogger("cfanalytics.queueing")
 
 #: The columns of :attr:`QueueController.jobs`, and their dtypes.
 JOB_COLUMNS: dict[str, object] = {
-    "jobid": pd.Int64Dtype(),
-    "kind": pd.StringDtype(),
-    "location": pd.StringDtype(),
-    "machine": pd.StringDtype(),
-    "mirror": pd.StringDtype(),
-    "state": pd.StringDtype(),
-    "jobprogress": pd.Int64Dtype(),
-    "jobfailed": pd.Int64Dtype(),
-    "mirroring": pd.BooleanDtype(),
+    "jobid": INT,
+    "kind": TEXT,
+    "location": TEXT,
+    "machine": TEXT,
+    "mirror": TEXT,
+    "state": TEXT,
+    "jobprogress": INT,
+    "jobfailed": INT,
+    "mirroring": BOOL,
 }
 _FILTERS = ("location", "kind", "state")
 
@@ -154,7 +155,7 @@ class QueueController:
         """One row per job queued from here: ``jobid``, ``ok``, ``detail``."""
         rows = [(o.jobid, o.ok, o.describe()) for o in self.outcomes.values()]
         frame = pd.DataFrame(rows, columns=["jobid", "ok", "detail"])
-        return frame.astype({"jobid": "Int64", "ok": "boolean", "detail": "string"})
+        return frame.astype({"jobid": INT, "ok": BOOL, "detail": TEXT})
 
     def _restore(self, jobs: list[InstallJob]) -> None:
         """Refused jobs can be tried again."""
