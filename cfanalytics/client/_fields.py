@@ -49,7 +49,9 @@ FieldType = Literal["int", "time", "flag", "text", "state"]
 SentIn = Literal["job", "install", "queue", "image"]
 
 # Newer pages spell state 5 "Completed", older ones "Complete": both mean 5.
-STATE_BY_NAME = {state.name.lower(): int(state) for state in JobState} | {"completed": 5}
+STATE_BY_NAME = {state.name.lower(): int(state) for state in JobState} | {
+    "completed": int(JobState.COMPLETE)
+}
 #: Unix seconds a time may take: larger ones are more likely milliseconds (flagged, not
 #: reinterpreted).
 UNIX_SECONDS = range(10**11)

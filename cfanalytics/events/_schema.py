@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from ..client import JobState
 from ..exceptions import SchemaError
 
 __all__ = [
@@ -43,8 +44,9 @@ __all__ = [
 
 SCHEMA_VERSION = 1
 
-#: State names by ``jobstateid`` 1..7, the categories of ``state`` in id order.
-STATES = ("Created", "Pending", "Queued", "Running", "Complete", "Failed", "Squashed")
+#: State names by ``jobstateid`` 1..7, the categories of ``state`` in id order: the client's
+#: :class:`~cfanalytics.client.JobState` labels.
+STATES = tuple(state.label for state in sorted(JobState))
 ENDPOINTS = ("status", "queue", "image_status", "other")
 KINDS = ("mirror", "machine")
 #: What went wrong with a response, if anything.

@@ -204,3 +204,8 @@ def test_a_non_ascii_digit_in_the_asid_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text(cassette_text([interaction(uri=STATUS.replace("=1", "=²"))]))
     read_or_refuse(path)
+    try:
+        frame = events_from_cassette(path)
+    except CfAnalyticsError:
+        return
+    assert not (frame["asid"] == 2).any(), "'²' was read as the ASID 2"
