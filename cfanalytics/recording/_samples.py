@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ..simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
-from ..simulator.scenario import Hotspot, Rollout
+from ..simulator._scenario import Hotspot, Rollout
 from ._runs import RecordedRun, RunPlan, arecord
 from ._sync import run_sync
 

@@ -8,17 +8,17 @@ Use it in-process through httpx, or over loopback HTTP::
     with serve(sim) as server:  # server.url -> "http://127.0.0.1:<port>"
         ...
 
-The state model (:mod:`.model`) knows nothing of HTTP; :class:`Simulator` (:mod:`.app`) is the
-HTTP surface as a function; :mod:`.transport` and :mod:`.server` adapt it. The simulator never
+The state model (:mod:`._model`) knows nothing of HTTP; :class:`Simulator` (:mod:`._app`) is the
+HTTP surface as a function; :mod:`._transport` and :mod:`._server` adapt it. The simulator never
 imports the client.
 """
 
+from ._app import SimResponse, Simulator
+from ._clock import ManualClock, ScaledClock
 from ._keys import throwaway_keys
-from .app import SimResponse, Simulator
-from .clock import ManualClock, ScaledClock
-from .scenario import Scenario, default_scenario
-from .server import SimServer, serve
-from .transport import SimTransport
+from ._scenario import Scenario, default_scenario
+from ._server import SimServer, serve
+from ._transport import SimTransport
 
 __all__ = [
     "ManualClock",

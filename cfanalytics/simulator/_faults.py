@@ -12,7 +12,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from .scenario import RateLimit, Scenario
+from ._scenario import RateLimit, Scenario
 
 __all__ = ["Fault", "FaultInjector", "RateLimiter"]
 

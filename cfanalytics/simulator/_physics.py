@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .scenario import Scenario
+from ._scenario import Scenario
 
 __all__ = [
     "FAILURE_MESSAGES",

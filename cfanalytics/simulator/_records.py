@@ -1,6 +1,6 @@
 """The simulator's mutable records: machines, image versions and install jobs.
 
-Plain slotted dataclasses owned by :class:`~cfanalytics.simulator.model.Model`; nothing here
+Plain slotted dataclasses owned by :class:`~cfanalytics.simulator.Model`; nothing here
 knows about time or HTTP.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 
 from ._physics import Plan
-from .scenario import Image, Location
+from ._scenario import Image, Location
 
 __all__ = ["Job", "Machine", "State", "Version", "build_machines", "iso"]
 

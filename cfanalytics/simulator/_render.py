@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from ._model import Snapshot
 from ._records import Job, State, Version
-from .model import Snapshot
-from .scenario import Scenario
+from ._scenario import Scenario
 
 __all__ = ["Renderer", "encode", "envelope", "forbidden", "render_pairs"]
 

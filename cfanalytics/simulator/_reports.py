@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ._records import Job, State, iso
-from .scenario import Location
+from ._scenario import Location
 
 __all__ = ["image_counts", "truth_row"]
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 from ._physics import keyed_lognormal_noise
 from ._records import Job, State, Version
-from .scenario import Scenario
+from ._scenario import Scenario
 
 __all__ = ["Snapshot", "job_snapshot", "last_tick", "version_snapshot"]
 

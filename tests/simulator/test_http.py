@@ -27,7 +27,7 @@ from cfanalytics.simulator import (
     default_scenario,
     serve,
 )
-from cfanalytics.simulator.scenario import RateLimit
+from cfanalytics.simulator._scenario import RateLimit
 
 ACCESS, SECRET = "test-access", "test-secret"
 KEYS = {"access_key": ACCESS, "secret_key": SECRET}

@@ -23,9 +23,9 @@ from cfanalytics.simulator import (
     Simulator,
     default_scenario,
 )
+from cfanalytics.simulator._model import ApplicationError, Job, Model, State
 from cfanalytics.simulator._physics import FAILURE_MESSAGES
-from cfanalytics.simulator.model import ApplicationError, Job, Model, State
-from cfanalytics.simulator.scenario import DiffLock, Hotspot
+from cfanalytics.simulator._scenario import DiffLock, Hotspot
 
 AUTH = {"Authorization": "Basic dGVzdC1hY2Nlc3M6dGVzdC1zZWNyZXQ="}  # test-access:test-secret
 DOCUMENTED_PREFIXES = (

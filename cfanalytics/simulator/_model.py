@@ -22,8 +22,8 @@ from typing import Any
 from ._physics import Placement, lognormal_noise, plan_attempt
 from ._records import Job, Machine, State, Version, build_machines
 from ._reports import image_counts, truth_row
+from ._scenario import Image, Location, Scenario
 from ._snapshot import Snapshot, job_snapshot, last_tick, version_snapshot
-from .scenario import Image, Location, Scenario
 
 __all__ = ["ApplicationError", "Job", "Model", "Snapshot", "State", "Version"]
 

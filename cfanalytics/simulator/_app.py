@@ -1,11 +1,11 @@
 """The simulator's HTTP surface as one function: ``Simulator.handle`` (no sockets here).
 
-:class:`Simulator` joins a :class:`~cfanalytics.simulator.model.Model` to the Clanforge
+:class:`Simulator` joins a :class:`~cfanalytics.simulator.Model` to the Clanforge
 routes: it authenticates, parses parameters, injects seeded faults and the optional rate
-limit, and renders bodies byte for byte. :mod:`.transport` (in-process, for httpx) and
-:mod:`.server` (loopback HTTP) are thin adapters over :meth:`Simulator.handle`.
+limit, and renders bodies byte for byte. :mod:`._transport` (in-process, for httpx) and
+:mod:`._server` (loopback HTTP) are thin adapters over :meth:`Simulator.handle`.
 
-Determinism: with a :class:`~cfanalytics.simulator.clock.ManualClock`, the same scenario,
+Determinism: with a :class:`~cfanalytics.simulator.ManualClock`, the same scenario,
 seed and request sequence at the same clock times give byte-identical responses.
 """
 
@@ -25,7 +25,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ._clock import Clock, ScaledClock
 from ._faults import Fault, FaultInjector, RateLimiter
+from ._model import ApplicationError, Model
 from ._params import (
     Reject,
     parse_bool,
@@ -35,9 +37,7 @@ from ._params import (
     to_int,
 )
 from ._render import Renderer, envelope, forbidden
-from .clock import Clock, ScaledClock
-from .model import ApplicationError, Model
-from .scenario import Scenario, default_scenario
+from ._scenario import Scenario, default_scenario
 
 __all__ = ["SimResponse", "Simulator"]
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 
-from .app import SimResponse, Simulator
+from ._app import SimResponse, Simulator
 
 __all__ = ["SimTransport"]
 

@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .app import Simulator
+from ._app import Simulator
 
 __all__ = ["SimServer", "serve"]
 
