@@ -1,10 +1,11 @@
 """The 0.1 module paths, importable for one more release with a ``FutureWarning``.
 
-0.1 had flat modules (``cfanalytics.summary``, ``cfanalytics.session``, ...); 0.2 groups them
-by layer. Each old path is registered in ``sys.modules`` as a light stand-in that imports
-nothing until a name is read from it, then warns and hands over the name from its new
-package. Registering them up front (rather than with an import hook) keeps
-``import cfanalytics.replay`` from rebinding ``cfanalytics.replay``, the function.
+0.1 had flat modules (``cfanalytics.summary``, ``cfanalytics.session``, ...) and public
+simulator modules (``cfanalytics.simulator.scenario``, ...); 0.2 groups them by layer, behind
+each layer's ``__init__``. Each old path is registered in ``sys.modules`` as a light
+stand-in that imports nothing until a name is read from it, then warns and hands over the
+name from its new package. Registering them up front (rather than with an import hook)
+keeps ``import cfanalytics.replay`` from rebinding ``cfanalytics.replay``, the function.
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ MOVED = {
         "analysis",
     ),
     **dict.fromkeys(("queueing", "monitor"), "live"),
+    **dict.fromkeys(
+        ("simulator.app", "simulator.clock", "simulator.model", "simulator.scenario"),
+        "simulator",
+    ),
+    **dict.fromkeys(("simulator.server", "simulator.transport"), "simulator"),
 }
 
 

@@ -254,7 +254,7 @@ def test_every_path_the_docs_name_exists() -> None:
     assert not broken
 
 
-#: The 0.1 flat modules and their public names (their ``__all__`` in 0.1.0).
+#: The 0.1 modules that moved, and their public names (their ``__all__`` in 0.1.0).
 MOVED_IN_0_2 = {
     "cassette": ["FILTERED", "Cassette", "CassetteWriter", "Interaction", "load_cassette"],
     "eventlog": ["EventLog", "load_events"],
@@ -317,6 +317,23 @@ MOVED_IN_0_2 = {
     ],
     "queueing": ["JOB_COLUMNS", "QueueController", "QueueOutcome"],
     "monitor": ["FleetHeader", "Monitor", "Throttle"],
+    "simulator.app": ["SimResponse", "Simulator"],
+    "simulator.clock": ["Clock", "ManualClock", "ScaledClock"],
+    "simulator.model": ["ApplicationError", "Job", "Model", "Snapshot", "State", "Version"],
+    "simulator.scenario": [
+        "FAILURE_CAUSES",
+        "FAULT_KINDS",
+        "DiffLock",
+        "Hotspot",
+        "Image",
+        "Location",
+        "RateLimit",
+        "Rollout",
+        "Scenario",
+        "default_scenario",
+    ],
+    "simulator.server": ["SimServer", "serve"],
+    "simulator.transport": ["SimTransport"],
 }
 
 

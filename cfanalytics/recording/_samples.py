@@ -19,8 +19,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ..simulator import ManualClock, Scenario, SimTransport, Simulator, default_scenario
-from ..simulator._scenario import Hotspot, Rollout
+from ..simulator import (
+    Hotspot,
+    ManualClock,
+    Rollout,
+    Scenario,
+    SimTransport,
+    Simulator,
+    default_scenario,
+)
 from ._runs import RecordedRun, RunPlan, arecord
 from ._sync import run_sync
 

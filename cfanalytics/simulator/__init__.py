@@ -14,20 +14,47 @@ imports the client.
 """
 
 from ._app import SimResponse, Simulator
-from ._clock import ManualClock, ScaledClock
+from ._clock import Clock, ManualClock, ScaledClock
 from ._keys import throwaway_keys
-from ._scenario import Scenario, default_scenario
+from ._model import ApplicationError, Job, Model, Snapshot, State, Version
+from ._scenario import (
+    FAILURE_CAUSES,
+    FAULT_KINDS,
+    DiffLock,
+    Hotspot,
+    Image,
+    Location,
+    RateLimit,
+    Rollout,
+    Scenario,
+    default_scenario,
+)
 from ._server import SimServer, serve
 from ._transport import SimTransport
 
 __all__ = [
+    "FAILURE_CAUSES",
+    "FAULT_KINDS",
+    "ApplicationError",
+    "Clock",
+    "DiffLock",
+    "Hotspot",
+    "Image",
+    "Job",
+    "Location",
     "ManualClock",
+    "Model",
+    "RateLimit",
+    "Rollout",
     "ScaledClock",
     "Scenario",
     "SimResponse",
     "SimServer",
     "SimTransport",
     "Simulator",
+    "Snapshot",
+    "State",
+    "Version",
     "default_scenario",
     "serve",
     "throwaway_keys",

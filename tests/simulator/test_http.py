@@ -20,6 +20,7 @@ import pytest
 
 from cfanalytics.simulator import (
     ManualClock,
+    RateLimit,
     Scenario,
     SimServer,
     SimTransport,
@@ -27,7 +28,6 @@ from cfanalytics.simulator import (
     default_scenario,
     serve,
 )
-from cfanalytics.simulator._scenario import RateLimit
 
 ACCESS, SECRET = "test-access", "test-secret"
 KEYS = {"access_key": ACCESS, "secret_key": SECRET}

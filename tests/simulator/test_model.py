@@ -16,16 +16,20 @@ from typing import Any
 import pytest
 
 from cfanalytics.simulator import (
+    ApplicationError,
+    DiffLock,
+    Hotspot,
+    Job,
     ManualClock,
+    Model,
     ScaledClock,
     Scenario,
     SimResponse,
     Simulator,
+    State,
     default_scenario,
 )
-from cfanalytics.simulator._model import ApplicationError, Job, Model, State
 from cfanalytics.simulator._physics import FAILURE_MESSAGES
-from cfanalytics.simulator._scenario import DiffLock, Hotspot
 
 AUTH = {"Authorization": "Basic dGVzdC1hY2Nlc3M6dGVzdC1zZWNyZXQ="}  # test-access:test-secret
 DOCUMENTED_PREFIXES = (
