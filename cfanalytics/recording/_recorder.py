@@ -160,17 +160,24 @@ class Recorder:
             self.on_rows(rows)
 
 
-class RecordingTransport(httpx.BaseTransport):
-    """Sends through ``inner`` and hands every outcome to the recorder."""
+class _Wrapping:
+    """What both recording transports share: the transport inside, and the recorder."""
 
-    def __init__(self, inner: httpx.BaseTransport, recorder: Recorder) -> None:
-        self.inner = inner
+    def __init__(self, inner: object, recorder: Recorder) -> None:
+        self.inner: Any = inner
         self.recorder = recorder
 
     @property
     def replays(self) -> str | None:
         """The cassette the transport inside replays, or None when it talks to a live API."""
         return replays(self.inner)
+
+
+class RecordingTransport(_Wrapping, httpx.BaseTransport):
+    """Sends through ``inner`` and hands every outcome to the recorder."""
+
+    def __init__(self, inner: httpx.BaseTransport, recorder: Recorder) -> None:
+        super().__init__(inner, recorder)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -185,17 +192,11 @@ class RecordingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-class AsyncRecordingTransport(httpx.AsyncBaseTransport):
+class AsyncRecordingTransport(_Wrapping, httpx.AsyncBaseTransport):
     """The asyncio twin of :class:`RecordingTransport`."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport, recorder: Recorder) -> None:
-        self.inner = inner
-        self.recorder = recorder
-
-    @property
-    def replays(self) -> str | None:
-        """The cassette the transport inside replays, or None when it talks to a live API."""
-        return replays(self.inner)
+        super().__init__(inner, recorder)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
