@@ -295,7 +295,7 @@ def deprecated_positional(*names: str) -> Callable[[_Function], _Function]:
         @functools.wraps(function)
         def accept(*args: Any, **kwargs: Any) -> Any:
             if len(args) > leading:
-                kwargs = _moved(function.__name__, names, args[leading:], kwargs)
+                kwargs = _as_keywords(function.__name__, names, args[leading:], kwargs)
                 args = args[:leading]
             return function(*args, **kwargs)
 
@@ -304,7 +304,7 @@ def deprecated_positional(*names: str) -> Callable[[_Function], _Function]:
     return decorate
 
 
-def _moved(
+def _as_keywords(
     name: str, names: tuple[str, ...], extra: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """``kwargs`` and the ``extra`` positional arguments as the keywords ``names``; warns."""
