@@ -26,9 +26,12 @@ import pyarrow.json as pj
 
 from cfanalytics.client import RawResponse
 from cfanalytics.events import Exchange, events_from_exchanges
+from cfanalytics.simulator import default_scenario
 
 URL = "https://api.multiplay.co.uk/cfp/v1/imageinstall/status?accountserviceid=1"
 START = 1793610000
+# The ids the simulator's default scenario hands out with seed 0 (derived, see Scenario).
+FIRST_JOBID, IMAGEVERSIONID = default_scenario().first_ids(0)
 
 
 def body(poll: int, jobs: int, *, duplicate: bool) -> str:
@@ -37,7 +40,7 @@ def body(poll: int, jobs: int, *, duplicate: bool) -> str:
     for j in range(jobs):
         progress = (poll + j) % 100
         job = {
-            "jobid": 7340001 + j,
+            "jobid": FIRST_JOBID + j,
             "jobcreated": START - 900,
             "joberror": None,
             "jobeta": START + 600 + poll,
@@ -54,7 +57,7 @@ def body(poll: int, jobs: int, *, duplicate: bool) -> str:
             "imagepath": "/games/arena/server",
             "install_at": None,
             "mirror": "mirror-lon-01",
-            "target_imageversionid": 218700,
+            "target_imageversionid": IMAGEVERSIONID,
         }
         text = json.dumps(job)
         items.append(text[:-1] + ', "restart": 1}' if duplicate else text)

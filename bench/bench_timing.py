@@ -33,11 +33,14 @@ import pandas as pd
 
 from cfanalytics.analysis import error_by, eta_errors, job_eta_metrics, job_summary, rollout_metrics
 from cfanalytics.events import SCHEMA, conform
+from cfanalytics.simulator import default_scenario
 
 AIM = 3.0
 POLL_US = 15_000_000  # a status poll every 15 s
 SECOND_US = 1_000_000
 T0_US = pd.Timestamp("2026-11-02 09:00", tz="UTC").value // 1000
+# The ids the simulator's default scenario hands out with seed 0 (derived, see Scenario).
+FIRST_JOBID, IMAGEVERSIONID = default_scenario().first_ids(0)
 LOCATIONS = (
     "London",
     "Frankfurt",
@@ -178,7 +181,7 @@ def synthetic_events(jobs: int, polls_per_job: int, *, seed: int = 20261102) -> 
     seq[order] = np.arange(len(order)) - np.where(sorted_second, (~sorted_second).sum(), 0)
     run_id = np.where(second_run, "bench-2", "bench-1")
 
-    jobid = 7_340_001 + np.arange(jobs)
+    jobid = FIRST_JOBID + np.arange(jobs)
     kinds = np.where(mirror, 0, 1)
     states = np.array(["", "", "", "Queued", "Running", "Complete", "Failed"])
     status = frame(
@@ -206,7 +209,7 @@ def synthetic_events(jobs: int, polls_per_job: int, *, seed: int = 20261102) -> 
         machine=texts(np.where(mirror[job], -1, job), [f"{31000 + j}" for j in range(jobs)]),
         mirror=texts(location[job], [f"mirror-{n.lower()[:3]}-01" for n in LOCATIONS]),
         imagepath="/games/arena/server",
-        target_imageversionid=218700,
+        target_imageversionid=IMAGEVERSIONID,
     )
 
     listed_polls = np.zeros(n_polls, bool)

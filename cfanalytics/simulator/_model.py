@@ -7,7 +7,13 @@ so the same seed and the same calls at the same times give the same state.
 
 Randomness never comes from a shared generator whose draws depend on call order: each
 decision gets its own ``random.Random`` seeded with a string such as ``"0:7340012:2:plan"``
-(seed, job id, attempt, purpose). String seeds are hashed deterministically by ``random``.
+(seed, job key, attempt, purpose). String seeds are hashed deterministically by ``random``.
+
+Job and image version ids come from :meth:`Scenario.first_ids` (derived from the seed and the
+scenario unless set). Draws are keyed not by those ids but by each record's *key*, its place
+in creation order counted from :data:`JOB_KEY_BASE` (:data:`VERSION_KEY_BASE` for versions):
+ids are labels only, so a run is the same whatever ids it is given, and the bases (the ids
+every run had before ids were derived) keep the draws of earlier recordings.
 """
 
 from __future__ import annotations
@@ -22,10 +28,24 @@ from typing import Any
 from ._physics import Placement, lognormal_noise, plan_attempt
 from ._records import Job, Machine, State, Version, build_machines
 from ._reports import image_counts, truth_row
-from ._scenario import Image, Location, Scenario
+from ._scenario import SUBID_OFFSET, Image, Location, Scenario
 from ._snapshot import Snapshot, job_snapshot, last_tick, version_snapshot
 
-__all__ = ["ApplicationError", "Job", "Model", "Snapshot", "State", "Version"]
+__all__ = [
+    "JOB_KEY_BASE",
+    "VERSION_KEY_BASE",
+    "ApplicationError",
+    "Job",
+    "Model",
+    "Snapshot",
+    "State",
+    "Version",
+]
+
+#: Key of a model's first job; each later job's key is one more (keys seed its draws).
+JOB_KEY_BASE = 7340001
+#: Key of a model's first image version; each later version's key is one more.
+VERSION_KEY_BASE = 218700
 
 _QUEUEABLE = frozenset({State.CREATED, State.PENDING, State.FAILED})
 _IN_FLIGHT = frozenset({State.CREATED, State.PENDING, State.QUEUED})
@@ -45,6 +65,8 @@ class Model:
     def __init__(self, scenario: Scenario, *, seed: int = 0) -> None:
         self.scenario = scenario
         self.seed = seed
+        #: The first job id and image version id handed out (:meth:`Scenario.first_ids`).
+        self.first_jobid, self.first_imageversionid = scenario.first_ids(seed)
         self.now = scenario.start
         self.revision = 0  #: bumped on every job state change, to key caches of views
         self.jobs: dict[int, Job] = {}
@@ -57,9 +79,11 @@ class Model:
         )
         self._events: list[tuple[float, int, str, int, int]] = []
         self._seq = itertools.count()
-        self._ids = itertools.count(scenario.first_jobid)
-        self._subids = itertools.count(scenario.first_jobid + 500_000)
-        self._versionids = itertools.count(scenario.first_imageversionid)
+        self._ids = itertools.count(self.first_jobid)
+        self._subids = itertools.count(self.first_jobid + SUBID_OFFSET)
+        self._versionids = itertools.count(self.first_imageversionid)
+        self._jobkeys = itertools.count(JOB_KEY_BASE)
+        self._versionkeys = itertools.count(VERSION_KEY_BASE)
         self._machines = build_machines(scenario.locations)
         self._running = {loc.name: 0 for loc in scenario.locations}
         self._waiting: dict[str, dict[int, deque[tuple[int, Job]]]] = {
@@ -110,13 +134,13 @@ class Model:
         image = self._diffs.get(diffid)
         if image is None:
             raise ApplicationError("No rows in result set")
-        vid = next(self._versionids)
+        vid, key = next(self._versionids), next(self._versionkeys)
         nominal = self.scenario.version_build_s
-        build = nominal * lognormal_noise(self._rng("version", vid, "build"), 0.2)
+        build = nominal * lognormal_noise(self._rng("version", key, "build"), 0.2)
         t = self.now
         size = image.size_mb * (1.0 if full else self.scenario.diff_size_fraction)
         version = Version(
-            vid, image, diffid, restart, full, install_at, size, t, t + 2.0, t + build, nominal
+            vid, key, image, diffid, restart, full, install_at, size, t, t + 2.0, t + build, nominal
         )
         self._add_version(version)
         self._schedule(version.build_start, "build_start", vid)
@@ -131,6 +155,7 @@ class Model:
         size = image.size_mb * (1.0 if full else self.scenario.diff_size_fraction)
         version = Version(
             vid,
+            next(self._versionkeys),
             image,
             image.diffids[0],
             restart,
@@ -155,7 +180,16 @@ class Model:
 
     def _new_job(self, version: Version, loc: Location, machine: Machine | None) -> None:
         jobid = next(self._ids)
-        job = Job(jobid, next(self._subids), version, loc, machine, version.created_at, 0.0)
+        job = Job(
+            jobid,
+            next(self._subids),
+            next(self._jobkeys),
+            version,
+            loc,
+            machine,
+            version.created_at,
+            0.0,
+        )
         self.jobs[jobid] = job
         version.jobids.append(jobid)
         self._set_state(job, State.CREATED, version.created_at)
@@ -232,7 +266,7 @@ class Model:
         if job.first_queued_at is None:
             job.first_queued_at = self.now
         self._set_state(job, State.QUEUED, self.now)
-        delay = self._rng(job.jobid, job.attempt, "delay").uniform(*self.scenario.queue_delay_s)
+        delay = self._rng(job.key, job.attempt, "delay").uniform(*self.scenario.queue_delay_s)
         ready = max(self.now + delay, float(job.version.install_at or 0))
         self._schedule(ready, "ready", job.jobid, job.attempt)
 
@@ -280,7 +314,7 @@ class Model:
 
     def _start(self, job: Job, link_mbps: float, contention: int) -> None:
         where = self._placement(job, link_mbps, contention)
-        rng = self._rng(job.jobid, job.attempt, "plan")
+        rng = self._rng(job.key, job.attempt, "plan")
         job.plan = plan_attempt(self.scenario, where, self.now, rng)
         if job.first_started_at is None:
             job.first_started_at = self.now

@@ -44,6 +44,7 @@ class Version:
     """An image version and its build ("version job")."""
 
     imageversionid: int
+    key: int  #: seeds the version's random draws; ids are labels only (see the model)
     image: Image
     diffid: int
     restart: bool
@@ -64,6 +65,7 @@ class Job:
 
     jobid: int
     subid: int  #: versionmirrorid (mirror job) or machinejobid (machine job)
+    key: int  #: seeds the job's random draws; ids are labels only (see the model)
     version: Version
     location: Location
     machine: Machine | None

@@ -7,12 +7,19 @@ installs go, and how the API answers where the Clanforge docs are silent (sectio
 Load one with :meth:`Scenario.from_file` (JSON, or TOML when the suffix is ``.toml``): values
 are applied over :func:`default_scenario`, nested records as objects, and an unknown key raises
 ``ValueError`` naming it.
+
+Clanforge's job and image-version ids are global, so two recordings should never name the same
+jobs. Unless a scenario sets ``first_jobid`` / ``first_imageversionid``, :meth:`Scenario.first_ids`
+derives them from a BLAKE2b hash of the seed and every other setting: another seed or another
+scenario gives other ids, the same pair always the same ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import itertools
 import json
 import math
 import tomllib
@@ -32,6 +39,17 @@ __all__ = [
     "Scenario",
     "default_scenario",
 ]
+
+#: A job's sub-id (``versionmirrorid`` / ``machinejobid``) is its job id plus this.
+SUBID_OFFSET = 500_000
+# Derived first ids are drawn from these [low, high) ranges: job ids of 7 digits, low enough
+# that a block of _JOB_BLOCK jobs and its sub-ids stay 7 digits; image version ids of 6 digits,
+# with a block of _VERSION_BLOCK ids above each that holds none of the scenario's diff ids.
+_JOB_BLOCK = SUBID_OFFSET
+_JOBID_RANGE = (1_000_000, 10_000_000 - SUBID_OFFSET - _JOB_BLOCK)
+_VERSION_BLOCK = 10_000
+_VERSIONID_RANGE = (100_000, 1_000_000 - _VERSION_BLOCK)
+_ID_FIELDS = ("first_jobid", "first_imageversionid")
 
 #: The documented install-failure causes (``clanforge-api.md`` section 5), as setting keys.
 FAILURE_CAUSES = (
@@ -150,8 +168,14 @@ class Scenario:
     locations: tuple[Location, ...] = field(default_factory=_default_locations)
     images: tuple[Image, ...] = field(default_factory=_default_images)
     rollouts: tuple[Rollout, ...] = (Rollout(4101),)  #: versions built at start, jobs Pending
-    first_jobid: int = 7340001  #: install job ids count up from here
-    first_imageversionid: int = 218700  #: image version ids count up from here
+    #: Install job ids count up from here; their sub-ids from here + 500,000. None (the
+    #: default): derived from the seed and the other settings, a 7-digit id in 1,000,000 -
+    #: 8,999,999, so each scenario and seed names other jobs (:meth:`first_ids`).
+    first_jobid: int | None = None
+    #: Image version ids count up from here. None (the default): derived like
+    #: ``first_jobid``, a 6-digit id in 100,000 - 989,999 whose next 10,000 ids hold none of
+    #: the scenario's diff ids.
+    first_imageversionid: int | None = None
     # --- timing and progress -------------------------------------------------------------
     update_interval_s: float = 15.0  #: jobs report progress/ETA at these sim-time ticks
     queue_delay_s: tuple[float, float] = (2.0, 12.0)  #: queued -> ready, uniform range
@@ -225,6 +249,33 @@ class Scenario:
             changes[key] = _convert(key, value)
         return dataclasses.replace(default_scenario(), **changes)
 
+    def first_ids(self, seed: int) -> tuple[int, int]:
+        """The first job id and first image version id a simulator with ``seed`` hands out.
+
+        An explicit ``first_jobid`` / ``first_imageversionid`` is returned as it is. A None is
+        derived from a BLAKE2b hash of ``seed`` and every setting but these two (never from
+        Python's salted ``hash()``), so it is the same on every machine and every run, and
+        changes with the seed or any setting. Ids only label jobs: the simulated run, its
+        timings and failures, are the same whatever ids it is given.
+        """
+        first_jobid, first_versionid = self.first_jobid, self.first_imageversionid
+        if first_jobid is not None and first_versionid is not None:
+            return first_jobid, first_versionid
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k not in _ID_FIELDS}
+        key = json.dumps([seed, _canonical(settings)], sort_keys=True, separators=(",", ":"))
+        if first_jobid is None:
+            first_jobid = _draw(f"jobid:{key}", _JOBID_RANGE)
+        if first_versionid is None:
+            diffids = {d for img in self.images for d in img.diffids}
+            diffids |= {lock.diffid for lock in self.diff_locks}
+            draws = (
+                _draw(f"imageversionid:{n}:{key}", _VERSIONID_RANGE) for n in itertools.count()
+            )
+            first_versionid = next(
+                vid for vid in draws if not any(vid <= d < vid + _VERSION_BLOCK for d in diffids)
+            )
+        return first_jobid, first_versionid
+
     def location(self, name: str) -> Location:
         """Return the location called ``name``."""
         for loc in self.locations:
@@ -258,6 +309,24 @@ def default_scenario() -> Scenario:
     return Scenario()
 
 
+def _draw(label: str, bounds: tuple[int, int]) -> int:
+    """A stable pseudo-random int in ``[low, high)`` from a BLAKE2b hash of ``label``."""
+    digest = hashlib.blake2b(f"cfanalytics-simulator:{label}".encode(), digest_size=16).digest()
+    low, high = bounds
+    return low + int.from_bytes(digest, "big") % (high - low)
+
+
+def _canonical(value: Any) -> Any:
+    """Settings as plain JSON values, whole floats as ints (``start=1`` equals ``start=1.0``)."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def _image_locations(scenario: Scenario, imageid: int) -> list[Location]:
     image = next(i for i in scenario.images if i.imageid == imageid)
     return [loc for loc in scenario.locations if not image.locations or loc.name in image.locations]
@@ -281,6 +350,9 @@ def _validate(s: Scenario) -> None:
     _check(s.status_order in ("jobid", "shuffled"), f"status_order: {s.status_order!r}")
     _check(s.jobstart_before_start in (None, ""), "jobstart_before_start must be null or ''")
     _check(s.update_interval_s > 0, "update_interval_s must be > 0")
+    for name in _ID_FIELDS:
+        value = getattr(s, name)
+        _check(value is None or (type(value) is int and value > 0), f"{name}: {value!r}")
     _check(set(s.listed_states) <= {1, 2, 3, 4}, "listed_states must be within 1-4")
     for name, rate in (("machine", s.machine_failure_rate), ("mirror", s.mirror_failure_rate)):
         _check(0.0 <= rate <= 1.0, f"{name}_failure_rate must be in [0, 1]")

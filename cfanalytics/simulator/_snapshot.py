@@ -2,7 +2,7 @@
 
 Jobs report at update ticks (every ``update_interval_s`` of sim time since the scenario
 start), so progress, ETA and ``jobupdated`` are read as of the last tick, not the current
-instant. ETA noise is keyed by (seed, job, attempt, tick): the same tick always shows the same
+instant. ETA noise is keyed by (seed, job key, attempt, tick): the same tick always shows the same
 ETA, whatever was asked before.
 """
 
@@ -55,7 +55,7 @@ def job_snapshot(job: Job, now: float, scenario: Scenario, seed: int) -> Snapsho
     updated = job.updated_at
     if job.state is State.RUNNING and plan is not None:
         updated, index = last_tick(scenario, now, plan.start)
-        key = f"{seed}:{job.jobid}:{job.attempt}:eta:{index}"
+        key = f"{seed}:{job.key}:{job.attempt}:eta:{index}"
         percent = plan.progress(updated)
         noise = keyed_lognormal_noise(key, scenario.eta_noise_sigma)
         eta = round(plan.eta(updated, noise, percent))

@@ -61,7 +61,7 @@ JOB = {
     "imagepath": "/games/arena/server",
     "install_at": None,
     "mirror": "mirror-lon-01",
-    "target_imageversionid": 218700,
+    "target_imageversionid": 21,
 }
 
 

@@ -267,7 +267,7 @@ Keys: put them in CLANFORGE_ACCESS_KEY / CLANFORGE_SECRET_KEY, e.g. export CLANF
 --header 'Authorization: Basic YOUR_AUTH_CREDENTIALS'
 authorization: <FILTERED>
 access_key = os.environ["KEY"]; secret_key=${SECRET}; password: required; token: none
-A basic install takes 5-15 minutes; the secret: keep it safe. /games/arena/server 7340001
+A basic install takes 5-15 minutes; the secret: keep it safe. /games/arena/server 5820413
 """
 
 

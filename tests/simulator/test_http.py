@@ -159,8 +159,8 @@ def test_foreign_asid_is_forbidden(api: httpx.Client) -> None:
     [
         (STATUS, {}, "accountserviceid"),
         (STATUS, {"accountserviceid": "one"}, "accountserviceid"),
-        ("/cfp/v1/imageinstall/7340001/queue", ASID, "mirroring"),
-        ("/cfp/v1/imageinstall/7340001/queue", {**ASID, "mirroring": "maybe"}, "mirroring"),
+        ("/cfp/v1/imageinstall/{jobid}/queue", ASID, "mirroring"),
+        ("/cfp/v1/imageinstall/{jobid}/queue", {**ASID, "mirroring": "maybe"}, "mirroring"),
         ("/cfp/v1/imageinstall/abc/queue", {**ASID, "mirroring": "true"}, "jobid"),
         (f"/cfp/v1/imageinstall/{'9' * 5000}/queue", {**ASID, "mirroring": "true"}, "jobid"),
         ("/cfp/v1/imageversion/create", {**ASID, "diffid": "218601"}, "restart"),
@@ -169,9 +169,10 @@ def test_foreign_asid_is_forbidden(api: httpx.Client) -> None:
     ],
 )
 def test_bad_parameters_are_400(
-    api: httpx.Client, path: str, params: dict[str, str], named: str
+    api: httpx.Client, sim: Simulator, path: str, params: dict[str, str], named: str
 ) -> None:
     """Missing or malformed parameters: 400 with the envelope naming the parameter."""
+    path = path.replace("{jobid}", str(sim.model.first_jobid))  # a job that exists
     assert_envelope(api.get(path, params=params), 400, named)
 
 
@@ -447,7 +448,7 @@ def test_429_fault_has_retry_after(kind: str) -> None:
 def test_truncated_body(kind: str) -> None:
     """A truncated body is a prefix of the real one with a matching Content-Length."""
     sim = faulty("truncated")
-    real = make_sim()
+    real = make_sim(sim.scenario)  # the same scenario and seed (so the same ids), no faults
     with connect(sim, kind) as client, connect(real, "transport") as reference:
         response = client.get(STATUS, params=ASID)
         full = reference.get(STATUS, params=ASID).content

@@ -363,7 +363,7 @@ def test_failed_job_stays_listed_and_requeues_as_a_new_attempt() -> None:
     assert job.attempt == 2
     model.advance(model.now + 3600)
     assert job.failures == 2
-    assert model.truth()[job.jobid - scenario.first_jobid]["attempts"] == 2
+    assert model.truth()[job.jobid - model.first_jobid]["attempts"] == 2
 
 
 def test_failed_jobs_vanish_when_the_setting_says_so() -> None:
@@ -430,7 +430,7 @@ def test_new_version_squashes_older_pending_install() -> None:
     assert (job, squashed) == (newer, 1)
     assert older.state is State.SQUASHED
     assert older not in model.listed()
-    assert model.truth()[older.jobid - model.scenario.first_jobid]["outcome"] == "squashed"
+    assert model.truth()[older.jobid - model.first_jobid]["outcome"] == "squashed"
 
 
 def test_unknown_diffid_is_an_application_error() -> None:
