@@ -25,8 +25,10 @@ type, an impossible value) stay ``TypeError`` / ``ValueError``.
     ├── RecordingError                a cassette or event log cannot be read or written
     │   ├── CassetteError             a cassette is missing, corrupt, or would be overwritten
     │   ├── ReplayExhaustedError      replay asked for more than the cassette recorded
-    │   └── EventLogError             an event log is corrupt or its folder is not writable
+    │   ├── EventLogError             an event log is corrupt or its folder is not writable
+    │   └── HistoryError              a history store cannot be read or added to
     ├── SchemaError                   a DataFrame does not follow the events schema
+    ├── RolloutError                  one rollout is needed and there are several, or none
     └── ReportError                   a report cannot be written
 
 Each error carries what is needed to act on it: the request method and URL (never the
@@ -51,6 +53,7 @@ __all__ = [
     "CredentialsError",
     "EventLogError",
     "HTTPStatusError",
+    "HistoryError",
     "InsecureTransportError",
     "NotFoundError",
     "RateLimitedError",
@@ -60,6 +63,7 @@ __all__ = [
     "RequestTimeoutError",
     "ResponseError",
     "ResponseFormatError",
+    "RolloutError",
     "SchemaError",
     "ServerError",
     "TransportError",
@@ -191,8 +195,19 @@ class EventLogError(RecordingError):
     """An event log is corrupt, or its folder cannot be written."""
 
 
+class HistoryError(RecordingError):
+    """A history store cannot be read or added to (a corrupt file, an unwritable folder)."""
+
+
 class SchemaError(CfAnalyticsError):
     """A DataFrame does not follow the events schema (missing column, wrong dtype)."""
+
+
+class RolloutError(CfAnalyticsError):
+    """One rollout is needed and the data holds several (or not the one asked for).
+
+    The message names the rollouts found, so the caller can pick one with ``rollout=``.
+    """
 
 
 class ReportError(CfAnalyticsError):

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cfanalytics import events_from_cassette, rollout_metrics
+from cfanalytics import events_from_cassette, rollout_metrics, rollouts
 
 pytestmark = pytest.mark.slow
 
@@ -85,12 +85,15 @@ def test_runs_top_to_bottom(path: Path) -> None:
 
 @pytest.mark.timeout(600)
 def test_timing_notebook_takes_another_source() -> None:
-    """The parameters cell selects the source: the troubled cassette gives its own numbers."""
+    """The parameters cell selects the source and its rollout: they give their own numbers."""
     notebook = read(NOTEBOOKS / "rollout_timing.ipynb")
-    ran = execute(notebook, source=str(CASSETTES / "troubled.yaml"))
+    troubled = events_from_cassette(CASSETTES / "troubled.yaml")
+    idle = rollouts(troubled)[1]
+    ran = execute(notebook, source=str(CASSETTES / "troubled.yaml"), rollout=idle)
     first = next(c for c in ran.cells if c.cell_type == "code" and "rollout_metrics" in c.source)
     shown = first.outputs[0]["data"]["text/plain"].split()
-    expected = rollout_metrics(events_from_cassette(CASSETTES / "troubled.yaml"))
+    expected = rollout_metrics(troubled, rollout=idle)
+    assert shown[shown.index("rollout") + 1] == idle
     assert shown[shown.index("n_jobs") + 1] == str(expected["n_jobs"])
     assert (
         expected["n_jobs"]

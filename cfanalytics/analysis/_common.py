@@ -11,6 +11,10 @@ Words used across :mod:`cfanalytics.analysis`:
   polls of its own ``asid`` (a missing ``asid`` is one more ASID, :data:`NO_ASID`);
 - a job's *state id* is its ``jobstateid``, else the id of its ``state`` name;
 - a job's *vanishing poll* is the first successful poll of its ASID after its last snapshot;
+- a *rollout* is the jobs of one image version on one ASID (:mod:`cfanalytics.events`
+  says which rows belong to which, :func:`~cfanalytics.events.rollout_of`); every analysis
+  runs once per rollout (:func:`per_rollout`) and names it in a ``rollout`` column, so a
+  job is a ``(rollout, jobid)`` and nothing of two rollouts is ever merged;
 - the fleet's coarse states are :data:`FLEET_STATES`: ``waiting`` (not listed yet),
   ``pending`` (Created or Pending: listed, not queued), ``queued``, ``running``,
   ``completed``, ``failed`` and ``other`` (Squashed, or no readable state).
@@ -29,7 +33,8 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pandas as pd
 
-from ..events import STATES, TIME
+from ..events import STATES, TEXT, TIME, single_rollout, split_rollouts, validate
+from ..exceptions import RolloutError
 from . import _segments as segments
 
 __all__ = [
@@ -55,6 +60,11 @@ __all__ = [
     "job_snapshots",
     "known",
     "last_of_job",
+    "of_rollout",
+    "one_rollout",
+    "per_rollout",
+    "per_rollout_rows",
+    "pick_rollout",
     "poll_times",
     "polls",
     "select",
@@ -62,6 +72,7 @@ __all__ = [
     "state_ids",
     "utc",
     "vanishing",
+    "with_rollout",
 ]
 
 #: Job state ids (``jobstateid``), named as :data:`cfanalytics.events.STATES` names them.
@@ -98,6 +109,7 @@ _SNAPSHOT_COLUMNS = (
 )
 
 _Function = TypeVar("_Function", bound=Callable[..., Any])
+_Table = TypeVar("_Table", bound=Callable[..., pd.DataFrame])
 
 
 def answers(events: pd.DataFrame, endpoint: str) -> np.ndarray:
@@ -320,3 +332,127 @@ def _as_keywords(
         stacklevel=3,
     )
     return kwargs | moved
+
+
+def with_rollout(schema: Mapping[str, object]) -> Mapping[str, object]:
+    """``schema`` with the ``rollout`` column first: every table per rollout starts so."""
+    return MappingProxyType({"rollout": TEXT, **schema})
+
+
+def per_rollout(analyse: _Table) -> _Table:
+    """Run ``analyse(events, ...)`` once per rollout and stack its rows, ``rollout`` first.
+
+    Each rollout gets its own events (:func:`~cfanalytics.events.split_rollouts`), so its
+    answer is the one it would get alone; a frame passed by keyword (a ``summary=``) is cut
+    to that rollout's rows (:func:`of_rollout`). Rollouts come in their order, the rows of
+    each in the order ``analyse`` gives. Events that name no rollout at all are analysed
+    whole, with ``rollout`` NA; otherwise the runs that saw none are left out.
+    """
+
+    @functools.wraps(analyse)
+    def run(events: pd.DataFrame, /, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        parts = [
+            _labelled(analyse(frame, *args, **_inputs(kwargs, name)), name)
+            for name, frame in split_rollouts(validate(events))
+            if name is not None
+        ]
+        return _stacked(parts) if parts else _labelled(analyse(events, *args, **kwargs), None)
+
+    return cast(_Table, run)
+
+
+def per_rollout_rows(analyse: _Table) -> _Table:
+    """Like :func:`per_rollout`, for an analysis of a table per job (a summary, ETA errors):
+    once per value of its ``rollout`` column. A table without one is one rollout."""
+
+    @functools.wraps(analyse)
+    def run(table: pd.DataFrame, /, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        if "rollout" not in table.columns or table.empty:
+            name = table["rollout"].iloc[0] if "rollout" in table.columns and len(table) else None
+            return _labelled(analyse(table, *args, **kwargs), name)
+        parts = [
+            _labelled(analyse(rows.reset_index(drop=True), *args, **_inputs(kwargs, name)), name)
+            for name, rows in _groups(table)
+        ]
+        return _stacked(parts)
+
+    return cast(_Table, run)
+
+
+def _groups(table: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
+    """The rows of ``table`` per rollout, in order of first appearance (NA last)."""
+    key = table["rollout"]
+    names = list(dict.fromkeys(key.dropna()))
+    groups = [
+        (name, table.loc[(key == name).to_numpy(dtype=bool, na_value=False)]) for name in names
+    ]
+    if key.isna().any():
+        groups.append((None, table.loc[key.isna().to_numpy()]))
+    return groups
+
+
+def of_rollout(table: pd.DataFrame, rollout: str | None, *, what: str = "table") -> pd.DataFrame:
+    """The rows of ``table`` (a per-job table with a ``rollout`` column) of ``rollout``.
+
+    A table without the column (from before rollouts) is taken whole when it can only be of
+    one rollout; raises :class:`~cfanalytics.exceptions.RolloutError` otherwise.
+    """
+    if "rollout" not in table.columns:
+        found = table["target_imageversionid"].nunique() if "target_imageversionid" in table else 1
+        if found > 1:
+            raise RolloutError(f"{what} holds several rollouts but no 'rollout' column")
+        return table
+    rows = table["rollout"].isna() if rollout is None else table["rollout"] == rollout
+    return table.loc[rows.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+
+
+def one_rollout(events: pd.DataFrame, rollout: str | None) -> tuple[str | None, pd.DataFrame]:
+    """``rollout``, or the only rollout there is, and its events: for an analysis whose answer
+    is about one rollout. Raises :class:`~cfanalytics.exceptions.RolloutError` naming the
+    rollouts found (:func:`~cfanalytics.events.single_rollout`) when it cannot tell which."""
+    name = single_rollout(validate(events), rollout)
+    if name is None:
+        return None, events
+    return name, next(frame for found, frame in split_rollouts(events) if found == name)
+
+
+def pick_rollout(tables: Sequence[pd.DataFrame], rollout: str | None) -> str | None:
+    """``rollout``, or the only rollout the ``rollout`` columns of ``tables`` name (None if
+    they name none); raises :class:`~cfanalytics.exceptions.RolloutError` naming them when
+    there are several, or ``rollout`` is not one of them."""
+    found = list(
+        dict.fromkeys(
+            name
+            for table in tables
+            if "rollout" in table.columns
+            for name in table["rollout"].dropna()
+        )
+    )
+    listed = ", ".join(found) or "none"
+    if rollout is not None and found and rollout not in found:
+        raise RolloutError(f"no rollout {rollout!r}; found: {listed}")
+    if rollout is None and len(found) > 1:
+        raise RolloutError(f"{len(found)} rollouts found ({listed}); pick one with rollout=")
+    return rollout if rollout is not None else (found[0] if found else None)
+
+
+def _inputs(kwargs: dict[str, Any], rollout: str | None) -> dict[str, Any]:
+    """The keyword arguments, each table cut to ``rollout``'s rows."""
+    return {
+        key: of_rollout(value, rollout, what=f"{key}=")
+        if isinstance(value, pd.DataFrame)
+        else value
+        for key, value in kwargs.items()
+    }
+
+
+def _labelled(table: pd.DataFrame, rollout: str | None) -> pd.DataFrame:
+    """``table`` with ``rollout`` as its first column (replacing any it had)."""
+    body = table.drop(columns="rollout") if "rollout" in table.columns else table
+    column = pd.array([rollout] * len(body), dtype=TEXT)
+    return pd.concat([pd.DataFrame({"rollout": column}, index=body.index), body], axis=1)
+
+
+def _stacked(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The tables of each rollout, one after another, with a fresh RangeIndex."""
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)

@@ -40,7 +40,7 @@ import pandas as pd
 
 from ..events import FLOAT, INT, TIME, category
 from ..exceptions import SchemaError
-from ._common import conform
+from ._common import conform, of_rollout, per_rollout_rows, pick_rollout, with_rollout
 
 __all__ = ["COMPLETION_SCHEMA", "completion_curve", "time_to_fraction"]
 
@@ -51,15 +51,17 @@ _ENDINGS = ("completed", "failed", "squashed")
 
 #: Every column of a completion curve and its dtype, in order. A curve has exactly one of
 #: the two time columns: ``time`` with ``clock="wall"``, ``elapsed_s`` with ``clock="job"``.
-COMPLETION_SCHEMA: Mapping[str, object] = {
-    "time": TIME,
-    "elapsed_s": FLOAT,  # seconds since each job's started_at
-    "outcome": category(_ENDINGS),
-    "incidence": FLOAT,  # the CIF: share of the risk set ended this way by this time
-    "lower": FLOAT,  # share certainly ended this way by this time
-    "upper": FLOAT,  # share that may have ended this way by this time
-    "n_jobs": INT,  # jobs in the risk set
-}
+COMPLETION_SCHEMA: Mapping[str, object] = with_rollout(
+    {
+        "time": TIME,
+        "elapsed_s": FLOAT,  # seconds since each job's started_at
+        "outcome": category(_ENDINGS),
+        "incidence": FLOAT,  # the CIF: share of the risk set ended this way by this time
+        "lower": FLOAT,  # share certainly ended this way by this time
+        "upper": FLOAT,  # share that may have ended this way by this time
+        "n_jobs": INT,  # jobs in the risk set
+    }
+)
 
 _TOLERANCE = 1e-9  # EM stops when no cell's mass moves more than this...
 _MAX_ITERATIONS = 10_000  # ...or after this many EM steps
@@ -89,6 +91,7 @@ class _Jobs(NamedTuple):
     mid: _Floats
 
 
+@per_rollout_rows
 def completion_curve(
     summary: pd.DataFrame,
     *,
@@ -96,6 +99,8 @@ def completion_curve(
     method: Literal["npmle", "midpoint"] = "npmle",
 ) -> pd.DataFrame:
     """The cumulative incidence of each outcome over time: completed, failed, squashed.
+
+    One curve per rollout of ``summary`` (its ``rollout`` column), each from its jobs only.
 
     ``summary`` is a job summary; its jobs form the risk set as the module docstring says
     (``unknown`` jobs never seen are left out). ``clock="wall"`` counts in UTC (column
@@ -117,7 +122,7 @@ def completion_curve(
     With ``method="npmle"``, how mass spreads within a cell (an innermost interval) is not
     identified: it is placed at the cell's right end, so the curve rises as late as the
     data allow. Columns and dtypes are :data:`COMPLETION_SCHEMA`; rows are sorted by
-    outcome, then time.
+    rollout, outcome, then time.
     """
     _check(summary, clock, method)
     jobs, origin = _risk_set(summary, clock)
@@ -128,8 +133,13 @@ def completion_curve(
     return _frame(grid, incidence, lower, upper, len(jobs.cause), clock)
 
 
-def time_to_fraction(curve: pd.DataFrame, fraction: float, *, outcome: str = "completed") -> Any:
+def time_to_fraction(
+    curve: pd.DataFrame, fraction: float, *, outcome: str = "completed", rollout: str | None = None
+) -> Any:
     """The first ``time`` (or ``elapsed_s``) at which ``outcome``'s incidence reaches ``fraction``.
+
+    Of ``rollout``'s curve, or of the only one ``curve`` holds: raises
+    :class:`~cfanalytics.exceptions.RolloutError` naming them when it holds several.
 
     ``NaT`` (wall clock) or ``NA`` (job clock) if it never does. A tolerance of 1e-9, the
     EM's, absorbs rounding: 2 jobs of 4 reach 0.5 even if the sum is 0.49999999999.
@@ -138,6 +148,7 @@ def time_to_fraction(curve: pd.DataFrame, fraction: float, *, outcome: str = "co
         raise ValueError(f"fraction must be in (0, 1], not {fraction!r}")
     if outcome not in _ENDINGS:
         raise ValueError(f"outcome must be one of {_ENDINGS}, not {outcome!r}")
+    curve = of_rollout(curve, pick_rollout([curve], rollout), what="curve")
     column = "time" if "time" in curve.columns else "elapsed_s"
     rows = curve.loc[curve["outcome"] == outcome].sort_values(column, kind="stable")
     reached = rows.loc[(rows["incidence"] >= fraction - _TOLERANCE).fillna(False), column]

@@ -24,9 +24,14 @@ from ._common import (
     conform,
     deprecated_positional,
     known,
+    of_rollout,
+    per_rollout,
+    per_rollout_rows,
+    pick_rollout,
     polls,
     select,
     snapshots,
+    with_rollout,
 )
 from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
 
@@ -73,8 +78,8 @@ ERROR_CLASSES = (*(name for name, _ in ERROR_RULES), "other")
 _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in ERROR_RULES)
 
 
-#: :func:`failures`: one row per job that failed at least once.
-FAILURE_SCHEMA: Mapping[str, object] = {
+# The columns of one rollout's failures, before its ``rollout``.
+_FAILURE_COLUMNS: Mapping[str, object] = {
     **{name: SUMMARY_SCHEMA[name] for name in ("jobid", "kind", "location", "machine")},
     **{name: SUMMARY_SCHEMA[name] for name in ("mirror", "target_imageversionid")},
     "error": TEXT,  # the last non-empty joberror, as the API wrote it
@@ -86,8 +91,10 @@ FAILURE_SCHEMA: Mapping[str, object] = {
     "requeued": BOOL,  # seen in another state after failing
     "outcome": category(OUTCOMES),  # as job_summary: completed if it recovered
 }
-#: :func:`api_errors`: one row per error response or request without a response.
-API_ERROR_SCHEMA: Mapping[str, object] = {
+#: :func:`failures`: one row per job that failed at least once.
+FAILURE_SCHEMA = with_rollout(_FAILURE_COLUMNS)
+# The columns of one rollout's API errors, before its ``rollout``.
+_API_ERROR_COLUMNS: Mapping[str, object] = {
     "observed_at": TIME,
     "run_id": TEXT,
     "seq": INT,
@@ -98,6 +105,8 @@ API_ERROR_SCHEMA: Mapping[str, object] = {
     "error_message": TEXT,
     "jobid": INT,  # the job the request named (queue requests), else NA
 }
+#: :func:`api_errors`: one row per error response or request without a response.
+API_ERROR_SCHEMA = with_rollout(_API_ERROR_COLUMNS)
 
 
 def classify_error(text: object) -> str:
@@ -108,6 +117,7 @@ def classify_error(text: object) -> str:
 
 
 @deprecated_positional("summary")
+@per_rollout
 def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per install job seen Failed at least once, in the order they first failed.
 
@@ -120,10 +130,10 @@ def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd
     snaps = snapshots(validate(events))
     failed = snaps.loc[(snaps["sid"] == FAILED).fillna(False)]
     if failed.empty:
-        return conform({name: [] for name in FAILURE_SCHEMA}, FAILURE_SCHEMA)
+        return conform({name: [] for name in _FAILURE_COLUMNS}, _FAILURE_COLUMNS)
     jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
     ids = failed["jobid"].drop_duplicates()
-    out = jobs.loc[ids.to_numpy(), list(FAILURE_SCHEMA)[1:6]].copy()
+    out = jobs.loc[ids.to_numpy(), list(_FAILURE_COLUMNS)[1:6]].copy()
     first = failed.groupby("jobid").first()
     # The error of that first failure; the job's last error if the Failed row had none.
     said = first["joberror"].where(first["joberror"].str.strip() != "")
@@ -135,7 +145,7 @@ def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd
     out["times_failed"] = _times_failed(snaps, failed)
     out["requeued"] = _requeued(snaps, first["observed_at"])
     out["outcome"] = jobs["outcome"]
-    return conform(out.reset_index(), FAILURE_SCHEMA, sort_by=["failed_at", "jobid"])
+    return conform(out.reset_index(), _FAILURE_COLUMNS, sort_by=["failed_at", "jobid"])
 
 
 def _progress_at_failure(snaps: pd.DataFrame, first: pd.DataFrame) -> pd.Series:
@@ -164,6 +174,7 @@ def _requeued(snaps: pd.DataFrame, failed_seen: pd.Series) -> pd.Series:
     return flag
 
 
+@per_rollout
 def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     """Every error answer or missing answer, one row per response, in recording order.
 
@@ -173,9 +184,10 @@ def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     """
     rows = validate(events).loc[events["problem"].notna()]
     rows = rows.drop_duplicates(["run_id", "seq"]).sort_values(["observed_at", "run_id", "seq"])
-    return conform(rows, API_ERROR_SCHEMA)
+    return conform(rows, _API_ERROR_COLUMNS)
 
 
+@per_rollout_rows
 def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
     """Share of jobs that ended failed, by ``by`` (location, mirror, machine, kind, ...).
 
@@ -200,6 +212,7 @@ def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@per_rollout
 def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
     """Stretches without a successful status poll longer than ``factor`` median intervals.
 
@@ -222,6 +235,7 @@ def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
     return out.astype({"gap_s": FLOAT, "failed_polls": INT}).reset_index(drop=True)
 
 
+@per_rollout_rows
 def other_endings(summary: pd.DataFrame) -> pd.DataFrame:
     """Jobs squashed by a newer install, or gone from the list with no known outcome.
 
@@ -233,8 +247,20 @@ def other_endings(summary: pd.DataFrame) -> pd.DataFrame:
     return rows.sort_values(["last_seen", "jobid"], kind="stable").reset_index(drop=True)
 
 
-def first_failure(failures: pd.DataFrame, errors: pd.DataFrame, *, within_s: float = 600.0) -> str:
-    """One sentence: the rollout's first failure, and what followed within ``within_s``."""
+def first_failure(
+    failures: pd.DataFrame,
+    errors: pd.DataFrame,
+    *,
+    within_s: float = 600.0,
+    rollout: str | None = None,
+) -> str:
+    """One sentence: the rollout's first failure, and what followed within ``within_s``.
+
+    Of ``rollout``, or of the only rollout ``failures`` and ``errors`` name: raises
+    :class:`~cfanalytics.exceptions.RolloutError` naming them when there are several.
+    """
+    rollout = pick_rollout((failures, errors), rollout)
+    failures, errors = of_rollout(failures, rollout), of_rollout(errors, rollout)
     if failures.empty:
         return "No install failed."
     first = failures.iloc[0]

@@ -22,9 +22,11 @@ from ._common import (
     endings,
     job_snapshots,
     last_of_job,
+    per_rollout,
     poll_times,
     polls,
     vanishing,
+    with_rollout,
 )
 from ._summary import job_summary
 
@@ -39,14 +41,12 @@ __all__ = [
 
 _STATE = category(FLEET_STATES)
 
-#: :func:`fleet_states`: one row per successful poll time and state.
-FLEET_STATES_SCHEMA: Mapping[str, object] = {
+_STATE_COUNTS: Mapping[str, object] = {
     "observed_at": TIME,
     "state": _STATE,
     "jobs": INT,  # jobs in that state; the states of one time add up to every job
 }
-#: :func:`state_intervals`: one row per job and contiguous run of one state.
-INTERVAL_SCHEMA: Mapping[str, object] = {
+_INTERVALS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
@@ -55,8 +55,7 @@ INTERVAL_SCHEMA: Mapping[str, object] = {
     "start": TIME,  # first snapshot in the state
     "end": TIME,  # next snapshot in another state, else the vanishing poll, else last snapshot
 }
-#: :func:`progress_curves`: one row per Running snapshot of a job with a known completion.
-PROGRESS_SCHEMA: Mapping[str, object] = {
+_PROGRESS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
@@ -64,9 +63,16 @@ PROGRESS_SCHEMA: Mapping[str, object] = {
     "jobprogress": INT,
     "elapsed_fraction": FLOAT,  # (t - start) / (completed_at - start)
 }
+#: :func:`fleet_states`: one row per rollout, successful poll time and state.
+FLEET_STATES_SCHEMA = with_rollout(_STATE_COUNTS)
+#: :func:`state_intervals`: one row per job and contiguous run of one state.
+INTERVAL_SCHEMA = with_rollout(_INTERVALS)
+#: :func:`progress_curves`: one row per Running snapshot of a job with a known completion.
+PROGRESS_SCHEMA = with_rollout(_PROGRESS)
 
 
 @deprecated_positional("summary")
+@per_rollout
 def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """How many jobs were in each of :data:`FLEET_STATES` at every successful poll.
 
@@ -79,7 +85,7 @@ def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -
     is counted at every time. Poll times of all ASIDs are used; each job only vanishes at a
     poll of its own ASID.
 
-    Columns and dtypes: :data:`FLEET_STATES_SCHEMA`; sorted by time, then state.
+    Columns and dtypes: :data:`FLEET_STATES_SCHEMA`; sorted by rollout, time, then state.
     """
     validate(events)
     jobs = job_summary(events) if summary is None else summary
@@ -98,7 +104,7 @@ def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -
             "jobs": counts.reshape(-1),
         }
     )
-    return conform(frame, FLEET_STATES_SCHEMA, sort_by=["observed_at", "state"])
+    return conform(frame, _STATE_COUNTS, sort_by=["observed_at", "state"])
 
 
 def _segments(
@@ -123,6 +129,7 @@ def _segments(
 
 
 @deprecated_positional("summary")
+@per_rollout
 def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per job and contiguous run of snapshots in one of :data:`FLEET_STATES`.
 
@@ -131,7 +138,7 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     snapshot. Failed polls in between change nothing. ``kind``, ``location`` and ``machine``
     come from ``summary`` (default :func:`job_summary`): the last value given.
 
-    Columns and dtypes: :data:`INTERVAL_SCHEMA`; sorted by ``jobid`` and ``start``.
+    Columns and dtypes: :data:`INTERVAL_SCHEMA`; sorted by rollout, ``jobid``, ``start``.
     """
     validate(events)
     jobs = job_summary(events) if summary is None else summary
@@ -152,10 +159,11 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     )
     attributes = jobs[["jobid", "kind", "location", "machine"]]
     frame = runs.merge(attributes, on="jobid", how="left")
-    return conform(frame, INTERVAL_SCHEMA, sort_by=["jobid", "start"])
+    return conform(frame, _INTERVALS, sort_by=["jobid", "start"])
 
 
 @deprecated_positional("summary")
+@per_rollout
 def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """Progress against elapsed fraction: one row per Running snapshot of a completed job.
 
@@ -164,7 +172,7 @@ def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     (default :func:`job_summary`; the window's midpoint when interval-censored). Jobs without
     a completion time (failed, unfinished, ...) are left out; NA where the duration is 0.
 
-    Columns and dtypes: :data:`PROGRESS_SCHEMA`; sorted by ``jobid`` and ``observed_at``.
+    Columns and dtypes: :data:`PROGRESS_SCHEMA`; sorted by rollout, ``jobid``, time.
     """
     validate(events)
     jobs = job_summary(events) if summary is None else summary
@@ -179,4 +187,4 @@ def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     duration = (rows["completed_at"] - start).dt.total_seconds()
     fraction = (elapsed / duration.where(duration != 0)).astype(FLOAT)
     rows["elapsed_fraction"] = fraction
-    return conform(rows, PROGRESS_SCHEMA, sort_by=["jobid", "observed_at"])
+    return conform(rows, _PROGRESS, sort_by=["jobid", "observed_at"])

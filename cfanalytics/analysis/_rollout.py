@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..events import TIME
-from ._common import SQUASHED, is_snapshot, select, state_ids
+from ._common import SQUASHED, is_snapshot, of_rollout, one_rollout, select, state_ids
 from ._summary import job_summary
 from ._timing import job_eta_metrics
 
@@ -23,8 +23,12 @@ def rollout_metrics(
     summary: pd.DataFrame | None = None,
     errors: pd.DataFrame | None = None,
     per_job: pd.DataFrame | None = None,
+    rollout: str | None = None,
 ) -> pd.Series:
-    """Headline numbers of a rollout.
+    """Headline numbers of one rollout: ``rollout``, or the only one in ``events``.
+
+    Raises :class:`~cfanalytics.exceptions.RolloutError`, naming the rollouts found, when
+    ``events`` hold several and ``rollout`` is not given, or not one of them.
 
     Times run from the first queue answer (else the first observation); NA if never reached.
     Shares are of all the rollout's jobs, unfinished and unknown ones included:
@@ -43,6 +47,11 @@ def rollout_metrics(
     ``summary`` (:func:`~cfanalytics.job_summary`), ``errors`` (:func:`eta_errors`) and
     ``per_job`` (:func:`job_eta_metrics`) of the same ``events`` are computed unless given.
     """
+    name, events = one_rollout(events, rollout)
+    summary, errors, per_job = (
+        None if table is None else of_rollout(table, name, what=what)
+        for table, what in ((summary, "summary="), (errors, "errors="), (per_job, "per_job="))
+    )
     summary = job_summary(events) if summary is None else summary
     if per_job is None:
         per_job = job_eta_metrics(events, errors=errors, summary=summary)
@@ -51,6 +60,7 @@ def rollout_metrics(
         start = summary["first_seen"].min()
     durations = (summary["completed_at"] - summary["started_at"]).dt.total_seconds().dropna()
     metrics: dict[str, object] = {
+        "rollout": name,
         "n_jobs": len(summary),
         "completed": int((summary["outcome"] == "completed").sum()),
         "failed": int((summary["outcome"] == "failed").sum()),

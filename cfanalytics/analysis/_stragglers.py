@@ -25,8 +25,10 @@ from ._common import (
     conform,
     job_snapshots,
     last_of_job,
+    per_rollout,
     polls,
     utc,
+    with_rollout,
 )
 from ._summary import OUTCOMES, job_summary
 
@@ -40,8 +42,7 @@ __all__ = [
     "stragglers",
 ]
 
-#: :func:`stragglers`: one row per job that ran past its ETA or stalled.
-STRAGGLER_SCHEMA: Mapping[str, object] = {
+_STRAGGLERS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
@@ -54,8 +55,11 @@ STRAGGLER_SCHEMA: Mapping[str, object] = {
     "outcome": category(OUTCOMES),
     "reason": category(("overdue", "stalled", "both")),
 }
+#: :func:`stragglers`: one row per job that ran past its ETA or stalled.
+STRAGGLER_SCHEMA = with_rollout(_STRAGGLERS)
 
 
+@per_rollout
 def stragglers(
     events: pd.DataFrame,
     *,
@@ -79,7 +83,8 @@ def stragglers(
     ``summary`` (:func:`job_summary` of ``events``) is computed unless given; it is ignored
     with ``at``, which needs the summary as of that moment.
 
-    Columns and dtypes: :data:`STRAGGLER_SCHEMA`; sorted by ``jobid``; no rows when none.
+    Columns and dtypes: :data:`STRAGGLER_SCHEMA`; sorted by rollout, then ``jobid``; no
+    rows when none.
     """
     validate(events)
     check_stalled_polls(stalled_polls)
@@ -99,7 +104,7 @@ def stragglers(
         last["code"].reindex(found.index).to_numpy(dtype=np.int64), dtype=category(FLEET_STATES)
     )
     found = found.join(jobs[["kind", "location", "machine", "outcome"]])
-    return conform(found.reset_index(), STRAGGLER_SCHEMA, sort_by=["jobid"])
+    return conform(found.reset_index(), _STRAGGLERS, sort_by=["jobid"])
 
 
 def check_stalled_polls(stalled_polls: int) -> None:

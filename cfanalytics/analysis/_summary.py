@@ -26,8 +26,10 @@ from ._common import (
     answers,
     conform,
     known,
+    per_rollout,
     polls,
     state_ids,
+    with_rollout,
 )
 
 __all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
@@ -35,8 +37,8 @@ __all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
 #: The categories of ``outcome``.
 OUTCOMES = ("completed", "failed", "squashed", "unfinished", "unknown")
 
-#: Every column of the job summary and its dtype, in order.
-SUMMARY_SCHEMA: Mapping[str, object] = {
+# The columns of one rollout's summary, before its ``rollout``.
+_JOB_COLUMNS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
@@ -59,6 +61,8 @@ SUMMARY_SCHEMA: Mapping[str, object] = {
     "eta_mae_s": FLOAT,
     "eta_bias_s": FLOAT,
 }
+#: Every column of the job summary and its dtype, in order: a job is a (rollout, jobid).
+SUMMARY_SCHEMA = with_rollout(_JOB_COLUMNS)
 
 _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
 _LATEST = np.iinfo(np.int64).max  # sorts an unknown observed_at last, as sort_values does
@@ -66,8 +70,10 @@ _LATEST = np.iinfo(np.int64).max  # sorts an unknown observed_at last, as sort_v
 _OUTCOME_OF_RULE = np.array([-1, 0, 1, 2, 0, 3, 4])
 
 
+@per_rollout
 def job_summary(events: pd.DataFrame) -> pd.DataFrame:
-    """Summarise every job named by a ``status`` or ``queue`` row: one row per ``jobid``.
+    """Summarise every job named by a ``status`` or ``queue`` row: one row per ``(rollout,
+    jobid)``; each rollout is summarised on its own, as if recorded alone.
 
     Attributes (``kind``, ``location``, ...) are the last non-null value of the job's
     snapshots. ``first_seen`` / ``last_seen`` are its first and last snapshot,
@@ -102,7 +108,7 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     is interval-censored, ``completed_at`` is the window's midpoint, so each error is
     uncertain by half of ``completed_before - completed_after``.
 
-    Rows are sorted by ``jobid`` with a fresh ``RangeIndex``; columns and dtypes are
+    Rows are sorted by rollout, then ``jobid``, with a fresh ``RangeIndex``; columns and dtypes are
     :data:`SUMMARY_SCHEMA`. Raises :class:`~cfanalytics.exceptions.SchemaError` if
     ``events`` is not an events table.
     """
@@ -127,7 +133,7 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
             "n_observations": rows.jobs.count(rows.ok & rows.status),
             **_eta(rows, window["completed_at"]),
         },
-        SUMMARY_SCHEMA,
+        _JOB_COLUMNS,
     )
 
 

@@ -21,7 +21,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category
 from . import _segments as segments
 from ._common import (
     FLEET_CODE,
@@ -32,9 +32,11 @@ from ._common import (
     endings,
     job_snapshots,
     last_of_job,
+    one_rollout,
     poll_times,
     polls,
     utc,
+    with_rollout,
 )
 from ._stragglers import (
     check_stalled_polls,
@@ -51,25 +53,27 @@ _STATE = category(FLEET_STATES)
 _WAITING, _RUNNING, _FAILED = (FLEET_CODE[state] for state in ("waiting", "running", "failed"))
 
 #: :meth:`FleetTimeline.at`: one row per job, the fleet at a poll and what happened later.
-SNAPSHOT_SCHEMA: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "mirror": TEXT,
-    "state": _STATE,  # as fleet_states counts it at that poll
-    "jobprogress": INT,  # last known at or before the poll
-    "jobeta": TIME,  # shown by the job's last snapshot at or before the poll
-    "first_eta": TIME,  # first ETA given while Running in the current attempt
-    "slip_s": FLOAT,  # jobeta - first_eta
-    "seen_at": TIME,  # the job's last snapshot at or before the poll
-    "overdue": BOOL,  # Running, more than grace_s past first_eta
-    "stalled": BOOL,  # Running at one progress for stalled_polls polls
-    "outcome": category(OUTCOMES),  # what happened in the end
-    "completed_at": TIME,
-    "failed_at": TIME,
-    "eta_error_s": FLOAT,  # completed_at - jobeta: positive, later than shown then
-}
+SNAPSHOT_SCHEMA: Mapping[str, object] = with_rollout(
+    {
+        "jobid": INT,
+        "kind": category(KINDS),
+        "location": TEXT,
+        "machine": TEXT,
+        "mirror": TEXT,
+        "state": _STATE,  # as fleet_states counts it at that poll
+        "jobprogress": INT,  # last known at or before the poll
+        "jobeta": TIME,  # shown by the job's last snapshot at or before the poll
+        "first_eta": TIME,  # first ETA given while Running in the current attempt
+        "slip_s": FLOAT,  # jobeta - first_eta
+        "seen_at": TIME,  # the job's last snapshot at or before the poll
+        "overdue": BOOL,  # Running, more than grace_s past first_eta
+        "stalled": BOOL,  # Running at one progress for stalled_polls polls
+        "outcome": category(OUTCOMES),  # what happened in the end
+        "completed_at": TIME,
+        "failed_at": TIME,
+        "eta_error_s": FLOAT,  # completed_at - jobeta: positive, later than shown then
+    }
+)
 _LATER = ("kind", "location", "machine", "mirror", "outcome", "completed_at", "failed_at")
 
 
@@ -112,7 +116,10 @@ class _Stalls:
 
 
 class FleetTimeline:
-    """A recorded run, indexed once so the fleet at any moment is a cheap lookup.
+    """One rollout's recording, indexed once so the fleet at any moment is a cheap lookup.
+
+    Of ``rollout``, or of the only rollout in ``events``: raises
+    :class:`~cfanalytics.exceptions.RolloutError` naming them when there are several.
 
     ``grace_s`` and ``stalled_polls`` are :func:`~cfanalytics.analysis.stragglers`' options
     (overdue against the first ETA). ``times`` are the successful poll times of every ASID,
@@ -121,10 +128,15 @@ class FleetTimeline:
     """
 
     def __init__(
-        self, events: pd.DataFrame, *, grace_s: float = 60.0, stalled_polls: int = 3
+        self,
+        events: pd.DataFrame,
+        *,
+        grace_s: float = 60.0,
+        stalled_polls: int = 3,
+        rollout: str | None = None,
     ) -> None:
-        validate(events)
         check_stalled_polls(stalled_polls)
+        self.rollout, events = one_rollout(events, rollout)
         self.grace_s, self.stalled_polls = grace_s, stalled_polls
         self.summary = job_summary(events)
         found = polls(events)
@@ -145,7 +157,9 @@ class FleetTimeline:
 
     def __repr__(self) -> str:
         span = f"{self.times[0]} to {self.times[-1]}" if len(self.times) else "no polls"
-        return f"<FleetTimeline: {len(self.summary)} jobs, {len(self)} polls, {span}>"
+        return (
+            f"<FleetTimeline {self.rollout}: {len(self.summary)} jobs, {len(self)} polls, {span}>"
+        )
 
     def _poll(self, when: pd.Timestamp | str | datetime | None = None) -> int:
         """The index in :attr:`times` of the last poll at or before ``when``, -1 if none.
@@ -190,6 +204,7 @@ class FleetTimeline:
         late = overdue(now, first_eta, self.grace_s)
         frame = conform(
             {
+                "rollout": pd.array([self.rollout] * len(self.summary), dtype=TEXT),
                 "jobid": self.summary["jobid"].array,
                 "state": pd.Categorical.from_codes(state, dtype=_STATE),
                 "jobprogress": pd.arrays.IntegerArray(
@@ -246,12 +261,14 @@ def fleet_at(
     when: pd.Timestamp | str | datetime | None = None,
     grace_s: float = 60.0,
     stalled_polls: int = 3,
+    rollout: str | None = None,
 ) -> pd.DataFrame:
-    """The fleet at one moment: ``FleetTimeline(events, ...).at(when)``.
+    """The fleet of one rollout at one moment: ``FleetTimeline(events, ...).at(when)``.
 
     For many moments of one recording, build the :class:`FleetTimeline` once instead.
     """
-    return FleetTimeline(events, grace_s=grace_s, stalled_polls=stalled_polls).at(when)
+    timeline = FleetTimeline(events, grace_s=grace_s, stalled_polls=stalled_polls, rollout=rollout)
+    return timeline.at(when)
 
 
 def _seconds(delta: np.ndarray) -> pd.arrays.FloatingArray:

@@ -30,9 +30,12 @@ from ._common import (
     conform,
     deprecated_positional,
     is_snapshot,
+    per_rollout,
+    per_rollout_rows,
     polls,
     select,
     state_ids,
+    with_rollout,
 )
 from ._summary import job_summary
 
@@ -44,8 +47,8 @@ __all__ = [
     "poll_interval_s",
 ]
 
-#: Every column of the ETA error table and its dtype, in order.
-ETA_ERROR_SCHEMA: Mapping[str, object] = {
+# The columns of one rollout's ETA errors, before its ``rollout``.
+_ERROR_COLUMNS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
@@ -68,6 +71,8 @@ ETA_ERROR_SCHEMA: Mapping[str, object] = {
     "baseline_eta": TIME,
     "baseline_error_s": FLOAT,
 }
+#: Every column of the ETA error table and its dtype, in order.
+ETA_ERROR_SCHEMA = with_rollout(_ERROR_COLUMNS)
 
 _NAT = np.iinfo(np.int64).min
 #: The summary columns an ETA error row takes from its job.
@@ -133,11 +138,12 @@ def _running(events: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
 
 
 @deprecated_positional("summary")
+@per_rollout
 def eta_errors(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per Running observation with an ETA, of every job with a known completion.
 
     Columns and dtypes: :data:`ETA_ERROR_SCHEMA` (signs and ratios: the module docstring),
-    sorted by ``jobid`` then ``observed_at``. ``summary`` (:func:`job_summary` of
+    sorted by rollout, ``jobid``, then ``observed_at``. ``summary`` (:func:`job_summary` of
     ``events``) is computed unless given.
     """
     validate(events)
@@ -175,7 +181,7 @@ def eta_errors(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> 
         },
         copy=False,
     )
-    return _finite(conform(out, ETA_ERROR_SCHEMA))
+    return _finite(conform(out, _ERROR_COLUMNS))
 
 
 def _last_attempt(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
@@ -233,7 +239,7 @@ def _nanoseconds(seconds: np.ndarray) -> np.ndarray:
 
 def _finite(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its infinite ratios (of a zero duration) as NA."""
-    for name, dtype in ETA_ERROR_SCHEMA.items():
+    for name, dtype in _ERROR_COLUMNS.items():
         if dtype == FLOAT:
             inf = np.isinf(frame[name].to_numpy(dtype=np.float64, na_value=0.0))
             if inf.any():
@@ -269,13 +275,15 @@ def _revisions(errors: pd.DataFrame) -> pd.DataFrame:
 
 
 @deprecated_positional("errors", "summary")
+@per_rollout
 def job_eta_metrics(
     events: pd.DataFrame,
     *,
     errors: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per job with a known completion: ETA accuracy, how the ETA moved, and where time went.
+    """Per job (of each rollout) with a known completion: ETA accuracy, how the ETA moved,
+    and where time went.
 
     ``eta_mae_s`` / ``eta_bias_s`` / ``baseline_mae_s`` average the job's observations;
     ``paired_mae_s`` is ``eta_mae_s`` over the observations the baseline could score
@@ -315,8 +323,9 @@ def job_eta_metrics(
     return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
 
 
+@per_rollout_rows
 def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
-    """ETA accuracy by ``by`` (e.g. ``progress_decile``, ``location``, ``kind``).
+    """ETA accuracy by ``by`` (e.g. ``progress_decile``, ``location``, ``kind``), per rollout.
 
     Aggregated per job first, then across jobs, so long jobs with many polls do not dominate:
     ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.

@@ -12,6 +12,7 @@ from ._build import (
     observed_at,
 )
 from ._records import json_records, json_value
+from ._rollouts import rollout_events, rollout_of, rollouts, single_rollout, split_rollouts
 from ._schema import (
     BOOL,
     COLUMNS,
@@ -54,5 +55,10 @@ __all__ = [
     "json_records",
     "json_value",
     "observed_at",
+    "rollout_events",
+    "rollout_of",
+    "rollouts",
+    "single_rollout",
+    "split_rollouts",
     "validate",
 ]

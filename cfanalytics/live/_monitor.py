@@ -28,7 +28,7 @@ from ..analysis import (
     job_summary,
 )
 from ..client import QueueResult
-from ..events import empty_events
+from ..events import empty_events, split_rollouts
 from ..recording import RolloutProgress, RolloutRunner
 
 __all__ = ["FleetHeader", "Monitor", "Throttle"]
@@ -158,10 +158,17 @@ class Monitor:
             return _fleet_from_progress(self.progress)
         if events.empty:
             return _empty_fleet()
-        timeline = FleetTimeline(events, grace_s=self.grace_s, stalled_polls=self.stalled_polls)
-        now = timeline.at()
+        nows = [
+            FleetTimeline(frame, grace_s=self.grace_s, stalled_polls=self.stalled_polls).at()
+            for name, frame in split_rollouts(events)
+            if name is not None and frame["jobid"].isin(self.following).any()
+        ]
+        if not nows:
+            return _empty_fleet()
+        now = pd.concat(nows, ignore_index=True) if len(nows) > 1 else nows[0]
         fleet = now.loc[now["jobid"].isin(self.following)].reset_index(drop=True)
-        fleet.attrs = dict(now.attrs)
+        times = [n.attrs["at"] for n in nows if n.attrs["at"] is not None]
+        fleet.attrs["at"] = max(times, default=None)
         return fleet
 
     def header(self, fleet: pd.DataFrame | None = None) -> FleetHeader:

@@ -15,6 +15,7 @@ from ._style import (
     axes_or_current,
     clock_time,
     completion_marks,
+    one_rollout,
     utc_axis,
     utc_values,
 )
@@ -22,6 +23,7 @@ from ._style import (
 __all__ = ["plot_completion_curve"]
 
 
+@one_rollout
 def plot_completion_curve(
     curve: pd.DataFrame,
     *,

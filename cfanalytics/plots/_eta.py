@@ -17,6 +17,7 @@ from ._style import (
     axes_or_current,
     hours_formatter,
     legend_above,
+    one_rollout,
     utc_axis,
 )
 
@@ -31,6 +32,7 @@ __all__ = [
 ]
 
 
+@one_rollout
 def plot_eta_vs_actual(
     errors: pd.DataFrame, *, max_points: int = DENSITY_ABOVE, ax: Axes | None = None, **kwargs: Any
 ) -> Axes:
@@ -74,6 +76,7 @@ def _eta_points(ax: Axes, minutes: pd.DataFrame, kwargs: dict[str, Any]) -> None
         ax.scatter(part["predicted"], part["actual"], label=f"{kind} jobs", **options)
 
 
+@one_rollout
 def plot_error_by_decile(errors: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """ETA error by progress decile, as box plots with a zero line (above: late)."""
     ax = axes_or_current(ax)
@@ -93,6 +96,7 @@ def plot_error_by_decile(errors: pd.DataFrame, *, ax: Axes | None = None, **kwar
     return ax
 
 
+@one_rollout
 def plot_eta_trajectories(
     errors: pd.DataFrame, *, jobs: list[int] | None = None, ax: Axes | None = None, **kwargs: Any
 ) -> Axes:
@@ -125,6 +129,7 @@ def plot_eta_trajectories(
     return ax
 
 
+@one_rollout
 def plot_progress_curves(curves: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Progress against elapsed fraction of each job's duration: one thin line per job.
 

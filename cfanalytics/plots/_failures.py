@@ -9,7 +9,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ._style import OKABE_ITO, axes_or_current, label_text, legend_above, utc_axis, utc_values
+from ._style import (
+    OKABE_ITO,
+    axes_or_current,
+    label_text,
+    legend_above,
+    one_rollout,
+    utc_axis,
+    utc_values,
+)
 
 __all__ = ["plot_failure_rates", "plot_failure_timeline", "plot_time_to_failure"]
 
@@ -17,6 +25,7 @@ _CLASS_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 _API_ROW = "API errors"
 
 
+@one_rollout
 def plot_failure_timeline(
     failures: pd.DataFrame,
     api_errors: pd.DataFrame | None = None,
@@ -65,14 +74,15 @@ def plot_failure_timeline(
     return ax
 
 
+@one_rollout
 def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """Share of ended jobs that failed, per group, worst on top, with the counts.
 
-    ``rates`` is :func:`~cfanalytics.analysis.failure_rates`; its first column names the
-    groups. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.
+    ``rates`` is :func:`~cfanalytics.analysis.failure_rates`; its first column after
+    ``rollout`` names the groups. ``kwargs`` go to :meth:`~matplotlib.axes.Axes.barh`.
     """
     ax = axes_or_current(ax)
-    by = str(rates.columns[0])
+    by = str(next(c for c in rates.columns if c != "rollout"))
     labels = rates[by].astype(object).fillna("?").map(label_text).tolist()
     share = rates["failure_rate"].to_numpy(dtype=float, na_value=np.nan)
     options: dict[str, Any] = {"color": OKABE_ITO[3]} | kwargs
@@ -90,6 +100,7 @@ def plot_failure_rates(rates: pd.DataFrame, *, ax: Axes | None = None, **kwargs:
     return ax
 
 
+@one_rollout
 def plot_time_to_failure(failures: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """How long failed installs ran before failing: one dot per failure, a row per class.
 

@@ -21,6 +21,7 @@ from ._style import (
     held_steps,
     label_text,
     legend_above,
+    one_rollout,
     utc_axis,
     utc_values,
 )
@@ -28,6 +29,7 @@ from ._style import (
 __all__ = ["plot_burnup", "plot_swimlanes"]
 
 
+@one_rollout
 def plot_burnup(states: pd.DataFrame, *, ax: Axes | None = None, **kwargs: Any) -> Axes:
     """The fleet's states over time, stacked, with the 50 % and 90 % completed marks.
 
@@ -90,6 +92,7 @@ def _days(times: np.ndarray) -> np.ndarray:
     return days
 
 
+@one_rollout
 def plot_swimlanes(
     intervals: pd.DataFrame,
     *,

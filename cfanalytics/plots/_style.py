@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+
+from ..exceptions import RolloutError
 
 __all__ = [
     "FAILED_MARK",
@@ -23,9 +26,12 @@ __all__ = [
     "hours_formatter",
     "label_text",
     "legend_above",
+    "one_rollout",
     "utc_axis",
     "utc_values",
 ]
+
+_Plot = TypeVar("_Plot", bound=Callable[..., Axes])
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -144,3 +150,24 @@ def completion_marks(
             fontweight="bold",
             bbox=box,
         )
+
+
+def one_rollout(plot: _Plot) -> _Plot:
+    """Refuse data of several rollouts: a plot draws one rollout, never a merge of two.
+
+    The data (the first argument) is a table of :mod:`cfanalytics.analysis`, with its
+    ``rollout`` column; the error names the rollouts and how to pick one.
+    """
+
+    @functools.wraps(plot)
+    def draw(data: pd.DataFrame, /, *args: Any, **kwargs: Any) -> Axes:
+        if "rollout" in data.columns:
+            found = list(dict.fromkeys(data["rollout"].dropna()))
+            if len(found) > 1:
+                raise RolloutError(
+                    f"{plot.__name__} draws one rollout; the data holds {len(found)} "
+                    f"({', '.join(found)}): pass data[data['rollout'] == ID]"
+                )
+        return plot(data, *args, **kwargs)
+
+    return cast(_Plot, draw)

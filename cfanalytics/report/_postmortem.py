@@ -22,7 +22,7 @@ from ..analysis import (
     other_endings,
     polling_gaps,
 )
-from ..events import json_records
+from ..events import json_records, rollout_events
 
 __all__ = ["Postmortem", "postmortem"]
 
@@ -46,9 +46,14 @@ RATES_BY = ("location", "mirror")
 
 @dataclass(frozen=True)
 class Postmortem:
-    """Every table of a postmortem, and the sentence that leads it."""
+    """Every table of a postmortem, and the sentence that leads it.
+
+    Each table has its ``rollout`` column: a recording of several rollouts gives each its
+    own rows, and its own sentence in ``lead``.
+    """
 
     source: str
+    rollouts: tuple[str, ...]
     summary: pd.DataFrame
     failures: pd.DataFrame
     api_errors: pd.DataFrame
@@ -68,17 +73,19 @@ class Postmortem:
         }
 
     def sections(self) -> list[tuple[str, pd.DataFrame]]:
-        """The titled tables to read, each cut to the columns a reader needs."""
+        """The titled tables to read, each cut to the columns a reader needs (``rollout``
+        first when there are several)."""
+        whose = ["rollout"] if len(self.rollouts) > 1 else []
         rates = [
-            (f"Failure rate by {by} (worst first)", frame.round({"failure_rate": 3}))
+            (f"Failure rate by {by} (worst first)", _cut(frame.round({"failure_rate": 3}), whose))
             for by, frame in self.failure_rates.items()
         ]
         return [
-            ("Failed installs", self.failures[list(FAILURE_COLUMNS)]),
+            ("Failed installs", self.failures[[*whose, *FAILURE_COLUMNS]]),
             *rates,
-            ("API errors, in time order", self.api_errors[list(API_ERROR_COLUMNS)]),
-            ("Gaps in polling (no successful status poll)", self.polling_gaps),
-            ("Squashed, or gone with no known outcome", self.other_endings),
+            ("API errors, in time order", self.api_errors[[*whose, *API_ERROR_COLUMNS]]),
+            ("Gaps in polling (no successful status poll)", _cut(self.polling_gaps, whose)),
+            ("Squashed, or gone with no known outcome", _cut(self.other_endings, whose)),
         ]
 
     def markdown(self) -> str:
@@ -86,7 +93,7 @@ class Postmortem:
         counts = self.summary["outcome"].value_counts()
         outcomes = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         lines = [
-            f"# Postmortem draft: {self.source}",
+            f"# Postmortem draft: {self.source}" + _of_rollouts(self.rollouts),
             "",
             f"- {len(self.summary)} install jobs: {outcomes}.",
             f"- {self.lead}",
@@ -99,20 +106,48 @@ class Postmortem:
         return "\n".join(lines)
 
 
-def postmortem(events: pd.DataFrame, *, source: str = "") -> Postmortem:
-    """The postmortem of ``events``; ``source`` names the recording in the draft's title."""
+def postmortem(events: pd.DataFrame, *, source: str = "", rollout: str | None = None) -> Postmortem:
+    """The postmortem of ``events``, each rollout apart (of ``rollout`` only, if given);
+    ``source`` names the recording in the draft's title.
+
+    Raises :class:`~cfanalytics.exceptions.RolloutError` naming the rollouts found when
+    ``rollout`` is not one of them.
+    """
+    if rollout is not None:
+        events = rollout_events(events, rollout)
     summary = job_summary(events)
     failed, errors = failures(events, summary=summary), api_errors(events)
+    names = tuple(dict.fromkeys(summary["rollout"].dropna()))
     return Postmortem(
         source=source,
+        rollouts=names,
         summary=summary,
         failures=failed,
         api_errors=errors,
         other_endings=other_endings(summary),
         polling_gaps=polling_gaps(events),
         failure_rates={by: failure_rates(summary, by) for by in RATES_BY},
-        lead=first_failure(failed, errors),
+        lead=_lead(failed, errors, names),
     )
+
+
+def _lead(failed: pd.DataFrame, errors: pd.DataFrame, rollouts: tuple[str, ...]) -> str:
+    """The first failure of each rollout, in a sentence each."""
+    if len(rollouts) <= 1:
+        return first_failure(failed, errors)
+    return " ".join(f"{name}: {first_failure(failed, errors, rollout=name)}" for name in rollouts)
+
+
+def _cut(frame: pd.DataFrame, whose: list[str]) -> pd.DataFrame:
+    """``frame`` with ``rollout`` first if ``whose`` asks for it, else without it."""
+    rest = [c for c in frame.columns if c != "rollout"]
+    return frame[[*whose, *rest]]
+
+
+def _of_rollouts(rollouts: tuple[str, ...]) -> str:
+    if not rollouts:
+        return ""
+    return f", rollout {rollouts[0]}" if len(rollouts) == 1 else f", rollouts {', '.join(rollouts)}"
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -27,7 +27,7 @@ from ._html import (
 )
 from ._provenance import Provenance
 
-__all__ = ["SECTIONS", "provenance_section"]
+__all__ = ["SECTIONS", "overview_section", "provenance_section"]
 
 _ERROR_COLUMNS = {
     "n_jobs": "jobs",
@@ -446,6 +446,35 @@ def method(_: ReportData) -> Section:
         "Failed requests (5xx, timeouts, bad bodies) never count as a job's absence.",
     ]
     return Section("method", "Method", [f"<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>"])
+
+
+def overview_section(rollouts: list[tuple[str | None, pd.Series]]) -> Section:
+    """The rollouts of the source side by side, each reported on below on its own."""
+    frame = pd.DataFrame(
+        [
+            {
+                "rollout": name,
+                "jobs": m["n_jobs"],
+                "completed": m["completed"],
+                "failed": m["failed"],
+                "unfinished": m["unfinished"],
+                "to 90 % completed": m["time_to_90_s"],
+                "ETA mean abs. error": m["eta_mae_s"],
+                "ETA mean error (+ late)": m["eta_bias_s"],
+            }
+            for name, m in rollouts
+        ]
+    )
+    formats: dict[str, Formatter] = {
+        "to 90 % completed": duration,
+        "ETA mean abs. error": duration,
+        "ETA mean error (+ late)": lambda s: duration(s, signed=True),
+    }
+    note = paragraph(
+        "A rollout is the install jobs of one image version on one ASID (ASID/version). "
+        "Each is analysed on its own below: nothing of one is counted in another."
+    )
+    return Section("rollouts", "Rollouts", [note, table(frame, formats)])
 
 
 def provenance_section(source: Provenance) -> Section:

@@ -17,39 +17,83 @@ import pandas as pd
 from tqdm import tqdm
 
 from .._files import write_atomically
+from ..events import rollout_events, split_rollouts
 from ..exceptions import ReportError
 from ._data import analyse
-from ._html import page
+from ._html import Section, page
 from ._provenance import Provenance, load_with_provenance
-from ._sections import SECTIONS, provenance_section
+from ._sections import SECTIONS, overview_section, provenance_section
 
 __all__ = ["TITLE", "build_report", "write_report"]
 
 TITLE = "Rollout timing report"
 
 
-def build_report(events: pd.DataFrame, provenance: Provenance, *, progress: bool = False) -> str:
-    """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr."""
+def build_report(
+    events: pd.DataFrame,
+    provenance: Provenance,
+    *,
+    rollout: str | None = None,
+    progress: bool = False,
+) -> str:
+    """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr.
+
+    Each rollout is analysed and shown on its own, after an overview of them all when there
+    are several; ``rollout`` picks one (:class:`~cfanalytics.exceptions.RolloutError` names
+    the rollouts found if it is not there).
+    """
+    parts = _rollouts(events, rollout)
     with tqdm(
-        total=len(SECTIONS) + 1,
+        total=len(parts) * (len(SECTIONS) + 1),
         desc="report",
         unit="step",
         disable=not progress,
         file=sys.stderr,
         leave=False,
     ) as bar:
-        bar.set_postfix_str("analysing")
-        data = analyse(events)
-        if data.summary.empty:
+        analysed = []
+        for name, frame in parts:
+            bar.set_postfix_str(f"analysing {name}")
+            data = analyse(frame)
+            bar.update()
+            if not data.summary.empty:
+                analysed.append((name, data))
+        if not analysed:
             raise ReportError(f"{provenance.source} holds no install job to report on")
         sections = []
-        for section in SECTIONS:
-            bar.update()
-            bar.set_postfix_str(section.__name__)
-            sections.append(section(data))
-        bar.update()
-    lede = f"{provenance.source}: {len(data.summary)} install jobs"
+        for name, data in analysed:
+            shown = []
+            for section in SECTIONS:
+                bar.set_postfix_str(section.__name__)
+                shown.append(section(data))
+                bar.update()
+            sections += shown if len(analysed) == 1 else [_of(name, s) for s in shown]
+    jobs = sum(len(data.summary) for _, data in analysed)
+    lede = f"{provenance.source}: {jobs} install jobs"
+    if len(analysed) > 1:
+        lede += f" in {len(analysed)} rollouts"
+        sections.insert(0, overview_section([(name, data.metrics) for name, data in analysed]))
+    elif analysed[0][0] is not None:
+        lede += f" of rollout {analysed[0][0]}"
     return page(TITLE, lede, [*sections, provenance_section(provenance)])
+
+
+def _rollouts(events: pd.DataFrame, rollout: str | None) -> list[tuple[str | None, pd.DataFrame]]:
+    """The events of each rollout to report on (of ``rollout`` only, if given)."""
+    if rollout is not None:
+        return [(rollout, rollout_events(events, rollout))]
+    parts: list[tuple[str | None, pd.DataFrame]] = [
+        (name, frame) for name, frame in split_rollouts(events) if name is not None
+    ]
+    return parts or [(None, events)]
+
+
+def _of(rollout: str | None, section: Section) -> Section:
+    """``section`` as a part of ``rollout``'s report: its anchor and title say whose."""
+    slug = "".join(c if c.isalnum() else "-" for c in str(rollout))
+    shown = Section(f"{slug}-{section.anchor}", f"{rollout}: {section.title}", [])
+    shown.body = section.body
+    return shown
 
 
 def write_report(
@@ -57,16 +101,18 @@ def write_report(
     out: str | os.PathLike[str],
     *,
     parameters: Mapping[str, Any] | None = None,
+    rollout: str | None = None,
     progress: bool = False,
 ) -> Path:
-    """Write the report of a cassette or event log to ``out``; returns its path.
+    """Write the report of a cassette, event log or history store to ``out``; returns its path.
 
-    ``parameters`` are shown under provenance; ``progress`` shows a bar on stderr.
+    ``parameters`` are shown under provenance; ``rollout`` picks one rollout (default: all,
+    each on its own); ``progress`` shows a bar on stderr.
     """
     path = Path(out)
     _check_output(Path(source), path)
     events, provenance = load_with_provenance(source, parameters)
-    text = build_report(events, provenance, progress=progress)
+    text = build_report(events, provenance, rollout=rollout, progress=progress)
     write_atomically(path, text, what="report", error=ReportError)
     return path
 

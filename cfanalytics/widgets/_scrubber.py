@@ -30,15 +30,19 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
     :meth:`reload` reads it again (``LiveMonitor.on_finished(scrubber.reload)`` keeps a
     scrubber up to date with a live rollout). The slider stops at every successful poll. The
     table shows each job's state, progress and ETA at that moment next to what actually
-    happened later. A thin view over :class:`~cfanalytics.timeline.FleetTimeline`.
+    happened later. A thin view over :class:`~cfanalytics.timeline.FleetTimeline`, of one
+    rollout: ``rollout``, or the only one in the source.
     """
 
-    def __init__(self, source: Any, *, max_rows: int = 200, **kwargs: Any) -> None:
+    def __init__(
+        self, source: Any, *, max_rows: int = 200, rollout: str | None = None, **kwargs: Any
+    ) -> None:
         self.source = source
+        self.rollout = rollout
         self.max_rows = max_rows
         self.tasks = Tasks()
         self.events = _events_of(source)
-        self.timeline = FleetTimeline(self.events)
+        self.timeline = FleetTimeline(self.events, rollout=self.rollout)
         self.play = classed(widgets.Play(min=0, max=0, interval=400, step=1), "cfa-play")
         self.slider = self._slider()
         self.label = classed(widgets.HTML(), "cfa-time-label")
@@ -67,7 +71,7 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         ]
         super().__init__(children, **kwargs)
         classed(self, "cfa-replay-scrubber")
-        self._states = fleet_states(self.events)
+        self._states = self._fleet_states()
         self._reset(end=False)
 
     # -- public --------------------------------------------------------------------------
@@ -95,11 +99,18 @@ class ReplayScrubber(widgets.VBox):  # type: ignore[misc]
         Takes and ignores any arguments, so ``monitor.on_finished(scrubber.reload)`` works.
         """
         self.events = _events_of(self.source)
-        self.timeline = FleetTimeline(self.events)
-        self._states = fleet_states(self.events)
+        self.timeline = FleetTimeline(self.events, rollout=self.rollout)
+        self._states = self._fleet_states()
         self._reset(end=True)
 
     # -- internals -----------------------------------------------------------------------
+
+    def _fleet_states(self) -> pd.DataFrame:
+        """:func:`~cfanalytics.fleet_states` of the timeline's rollout."""
+        states = fleet_states(self.events)
+        if self.timeline.rollout is None:
+            return states
+        return states.loc[states["rollout"] == self.timeline.rollout].reset_index(drop=True)
 
     def _slider(self) -> widgets.IntSlider:
         """A slider over the polls, linked to Play; remade on reload (see :meth:`_reset`)."""

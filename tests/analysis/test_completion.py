@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cfanalytics import events_from_cassette
 from cfanalytics.analysis import (
     COMPLETION_SCHEMA,
     SUMMARY_SCHEMA,
@@ -20,6 +19,7 @@ from cfanalytics.analysis import (
 )
 from cfanalytics.exceptions import SchemaError
 
+from .recorded import ACTIVE, ACTIVE_IDS, rollout_of_cassette
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
 CASSETTES = Path(__file__).parents[2] / "cassettes"
@@ -306,10 +306,11 @@ def test_bad_input_is_refused() -> None:
 # On the shipped cassettes
 
 
-@pytest.fixture(scope="module", params=["demo", "troubled"])
+@pytest.fixture(scope="module", params=ACTIVE, ids=ACTIVE_IDS)
 def cassette_summary(request: pytest.FixtureRequest) -> pd.DataFrame:
-    """The job summary of a shipped cassette: demo (failures) and troubled (also unfinished)."""
-    return job_summary(events_from_cassette(CASSETTES / f"{request.param}.yaml"))
+    """The job summary of a rollout of a shipped cassette: demo (failures) and troubled
+    (also unfinished)."""
+    return job_summary(rollout_of_cassette(request.param))
 
 
 def textbook_aalen_johansen(

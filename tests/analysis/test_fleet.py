@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cfanalytics import events_from_cassette, job_summary
+from cfanalytics import job_summary
 from cfanalytics.analysis import (
     FLEET_STATES,
     FLEET_STATES_SCHEMA,
@@ -22,6 +22,7 @@ from cfanalytics.analysis import (
 )
 from cfanalytics.events import empty_events
 
+from .recorded import ACTIVE, ACTIVE_IDS, IDLE, rollout_of_cassette
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
 CASSETTES = Path(__file__).parents[2] / "cassettes"
@@ -106,14 +107,14 @@ def test_an_exact_completion_counts_from_its_complete_snapshot() -> None:
 
 
 def test_a_job_only_vanishes_at_a_poll_of_its_own_asid() -> None:
-    """Another ASID's empty list does not complete the job; its own ASID's does."""
+    """Another ASID's empty list does not complete the job, nor is it a moment of its
+    rollout; its own ASID's empty list does."""
     rec = Recording(asid=1)
     rec.poll(0, running())
     rec.poll(1, asid=2)
     rec.poll(2)
     assert counts(fleet_states(rec.events())) == {
         0.0: {"running": 1},
-        1.0: {"running": 1},
         2.0: {"completed": 1},
     }
 
@@ -299,10 +300,10 @@ def test_empty_events_give_empty_typed_frames() -> None:
 # The cassettes
 
 
-@pytest.fixture(scope="module", params=["demo", "troubled"])
+@pytest.fixture(scope="module", params=ACTIVE, ids=ACTIVE_IDS)
 def cassette(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, pd.DataFrame]:
     """A recorded rollout's events and job summary."""
-    events = events_from_cassette(CASSETTES / f"{request.param}.yaml")
+    events = rollout_of_cassette(request.param)
     return events, job_summary(events)
 
 
@@ -354,3 +355,19 @@ def test_cassette_stragglers_are_consistent(cassette: tuple[pd.DataFrame, pd.Dat
     assert (got.loc[overdue, "max_overdue_s"] > 0).all()
     assert (got.loc[stalled, "longest_stall_polls"] >= 3).all()
     assert set(got["jobid"]) <= set(summary["jobid"])
+
+
+def test_an_idle_rollout_beside_a_busy_one() -> None:
+    """troubled's locked image: its jobs never start, so every analysis says so, whatever the
+    other rollout of the same polls did."""
+    events = rollout_of_cassette(IDLE)
+    summary = job_summary(events)
+    assert len(summary) > 0
+    assert (summary["outcome"] == "unfinished").all()
+    assert summary["started_at"].isna().all()
+    states = fleet_states(events)
+    assert (states.groupby("observed_at")["jobs"].sum() == len(summary)).all()
+    busy = states["state"].isin(["running", "completed", "failed"])
+    assert (states.loc[busy, "jobs"] == 0).all()
+    assert progress_curves(events).empty
+    assert stragglers(events).empty

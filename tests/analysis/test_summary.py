@@ -479,7 +479,8 @@ def test_rows_naming_only_a_job_give_a_row_with_nothing_known() -> None:
     assert summary["jobid"].tolist() == [8, 9]
     assert summary["n_observations"].tolist() == [2, 1]
     assert summary["outcome"].tolist() == ["unknown", "unknown"]
-    others = summary.drop(columns=["jobid", "n_observations", "outcome"])
+    assert summary["rollout"].tolist() == ["?/run:?"] * 2  # no version, ASID or run: its own
+    others = summary.drop(columns=["rollout", "jobid", "n_observations", "outcome"])
     assert others.isna().all().all()
     assert dict(summary.dtypes) == dict(SUMMARY_SCHEMA)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cfanalytics import events_from_cassette
 from cfanalytics.analysis import (
     FLEET_STATES,
     SNAPSHOT_SCHEMA,
@@ -19,6 +18,7 @@ from cfanalytics.analysis import (
 )
 from cfanalytics.events import empty_events
 
+from .recorded import ACTIVE, ACTIVE_IDS, rollout_of_cassette
 from .test_fleet import assert_schema, rollout, straggling
 from .test_summary import COMPLETE, FAILED, Recording, at, job, running
 
@@ -323,10 +323,10 @@ def test_an_empty_recording_gives_an_empty_typed_frame() -> None:
 # The shipped cassettes
 
 
-@pytest.fixture(scope="module", params=["demo", "troubled"])
+@pytest.fixture(scope="module", params=ACTIVE, ids=ACTIVE_IDS)
 def recorded(request: pytest.FixtureRequest) -> pd.DataFrame:
     """A recorded rollout's events."""
-    return events_from_cassette(CASSETTES / f"{request.param}.yaml")
+    return rollout_of_cassette(request.param)
 
 
 def listed_running(events: pd.DataFrame) -> pd.DataFrame:

@@ -16,7 +16,15 @@ import pandas as pd
 import pytest
 from matplotlib.collections import PathCollection
 
-from cfanalytics import eta_errors, events_from_cassette, job_summary, plots
+from cfanalytics import (
+    RolloutError,
+    eta_errors,
+    events_from_cassette,
+    job_summary,
+    plots,
+    rollout_events,
+    rollouts,
+)
 from cfanalytics.analysis import (
     api_errors,
     completion_curve,
@@ -39,8 +47,10 @@ def close_figures() -> Iterator[None]:
 
 
 def frames(path: Path) -> dict[str, pd.DataFrame]:
-    """A cassette's ETA errors, job summary, fleet states, state intervals and progress curves."""
+    """A cassette's first rollout's ETA errors, job summary, fleet states, state intervals,
+    progress curves...: a plot draws one rollout."""
     events = events_from_cassette(path)
+    events = rollout_events(events, rollouts(events)[0])
     summary = job_summary(events)
     return {
         "errors": eta_errors(events, summary=summary),
@@ -164,6 +174,14 @@ def test_failure_timeline_marks_each_failure_and_api_error() -> None:
     ticks = [c for c in ax.collections if c.get_label() == "API error"]
     assert markers == len(failed) and len(ticks[0].get_segments()) == len(errors)
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "API errors"
+
+
+def test_a_plot_refuses_two_rollouts() -> None:
+    """Two rollouts' rows are never drawn as one: the error names them."""
+    events = events_from_cassette(TROUBLED)
+    first, idle = rollouts(events)
+    with pytest.raises(RolloutError, match=f"{first}, {idle}"):
+        plots.plot_burnup(fleet_states(events))
 
 
 def test_failure_rates_worst_on_top_with_counts(data: dict[str, pd.DataFrame]) -> None:

@@ -27,7 +27,9 @@ def test_tables_are_the_analyses_of_the_recording(troubled: Postmortem) -> None:
     pd.testing.assert_frame_equal(tables["failures"], cf.failures(events, summary=summary))
     pd.testing.assert_frame_equal(tables["api_errors"], cf.api_errors(events))
     pd.testing.assert_frame_equal(tables["by_mirror"], cf.failure_rates(summary, "mirror"))
-    assert troubled.lead.startswith("The first failure was job")
+    first, idle = troubled.rollouts
+    assert troubled.lead.startswith(f"{first}: The first failure was job")
+    assert f"{idle}: No install failed." in troubled.lead
 
 
 def test_sections_cut_columns_and_keep_rows(troubled: Postmortem) -> None:
@@ -35,7 +37,7 @@ def test_sections_cut_columns_and_keep_rows(troubled: Postmortem) -> None:
     sections = dict(troubled.sections())
     failed = sections["Failed installs"]
     assert len(failed) == len(troubled.failures)
-    assert list(failed.columns[:3]) == ["jobid", "kind", "location"]
+    assert list(failed.columns[:4]) == ["rollout", "jobid", "kind", "location"]  # 2 rollouts
     assert (sections["Failure rate by mirror (worst first)"]["failure_rate"] <= 1).all()
 
 
@@ -43,7 +45,8 @@ def test_markdown_draft_escapes_pipes_and_says_none() -> None:
     """Pipes in API text cannot break a table; an empty table reads "None."."""
     events = cf.load_source(CASSETTES / "demo.yaml")
     draft = postmortem(events, source="demo.yaml").markdown()
-    assert draft.startswith("# Postmortem draft: demo.yaml\n")
+    (rollout,) = cf.rollouts(events)
+    assert draft.startswith(f"# Postmortem draft: demo.yaml, rollout {rollout}\n")
     assert "## API errors, in time order (0)\n\nNone." in draft
     from cfanalytics.report._postmortem import markdown_table
 

@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from cfanalytics import EventLog, ReportError, events_from_cassette, job_summary, rollout_metrics
+from cfanalytics import (
+    EventLog,
+    ReportError,
+    RolloutError,
+    events_from_cassette,
+    job_summary,
+    rollout_metrics,
+)
 from cfanalytics.cli import main
-from cfanalytics.events import empty_events
+from cfanalytics.events import empty_events, rollouts
 from cfanalytics.report import build_report, write_report
 from cfanalytics.report._provenance import load_with_provenance
 
@@ -203,3 +210,31 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     err = capsys.readouterr().err
     assert err.startswith("cfanalytics: error: cannot write report") and err.count("\n") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_a_folder_of_two_recordings_reports_each_rollout_apart(tmp_path: Path) -> None:
+    """Two runs recorded into one event log folder: an overview, then each rollout on its own
+    with the numbers it has alone; nothing of one is counted in the other."""
+    folder = tmp_path / "log"
+    for name in ("demo", "troubled"):
+        events = events_from_cassette(CASSETTES / f"{name}.yaml")
+        with EventLog(folder, run_id=name) as log:
+            log.append(events.drop(columns="run_id").assign(run_id=name).to_dict("records"))
+    page = parse(write_report(folder, tmp_path / "r.html").read_text(encoding="utf-8"))
+    text = " ".join(page.text)
+    demo = events_from_cassette(DEMO)
+    (rollout,) = rollouts(demo)
+    slug = rollout.replace("/", "-")
+    assert "rollouts" in page.ids and f"{slug}-headline" in page.ids
+    assert len([i for i in page.ids if i.endswith("-headline")]) == 3
+    total = sum(
+        len(job_summary(events_from_cassette(CASSETTES / f"{n}.yaml")))
+        for n in ("demo", "troubled")
+    )
+    assert f"{total} install jobs in 3 rollouts" in text
+    alone = parse(write_report(DEMO, tmp_path / "demo.html").read_text(encoding="utf-8"))
+    assert "rollouts" not in alone.ids and f"of rollout {rollout}" in " ".join(alone.text)
+    one = write_report(folder, tmp_path / "one.html", rollout=rollout).read_text(encoding="utf-8")
+    assert f"of rollout {rollout}" in one and "rollouts" not in parse(one).ids
+    with pytest.raises(RolloutError, match=rollout):
+        write_report(folder, tmp_path / "none.html", rollout="9/9")
