@@ -20,6 +20,8 @@ from ._output import job_row, out, progress_bar, render, write_frame
 
 __all__ = [
     "demo",
+    "events",
+    "history",
     "image_status",
     "make_cassette",
     "postmortem",
@@ -197,15 +199,24 @@ def replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(args: argparse.Namespace) -> int:
-    """``cfanalytics summary``: one row per job, from a cassette or an event log."""
-    from ..analysis import job_summary
+def _events(args: argparse.Namespace) -> Any:
+    """The events of ``args.source``, of ``args.rollout`` only if given."""
+    from ..events import rollout_events
     from ..recording import load_source
 
-    frame = job_summary(load_source(args.source))
+    events = load_source(args.source)
+    return events if args.rollout is None else rollout_events(events, args.rollout)
+
+
+def summary(args: argparse.Namespace) -> int:
+    """``cfanalytics summary``: one row per job and rollout, from any source."""
+    from ..analysis import job_summary
+
+    frame = job_summary(_events(args))
     columns = list(frame.columns)
     if args.format == "table":
-        table = frame[["jobid", "kind", "location", "outcome", "completed_at", "error"]]
+        shown = ["rollout", "jobid", "kind", "location", "outcome", "completed_at", "error"]
+        table = frame[shown]
         out(render(json_records(table), list(table.columns), "table"))
         counts = frame["outcome"].value_counts().sort_index()
         out(", ".join(f"{n} {k}" for k, n in counts.items() if n))
@@ -214,11 +225,36 @@ def summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def events(args: argparse.Namespace) -> int:
+    """``cfanalytics events``: write the events table of a source for other tools."""
+    target = Path(args.out)
+    frame = _events(args)
+    write_frame(frame, target)
+    out(f"events: {target} ({len(frame)} rows)")
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    """``cfanalytics history add|list``: keep recordings in one store, list its rollouts."""
+    from ..recording import HistoryStore
+
+    if args.action == "list":
+        catalog = HistoryStore(args.store).catalog()
+        out(render(json_records(catalog), list(catalog.columns), args.format))
+        return 0
+    added = HistoryStore(args.to).add(*args.sources)
+    out(
+        f"{args.to}: {added.responses_added} response(s) added from {len(added.runs)} run(s), "
+        f"{added.responses_present} already there"
+    )
+    return 0
+
+
 def report(args: argparse.Namespace) -> int:
     """``cfanalytics report``: the self-contained HTML rollout timing report."""
     from ..report import write_report
 
-    path = write_report(args.source, args.out, progress=sys.stderr.isatty())
+    path = write_report(args.source, args.out, rollout=args.rollout, progress=sys.stderr.isatty())
     out(f"report: {path.resolve()}")
     return 0
 
@@ -228,7 +264,7 @@ def postmortem(args: argparse.Namespace) -> int:
     from ..recording import load_source
     from ..report import postmortem as build
 
-    found = build(load_source(args.source), source=Path(args.source).name)
+    found = build(load_source(args.source), source=Path(args.source).name, rollout=args.rollout)
     if args.format == "json":
         tables = {name: json_records(frame) for name, frame in found.tables().items()}
         out(json.dumps(tables, indent=2))

@@ -164,14 +164,30 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("-o", "--out", help="cassette file (default: cassettes/NAME.yaml)")
 
 
-def _add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="cassette file, or event log folder / .parquet file")
+def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout") -> None:
+    parser.add_argument(
+        "source", help="cassette file, event log folder, .parquet file or history store folder"
+    )
+    parser.add_argument(
+        "--rollout",
+        metavar="ID",
+        help=f"only this rollout, ASID/VERSION as the output names it (default: {every})",
+    )
 
 
 def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
     _add_source(p)
     _add_format(p)
+
+    p = sub.add_parser(
+        "events",
+        help="the events table of a source, written to .parquet or .csv",
+        description="Read any source (cassette, event log, Parquet export, history store) "
+        "into the one events table, of one rollout or all, and write it for other tools.",
+    )
+    _add_source(p)
+    p.add_argument("-o", "--out", required=True, help="FILE.parquet or FILE.csv to write")
 
     p = sub.add_parser(
         "report",
@@ -190,10 +206,25 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "progress, how often, whether it was queued again) and every error the API gave "
         "(status, envelope, bad body, no answer). JSON for tools, Markdown for a ticket.",
     )
-    _add_source(p)
+    _add_source(p, every="the only one; name it if there are several")
     p.add_argument(
         "--format", choices=("table", "json", "md"), default="table", help="output format (table)"
     )
+
+    p = sub.add_parser(
+        "history",
+        help="keep every recording in one store: add sources, list its rollouts",
+        description="A history store is one folder of Parquet files (Hive-partitioned by ASID "
+        "and month) that DuckDB, Polars, pyarrow, pandas and Dask read as they are. Adding is "
+        "idempotent, atomic and safe with several processes at once.",
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser("add", help="add cassettes, event logs, Parquet exports or stores")
+    q.add_argument("sources", nargs="+", metavar="SOURCE", help="what to add")
+    q.add_argument("--to", required=True, metavar="DIR", help="the store folder")
+    q = actions.add_parser("list", help="one row per rollout in the store")
+    q.add_argument("store", metavar="DIR", help="the store folder")
+    _add_format(q)
 
     p = sub.add_parser(
         "scan-secrets",

@@ -5,11 +5,13 @@ record, replay and resume transports, the :class:`Recorder` that turns every res
 event rows, event logs (JSONL while a run lasts, Parquet after), the :class:`RolloutRunner`
 that queues and polls, the runs (:func:`record`, :func:`replay`, :func:`resume` and their
 async forms), the sources any analysis reads (:func:`load_source`,
-:func:`events_from_cassette`), the shipped samples and the secret scanner.
+:func:`events_from_cassette`), the :class:`HistoryStore` that keeps every recording in one
+Parquet dataset, the shipped samples and the secret scanner.
 """
 
 from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog, load_events
+from ._history import HistoryAdded, HistoryProgress, HistoryStore
 from ._journal import journal_path
 from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
 from ._replay import (
@@ -52,6 +54,9 @@ __all__ = [
     "CassetteWriter",
     "EventLog",
     "Finding",
+    "HistoryAdded",
+    "HistoryProgress",
+    "HistoryStore",
     "Interaction",
     "RecordedFailure",
     "RecordedRun",

@@ -1,4 +1,5 @@
-"""Where events come from: any cassette (ours or another tool's), its journal, an event log.
+"""Where events come from: any cassette (ours or another tool's), its journal, an event log,
+a history store.
 
 Reading never re-runs anything: a cassette's recorded answers are read by the live client's
 own rules, in the order they were recorded (:func:`events_from_cassette`).
@@ -15,6 +16,7 @@ import pandas as pd
 from ..events import Exchange, events_from_exchanges
 from ._cassette import Cassette, Interaction, load_cassette
 from ._eventlog import load_events
+from ._history import HistoryStore, is_store
 from ._journal import journal_path, read_journal
 from ._replay import RecordedFailure, in_recorded_order
 
@@ -29,8 +31,11 @@ def open_cassette(path: str | os.PathLike[str]) -> Cassette:
 
 
 def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:
-    """Events from a cassette (a file) or an event log (a folder, .parquet or .jsonl)."""
+    """Events from a cassette (a file), an event log (a folder, .parquet or .jsonl) or a
+    history store (a folder of ``asid=<n>`` partitions: every event it holds)."""
     path = Path(source)
+    if is_store(path):
+        return HistoryStore(path).events()
     if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
         return load_events(path)
     return events_from_cassette(path)

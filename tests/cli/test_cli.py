@@ -14,7 +14,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from cfanalytics.analysis import failures, job_summary
 from cfanalytics.cli import main
+from cfanalytics.events import rollouts
 from cfanalytics.recording import events_from_cassette, load_events
 
 from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY, SimRig
@@ -50,8 +52,10 @@ def test_help_lists_every_subcommand() -> None:
         "replay",
         "make-cassette",
         "summary",
+        "events",
         "report",
         "postmortem",
+        "history",
         "scan-secrets",
     ]
 
@@ -190,7 +194,7 @@ def test_record_replay_summary(
     assert len(rows) >= 40 and {r["outcome"] for r in rows} == {"unfinished"}
     assert rows[0]["first_seen"].endswith("Z")
     assert main(["summary", str(events), "--format", "csv"]) == 0
-    assert capsys.readouterr().out.startswith("jobid,kind,location")
+    assert capsys.readouterr().out.startswith("rollout,jobid,kind,location")
 
 
 def test_record_refuses_an_existing_cassette(
@@ -250,7 +254,8 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
     keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
-    assert set(body) == keys and len(body["polling_gaps"]) == 2
+    assert set(body) == keys and len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
+    assert len({gap["rollout"] for gap in body["polling_gaps"]}) == 2
     assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
     first = body["failures"][0]
     assert {"jobid", "error", "error_class", "failed_at", "progress_at_failure"} <= set(first)
@@ -264,9 +269,12 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
     """Markdown is a draft for a ticket: headed sections and pipe tables; table is aligned."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "md"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("# Postmortem draft: troubled.yaml")
-    assert "The first failure was job 7340016 (machine, Frankfurt)" in text
-    assert "## Failed installs (4)" in text and "| jobid | kind |" in text
+    first, idle = rollouts(events_from_cassette(CASSETTES / "troubled.yaml"))
+    assert text.startswith(f"# Postmortem draft: troubled.yaml, rollouts {first}, {idle}")
+    failed = failures(events_from_cassette(CASSETTES / "troubled.yaml")).iloc[0]
+    assert f"{first}: The first failure was job {failed['jobid']} (machine, Frankfurt)" in text
+    assert f"{idle}: No install failed." in text
+    assert "## Failed installs (4)" in text and "| rollout | jobid | kind |" in text
     assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
     text = capsys.readouterr().out
     assert "Failed installs: 5" in text and "API errors, in time order: 0" in text
@@ -276,4 +284,49 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
 def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A missing source: exit 2 and one line."""
     assert main(["postmortem", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_every_source_command_takes_a_rollout(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--rollout picks one rollout of a source; an unknown one is a one-line error naming them."""
+    troubled = str(CASSETTES / "troubled.yaml")
+    first, idle = rollouts(events_from_cassette(troubled))
+    assert main(["summary", troubled, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["rollout"] for row in rows} == {first, idle}
+    assert main(["summary", troubled, "--format", "json", "--rollout", idle]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    alone = job_summary(events_from_cassette(troubled)).query("rollout == @idle")
+    assert [row["jobid"] for row in rows] == alone["jobid"].tolist()
+    assert main(["postmortem", troubled, "--rollout", first, "--format", "md"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"# Postmortem draft: troubled.yaml, rollout {first}\n")
+    out = tmp_path / "idle.parquet"
+    assert main(["events", troubled, "--rollout", idle, "-o", str(out)]) == 0
+    assert f"{out} (" in capsys.readouterr().out
+    assert rollouts(pd.read_parquet(out)) == [idle]
+    assert main(["summary", troubled, "--rollout", "1/1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and first in err and idle in err
+
+
+def test_history_add_list_and_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """history add twice keeps each response once; list shows one row per rollout; a store is a
+    SOURCE like any other."""
+    store = str(tmp_path / "history")
+    sources = [str(CASSETTES / "demo.yaml"), str(CASSETTES / "troubled.yaml")]
+    assert main(["history", "add", *sources, "--to", store]) == 0
+    assert "0 already there" in capsys.readouterr().out
+    assert main(["history", "add", sources[0], "--to", store]) == 0
+    assert "0 response(s) added" in capsys.readouterr().out
+    assert main(["history", "list", store, "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    found = rollouts(pd.concat([events_from_cassette(s) for s in sources], ignore_index=True))
+    assert [row["rollout"] for row in listed] == found
+    assert main(["summary", store, "--rollout", found[0], "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {row["rollout"] for row in rows} == {found[0]}
+    assert main(["history", "list", str(CASSETTES)]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -1,0 +1,650 @@
+"""The rollout history store: every recording an analyst keeps, in one Parquet dataset.
+
+A store is a folder holding a Hive-partitioned Parquet dataset, and nothing else once an add
+has finished (Polars refuses a folder holding any file that is not Parquet)::
+
+    DIR/asid=<n>/month=<YYYY-MM>/<run>.parquet
+
+One file per run and partition: the run's rows on that ASID observed in that month (UTC).
+Rows without an ASID go under ``asid=-1`` and rows without a time under ``month=none``:
+``__HIVE_DEFAULT_PARTITION__`` reads as null in pyarrow, DuckDB and Polars, but
+``pandas.read_parquet`` and Dask fail on it, and a word in ``asid=`` would make every
+reader's ``asid`` text. cfanalytics reads ``-1`` back as NA; other tools see ``-1``.
+
+Each file holds the events columns except ``asid`` (the folder says it; in both places, the
+readers' types for it conflict), plus ``rollout`` (:func:`~cfanalytics.events.rollout_of`
+over all the run's rows, NA for shared rows) and ``row`` (the row's position in its run's
+recording order). Rows are sorted by rollout, jobid and observed_at; zstd; the key-value
+metadata holds the events schema version, the cfanalytics version, the run id and the
+run's first ``observed_at`` (readers order runs by it without reading every file).
+
+An add is a transaction under an exclusive ``flock`` on the folder itself (a lock file would
+trip Polars): the new files of every run it touches are written to ``_staging/<txid>/*.tmp``
+(readers skip ``_`` folders, DuckDB's ``**/*.parquet`` skips ``.tmp``), then the manifest
+``_commit.json`` is written atomically (the commit), then the files are renamed into place.
+An add killed before its manifest is undone at the next use of the store, one killed after
+it is finished then. cfanalytics readers hold a shared lock, so they see a store as it was
+before an add or after it; other tools take no lock, and see the files as they are (while
+``_staging`` exists, Polars wants ``pl.scan_parquet("DIR/**/*.parquet", hive_partitioning=True)``).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from hashlib import sha256
+from pathlib import Path
+from typing import Any, Literal, TypeAlias
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from .._files import write_atomically
+from .._version import __version__
+from ..events import (
+    COLUMNS,
+    INT,
+    SCHEMA_VERSION,
+    TEXT,
+    TIME,
+    conform,
+    empty_events,
+    rollout_events,
+    rollout_of,
+)
+from ..exceptions import HistoryError, RolloutError
+
+__all__ = ["HistoryAdded", "HistoryProgress", "HistoryStore", "is_store"]
+
+#: What :meth:`HistoryStore.add` takes: an events table, or anything ``load_source`` reads.
+Source: TypeAlias = pd.DataFrame | str | os.PathLike[str]
+Stage: TypeAlias = Literal["locked", "staged", "committed", "applied"]
+
+_NO_ASID = -1
+_NO_MONTH = "none"
+_STAGING = "_staging"
+_MANIFEST = "_commit.json"
+_SCHEMA_KEY = b"cfanalytics.schema_version"  # the event log's key too
+_VERSION_KEY = b"cfanalytics.version"
+_RUN_KEY = b"cfanalytics.run_id"
+_START_KEY = b"cfanalytics.run_start"
+_EXTRA = ("rollout", "row")
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_LAYOUT = "a store holds only asid=<n>/month=<YYYY-MM>/<run>.parquet"
+#: The catalog's columns and dtypes.
+_CATALOG = {"rollout": TEXT, "asid": INT, "imageversionid": INT}
+_CATALOG |= {"first_seen": TIME, "last_seen": TIME, "runs": INT, "jobs": INT}
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryAdded:
+    """What one :meth:`HistoryStore.add` did: the runs it wrote (new or grown), and the
+    responses (``(run_id, seq)``) it added and those the store already held."""
+
+    runs: tuple[str, ...]
+    responses_added: int
+    responses_present: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryProgress:
+    """Where an add is: ``locked`` (the store is its own), ``staged`` (``done`` of ``total``
+    runs written aside), ``committed`` (it will happen, even if killed now), ``applied``
+    (``done`` of ``total`` files in place)."""
+
+    stage: Stage
+    done: int
+    total: int
+
+
+def is_store(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder with ``asid=<n>`` partitions (an empty one is not)."""
+    folder = Path(path)
+    return folder.is_dir() and any(p.name.startswith("asid=") for p in folder.iterdir())
+
+
+class HistoryStore:
+    """Every recording added to it, in one folder (module docstring for the layout).
+
+    ``HistoryStore(path)`` does not create the folder; the first :meth:`add` does. A folder
+    that holds anything else raises :class:`~cfanalytics.exceptions.HistoryError`.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        _check_store(self.path)
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({str(self.path)!r})"
+
+    # -- adding ------------------------------------------------------------------------
+
+    def add(
+        self, *sources: Source, on_progress: Callable[[HistoryProgress], object] | None = None
+    ) -> HistoryAdded:
+        """Add the responses of ``sources`` the store does not hold yet, all or nothing.
+
+        A response is identified by ``(run_id, seq)``: adding a run twice, or a recording and
+        its resumed continuation, keeps each response once (the first copy). A run already
+        in the store gets its files rewritten with the union, its ``rollout`` recomputed.
+        """
+        new = _first_copies([_events_of(source) for source in sources])
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise HistoryError(f"cannot create the history store {self.path}: {exc}") from exc
+        with self._locked(exclusive=True):
+            return _Transaction(self, on_progress).run(new)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def events(
+        self,
+        *,
+        rollout: str | None = None,
+        asid: int | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> pd.DataFrame:
+        """The stored events, in recording order (runs by their first ``observed_at``, then
+        run id; rows as recorded), reading only what the filters need.
+
+        ``rollout``: :func:`~cfanalytics.events.rollout_events` of the runs that saw it, on
+        its ASID, as when analysing that rollout alone. ``asid``: that ASID's rows.
+        ``since`` <= ``observed_at`` < ``until`` (naive times are UTC; rows without a time
+        are then left out). ``columns``: only these, in this order.
+        """
+        names = _column_names(columns)
+        start, end = _utc(since), _utc(until)
+        with self._locked(exclusive=False):
+            if rollout is not None:
+                frame = _within(self._rollout(rollout), asid, start, end)
+                return frame if names is None else frame[names]
+            files = self._files(asid=asid, since=start, until=end)
+            wanted = None if names is None else list(dict.fromkeys([*names, "run_id", "row"]))
+            frame = _ordered(self._read(files, wanted, _time_filter(start, end)), files)
+        events = _events_only(frame)
+        return events if names is None else events[names]
+
+    def catalog(self) -> pd.DataFrame:
+        """One row per rollout: ``rollout``, ``asid``, ``imageversionid``, ``first_seen``,
+        ``last_seen``, ``runs`` and ``jobs`` (distinct), from a few stored columns only."""
+        with self._locked(exclusive=False):
+            return self._catalog()
+
+    # -- inside the lock ---------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, *, exclusive: bool) -> Iterator[None]:
+        """Hold the store's lock (``flock`` on the folder); finish or undo a killed add."""
+        _check_store(self.path)
+        if not self.path.exists():
+            raise HistoryError(f"no history store at {self.path}: add a recording first")
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise HistoryError(f"cannot open the history store {self.path}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            if (self.path / _STAGING).exists():
+                fcntl.flock(fd, fcntl.LOCK_EX)  # a killed add: finish or undo it first
+                self._recover()
+            _check_store(self.path)  # as it is now that it is ours
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def _recover(self) -> None:
+        """Finish every committed add a kill interrupted; delete every uncommitted one."""
+        staging = self.path / _STAGING
+        if not staging.exists():
+            return  # another process finished it while this one waited for the lock
+        try:
+            for tx in sorted(staging.iterdir()):
+                if (tx / _MANIFEST).exists():
+                    _apply(self.path, tx, _read_manifest(tx / _MANIFEST))
+                elif tx.is_dir():
+                    shutil.rmtree(tx)
+                else:
+                    tx.unlink()
+            staging.rmdir()
+        except OSError as exc:
+            raise HistoryError(
+                f"cannot finish an interrupted add in {self.path} (open it once with write "
+                f"access): {exc}"
+            ) from exc
+
+    def _files(
+        self,
+        *,
+        asid: int | None = None,
+        since: pd.Timestamp | None = None,
+        until: pd.Timestamp | None = None,
+        name: str | None = None,
+    ) -> list[_File]:
+        """The files in the partitions the filters need (partition pruning), inspected."""
+        found = []
+        for folder in sorted(self.path.glob("asid=*")):
+            if asid is not None and folder.name != f"asid={asid}":
+                continue
+            for month in sorted(folder.glob("month=*")):
+                if _month_needed(month.name.removeprefix("month="), since, until):
+                    found += sorted(month.glob(f"{name or '*'}.parquet"))
+        return [_inspect(path) for path in found]
+
+    def _read(
+        self, files: list[_File], columns: list[str] | None, where: Any = None
+    ) -> pd.DataFrame:
+        """The rows of ``files`` matching ``where`` (row groups pruned by their statistics)."""
+        if not files:
+            return empty_events().assign(rollout=pd.Series(dtype=TEXT), row=pd.Series(dtype=INT))
+        dataset = ds.dataset(
+            [str(f.path) for f in files],
+            schema=_dataset_schema(),
+            format="parquet",
+            partitioning=_partitioning(),
+            partition_base_dir=str(self.path),
+        )
+        try:
+            table = dataset.to_table(columns=columns, filter=where)
+        except (OSError, pa.ArrowException) as exc:
+            raise HistoryError(f"cannot read the history store {self.path}: {exc}") from exc
+        frame = table.to_pandas(types_mapper=_pandas_type)
+        if "asid" in frame:  # the folder's -1 is "no ASID"
+            frame["asid"] = frame["asid"].mask(frame["asid"] == _NO_ASID)
+        return frame
+
+    def _rollout(self, rollout: str) -> pd.DataFrame:
+        """The rollout's events: every row of the runs that saw it, on its ASID, cut down by
+        the one rule (:func:`~cfanalytics.events.rollout_events`)."""
+        files = self._files(asid=_asid_of(rollout))
+        seen = self._read(files, ["run_id"], ds.field("rollout") == rollout)
+        runs = set(seen["run_id"].dropna())
+        if not runs:
+            found = self._catalog()["rollout"].tolist()
+            raise RolloutError(
+                f"no rollout {rollout!r} in {self.path}; found: {', '.join(found) or 'none'}"
+            )
+        files = [f for f in files if f.run_id in runs]
+        frame = _ordered(self._read(files, None), files)
+        return rollout_events(_events_only(frame), rollout)
+
+    def _catalog(self) -> pd.DataFrame:
+        columns = ["rollout", "asid", "run_id", "jobid", "target_imageversionid", "observed_at"]
+        frame = self._read(self._files(), columns, ds.field("rollout").is_valid())
+        grouped = frame.groupby(["rollout", "asid"], dropna=False, sort=False)
+        out = grouped.agg(
+            imageversionid=("target_imageversionid", "min"),
+            first_seen=("observed_at", "min"),
+            last_seen=("observed_at", "max"),
+            runs=("run_id", "nunique"),
+            jobs=("jobid", "nunique"),
+        ).reset_index()
+        order = ["asid", "imageversionid", "rollout"]
+        out = out.astype(_CATALOG)[list(_CATALOG)]
+        return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+
+    def _stored_run(self, run: str) -> tuple[list[_File], pd.DataFrame]:
+        """A run's files and its rows in recording order (empty when it is new)."""
+        files = self._files(name=_file_name(run))
+        strangers = [f.path for f in files if f.run_id != run]
+        if strangers:
+            raise HistoryError(f"{strangers[0]} holds another run than {run!r}")
+        frame = self._read(files, None).sort_values("row", kind="stable")
+        return files, _events_only(frame)
+
+
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A Parquet file of the store, its footer read and checked."""
+
+    path: Path
+    run_id: str
+    start: pd.Timestamp  # the run's first observed_at (NaT: none)
+
+
+class _Transaction:
+    """One add, inside the store's exclusive lock: stage, commit, apply."""
+
+    def __init__(
+        self, store: HistoryStore, on_progress: Callable[[HistoryProgress], object] | None
+    ) -> None:
+        self.store = store
+        self.tx = store.path / _STAGING / uuid.uuid4().hex
+        self.report = on_progress or (lambda progress: None)
+        self.moves: list[tuple[str, str]] = []  # (staged file, its place in the store)
+        self.removes: list[str] = []
+
+    def run(self, new: pd.DataFrame) -> HistoryAdded:
+        """Stage every run that gets new responses, then commit and apply them."""
+        runs = list(new.groupby("run_id", sort=False))
+        self.report(HistoryProgress("locked", 0, len(runs)))
+        written, added, present = [], 0, 0
+        try:
+            for done, (run, rows) in enumerate(runs, 1):
+                fresh, known = self._stage_run(str(run), rows)
+                added, present = added + fresh, present + known
+                if fresh:
+                    written.append(str(run))
+                self.report(HistoryProgress("staged", done, len(runs)))
+            if self.moves:
+                write_atomically(
+                    self.tx / _MANIFEST, self._manifest(), what="the manifest", error=HistoryError
+                )
+        finally:
+            if not (self.tx / _MANIFEST).exists():
+                shutil.rmtree(self.tx, ignore_errors=True)  # nothing happened
+        if self.moves:
+            self.report(HistoryProgress("committed", 0, len(self.moves)))
+            try:
+                _apply(self.store.path, self.tx, json.loads(self._manifest()), self.report)
+            except OSError as exc:
+                raise HistoryError(
+                    f"cannot finish adding to {self.store.path} ({exc}); the add is committed "
+                    "and the next use of the store finishes it"
+                ) from exc
+        _remove_empty(self.store.path / _STAGING)
+        return HistoryAdded(tuple(sorted(written)), added, present)
+
+    def _stage_run(self, run: str, rows: pd.DataFrame) -> tuple[int, int]:
+        """Write the run's union aside, if it gains responses; (added, present) responses."""
+        files, stored = self.store._stored_run(run)
+        known = _keys(rows).isin(_keys(stored))
+        fresh = rows.loc[~known]
+        counts = (_responses(fresh), _responses(rows) - _responses(fresh))
+        if fresh.empty:
+            return counts
+        merged = conform(pd.concat([stored, fresh]).sort_values("seq", kind="stable"))
+        targets = [self._stage(part, run) for part in _partitions(merged, run)]
+        self.removes += [
+            str(f.path.relative_to(self.store.path)) for f in files if str(f.path) not in targets
+        ]
+        return counts
+
+    def _stage(self, part: tuple[str, pa.Table], run: str) -> str:
+        """Write one partition's file under the transaction's folder; its final path."""
+        where, table = part
+        staged = f"{len(self.moves)}.tmp"
+        try:
+            self.tx.mkdir(parents=True, exist_ok=True)
+            with open(self.tx / staged, "wb") as handle:
+                pq.write_table(table, handle, compression="zstd")
+                handle.flush()
+                os.fsync(handle.fileno())  # on disk before the manifest says it is there
+        except (OSError, pa.ArrowException) as exc:
+            raise HistoryError(f"cannot add to {self.store.path}: {exc}") from exc
+        final = f"{where}/{_file_name(run)}.parquet"
+        self.moves.append((staged, final))
+        return str(self.store.path / final)
+
+    def _manifest(self) -> str:
+        return json.dumps({"moves": self.moves, "removes": self.removes})
+
+
+def _apply(
+    root: Path,
+    tx: Path,
+    manifest: dict[str, Any],
+    report: Callable[[HistoryProgress], object] = lambda progress: None,
+) -> None:
+    """Move a committed add's files into place (again, if a kill cut it short)."""
+    moves = manifest["moves"]
+    for done, (staged, final) in enumerate(moves, 1):
+        source, target = tx / staged, root / final
+        if source.exists():  # else moved before a kill
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+        report(HistoryProgress("applied", done, len(moves)))
+    for gone in manifest["removes"]:
+        (root / gone).unlink(missing_ok=True)
+    shutil.rmtree(tx)
+
+
+def _read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise HistoryError(f"cannot read {path}, an interrupted add's manifest: {exc}") from exc
+    return manifest
+
+
+def _remove_empty(folder: Path) -> None:
+    with suppress(OSError):  # absent, or not empty: an add to finish is there
+        folder.rmdir()
+
+
+def _check_store(path: Path) -> None:
+    """Raise unless ``path`` is absent, or a folder holding only the store's layout."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise HistoryError(f"{path} is not a history store: it is a file ({_LAYOUT})")
+    strays = [
+        p.name
+        for p in path.iterdir()
+        if not (p.name.startswith(("_", ".")) or (p.name.startswith("asid=") and p.is_dir()))
+    ]
+    if strays:
+        raise HistoryError(
+            f"{path} is not a history store: it holds {sorted(strays)[0]!r} ({_LAYOUT})"
+        )
+
+
+def _events_of(source: Source) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return conform(source)
+    # Imported here: load_source reads stores through this module.
+    from ._sources import load_source
+
+    return load_source(source)
+
+
+def _first_copies(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Every response of ``frames`` once: from the first frame that has it."""
+    if not frames:
+        return empty_events()
+    tagged = pd.concat([f.assign(source=n) for n, f in enumerate(frames)], ignore_index=True)
+    unnamed = tagged["run_id"].isna() | tagged["seq"].isna()
+    if unnamed.any():
+        raise HistoryError(
+            f"{int(unnamed.sum())} rows have no run_id or seq: a response is identified by "
+            "(run_id, seq), so they cannot be stored"
+        )
+    if (tagged["asid"] == _NO_ASID).any():
+        raise HistoryError(f"asid {_NO_ASID} cannot be stored: it marks rows without an ASID")
+    first = tagged.groupby(["run_id", "seq"], sort=False)["source"].transform("min")
+    return tagged.loc[tagged["source"] == first].drop(columns="source")
+
+
+def _events_only(frame: pd.DataFrame) -> pd.DataFrame:
+    """The events table of rows read from the store (its own columns dropped)."""
+    return conform(frame.drop(columns=[*_EXTRA, "month"], errors="ignore"))
+
+
+def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([frame["run_id"].astype(object), frame["seq"].astype(object)])
+
+
+def _responses(frame: pd.DataFrame) -> int:
+    return len(_keys(frame).unique())
+
+
+def _partitions(merged: pd.DataFrame, run: str) -> Iterator[tuple[str, pa.Table]]:
+    """The run's rows as one table per partition folder, sorted, with their metadata."""
+    whole = merged.assign(
+        rollout=pd.Series(rollout_of(merged)).astype(TEXT),
+        row=np.arange(len(merged), dtype=np.int64),
+    )
+    asid = whole["asid"].fillna(_NO_ASID).astype(np.int64)
+    month = whole["observed_at"].dt.strftime("%Y-%m").fillna(_NO_MONTH)
+    metadata = _metadata(run, merged["observed_at"].min())
+    for (number, when), part in whole.groupby([asid, month], sort=True):
+        part = part.sort_values(
+            ["rollout", "jobid", "observed_at"], na_position="last", kind="stable"
+        )
+        table = pa.Table.from_pandas(
+            part[_FILE_COLUMNS], schema=_file_schema(), preserve_index=False
+        )
+        table = table.replace_schema_metadata(dict(table.schema.metadata or {}) | metadata)
+        yield f"asid={number}/month={when}", table
+
+
+def _metadata(run: str, start: object) -> dict[bytes, bytes]:
+    return {
+        _SCHEMA_KEY: str(SCHEMA_VERSION).encode(),
+        _VERSION_KEY: __version__.encode(),
+        _RUN_KEY: run.encode(),
+        _START_KEY: b"" if pd.isna(start) else pd.Timestamp(start).isoformat().encode(),
+    }
+
+
+def _inspect(path: Path) -> _File:
+    """Read a file's footer: a readable cfanalytics file of this schema version, or raise."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as exc:
+        raise HistoryError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from exc
+    meta = schema.metadata or {}
+    version = meta.get(_SCHEMA_KEY, b"").decode()
+    if _RUN_KEY not in meta or version != str(SCHEMA_VERSION):
+        raise HistoryError(
+            f"{path} holds events schema version {version or 'none'} (not written by this "
+            f"cfanalytics, which reads version {SCHEMA_VERSION})"
+        )
+    if schema.names != _FILE_COLUMNS:
+        raise HistoryError(f"{path} does not hold the store's columns")
+    start = meta.get(_START_KEY, b"").decode()
+    return _File(path, meta[_RUN_KEY].decode(), pd.Timestamp(start) if start else pd.NaT)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _ordered(frame: pd.DataFrame, files: list[_File]) -> pd.DataFrame:
+    """Rows in recording order: runs by first observed_at, then run id; rows as recorded."""
+    starts = {f.run_id: f.start for f in files}
+    key = pd.DataFrame(
+        {
+            "start": pd.to_datetime(frame["run_id"].map(starts), utc=True),
+            "run": frame["run_id"],
+            "row": frame["row"],
+        }
+    )
+    order = key.sort_values(["start", "run", "row"], na_position="last", kind="stable").index
+    return frame.loc[order].reset_index(drop=True)
+
+
+def _within(
+    frame: pd.DataFrame, asid: int | None, since: pd.Timestamp | None, until: pd.Timestamp | None
+) -> pd.DataFrame:
+    """``frame``'s rows that pass the filters, as ``events`` applies them."""
+    keep = pd.Series(True, index=frame.index)
+    if asid is not None:
+        keep &= (frame["asid"] == asid).fillna(False)
+    if since is not None:
+        keep &= frame["observed_at"] >= since
+    if until is not None:
+        keep &= frame["observed_at"] < until
+    return frame if keep.all() else frame.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def _time_filter(since: pd.Timestamp | None, until: pd.Timestamp | None) -> Any:
+    """The time bounds as a pyarrow filter (row groups outside them are skipped)."""
+    at = ds.field("observed_at")
+    tests = []
+    if since is not None:
+        tests.append(at >= _microseconds(since))
+    if until is not None:
+        tests.append(at < _microseconds(until))
+    return tests[0] & tests[1] if len(tests) == 2 else tests[0] if tests else None
+
+
+def _microseconds(bound: pd.Timestamp) -> pa.Scalar:
+    # Times are stored to the microsecond: rounding a bound up keeps ">=" and "<" exact.
+    return pa.scalar(bound.ceil("us").to_pydatetime(), type=pa.timestamp("us", tz="UTC"))
+
+
+def _month_needed(month: str, since: pd.Timestamp | None, until: pd.Timestamp | None) -> bool:
+    if since is None and until is None:
+        return True
+    if month == _NO_MONTH:
+        return False  # rows without a time pass no time filter
+    after = since is None or month >= since.strftime("%Y-%m")
+    last = None if until is None else until - pd.Timedelta(1, "us")  # until is excluded
+    return after and (last is None or month <= last.strftime("%Y-%m"))
+
+
+def _utc(value: datetime | str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    at = pd.Timestamp(value)
+    return at.tz_localize("UTC") if at.tzinfo is None else at.tz_convert("UTC")
+
+
+def _column_names(columns: Sequence[str] | None) -> list[str] | None:
+    if columns is None:
+        return None
+    unknown = [c for c in columns if c not in COLUMNS]
+    if unknown:
+        raise ValueError(f"not events columns: {unknown}")
+    return list(columns)
+
+
+def _asid_of(rollout: str) -> int:
+    """The ASID a rollout id names (``?``: rows without one)."""
+    where = rollout.partition("/")[0]
+    if where == "?":
+        return _NO_ASID
+    if not where.isdigit():
+        raise RolloutError(f"{rollout!r} is not a rollout id ('<asid>/<imageversionid>')")
+    return int(where)
+
+
+def _file_name(run: str) -> str:
+    """A run's file name: its id where that is a safe name, else a safe one with a hash."""
+    if _SAFE_NAME.fullmatch(run):
+        return run
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", run).strip("._-")[:60]
+    return f"{cleaned or 'run'}-{sha256(run.encode()).hexdigest()[:12]}"
+
+
+def _pandas_type(arrow: pa.DataType) -> object:
+    """Nullable pandas dtypes for Arrow's, so no integer column turns into floats."""
+    return {pa.int64(): INT, pa.large_string(): TEXT, pa.string(): TEXT}.get(arrow)
+
+
+#: The columns of every file: the events' but ``asid`` (the folder's), then ours.
+_FILE_COLUMNS = [c for c in COLUMNS if c != "asid"] + list(_EXTRA)
+
+
+@cache
+def _file_schema() -> pa.Schema:
+    """The Arrow schema of every file: the events dtypes as pyarrow maps them, then ours."""
+    events = pa.Schema.from_pandas(empty_events(), preserve_index=False).remove_metadata()
+    fields = [events.field(c) for c in _FILE_COLUMNS if c in COLUMNS]
+    return pa.schema([*fields, pa.field("rollout", pa.large_string()), pa.field("row", pa.int64())])
+
+
+@cache
+def _partitioning() -> ds.Partitioning:
+    keys = pa.schema([("asid", pa.int64()), ("month", pa.string())])
+    return ds.partitioning(keys, flavor="hive")
+
+
+@cache
+def _dataset_schema() -> pa.Schema:
+    return pa.schema([*_file_schema(), *_partitioning().schema])
