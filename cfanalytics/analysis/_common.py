@@ -382,6 +382,9 @@ def per_rollout_rows(analyse: _Table) -> _Table:
 def _groups(table: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
     """The rows of ``table`` per rollout, in order of first appearance (NA last)."""
     key = table["rollout"]
+    _, uniques = pd.factorize(key, use_na_sentinel=False)
+    if len(uniques) == 1:  # the usual case: no copy
+        return [(None if pd.isna(uniques[0]) else uniques[0], table)]
     names = list(dict.fromkeys(key.dropna()))
     groups = [
         (name, table.loc[(key == name).to_numpy(dtype=bool, na_value=False)]) for name in names
@@ -448,9 +451,9 @@ def _inputs(kwargs: dict[str, Any], rollout: str | None) -> dict[str, Any]:
 
 def _labelled(table: pd.DataFrame, rollout: str | None) -> pd.DataFrame:
     """``table`` with ``rollout`` as its first column (replacing any it had)."""
-    body = table.drop(columns="rollout") if "rollout" in table.columns else table
-    column = pd.array([rollout] * len(body), dtype=TEXT)
-    return pd.concat([pd.DataFrame({"rollout": column}, index=body.index), body], axis=1)
+    body = table.drop(columns="rollout") if "rollout" in table.columns else table.copy(deep=False)
+    body.insert(0, "rollout", pd.array([rollout] * len(body), dtype=TEXT))
+    return body
 
 
 def _stacked(parts: list[pd.DataFrame]) -> pd.DataFrame:
