@@ -33,7 +33,15 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pandas as pd
 
-from ..events import STATES, TEXT, TIME, single_rollout, split_rollouts, validate
+from ..events import (
+    STATES,
+    TEXT,
+    TIME,
+    choose_rollout,
+    single_rollout,
+    split_rollouts,
+    validate,
+)
 from ..exceptions import RolloutError
 from . import _segments as segments
 
@@ -431,12 +439,7 @@ def pick_rollout(tables: Sequence[pd.DataFrame], rollout: str | None) -> str | N
             for name in table["rollout"].dropna()
         )
     )
-    listed = ", ".join(found) or "none"
-    if rollout is not None and found and rollout not in found:
-        raise RolloutError(f"no rollout {rollout!r}; found: {listed}")
-    if rollout is None and len(found) > 1:
-        raise RolloutError(f"{len(found)} rollouts found ({listed}); pick one with rollout=")
-    return rollout if rollout is not None else (found[0] if found else None)
+    return choose_rollout(found, rollout) if found else rollout  # no rows: nothing to check
 
 
 def _inputs(kwargs: dict[str, Any], rollout: str | None) -> dict[str, Any]:

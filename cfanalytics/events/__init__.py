@@ -12,7 +12,14 @@ from ._build import (
     observed_at,
 )
 from ._records import json_records, json_value
-from ._rollouts import rollout_events, rollout_of, rollouts, single_rollout, split_rollouts
+from ._rollouts import (
+    choose_rollout,
+    rollout_events,
+    rollout_of,
+    rollouts,
+    single_rollout,
+    split_rollouts,
+)
 from ._schema import (
     BOOL,
     COLUMNS,
@@ -48,6 +55,7 @@ __all__ = [
     "TIME",
     "Exchange",
     "category",
+    "choose_rollout",
     "conform",
     "empty_events",
     "events_from_exchanges",

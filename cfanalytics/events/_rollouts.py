@@ -22,7 +22,7 @@ A missing ``asid`` or ``run_id`` is written ``?``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,14 @@ import pandas as pd
 from ..exceptions import RolloutError
 from ._schema import COLUMNS
 
-__all__ = ["rollout_events", "rollout_of", "rollouts", "single_rollout", "split_rollouts"]
+__all__ = [
+    "choose_rollout",
+    "rollout_events",
+    "rollout_of",
+    "rollouts",
+    "single_rollout",
+    "split_rollouts",
+]
 
 #: The columns that describe the response, not a job: an empty answer keeps only these.
 _RESPONSE_COLUMNS = ("run_id", "seq", "observed_at", "endpoint", "http_status", "problem", "asid")
@@ -172,7 +179,15 @@ def single_rollout(events: pd.DataFrame, rollout: str | None = None) -> str | No
     ``rollout`` is not among them, or when it is None and there are several. None when
     ``events`` name no rollout at all.
     """
-    found = rollouts(events)
+    return choose_rollout(rollouts(events), rollout)
+
+
+def choose_rollout(found: Sequence[str], rollout: str | None = None) -> str | None:
+    """``rollout`` if it is one of ``found``, else the only one found (None if none).
+
+    Raises :class:`~cfanalytics.exceptions.RolloutError` naming the rollouts found when
+    ``rollout`` is not among them, or when it is None and there are several.
+    """
     if rollout is not None:
         if rollout not in found:
             raise RolloutError(f"no rollout {rollout!r}; found: {_listed(found)}")
@@ -184,7 +199,7 @@ def single_rollout(events: pd.DataFrame, rollout: str | None = None) -> str | No
     return found[0] if found else None
 
 
-def _listed(found: list[str]) -> str:
+def _listed(found: Sequence[str]) -> str:
     return ", ".join(found) if found else "none"
 
 
