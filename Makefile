@@ -36,6 +36,7 @@ bench: $(STAMP)
 cassettes: $(STAMP)
 	$(BIN)/cfanalytics make-cassette demo
 	$(BIN)/cfanalytics make-cassette troubled
+	$(BIN)/cfanalytics make-cassette history
 
 notebook: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[notebook]'

@@ -58,8 +58,10 @@ if TYPE_CHECKING:
     from . import widgets as widgets
     from .analysis import (
         FleetTimeline,
+        History,
         api_errors,
         classify_error,
+        compare,
         completion_curve,
         error_by,
         eta_errors,
@@ -69,12 +71,15 @@ if TYPE_CHECKING:
         fleet_states,
         job_eta_metrics,
         job_summary,
+        machine_history,
+        open_history,
         polling_gaps,
         progress_curves,
         rollout_metrics,
         state_intervals,
         stragglers,
         time_to_fraction,
+        trend,
     )
     from .client import (
         AsyncClient,
@@ -113,8 +118,10 @@ if TYPE_CHECKING:
 _LAZY: dict[str, tuple[str, ...]] = {
     "analysis": (
         "FleetTimeline",
+        "History",
         "api_errors",
         "classify_error",
+        "compare",
         "completion_curve",
         "error_by",
         "eta_errors",
@@ -124,12 +131,15 @@ _LAZY: dict[str, tuple[str, ...]] = {
         "fleet_states",
         "job_eta_metrics",
         "job_summary",
+        "machine_history",
+        "open_history",
         "polling_gaps",
         "progress_curves",
         "rollout_metrics",
         "state_intervals",
         "stragglers",
         "time_to_fraction",
+        "trend",
     ),
     "client": (
         "AsyncClient",
@@ -195,6 +205,7 @@ __all__ = [
     "EventLogError",
     "FleetTimeline",
     "HTTPStatusError",
+    "History",
     "HistoryError",
     "HistoryStore",
     "ImageStatus",
@@ -229,6 +240,7 @@ __all__ = [
     "areplay",
     "aresume",
     "classify_error",
+    "compare",
     "completion_curve",
     "error_by",
     "eta_errors",
@@ -241,6 +253,8 @@ __all__ = [
     "job_summary",
     "load_events",
     "load_source",
+    "machine_history",
+    "open_history",
     "polling_gaps",
     "progress_curves",
     "record",
@@ -252,6 +266,7 @@ __all__ = [
     "state_intervals",
     "stragglers",
     "time_to_fraction",
+    "trend",
     "write_report",
 ]
 

@@ -8,7 +8,14 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from cfanalytics import events_from_cassette, rollout_metrics, rollouts
+from cfanalytics import (
+    HistoryStore,
+    compare,
+    events_from_cassette,
+    machine_history,
+    rollout_metrics,
+    rollouts,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -18,6 +25,7 @@ LIVE = NOTEBOOKS / "live_queue.ipynb"
 #: Notebooks that read a recording and show plots (the live one shows widgets instead).
 STATIC = [p for p in ALL if p != LIVE]
 CASSETTES = NOTEBOOKS.parent / "cassettes"
+HISTORY = NOTEBOOKS / "rollout_history.ipynb"
 
 
 def read(path: Path) -> nbformat.NotebookNode:
@@ -49,9 +57,10 @@ def execute(
 
 
 def test_there_are_notebooks() -> None:
-    """The timing, postmortem and live notebooks ship."""
+    """The timing, postmortem, history and live notebooks ship."""
     names = {p.name for p in ALL}
-    assert {"rollout_timing.ipynb", "failed_install_postmortem.ipynb", LIVE.name} <= names
+    expected = {"rollout_timing.ipynb", "failed_install_postmortem.ipynb", HISTORY.name, LIVE.name}
+    assert expected <= names
 
 
 @pytest.mark.parametrize("path", ALL, ids=[p.name for p in ALL])
@@ -99,6 +108,67 @@ def test_timing_notebook_takes_another_source() -> None:
         expected["n_jobs"]
         != rollout_metrics(events_from_cassette(CASSETTES / "demo.yaml"))["n_jobs"]
     )
+
+
+#: Appended to the history notebook: what it studied, as plain text.
+STUDIED = """\
+print(h.path)
+print(rollout, previous, metric)
+print(len(table), len(diff[diff["verdict"].isin(["worse", "better"])]))
+print(int(machines["repeat_offender"].sum()))
+"""
+
+
+def studied(notebook: nbformat.NotebookNode, **parameters: object) -> list[str]:
+    """Run the history notebook with ``parameters`` and :data:`STUDIED` appended; its lines."""
+    notebook.cells.append(nbformat.v4.new_code_cell(STUDIED))
+    before = sorted(NOTEBOOKS.iterdir())
+    ran = execute(notebook, **parameters)
+    outputs = [o for c in ran.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 2  # by location, headlines
+    assert sorted(NOTEBOOKS.iterdir()) == before  # nothing written next to the notebooks
+    return ran.cells[-1].outputs[0]["text"].splitlines()
+
+
+@pytest.mark.timeout(600)
+def test_history_notebook_studies_the_chosen_rollout(tmp_path: Path) -> None:
+    """The parameters cell picks the recordings (here a list), the store, the rollout, the
+    metric and the repeat-offender rule: the store is built where asked, and the comparison
+    is the chosen rollout against the one before, as the two recordings alone give it."""
+    weeks = sorted((CASSETTES / "history").glob("week-*.yaml"))
+    before, chosen = (events_from_cassette(w) for w in weeks[1:3])
+    store = tmp_path / "store"
+    lines = studied(
+        read(HISTORY),
+        sources=[str(w) for w in weeks],
+        store=str(store),
+        rollout=rollouts(chosen)[0],
+        metric="eta_mae_s",
+        k=1,
+        n=1,
+    )
+    assert lines[0] == str(store)
+    assert lines[1].split() == [rollouts(chosen)[0], rollouts(before)[0], "eta_mae_s"]
+    diff = compare(before, chosen)
+    moved = int(diff["verdict"].isin(["worse", "better"]).sum())
+    assert lines[2].split() == ["6", str(moved)]
+    assert HistoryStore(store).catalog()["rollout"].nunique() == 6
+    expected = machine_history(store, k=1, n=1)["repeat_offender"].sum()
+    assert lines[3] == str(expected) != str(machine_history(store)["repeat_offender"].sum())
+
+
+@pytest.mark.timeout(600)
+def test_history_notebook_leaves_no_store_behind() -> None:
+    """By default the store is a temporary folder, the latest rollout is studied against the
+    one before, and the folder is gone once the kernel stops."""
+    lines = studied(read(HISTORY))
+    latest, previous = (
+        rollouts(events_from_cassette(CASSETTES / "history" / f"week-{w}.yaml"))[0] for w in (6, 5)
+    )
+    assert lines[1].split() == [latest, previous, "install_p50_s"]
+    assert not Path(lines[0]).is_relative_to(NOTEBOOKS.parent)
+    assert not Path(lines[0]).exists()
 
 
 #: Appended to the live notebook: press the buttons as a user would, in the same kernel.

@@ -7,6 +7,7 @@ overdue (``_stragglers``), when it finally failed (``_summary``). Functions take
 """
 
 from ._common import FLEET_STATE_BY_ID, FLEET_STATE_BY_OUTCOME, FLEET_STATES
+from ._compare import COMPARE_SCHEMA, compare
 from ._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
 from ._failures import (
     API_ERROR_SCHEMA,
@@ -29,14 +30,27 @@ from ._fleet import (
     progress_curves,
     state_intervals,
 )
+from ._history import (
+    GROUP_METRICS,
+    MACHINE_HISTORY_SCHEMA,
+    ROLLOUTS_SCHEMA,
+    History,
+    Standing,
+    group_metrics,
+    machine_history,
+    open_history,
+    standing,
+    trend,
+)
 from ._rollout import rollout_metrics
 from ._stragglers import STRAGGLER_SCHEMA, stragglers
-from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, poll_interval_s
 
 __all__ = [
     "API_ERROR_SCHEMA",
+    "COMPARE_SCHEMA",
     "COMPLETION_SCHEMA",
     "ERROR_CLASSES",
     "ERROR_RULES",
@@ -46,15 +60,21 @@ __all__ = [
     "FLEET_STATES_SCHEMA",
     "FLEET_STATE_BY_ID",
     "FLEET_STATE_BY_OUTCOME",
+    "GROUP_METRICS",
     "INTERVAL_SCHEMA",
+    "MACHINE_HISTORY_SCHEMA",
     "OUTCOMES",
     "PROGRESS_SCHEMA",
+    "ROLLOUTS_SCHEMA",
     "SNAPSHOT_SCHEMA",
     "STRAGGLER_SCHEMA",
     "SUMMARY_SCHEMA",
     "FleetTimeline",
+    "History",
+    "Standing",
     "api_errors",
     "classify_error",
+    "compare",
     "completion_curve",
     "error_by",
     "eta_errors",
@@ -63,14 +83,20 @@ __all__ = [
     "first_failure",
     "fleet_at",
     "fleet_states",
+    "group_metrics",
+    "install_seconds",
     "job_eta_metrics",
     "job_summary",
+    "machine_history",
+    "open_history",
     "other_endings",
     "poll_interval_s",
     "polling_gaps",
     "progress_curves",
     "rollout_metrics",
+    "standing",
     "state_intervals",
     "stragglers",
     "time_to_fraction",
+    "trend",
 ]

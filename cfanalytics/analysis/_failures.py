@@ -42,6 +42,7 @@ __all__ = [
     "FAILURE_SCHEMA",
     "api_errors",
     "classify_error",
+    "ended_failed",
     "failure_rates",
     "failures",
     "first_failure",
@@ -187,6 +188,18 @@ def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     return conform(rows, _API_ERROR_COLUMNS)
 
 
+def ended_failed(summary: pd.DataFrame) -> pd.Series:
+    """Per job of a summary: whether it ended failed, as ``boolean`` on the summary's index.
+
+    True: outcome failed; False: it ended otherwise (completed or squashed); NA: it has not
+    ended (unfinished, unknown). The mean is the failure rate, failed / ended.
+    """
+    outcome = summary["outcome"]
+    ended = outcome.isin(["completed", "failed", "squashed"]).to_numpy(dtype=bool)
+    failed = (outcome == "failed").to_numpy(dtype=bool)
+    return pd.Series(pd.arrays.BooleanArray(failed, ~ended), index=summary.index, name="failed")
+
+
 @per_rollout_rows
 def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
     """Share of jobs that ended failed, by ``by`` (location, mirror, machine, kind, ...).
@@ -195,9 +208,9 @@ def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
     failed or squashed) and ``failure_rate`` = failed / ended (NA before anything ended),
     worst first, so a bad mirror or location stands out.
     """
-    ended = summary["outcome"].isin(["completed", "failed", "squashed"])
+    failed = ended_failed(summary)
     frame = summary.assign(
-        failed=(summary["outcome"] == "failed").astype("int64"), ended=ended.astype("int64")
+        failed=failed.fillna(False).astype("int64"), ended=failed.notna().astype("int64")
     )
     grouped = frame.groupby(by, observed=True, dropna=False)
     out = pd.DataFrame(

@@ -11,10 +11,10 @@ import pandas as pd
 
 from ..events import TIME
 from ._common import SQUASHED, is_snapshot, of_rollout, one_rollout, select, state_ids
-from ._summary import job_summary
+from ._summary import install_seconds, job_summary
 from ._timing import job_eta_metrics
 
-__all__ = ["rollout_metrics"]
+__all__ = ["rollout_metrics", "rollout_start", "time_to_share"]
 
 
 def rollout_metrics(
@@ -55,10 +55,8 @@ def rollout_metrics(
     summary = job_summary(events) if summary is None else summary
     if per_job is None:
         per_job = job_eta_metrics(events, errors=errors, summary=summary)
-    start = summary["queued_at"].min()
-    if pd.isna(start):
-        start = summary["first_seen"].min()
-    durations = (summary["completed_at"] - summary["started_at"]).dt.total_seconds().dropna()
+    start = rollout_start(summary)
+    durations = install_seconds(summary).dropna()
     metrics: dict[str, object] = {
         "rollout": name,
         "n_jobs": len(summary),
@@ -69,9 +67,9 @@ def rollout_metrics(
     }
     ended = _ended_at(events, summary)
     for share in (50, 90, 100):
-        metrics[f"time_to_{share}_s"] = _time_to(summary["completed_at"], share, start)
+        metrics[f"time_to_{share}_s"] = time_to_share(summary["completed_at"], share, start)
     for share in (50, 90, 100):
-        metrics[f"time_to_{share}_ended_s"] = _time_to(ended, share, start)
+        metrics[f"time_to_{share}_ended_s"] = time_to_share(ended, share, start)
     metrics["duration_p50_s"] = durations.quantile(0.5) if len(durations) else pd.NA
     metrics["duration_p90_s"] = durations.quantile(0.9) if len(durations) else pd.NA
     eta_mae, baseline_mae = per_job["eta_mae_s"].mean(), per_job["baseline_mae_s"].mean()
@@ -85,8 +83,16 @@ def rollout_metrics(
     return pd.Series(metrics, dtype=object)
 
 
-def _time_to(times: pd.Series, share: int, start: pd.Timestamp) -> object:
-    """Seconds from ``start`` until ``share`` % of all rows of ``times`` had happened."""
+def rollout_start(summary: pd.DataFrame) -> pd.Timestamp:
+    """When a rollout started, from its job summary: its first queue answer, else its first
+    observation (NaT for no jobs). Every "time to" of a rollout counts from here."""
+    start = summary["queued_at"].min()
+    return summary["first_seen"].min() if pd.isna(start) else start
+
+
+def time_to_share(times: pd.Series, share: int, start: pd.Timestamp) -> object:
+    """Seconds from ``start`` until ``share`` % of all rows of ``times`` had happened (NA if
+    never: a missing time counts in the total but is never reached)."""
     needed = int(np.ceil(len(times) * share / 100))
     done = times.dropna().sort_values().reset_index(drop=True)
     reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT

@@ -32,7 +32,7 @@ from ._common import (
     with_rollout,
 )
 
-__all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "job_summary"]
+__all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "install_seconds", "job_summary"]
 
 #: The categories of ``outcome``.
 OUTCOMES = ("completed", "failed", "squashed", "unfinished", "unknown")
@@ -135,6 +135,14 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
         },
         _JOB_COLUMNS,
     )
+
+
+def install_seconds(summary: pd.DataFrame) -> pd.Series:
+    """Per job of a :func:`job_summary`: how long its install took, ``completed_at -
+    started_at`` in seconds, as ``Float64`` on the summary's index; NA unless both are known
+    (a completed job seen to start). The one rule for an install's duration."""
+    delta = summary["completed_at"] - summary["started_at"]
+    return delta.dt.total_seconds().astype(FLOAT).rename("install_s")
 
 
 def _either(values: np.ndarray, fallback: np.ndarray) -> np.ndarray:

@@ -37,7 +37,7 @@ from ._common import (
     state_ids,
     with_rollout,
 )
-from ._summary import job_summary
+from ._summary import install_seconds, job_summary
 
 __all__ = [
     "ETA_ERROR_SCHEMA",
@@ -319,7 +319,7 @@ def job_eta_metrics(
         out[f"error_at_{level}_s"] = error_s[reached].groupby(errors["jobid"][reached]).first()
     summary = summary.set_index("jobid")
     out["queue_wait_s"] = _seconds(summary["started_at"] - summary["queued_at"])
-    out["run_time_s"] = _seconds(summary["completed_at"] - summary["started_at"])
+    out["run_time_s"] = install_seconds(summary)
     return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
 from ..events import json_records
-from ._output import job_row, out, progress_bar, render, write_frame
+from ._output import job_row, out, progress_bar, render, steps_bar, write_frame
 
 __all__ = [
+    "compare",
     "demo",
     "events",
     "history",
@@ -29,6 +30,7 @@ __all__ = [
     "record",
     "replay",
     "report",
+    "rollouts",
     "scan_secrets",
     "simulate",
     "status",
@@ -161,6 +163,7 @@ def record(args: argparse.Namespace) -> int:
     bar, on_progress = progress_bar()
     common = {
         "events_dir": args.events,
+        "history": args.history,
         "base_url": args.base_url,
         "timeout": args.timeout,
         "on_progress": on_progress,
@@ -183,6 +186,9 @@ def _describe(run: Any) -> None:
         out(f"cassette:  {run.cassette}")
     if run.event_log is not None:
         out(f"event log: {run.event_log}")
+    if getattr(run, "history", None) is not None:
+        added = run.history
+        out(f"history:   {added.responses_added} response(s) added, {added.responses_present} kept")
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -250,11 +256,52 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
+def rollouts(args: argparse.Namespace) -> int:
+    """``cfanalytics rollouts``: one row per rollout of a history store."""
+    from ..analysis import History
+
+    history = History(args.store)
+    since, until = _date(args.since), _date(args.until)
+    bar, on_progress = steps_bar("rollouts", unit="rollout")
+    with bar:
+        table = history.rollouts(asid=args.asid, since=since, until=until, on_progress=on_progress)
+    if args.format == "table":
+        shown = table[[c for c in table.columns if c not in _ROLLOUT_DETAIL]]
+        digits = {c: 1 for c in shown.columns if c.endswith("_s")} | {"failure_rate": 3}
+        out(render(json_records(shown.round(digits)), list(shown.columns), "table"))
+        out(f"{len(table)} rollout(s) in {args.store}")
+    else:
+        out(render(json_records(table), list(table.columns), args.format))
+    return 0
+
+
+_ROLLOUT_DETAIL = ("asid", "imageversionid", "last_seen", "runs", "install_p90_s")
+
+
+def _date(text: str | None) -> Any:
+    """A ``--since``/``--until`` value as a UTC time; a clear error when it is none."""
+    import pandas as pd
+
+    if text is None:
+        return None
+    try:
+        return pd.Timestamp(text)
+    except ValueError:
+        raise ValueError(f"not a date: {text!r} (use ISO 8601, e.g. 2026-11-02)") from None
+
+
 def report(args: argparse.Namespace) -> int:
     """``cfanalytics report``: the self-contained HTML rollout timing report."""
     from ..report import write_report
 
-    path = write_report(args.source, args.out, rollout=args.rollout, progress=sys.stderr.isatty())
+    path = write_report(
+        args.source,
+        args.out,
+        rollout=args.rollout,
+        progress=sys.stderr.isatty(),
+        history=args.history,
+        previous=args.previous,
+    )
     out(f"report: {path.resolve()}")
     return 0
 
@@ -264,7 +311,12 @@ def postmortem(args: argparse.Namespace) -> int:
     from ..recording import load_source
     from ..report import postmortem as build
 
-    found = build(load_source(args.source), source=Path(args.source).name, rollout=args.rollout)
+    found = build(
+        load_source(args.source),
+        source=Path(args.source).name,
+        rollout=args.rollout,
+        history=args.history,
+    )
     if args.format == "json":
         tables = {name: json_records(frame) for name, frame in found.tables().items()}
         out(json.dumps(tables, indent=2))
@@ -279,10 +331,68 @@ def postmortem(args: argparse.Namespace) -> int:
     return 0
 
 
-def make_cassette(args: argparse.Namespace) -> int:
-    """``cfanalytics make-cassette``: regenerate a shipped sample cassette."""
-    from ..recording import make_cassette as make
+def compare(args: argparse.Namespace) -> int:
+    """``cfanalytics compare``: is rollout B worse than rollout A, beyond noise?"""
+    from ..analysis import compare as compare_rollouts
 
+    if args.history is None:
+        from ..recording import load_source
+
+        a, b = load_source(args.a), load_source(args.b)
+        picked = {"rollout_a": args.rollout_a, "rollout_b": args.rollout_b}
+    elif args.rollout_a or args.rollout_b:
+        raise ValueError("--rollout-a/-b pick rollouts of SOURCEs; with --history, A and B are ids")
+    else:
+        from ..recording import HistoryStore
+
+        store = HistoryStore(args.history)
+        a, b = store.events(rollout=args.a), store.events(rollout=args.b)
+        picked = {"rollout_a": args.a, "rollout_b": args.b}
+    frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
+    if args.format == "table":
+        out(_compare_table(frame, args.level))
+    else:
+        out(render(json_records(frame), list(frame.columns), args.format))
+    return 0
+
+
+def _compare_table(frame: Any, level: float) -> str:
+    """The comparison as a text table between a heading and a count of the verdicts."""
+    first = json_records(frame.head(1))[0]
+    shown = [c for c in frame.columns if c not in ("rollout_a", "rollout_b")]
+    rows = json_records(frame[shown])
+    for row in rows:
+        for name in ("a", "b", "diff", "low", "high"):
+            row[name] = _figure(row["metric"], row[name])
+        row["verdict"] = row["verdict"] or "n/a"
+    verdicts = [row["verdict"] for row in rows]
+    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in ("worse", "better", "same", "n/a"))
+    return (
+        f"B {first['rollout_b']} against A {first['rollout_a']}: diff = B - A, "
+        f"low..high its {level:.0%} bootstrap interval\n\n"
+        f"{render(rows, shown, 'table')}\n\n{counts}"
+    )
+
+
+def _figure(metric: str, value: float | None) -> str:
+    """One value of the comparison table: seconds to 0.1, shares to 0.001, counts whole."""
+    if value is None:
+        return ""
+    if metric == "failure_rate":
+        return f"{value:.3f}"
+    return f"{value:.1f}" if metric.endswith("_s") else f"{value:g}"
+
+
+def make_cassette(args: argparse.Namespace) -> int:
+    """``cfanalytics make-cassette``: regenerate a shipped sample cassette (or, for
+    ``history``, the folder of weekly cassettes)."""
+    from ..recording import make_cassette as make
+    from ..recording import make_history
+
+    if args.name == "history":
+        for run in make_history(Path(args.out or "cassettes/history")):
+            _describe(run)
+        return 0
     path = Path(args.out or f"cassettes/{args.name}.yaml")
     path.parent.mkdir(parents=True, exist_ok=True)
     run = make(args.name, path)

@@ -92,13 +92,14 @@ def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 class _SampleNames(Collection[str]):
     """The shipped samples' names, read from :data:`cfanalytics.recording.SAMPLES` only when
-    argparse checks or shows them, so building the parser loads nothing heavy."""
+    argparse checks or shows them, so building the parser loads nothing heavy; and
+    ``history``, the folder of :data:`cfanalytics.recording.HISTORY`."""
 
     @staticmethod
     def _names() -> list[str]:
         from ..recording import SAMPLES
 
-        return sorted(SAMPLES)
+        return sorted([*SAMPLES, "history"])
 
     def __contains__(self, name: object) -> bool:
         return name in self._names()
@@ -142,6 +143,7 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--max-polls", type=int, help="stop after this many polls")
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")
+    p.add_argument("--history", metavar="DIR", help="history store to add the run to when it ends")
     p.add_argument("--overwrite", action="store_true", help="replace an existing cassette")
     p.add_argument(
         "--resume",
@@ -161,7 +163,12 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "and a manual clock: the same command always writes the same bytes.",
     )
     p.add_argument("name", metavar="NAME", choices=_SampleNames(), help="which sample: %(choices)s")
-    p.add_argument("-o", "--out", help="cassette file (default: cassettes/NAME.yaml)")
+    p.add_argument(
+        "-o",
+        "--out",
+        help="cassette file (default: cassettes/NAME.yaml); for history, a folder "
+        "(default: cassettes/history)",
+    )
 
 
 def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout") -> None:
@@ -173,6 +180,14 @@ def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout"
         metavar="ID",
         help=f"only this rollout, ASID/VERSION as the output names it (default: {every})",
     )
+
+
+def _column_names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _add_history(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--history", metavar="DIR", help=f"history store folder: {what}")
 
 
 def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -198,6 +213,14 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     _add_source(p)
     p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
+    _add_history(p, "add a section against the previous rollouts of the ASID in this store")
+    p.add_argument(
+        "--previous",
+        type=int,
+        default=5,
+        metavar="N",
+        help="how many earlier rollouts the history section compares with (5)",
+    )
 
     p = sub.add_parser(
         "postmortem",
@@ -210,6 +233,30 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--format", choices=("table", "json", "md"), default="table", help="output format (table)"
     )
+    _add_history(p, "also list repeat offenders: failed here and in 2 of their last 3 rollouts")
+
+    p = sub.add_parser(
+        "compare",
+        help="is rollout B worse than rollout A, beyond noise?",
+        description="Compare two rollouts metric by metric (jobs, install time p50 and p90, "
+        "ETA error and bias, failure rate), overall and per group, with bootstrap intervals "
+        "of B - A and a verdict: worse, better or same (n/a with too few jobs).",
+    )
+    p.add_argument("a", metavar="A", help="the reference: a SOURCE, or an id with --history")
+    p.add_argument("b", metavar="B", help="the rollout in question: a SOURCE, or an id")
+    _add_history(p, "A and B are rollout ids (ASID/VERSION) in it")
+    p.add_argument("--rollout-a", metavar="ID", help="the rollout of A, if it holds several")
+    p.add_argument("--rollout-b", metavar="ID", help="the rollout of B, if it holds several")
+    p.add_argument(
+        "--by",
+        type=_column_names,
+        default=("location", "kind"),
+        help="job summary columns to group by, comma-separated (location,kind; '' for none)",
+    )
+    p.add_argument(
+        "--level", type=float, default=0.9, help="confidence level of the intervals (0.9)"
+    )
+    _add_format(p)
 
     p = sub.add_parser(
         "history",
@@ -225,6 +272,21 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q = actions.add_parser("list", help="one row per rollout in the store")
     q.add_argument("store", metavar="DIR", help="the store folder")
     _add_format(q)
+
+    p = sub.add_parser(
+        "rollouts",
+        help="one row per rollout of a history store, with its headline figures",
+        description="List every rollout of a history store in the order they started: jobs, "
+        "how many completed, failed or are unfinished, time to 50 and 90 %% completed, "
+        "install times, ETA error and bias, failure rate and the slowest location.",
+    )
+    p.add_argument("store", metavar="DIR", help="the history store folder")
+    p.add_argument("--asid", type=int, help="only this ASID's rollouts")
+    p.add_argument(
+        "--since", metavar="DATE", help="only rollouts that started at or after DATE (UTC)"
+    )
+    p.add_argument("--until", metavar="DATE", help="only rollouts that started before DATE (UTC)")
+    _add_format(p)
 
     p = sub.add_parser(
         "scan-secrets",

@@ -15,7 +15,7 @@ import pandas as pd
 from ..client import JobFields
 from ..events import json_value
 
-__all__ = ["job_row", "out", "progress_bar", "render", "write_frame"]
+__all__ = ["job_row", "out", "progress_bar", "render", "steps_bar", "write_frame"]
 
 
 def out(text: str = "") -> None:
@@ -62,6 +62,19 @@ def progress_bar(total_hint: int = 0) -> tuple[Any, Any]:
         bar.total = len(progress.watched)
         bar.n = len(progress.ended.keys() & progress.watched)
         bar.set_postfix(dict(sorted(progress.counts().items())), refresh=True)
+
+    return bar, on_progress
+
+
+def steps_bar(desc: str, *, unit: str) -> tuple[Any, Any]:
+    """A tqdm bar and its ``on_progress(done, total)`` callback, for work in countable steps."""
+    from tqdm import tqdm
+
+    bar = tqdm(unit=unit, desc=desc, file=sys.stderr, disable=None)  # a terminal only
+
+    def on_progress(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
 
     return bar, on_progress
 

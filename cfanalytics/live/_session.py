@@ -93,20 +93,25 @@ class LiveSession:
         seed: int = 1,
         interval: float = 15.0,
         out_dir: str | os.PathLike[str] = "live-out",
+        history: str | os.PathLike[str] | None = None,
     ) -> LiveSession:
         """``source``: ``"simulator"``, ``"api"`` (keys from the environment) or a cassette.
 
         ``speed`` and ``seed`` only matter to the simulator, ``asid`` only to the API (the
-        simulator has its own; a replay takes the recorded one).
+        simulator has its own; a replay takes the recorded one). ``history``: a history
+        store folder the run is added to when a rollout ends and on :meth:`close` (never a
+        replay's: it recorded nothing new).
         """
         if source == "simulator":
-            return cls.simulator(speed=speed, seed=seed, interval=interval, out_dir=out_dir)
+            return cls.simulator(
+                speed=speed, seed=seed, interval=interval, out_dir=out_dir, history=history
+            )
         if source == "api":
             if asid is None:
                 raise ConfigurationError(
                     "the real API needs your ASID: set `asid` in the parameters cell"
                 )
-            return cls.api(asid=asid, interval=interval, out_dir=out_dir)
+            return cls.api(asid=asid, interval=interval, out_dir=out_dir, history=history)
         path = Path(source)
         if path.suffix not in (".yaml", ".yml", ".json", ".gz"):
             raise ConfigurationError(
@@ -124,10 +129,12 @@ class LiveSession:
         out_dir: str | os.PathLike[str] = "live-out",
         scenario: Scenario | None = None,
         faults: float = 0.0,
+        history: str | os.PathLike[str] | None = None,
     ) -> LiveSession:
         """Start the embedded simulator on loopback (real HTTP) and record through it.
 
         ``speed`` is simulated seconds per real second; ``interval`` is in simulated seconds.
+        ``history``: as for :meth:`open`.
         """
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
@@ -152,6 +159,7 @@ class LiveSession:
                 access_key=access,
                 secret_key=secret,
                 clock=sim_now,
+                history=history,
             )
         except BaseException:
             server.close()
@@ -169,8 +177,10 @@ class LiveSession:
         secret_key: str | None = None,
         interval: float = 15.0,
         out_dir: str | os.PathLike[str] = "live-out",
+        history: str | os.PathLike[str] | None = None,
     ) -> LiveSession:
-        """The real Clanforge API (keys: arguments, else ``CLANFORGE_*`` variables)."""
+        """The real Clanforge API (keys: arguments, else ``CLANFORGE_*`` variables);
+        ``history``: as for :meth:`open`."""
         recording = _open_recording(
             out_dir,
             asid,
@@ -178,6 +188,7 @@ class LiveSession:
             base_url=base_url,
             access_key=access_key,
             secret_key=secret_key,
+            history=history,
         )
         label = f"Clanforge API at {recording.client.base_url}"
         return cls._recorded(recording, asid, interval, label)
@@ -260,11 +271,13 @@ class LiveSession:
         log.info("rollout followed to its end (%s)", progress.stop_reason)
 
     def save(self) -> Path | None:
-        """Write the cassette as it stands (the event log is already on disk)."""
+        """Write the cassette as it stands (the event log is already on disk), and add the
+        run to the history store, if the session has one."""
         if self.recording is None:
             return None
         self._describe_run(self.recording)
         self.recording.writer.save()
+        self.recording.keep()
         return self.recording.writer.path
 
     async def aclose(self) -> None:
@@ -290,6 +303,7 @@ class LiveSession:
             if self.recording is not None:
                 self._describe_run(self.recording)
                 self.recording.close()
+                self.recording.keep()
         finally:
             if self._server is not None:
                 self._server.close()

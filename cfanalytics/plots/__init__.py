@@ -16,6 +16,7 @@ from ._eta import (
 )
 from ._failures import plot_failure_rates, plot_failure_timeline, plot_time_to_failure
 from ._fleet import plot_burnup, plot_swimlanes
+from ._history import plot_trend
 from ._style import OKABE_ITO, STATE_COLOURS
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "plot_progress_curves",
     "plot_swimlanes",
     "plot_time_to_failure",
+    "plot_trend",
 ]

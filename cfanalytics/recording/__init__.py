@@ -11,7 +11,7 @@ Parquet dataset, the shipped samples and the secret scanner.
 
 from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog, load_events
-from ._history import HistoryAdded, HistoryProgress, HistoryStore
+from ._history import HistoryAdded, HistoryProgress, HistoryStore, is_store
 from ._journal import journal_path
 from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
 from ._replay import (
@@ -37,13 +37,14 @@ from ._runs import (
     replay_client,
     resume,
 )
-from ._samples import SAMPLES, Sample, make_cassette
+from ._samples import HISTORY, SAMPLES, Sample, make_cassette, make_history
 from ._scan import MIN_SECRET_LENGTH, SCANNED_SUFFIXES, SKIPPED_DIRS, Finding, scan_paths
 from ._sources import events_from_cassette, load_source
 
 __all__ = [
     "FAILURES_KEY",
     "FILTERED",
+    "HISTORY",
     "MIN_SECRET_LENGTH",
     "QUEUEABLE",
     "SAMPLES",
@@ -75,11 +76,13 @@ __all__ = [
     "aresume",
     "events_from_cassette",
     "in_recorded_order",
+    "is_store",
     "journal_path",
     "load_cassette",
     "load_events",
     "load_source",
     "make_cassette",
+    "make_history",
     "new_run_id",
     "no_sleep",
     "record",

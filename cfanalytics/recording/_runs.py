@@ -10,6 +10,8 @@ the cassette, offline and without sleeping, and get the identical events table.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
@@ -24,9 +26,10 @@ import pandas as pd
 from .._version import __version__
 from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
 from ..events import SCHEMA_VERSION, conform, events_from_exchanges, exchange_rows
-from ..exceptions import CassetteError, ReplayExhaustedError
+from ..exceptions import CassetteError, CfAnalyticsError, ReplayExhaustedError
 from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog
+from ._history import HistoryAdded, HistoryStore
 from ._journal import CassetteJournal, journal_path, read_journal
 from ._recorder import Recorder, new_run_id
 from ._replay import (
@@ -53,6 +56,8 @@ __all__ = [
     "resume",
 ]
 
+log = logging.getLogger("cfanalytics.recording")
+
 # Replay needs some credentials to build a client; they are never sent anywhere.
 _REPLAY_KEY = "replay"
 
@@ -66,6 +71,8 @@ class RecordedRun:
     events: pd.DataFrame
     cassette: Path | None
     event_log: Path | None
+    #: What adding the run to a history store did (``history=``), else None.
+    history: HistoryAdded | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ class Recording:
 
     :func:`arecord` and :class:`~cfanalytics.live.LiveSession` both open one. :meth:`close`
     writes the cassette (scrubbed) and closes the event log; what was recorded is kept even
-    when the run ended by an error.
+    when the run ended by an error. With a ``history`` store, :meth:`keep` adds the run.
     """
 
     client: AsyncClient
@@ -123,6 +130,10 @@ class Recording:
     log: EventLog | None
     #: The sleep between polls: a resumed run does not wait while re-reading the recording.
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    #: Where the run goes when it ends (``history=``), else None.
+    history: HistoryStore | None = None
+    #: What a resumed run recorded before it was interrupted (its events).
+    before: pd.DataFrame | None = None
 
     @classmethod
     def open(
@@ -133,13 +144,16 @@ class Recording:
         metadata: dict[str, Any],
         run_id: str | None = None,
         overwrite: bool = False,
+        history: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> Recording:
         """Resolve credentials, then wire recorder, cassette writer, journal, log and client.
 
         ``options``: ``base_url``, ``access_key``, ``secret_key``, ``transport``, ``clock``,
-        ``sleep``, ``retry``, ``rng``, ``timeout``.
+        ``sleep``, ``retry``, ``rng``, ``timeout``. ``history``: a history store folder
+        that :meth:`keep` adds the run to (checked now, so a wrong folder fails first).
         """
+        store = None if history is None else HistoryStore(history)
         credentials = resolve_credentials(
             options.pop("access_key", None), options.pop("secret_key", None), os.environ
         )
@@ -158,7 +172,9 @@ class Recording:
                 "(`cfanalytics record --resume`), or pass --overwrite to start afresh"
             )
         journal_file.unlink(missing_ok=True)
-        return cls._wire(writer, events_dir, run_id, credentials, **options)
+        recording = cls._wire(writer, events_dir, run_id, credentials, **options)
+        recording.history = store
+        return recording
 
     @classmethod
     def reopen(
@@ -166,6 +182,7 @@ class Recording:
         cassette: str | os.PathLike[str],
         *,
         events_dir: str | os.PathLike[str] | None,
+        history: str | os.PathLike[str] | None = None,
         **options: Any,
     ) -> tuple[Recording, Cassette]:
         """Carry on an interrupted recording: its cassette, journal and event log.
@@ -173,6 +190,7 @@ class Recording:
         Returns the recording and what was recorded before; its client answers from that
         first (:class:`~cfanalytics.recording.ResumeTransport`), then talks to the API.
         """
+        store = None if history is None else HistoryStore(history)
         prior = interrupted(cassette)
         credentials = resolve_credentials(
             options.pop("access_key", None), options.pop("secret_key", None), os.environ
@@ -188,6 +206,7 @@ class Recording:
         recording = cls._wire(
             writer, events_dir, str(meta["run_id"]), credentials, prior=prior, **options
         )
+        recording.history, recording.before = store, events_from_cassette(prior)
         return recording, prior
 
     @classmethod
@@ -259,10 +278,26 @@ class Recording:
             if self.log is not None:
                 self.log.close()
 
-    def result(self, progress: RolloutProgress) -> RecordedRun:
+    @property
+    def events(self) -> pd.DataFrame:
+        """Every response of the run: those before a resume, then those recorded now."""
+        now = self.recorder.events
+        if self.before is None or self.before.empty:
+            return now
+        return (
+            conform(pd.concat([self.before, now], ignore_index=True)) if len(now) else self.before
+        )
+
+    def keep(self) -> HistoryAdded | None:
+        """Add the run to the history store, if it has one (idempotent: call it again as the
+        run grows). Raises :class:`~cfanalytics.exceptions.HistoryError`; the cassette and
+        the event log hold the run whatever happens here."""
+        return None if self.history is None else self.history.add(self.events)
+
+    def result(self, progress: RolloutProgress, added: HistoryAdded | None = None) -> RecordedRun:
         """The recorded run, once closed."""
         folder = self.log.folder if self.log is not None else None
-        return RecordedRun(self.run_id, progress, self.recorder.events, self.writer.path, folder)
+        return RecordedRun(self.run_id, progress, self.events, self.writer.path, folder, added)
 
 
 async def arecord(
@@ -278,9 +313,10 @@ async def arecord(
     ``options`` are those of :meth:`Recording.open`: ``base_url``, ``access_key``,
     ``secret_key``, ``run_id``, ``transport``; ``clock`` stamps each response's receive time
     (default: now, UTC); ``rng`` drives retry jitter; ``retry``, ``timeout``; ``overwrite``
-    replaces an existing cassette; ``sleep`` waits between polls. Every response is in the
-    cassette's journal and the event log the moment it arrives, so a killed run can be
-    carried on with :func:`aresume`.
+    replaces an existing cassette; ``sleep`` waits between polls; ``history``, a history
+    store folder the run is added to when it ends. Every response is in the cassette's
+    journal and the event log the moment it arrives, so a killed run can be carried on with
+    :func:`aresume`.
     """
     recording = Recording.open(
         cassette=cassette, events_dir=events_dir, metadata=plan.metadata(), **options
@@ -304,10 +340,10 @@ async def aresume(
     recording, prior = Recording.reopen(cassette, events_dir=events_dir, **options)
     plan = RunPlan.from_metadata(prior.metadata, str(cassette))
     run = await _record_with(recording, plan, on_progress)
-    before = events_from_cassette(prior)
-    events = events_from_exchanges([], run_id=run.run_id) if before.empty else before
-    whole = pd.concat([events, run.events], ignore_index=True) if len(run.events) else events
-    return RecordedRun(run.run_id, run.progress, conform(whole), run.cassette, run.event_log)
+    if not run.events.empty:
+        return run
+    empty = events_from_exchanges([], run_id=run.run_id)
+    return dataclasses.replace(run, events=empty)
 
 
 async def _record_with(
@@ -319,9 +355,22 @@ async def _record_with(
         async with recording.client as client:
             progress = await _run(client, plan, recording.sleep, on_progress)
             recording.writer.metadata |= {"complete": True, "stop_reason": progress.stop_reason}
-    finally:
+    except BaseException:
         recording.close()
-    return recording.result(progress)
+        _keep_anyway(recording)
+        raise
+    recording.close()
+    added = await asyncio.to_thread(recording.keep)
+    return recording.result(progress, added)
+
+
+def _keep_anyway(recording: Recording) -> None:
+    """Add what a run that failed recorded to its history store; a failure here is logged,
+    never raised over the run's own error (the cassette and the event log hold the run)."""
+    try:
+        recording.keep()
+    except CfAnalyticsError as exc:
+        log.warning("the run was not added to its history store: %s", exc)
 
 
 def interrupted(cassette: str | os.PathLike[str]) -> Cassette:

@@ -8,19 +8,30 @@ sleeps advance that clock, and retry jitter is seeded, so nothing depends on the
 - ``troubled``: a bad day. A second image is locked by an outstanding diff ("image locked
   by diffid"), drives fail in Frankfurt and disks fill up in Singapore, ETAs flap, and the
   API answers about one request in ten with a 5xx or a 429.
+
+And one folder, ``history`` (``cfanalytics make-cassette history`` writes
+``cassettes/history/week-1.yaml`` ... ``week-6.yaml``, :func:`make_history`): six weekly
+rollouts of ASID 1, each its own image version, on a small fleet (London 8 machines,
+Frankfurt 7, Singapore 6; 24 jobs). Singapore degrades week by week: its mirror -> machines
+link drops from 60 to 24 MB/s and network failures creep up, so its installs get slower.
+Frankfurt's third machine has a failing drive and fails in most weeks; other failures are
+the occasional base rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ..simulator import (
     Hotspot,
+    Location,
     ManualClock,
     Rollout,
     Scenario,
@@ -31,7 +42,7 @@ from ..simulator import (
 from ._runs import RecordedRun, RunPlan, arecord
 from ._sync import run_sync
 
-__all__ = ["SAMPLES", "Sample", "make_cassette"]
+__all__ = ["HISTORY", "SAMPLES", "Sample", "make_cassette", "make_history"]
 
 # Fixed, public, fake keys: the cassette filters them anyway.
 _KEYS = ("sample-access-key", "sample-secret-key")
@@ -76,6 +87,52 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+#: The history's weeks start this many seconds apart.
+_WEEK_S = 7 * 86400.0
+#: Per week of the history: Singapore's mirror -> machines link (MB/s) and the extra
+#: probability of a network failure on each of its machine installs.
+_SINGAPORE_BY_WEEK = (
+    (60.0, 0.0),
+    (50.0, 0.02),
+    (42.0, 0.04),
+    (35.0, 0.06),
+    (29.0, 0.08),
+    (24.0, 0.1),
+)
+_HISTORY_PLAN = RunPlan(asid=1, interval=30.0, max_duration=7200.0)
+
+
+def _history_week(week: int) -> Scenario:
+    """Week ``week`` (0-based) of the history: a small fleet, Singapore a little worse."""
+    base = default_scenario()
+    bandwidth, network = _SINGAPORE_BY_WEEK[week]
+    return dataclasses.replace(
+        base,
+        start=base.start + week * _WEEK_S,
+        locations=(
+            Location("London", "lon", "mirror-lon-01", 8, 4, 40.0, 60.0, regionid=11),
+            Location("Frankfurt", "fra", "mirror-fra-01", 7, 4, 40.0, 60.0, regionid=12),
+            Location("Singapore", "sin", "mirror-sin-01", 6, 6, bandwidth, 40.0, regionid=31),
+        ),
+        hotspots=(
+            Hotspot("Frankfurt", "failing_drive", 0.9, machines=(3,)),
+            Hotspot("Singapore", "network", network),
+        ),
+    )
+
+
+#: The weekly rollouts of the ``history`` folder, ``week-1`` to ``week-6``, one seed each.
+HISTORY: dict[str, Sample] = {
+    f"week-{week + 1}": Sample(
+        f"week {week + 1}: Singapore's link at {bandwidth:g} MB/s, fra machine 3 failing",
+        functools.partial(_history_week, week),
+        seed=week + 1,
+        plan=_HISTORY_PLAN,
+    )
+    for week, (bandwidth, _) in enumerate(_SINGAPORE_BY_WEEK)
+}
+
+
 async def _arecord(sample: Sample, name: str, path: str | os.PathLike[str]) -> RecordedRun:
     scenario = sample.scenario()
     clock = ManualClock(scenario.start)
@@ -113,3 +170,14 @@ def make_cassette(name: str, path: str | os.PathLike[str]) -> RecordedRun:
     except KeyError:
         raise ValueError(f"no sample cassette {name!r}; choose from {sorted(SAMPLES)}") from None
     return run_sync(_arecord(sample, name, path))
+
+
+def make_history(folder: str | os.PathLike[str]) -> list[RecordedRun]:
+    """Record the shipped history into ``folder`` (created if missing): one cassette per
+    week, ``week-1.yaml`` to ``week-6.yaml``, replacing them. Returns the runs in order."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [
+        run_sync(_arecord(sample, name, folder / f"{name}.yaml"))
+        for name, sample in HISTORY.items()
+    ]

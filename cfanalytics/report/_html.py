@@ -14,7 +14,6 @@ from typing import Any
 
 import matplotlib.style
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 __all__ = [
@@ -142,10 +141,15 @@ def png(
 
 
 def figure(
-    draw: Callable[[Axes], Axes], *, caption: str, size: tuple[float, float] = (9.0, 4.8)
+    draw: Callable[..., object],
+    *,
+    caption: str,
+    size: tuple[float, float] = (9.0, 4.8),
+    ncols: int = 1,
 ) -> str:
-    """Draw on a fresh Figure and inline it as a PNG ``data:`` URI, with a caption."""
-    data = base64.b64encode(png(draw, size=size)).decode("ascii")
+    """Draw on a fresh Figure (``ncols`` Axes side by side, given to ``draw``) and inline it
+    as a PNG ``data:`` URI, with a caption."""
+    data = base64.b64encode(png(draw, size=size, ncols=ncols)).decode("ascii")
     return (
         f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
         f"<figcaption>{escape(caption)}</figcaption></figure>"

@@ -7,6 +7,7 @@ text, JSON (:meth:`Postmortem.tables`) or a Markdown draft for a ticket
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pandas as pd
 
 from ..analysis import (
+    MACHINE_HISTORY_SCHEMA,
+    History,
     api_errors,
     failure_rates,
     failures,
@@ -21,6 +24,7 @@ from ..analysis import (
     job_summary,
     other_endings,
     polling_gaps,
+    standing,
 )
 from ..events import json_records, rollout_events
 
@@ -42,6 +46,16 @@ FAILURE_COLUMNS = (
 )
 API_ERROR_COLUMNS = ("observed_at", "endpoint", "problem", "http_status", "jobid", "error_message")
 RATES_BY = ("location", "mirror")
+#: The columns of a repeat offender a reader sees.
+OFFENDER_COLUMNS = (
+    "kind",
+    "location",
+    "machine",
+    "rollouts",
+    "failed",
+    "failed_recent",
+    "failure_classes",
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +75,9 @@ class Postmortem:
     polling_gaps: pd.DataFrame
     failure_rates: Mapping[str, pd.DataFrame]
     lead: str
+    #: With a history: the machines that failed here and in at least k of their last n
+    #: rollouts (:meth:`~cfanalytics.analysis.Standing.offenders`), else None.
+    repeat_offenders: pd.DataFrame | None = None
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by their JSON names (``failures``, ``api_errors``, ``by_location``, ...)."""
@@ -70,6 +87,9 @@ class Postmortem:
             "other_endings": self.other_endings,
             "polling_gaps": self.polling_gaps,
             **{f"by_{by}": rates for by, rates in self.failure_rates.items()},
+            **(
+                {} if self.repeat_offenders is None else {"repeat_offenders": self.repeat_offenders}
+            ),
         }
 
     def sections(self) -> list[tuple[str, pd.DataFrame]]:
@@ -86,7 +106,14 @@ class Postmortem:
             ("API errors, in time order", self.api_errors[[*whose, *API_ERROR_COLUMNS]]),
             ("Gaps in polling (no successful status poll)", _cut(self.polling_gaps, whose)),
             ("Squashed, or gone with no known outcome", _cut(self.other_endings, whose)),
+            *self._offenders(whose),
         ]
+
+    def _offenders(self, whose: list[str]) -> list[tuple[str, pd.DataFrame]]:
+        if self.repeat_offenders is None:
+            return []
+        title = "Repeat offenders (failed here and in earlier rollouts)"
+        return [(title, self.repeat_offenders[[*whose, *OFFENDER_COLUMNS]])]
 
     def markdown(self) -> str:
         """A draft for a ticket: what happened in a few lines, then the tables."""
@@ -106,9 +133,21 @@ class Postmortem:
         return "\n".join(lines)
 
 
-def postmortem(events: pd.DataFrame, *, source: str = "", rollout: str | None = None) -> Postmortem:
+def postmortem(
+    events: pd.DataFrame,
+    *,
+    source: str = "",
+    rollout: str | None = None,
+    history: History | str | os.PathLike[str] | None = None,
+    k: int = 2,
+    n: int = 3,
+) -> Postmortem:
     """The postmortem of ``events``, each rollout apart (of ``rollout`` only, if given);
     ``source`` names the recording in the draft's title.
+
+    With a ``history`` (a store, or :class:`~cfanalytics.History`), ``repeat_offenders``
+    lists the machines that failed in a rollout and in at least ``k`` of their last ``n``
+    rollouts up to it (earlier rollouts of its ASID from the history): a failing drive.
 
     Raises :class:`~cfanalytics.exceptions.RolloutError` naming the rollouts found when
     ``rollout`` is not one of them.
@@ -118,6 +157,10 @@ def postmortem(events: pd.DataFrame, *, source: str = "", rollout: str | None = 
     summary = job_summary(events)
     failed, errors = failures(events, summary=summary), api_errors(events)
     names = tuple(dict.fromkeys(summary["rollout"].dropna()))
+    offenders = None if history is None else _offenders(events, names, history, k=k, n=n)
+    lead = _lead(failed, errors, names)
+    if offenders is not None and len(offenders):
+        lead += " " + _offender_sentence(offenders, n)
     return Postmortem(
         source=source,
         rollouts=names,
@@ -127,8 +170,41 @@ def postmortem(events: pd.DataFrame, *, source: str = "", rollout: str | None = 
         other_endings=other_endings(summary),
         polling_gaps=polling_gaps(events),
         failure_rates={by: failure_rates(summary, by) for by in RATES_BY},
-        lead=_lead(failed, errors, names),
+        lead=lead,
+        repeat_offenders=offenders,
     )
+
+
+def _offenders(
+    events: pd.DataFrame,
+    names: tuple[str, ...],
+    history: History | str | os.PathLike[str],
+    *,
+    k: int,
+    n: int,
+) -> pd.DataFrame:
+    """The repeat offenders of each rollout, ``rollout`` first."""
+    found = history if isinstance(history, History) else History(history)
+    parts = [
+        standing(events, found, rollout=name, previous=None, k=k, n=n)
+        .offenders()
+        .assign(rollout=name)
+        for name in names
+    ]
+    if not parts:
+        parts = [pd.DataFrame({c: pd.Series(dtype=d) for c, d in MACHINE_HISTORY_SCHEMA.items()})]
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["rollout", *[c for c in frame.columns if c != "rollout"]]]
+
+
+def _offender_sentence(offenders: pd.DataFrame, n: int) -> str:
+    """Who keeps failing, in one sentence."""
+    names = [
+        f"{row.kind} {row.machine} in {row.location} (failed in {row.failed_recent} of its "
+        f"last {min(n, int(row.rollouts))} rollouts)"
+        for row in offenders.drop_duplicates(["kind", "machine"]).itertuples()
+    ]
+    return f"Repeat offenders: {'; '.join(names)}."
 
 
 def _lead(failed: pd.DataFrame, errors: pd.DataFrame, rollouts: tuple[str, ...]) -> str:

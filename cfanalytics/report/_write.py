@@ -17,10 +17,12 @@ import pandas as pd
 from tqdm import tqdm
 
 from .._files import write_atomically
+from ..analysis import History, standing
 from ..events import rollout_events, split_rollouts
 from ..exceptions import ReportError
-from ._data import analyse
-from ._html import Section, page
+from ._data import ReportData, analyse
+from ._history import history_section
+from ._html import Section, page, paragraph
 from ._provenance import Provenance, load_with_provenance
 from ._sections import SECTIONS, overview_section, provenance_section
 
@@ -35,16 +37,21 @@ def build_report(
     *,
     rollout: str | None = None,
     progress: bool = False,
+    history: History | str | os.PathLike[str] | None = None,
+    previous: int = 5,
 ) -> str:
     """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr.
 
     Each rollout is analysed and shown on its own, after an overview of them all when there
     are several; ``rollout`` picks one (:class:`~cfanalytics.exceptions.RolloutError` names
-    the rollouts found if it is not there).
+    the rollouts found if it is not there). With a ``history`` (a store folder or a
+    :class:`~cfanalytics.History`), each rollout also gets a section against the
+    ``previous`` rollouts of its ASID there: trend plots, its rank, repeat offenders.
     """
     parts = _rollouts(events, rollout)
+    found = None if history is None else _history(history)
     with tqdm(
-        total=len(parts) * (len(SECTIONS) + 1),
+        total=len(parts) * (len(SECTIONS) + 1 + (found is not None)),
         desc="report",
         unit="step",
         disable=not progress,
@@ -67,6 +74,10 @@ def build_report(
                 bar.set_postfix_str(section.__name__)
                 shown.append(section(data))
                 bar.update()
+            if found is not None:
+                bar.set_postfix_str("history")
+                shown.insert(-1, _against(found, name, data, previous))  # before Method
+                bar.update()
             sections += shown if len(analysed) == 1 else [_of(name, s) for s in shown]
     jobs = sum(len(data.summary) for _, data in analysed)
     lede = f"{provenance.source}: {jobs} install jobs"
@@ -76,6 +87,25 @@ def build_report(
     elif analysed[0][0] is not None:
         lede += f" of rollout {analysed[0][0]}"
     return page(TITLE, lede, [*sections, provenance_section(provenance)])
+
+
+#: Who is a repeat offender in the history section: failed in K of its last N rollouts.
+_K, _N = 2, 3
+
+
+def _history(history: History | str | os.PathLike[str]) -> History:
+    return history if isinstance(history, History) else History(history)
+
+
+def _against(found: History, name: str | None, data: ReportData, previous: int) -> Section:
+    """The rollout ``name`` of ``data`` against the previous ones in the history."""
+    if name is None:
+        return Section("history", "Against earlier rollouts", [paragraph(_NO_ROLLOUT)])
+    placed = standing(data.events, found, rollout=name, previous=previous, k=_K, n=_N)
+    return history_section(placed, store=found.path.name, k=_K, n=_N)
+
+
+_NO_ROLLOUT = "The recording names no rollout (no ASID and no run): nothing to compare with."
 
 
 def _rollouts(events: pd.DataFrame, rollout: str | None) -> list[tuple[str | None, pd.DataFrame]]:
@@ -103,16 +133,22 @@ def write_report(
     parameters: Mapping[str, Any] | None = None,
     rollout: str | None = None,
     progress: bool = False,
+    history: History | str | os.PathLike[str] | None = None,
+    previous: int = 5,
 ) -> Path:
     """Write the report of a cassette, event log or history store to ``out``; returns its path.
 
     ``parameters`` are shown under provenance; ``rollout`` picks one rollout (default: all,
-    each on its own); ``progress`` shows a bar on stderr.
+    each on its own); ``progress`` shows a bar on stderr; ``history`` and ``previous`` add
+    each rollout's section against the previous ones (:func:`build_report`).
     """
     path = Path(out)
     _check_output(Path(source), path)
+    found = None if history is None else _history(history)  # a wrong folder fails first
     events, provenance = load_with_provenance(source, parameters)
-    text = build_report(events, provenance, rollout=rollout, progress=progress)
+    text = build_report(
+        events, provenance, rollout=rollout, progress=progress, history=found, previous=previous
+    )
     write_atomically(path, text, what="report", error=ReportError)
     return path
 

@@ -55,7 +55,9 @@ def test_help_lists_every_subcommand() -> None:
         "events",
         "report",
         "postmortem",
+        "compare",
         "history",
+        "rollouts",
         "scan-secrets",
     ]
 

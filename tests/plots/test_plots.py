@@ -17,6 +17,7 @@ import pytest
 from matplotlib.collections import PathCollection
 
 from cfanalytics import (
+    HistoryStore,
     RolloutError,
     eta_errors,
     events_from_cassette,
@@ -33,10 +34,12 @@ from cfanalytics.analysis import (
     fleet_states,
     progress_curves,
     state_intervals,
+    trend,
 )
 
 DEMO = Path(__file__).parents[2] / "cassettes" / "demo.yaml"
 TROUBLED = Path(__file__).parents[2] / "cassettes" / "troubled.yaml"
+HISTORY = Path(__file__).parents[2] / "cassettes" / "history"
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +69,17 @@ def frames(path: Path) -> dict[str, pd.DataFrame]:
 
 
 @pytest.fixture(scope="module")
-def data() -> dict[str, pd.DataFrame]:
-    """The demo cassette's frames."""
-    return frames(DEMO)
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped history: six weekly rollouts of one ASID."""
+    path = tmp_path_factory.mktemp("history") / "store"
+    HistoryStore(path).add(*sorted(HISTORY.glob("*.yaml")))
+    return path
+
+
+@pytest.fixture(scope="module")
+def data(store: Path) -> dict[str, pd.DataFrame]:
+    """The demo cassette's frames, and a trend of the shipped history."""
+    return frames(DEMO) | {"trend": trend(store, "install_p50_s", by="location")}
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +99,7 @@ PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_failure_timeline, "failures"),
     (plots.plot_failure_rates, "rates"),
     (plots.plot_time_to_failure, "failures"),
+    (plots.plot_trend, "trend"),
 ]
 
 
@@ -282,3 +294,28 @@ def test_time_axes_are_utc(data: dict[str, pd.DataFrame]) -> None:
         ax.figure.canvas.draw()
     assert ax.get_xlabel() == "time (UTC)"
     assert "09:00" in [tick.get_text() for tick in ax.get_xticklabels()]
+
+
+def test_trend_rings_the_rollout_under_study(store: Path) -> None:
+    """One line per location, the highlighted rollout ringed on each, its id written."""
+    frame = trend(store, "install_p50_s", by="location")
+    studied = frame["rollout"].iloc[-1]
+    ax = plots.plot_trend(frame, highlight=studied)
+    lines = [line for line in ax.get_lines() if line.get_label() in set(frame["location"])]
+    assert len(lines) == frame["location"].nunique()
+    rings = [line for line in ax.get_lines() if line.get_markerfacecolor() == "none"]
+    assert len(rings) == frame["location"].nunique()
+    assert any(studied in text.get_text() for text in ax.texts)
+    top = frame["install_p50_s"].max() / 60  # minutes
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] > top
+    assert "(min)" in ax.get_ylabel()
+
+
+def test_trend_of_a_rate_and_of_a_bias(store: Path) -> None:
+    """A rate is a percentage; a bias may go below 0."""
+    ax = plots.plot_trend(trend(store, "failure_rate"))
+    assert "%" in ax.yaxis.get_major_formatter().format_data(0.5)
+    bias = trend(store, "eta_bias_s")
+    ax = plt.figure().add_subplot()
+    plots.plot_trend(bias, ax=ax)
+    assert ax.get_ylim()[0] <= bias["eta_bias_s"].min() / 60

@@ -13,13 +13,13 @@ from ..conftest import CASSETTES, REPO
 
 
 def readme_history_code() -> str:
-    """The Python block of the README's History section."""
+    """The Python blocks of the README's History section, one after another."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     section = re.search(r"\n## History.*?(?=\n## )", readme, flags=re.S)
     assert section is not None
-    block = re.search(r"```python\n(.*?)```", section.group(0), flags=re.S)
-    assert block is not None
-    return block.group(1)
+    blocks = re.findall(r"```python\n(.*?)```", section.group(0), flags=re.S)
+    assert len(blocks) >= 3  # the store, across rollouts, comparing two
+    return "\n".join(blocks)
 
 
 def test_the_readme_history_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,3 +40,4 @@ def test_the_readme_history_examples_run(tmp_path: Path, monkeypatch: pytest.Mon
     events = scope["events"]
     assert int(counts.set_index("rollout").loc["1/886580", "n"]) == len(events)  # type: ignore[arg-type]
     assert os.path.isdir("history/asid=1")
+    assert len(scope["history"].rollouts()) == 3  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cfanalytics import LiveSession, events_from_cassette, replay
+from cfanalytics import HistoryStore, LiveSession, events_from_cassette, replay
 from cfanalytics.widgets import LiveMonitor, QueuePanel
 
 from ..conftest import ACCESS_KEY, SECRET_KEY
@@ -43,7 +43,8 @@ def test_live_session_records_a_replayable_rollout(
         "cfanalytics.live._session.throwaway_keys", lambda: (ACCESS_KEY, SECRET_KEY)
     )
 
-    live = LiveSession.open("simulator", speed=2000.0, out_dir=tmp_path)
+    store = tmp_path / "store"
+    live = LiveSession.open("simulator", speed=2000.0, out_dir=tmp_path / "out", history=store)
 
     assert str(tmp_path) in repr(live) and "embedded simulator" in repr(live)
     monitor = asyncio.run(one_location_rollout(live))
@@ -55,8 +56,10 @@ def test_live_session_records_a_replayable_rollout(
     assert again.progress.stop_reason == "every queued job ended"
     assert live.recording is not None and live.folder is not None
     assert live.recording.writer.metadata["complete"] is True
-    written = [p for p in live.folder.rglob("*") if p.is_file()]
-    assert len(written) >= 2  # the cassette and the event log
+    # The rollout's end added the run to the history store, as recorded.
+    pd.testing.assert_frame_equal(HistoryStore(store).events(), live.events)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) >= 3  # the cassette, the event log and the store
     for path in written:
         data = path.read_bytes()
         assert ACCESS_KEY.encode() not in data and SECRET_KEY.encode() not in data, path

@@ -1,0 +1,229 @@
+"""Is this rollout worse than that one, beyond noise? Two rollouts, metric by metric.
+
+:func:`compare` takes the events of two rollouts, ``a`` (the reference, e.g. last week's) and
+``b`` (the one in question), and gives one row per metric and group of jobs. Every metric is
+a rule defined elsewhere, imported here:
+
+- ``jobs``: how many jobs (:func:`~cfanalytics.job_summary` rows);
+- ``install_p50_s`` / ``install_p90_s``: the median and 90th percentile (linear
+  interpolation) of the install durations (:func:`install_seconds`: ``completed_at -
+  started_at``), as :func:`~cfanalytics.rollout_metrics` gives them;
+- ``eta_mae_s`` / ``eta_bias_s``: the mean over jobs of each job's ETA MAE and bias
+  (:func:`~cfanalytics.job_eta_metrics`: per job first, then across jobs); the bias is
+  positive when jobs finished later than their ETAs said;
+- ``failure_rate``: failed / ended (:func:`ended_failed`, as
+  :func:`~cfanalytics.failure_rates` counts).
+
+Noise is measured by the bootstrap: the jobs behind a value are resampled with replacement,
+``n_boot`` times, in ``a`` and ``b`` independently, and the difference ``b - a`` is computed
+for each resample; ``low`` and ``high`` are its percentile interval at ``level``.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..events import FLOAT, INT, TEXT, category
+from ..exceptions import RolloutError
+from ._common import conform, one_rollout
+from ._failures import ended_failed
+from ._summary import SUMMARY_SCHEMA, install_seconds, job_summary
+from ._timing import job_eta_metrics
+
+__all__ = ["ALL", "COMPARE_SCHEMA", "METRICS", "VERDICTS", "compare"]
+
+#: The metrics compared, in the order of the rows of each group.
+METRICS = ("jobs", "install_p50_s", "install_p90_s", "eta_mae_s", "eta_bias_s", "failure_rate")
+#: The categories of ``verdict``; NA where no verdict can be given.
+VERDICTS = ("better", "same", "worse")
+#: What the group columns hold in the rows about every job of the rollouts.
+ALL = "all"
+
+_DEFAULT_BY = ("location", "kind")
+_STATISTIC: Mapping[str, Callable[[np.ndarray], Any]] = {
+    "install_p50_s": lambda x: np.quantile(x, 0.5, axis=-1),
+    "install_p90_s": lambda x: np.quantile(x, 0.9, axis=-1),
+    "eta_mae_s": lambda x: x.mean(axis=-1),
+    "eta_bias_s": lambda x: x.mean(axis=-1),
+    "failure_rate": lambda x: x.mean(axis=-1),
+}
+#: The per-job value each metric (but ``jobs``) is a statistic of.
+_VALUE = {
+    "install_p50_s": "install_s",
+    "install_p90_s": "install_s",
+    "eta_mae_s": "eta_mae_s",
+    "eta_bias_s": "eta_bias_s",
+    "failure_rate": "failed",
+}
+
+
+def _schema(by: Sequence[str]) -> dict[str, object]:
+    """The columns and dtypes of a comparison grouped by ``by``."""
+    return {
+        "rollout_a": TEXT,
+        "rollout_b": TEXT,
+        "metric": category(METRICS),
+        **dict.fromkeys(by, TEXT),
+        **dict.fromkeys(("a", "b", "diff", "low", "high"), FLOAT),
+        "n_a": INT,
+        "n_b": INT,
+        "verdict": category(VERDICTS),
+    }
+
+
+#: Every column of :func:`compare` with the default ``by`` and its dtype, in order. Another
+#: ``by`` puts its columns (text) where ``location`` and ``kind`` are.
+COMPARE_SCHEMA: Mapping[str, object] = _schema(_DEFAULT_BY)
+
+
+def compare(
+    a: pd.DataFrame,
+    b: pd.DataFrame,
+    *,
+    by: str | Sequence[str] = _DEFAULT_BY,
+    level: float = 0.9,
+    n_boot: int = 2000,
+    seed: int = 0,
+    rollout_a: str | None = None,
+    rollout_b: str | None = None,
+) -> pd.DataFrame:
+    """Rollout ``b`` against rollout ``a``: for each metric (module docstring), by group.
+
+    ``a`` and ``b`` are events tables of one rollout each (``rollout_a`` / ``rollout_b``
+    pick one of several); :class:`~cfanalytics.exceptions.RolloutError` names the rollouts
+    found when a table holds several and none is named. A rollout may be compared with itself.
+
+    One row per group and metric, tidy: the group's rows about every job first (each ``by``
+    column holds :data:`ALL`), then one group per combination of the ``by`` columns (job
+    summary columns, as text; a missing value is NA) seen in either rollout, sorted. In each
+    group the metrics come in :data:`METRICS` order. Columns (:data:`COMPARE_SCHEMA`):
+    ``rollout_a``, ``rollout_b``, ``metric``, the ``by`` columns, ``a`` and ``b`` (the
+    metric's value), ``diff`` = ``b - a``, ``low`` and ``high`` (the bootstrap percentile
+    interval of ``diff`` at ``level``), ``n_a`` and ``n_b`` (the jobs behind each value: with
+    a duration, with ETA errors, ended) and ``verdict``:
+
+    - ``worse``: the interval lies above 0 (slower installs, larger ETA error, more
+      failures); ``better``: below 0; ``same``: it holds 0;
+    - ``eta_bias_s`` is bad either way from 0, so its verdict compares ``|bias|``: ``worse``
+      when the interval of ``|b| - |a|``, from the same resamples, lies above 0. Its
+      ``diff``, ``low`` and ``high`` stay signed: positive when jobs of ``b`` finish later,
+      relative to their ETAs, than those of ``a``;
+    - NA (no verdict, ``low`` and ``high`` NA too) for ``jobs``, and wherever a side has
+      fewer than 2 jobs behind the value.
+
+    Each row's resamples come from ``numpy.random.default_rng([seed, k])``, ``k`` a checksum
+    of its metric and group, so the same inputs give the same table byte for byte, and a row
+    does not change with the other rows (the ``all`` rows are the same whatever ``by``).
+    """
+    by = (by,) if isinstance(by, str) else tuple(by)
+    _check(by, level, n_boot)
+    name_a, jobs_a = _jobs(a, rollout_a, by, side="a")
+    name_b, jobs_b = _jobs(b, rollout_b, by, side="b")
+    rows = [
+        {
+            "rollout_a": name_a,
+            "rollout_b": name_b,
+            "metric": metric,
+            **dict(zip(by, group or [ALL] * len(by), strict=True)),
+            **_row(metric, group, values_a, values_b, level=level, n_boot=n_boot, seed=seed),
+        }
+        for group, values_a, values_b in _groups(jobs_a, jobs_b, by)
+        for metric in METRICS
+    ]
+    return conform(pd.DataFrame(rows, columns=list(_schema(by))), _schema(by))
+
+
+def _check(by: tuple[str, ...], level: float, n_boot: int) -> None:
+    """Raise ValueError for arguments :func:`compare` cannot use."""
+    unknown = [name for name in by if name not in SUMMARY_SCHEMA or name == "rollout"]
+    if unknown or len(set(by)) < len(by):
+        raise ValueError(f"cannot group by {list(by)}: use distinct job summary columns")
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie between 0 and 1, not {level}")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, not {n_boot}")
+
+
+def _jobs(
+    events: pd.DataFrame, rollout: str | None, by: tuple[str, ...], *, side: str
+) -> tuple[str | None, pd.DataFrame]:
+    """The rollout's name and one row per job: its ``by`` columns as text and its values
+    (``install_s``, ``eta_mae_s``, ``eta_bias_s``, ``failed`` as 1/0), NaN where none."""
+    try:
+        name, events = one_rollout(events, rollout)
+    except RolloutError as exc:  # say which side, and which keyword picks one
+        raise RolloutError(f"{side}: {exc}".replace("rollout=", f"rollout_{side}=")) from exc
+    summary = job_summary(events)
+    eta = job_eta_metrics(events, summary=summary).set_index("jobid")
+    values = {
+        "install_s": install_seconds(summary),
+        "eta_mae_s": eta["eta_mae_s"].reindex(summary["jobid"]),
+        "eta_bias_s": eta["eta_bias_s"].reindex(summary["jobid"]),
+        "failed": ended_failed(summary).astype(FLOAT),
+    }
+    jobs = pd.DataFrame(
+        {key: column.to_numpy(np.float64, na_value=np.nan) for key, column in values.items()}
+    )
+    for column in by:
+        jobs[column] = summary[column].astype(TEXT).to_numpy(dtype=object, na_value=None)
+    return name, jobs
+
+
+def _groups(
+    jobs_a: pd.DataFrame, jobs_b: pd.DataFrame, by: tuple[str, ...]
+) -> list[tuple[tuple[Any, ...] | None, pd.DataFrame, pd.DataFrame]]:
+    """Every job of each side first (key None: the :data:`ALL` rows), then each group of
+    ``by`` seen on either side, sorted (NA last): its key and its jobs on each side."""
+    found: list[tuple[tuple[Any, ...] | None, pd.DataFrame, pd.DataFrame]]
+    found = [(None, jobs_a, jobs_b)]
+    if not by:
+        return found
+    keys_a, keys_b = (list(map(tuple, jobs[list(by)].to_numpy())) for jobs in (jobs_a, jobs_b))
+    order = sorted(set(keys_a) | set(keys_b), key=lambda key: [(v is None, v or "") for v in key])
+    for key in order:
+        in_a = np.array([k == key for k in keys_a], dtype=bool)
+        in_b = np.array([k == key for k in keys_b], dtype=bool)
+        found.append((key, jobs_a.loc[in_a], jobs_b.loc[in_b]))
+    return found
+
+
+def _row(
+    metric: str,
+    group: tuple[Any, ...] | None,
+    jobs_a: pd.DataFrame,
+    jobs_b: pd.DataFrame,
+    *,
+    level: float,
+    n_boot: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The values, difference, interval, counts and verdict of one metric in one group."""
+    if metric == "jobs":
+        n_a, n_b = len(jobs_a), len(jobs_b)
+        return {"a": n_a, "b": n_b, "diff": n_b - n_a, "n_a": n_a, "n_b": n_b}
+    x_a, x_b = (_sample(jobs, _VALUE[metric]) for jobs in (jobs_a, jobs_b))
+    statistic = _STATISTIC[metric]
+    a, b = (float(statistic(x)) if len(x) else np.nan for x in (x_a, x_b))
+    row: dict[str, Any] = {"a": a, "b": b, "diff": b - a, "n_a": len(x_a), "n_b": len(x_b)}
+    if min(len(x_a), len(x_b)) < 2:
+        return row
+    rng = np.random.default_rng([seed, zlib.crc32(repr((metric, group)).encode())])
+    draws_a, draws_b = (statistic(x[rng.integers(0, len(x), (n_boot, len(x)))]) for x in (x_a, x_b))
+    tails = [(1 - level) / 2, (1 + level) / 2]
+    row["low"], row["high"] = np.quantile(draws_b - draws_a, tails)
+    judged = np.abs(draws_b) - np.abs(draws_a) if metric == "eta_bias_s" else draws_b - draws_a
+    low, high = np.quantile(judged, tails)
+    row["verdict"] = "worse" if low > 0 else "better" if high < 0 else "same"
+    return row
+
+
+def _sample(jobs: pd.DataFrame, value: str) -> np.ndarray:
+    """The known values of column ``value``: one per job behind the metric."""
+    x: np.ndarray = jobs[value].to_numpy(np.float64)
+    known: np.ndarray = x[~np.isnan(x)]
+    return known
