@@ -5,14 +5,11 @@
 a rule defined elsewhere, imported here:
 
 - ``jobs``: how many jobs (:func:`~cfanalytics.job_summary` rows);
-- ``install_p50_s`` / ``install_p90_s``: the median and 90th percentile (linear
-  interpolation) of the install durations (:func:`install_seconds`: ``completed_at -
-  started_at``), as :func:`~cfanalytics.rollout_metrics` gives them;
-- ``eta_mae_s`` / ``eta_bias_s``: the mean over jobs of each job's ETA MAE and bias
-  (:func:`~cfanalytics.job_eta_metrics`: per job first, then across jobs); the bias is
-  positive when jobs finished later than their ETAs said;
-- ``failure_rate``: failed / ended (:func:`ended_failed`, as
-  :func:`~cfanalytics.failure_rates` counts).
+- the figures that are a statistic of one value per job, as every headline gives them
+  (:data:`~cfanalytics.analysis._headline.STATISTICS`): ``install_p50_s`` /
+  ``install_p90_s`` (install durations), ``eta_mae_s`` / ``eta_bias_s`` (per job first, then
+  across jobs; the bias is positive when jobs finished later than their ETAs said) and
+  ``failure_rate`` (failed / ended).
 
 Noise is measured by the bootstrap: the jobs behind a value are resampled with replacement,
 ``n_boot`` times, in ``a`` and ``b`` independently, and the difference ``b - a`` is computed
@@ -22,7 +19,7 @@ for each resample; ``low`` and ``high`` are its percentile interval at ``level``
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -31,35 +28,22 @@ import pandas as pd
 from ..events import FLOAT, INT, TEXT, category
 from ..exceptions import RolloutError
 from ._common import conform, one_rollout
-from ._failures import ended_failed
-from ._summary import SUMMARY_SCHEMA, install_seconds, job_summary
+from ._headline import STATISTICS, job_values, severity
+from ._summary import SUMMARY_SCHEMA, job_summary
 from ._timing import job_eta_metrics
 
 __all__ = ["ALL", "COMPARE_SCHEMA", "METRICS", "VERDICTS", "compare"]
 
 #: The metrics compared, in the order of the rows of each group.
-METRICS = ("jobs", "install_p50_s", "install_p90_s", "eta_mae_s", "eta_bias_s", "failure_rate")
+METRICS = ("jobs", *STATISTICS)
 #: The categories of ``verdict``; NA where no verdict can be given.
 VERDICTS = ("better", "same", "worse")
 #: What the group columns hold in the rows about every job of the rollouts.
 ALL = "all"
 
 _DEFAULT_BY = ("location", "kind")
-_STATISTIC: Mapping[str, Callable[[np.ndarray], Any]] = {
-    "install_p50_s": lambda x: np.quantile(x, 0.5, axis=-1),
-    "install_p90_s": lambda x: np.quantile(x, 0.9, axis=-1),
-    "eta_mae_s": lambda x: x.mean(axis=-1),
-    "eta_bias_s": lambda x: x.mean(axis=-1),
-    "failure_rate": lambda x: x.mean(axis=-1),
-}
-#: The per-job value each metric (but ``jobs``) is a statistic of.
-_VALUE = {
-    "install_p50_s": "install_s",
-    "install_p90_s": "install_s",
-    "eta_mae_s": "eta_mae_s",
-    "eta_bias_s": "eta_bias_s",
-    "failure_rate": "failed",
-}
+#: Resamples drawn at once: bounds the memory a bootstrap takes (n jobs x this, int64).
+_CHUNK = 100
 
 
 def _schema(by: Sequence[str]) -> dict[str, object]:
@@ -159,16 +143,7 @@ def _jobs(
     except RolloutError as exc:  # say which side, and which keyword picks one
         raise RolloutError(f"{side}: {exc}".replace("rollout=", f"rollout_{side}=")) from exc
     summary = job_summary(events)
-    eta = job_eta_metrics(events, summary=summary).set_index("jobid")
-    values = {
-        "install_s": install_seconds(summary),
-        "eta_mae_s": eta["eta_mae_s"].reindex(summary["jobid"]),
-        "eta_bias_s": eta["eta_bias_s"].reindex(summary["jobid"]),
-        "failed": ended_failed(summary).astype(FLOAT),
-    }
-    jobs = pd.DataFrame(
-        {key: column.to_numpy(np.float64, na_value=np.nan) for key, column in values.items()}
-    )
+    jobs = job_values(summary, job_eta_metrics(events, summary=summary))
     for column in by:
         jobs[column] = summary[column].astype(TEXT).to_numpy(dtype=object, na_value=None)
     return name, jobs
@@ -185,11 +160,18 @@ def _groups(
         return found
     keys_a, keys_b = (list(map(tuple, jobs[list(by)].to_numpy())) for jobs in (jobs_a, jobs_b))
     order = sorted(set(keys_a) | set(keys_b), key=lambda key: [(v is None, v or "") for v in key])
+    rows_a, rows_b = _rows_by_key(keys_a), _rows_by_key(keys_b)
     for key in order:
-        in_a = np.array([k == key for k in keys_a], dtype=bool)
-        in_b = np.array([k == key for k in keys_b], dtype=bool)
-        found.append((key, jobs_a.loc[in_a], jobs_b.loc[in_b]))
+        found.append((key, jobs_a.iloc[rows_a.get(key, [])], jobs_b.iloc[rows_b.get(key, [])]))
     return found
+
+
+def _rows_by_key(keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], list[int]]:
+    """The positions of each key, in one pass."""
+    rows: dict[tuple[Any, ...], list[int]] = {}
+    for position, key in enumerate(keys):
+        rows.setdefault(key, []).append(position)
+    return rows
 
 
 def _row(
@@ -206,20 +188,30 @@ def _row(
     if metric == "jobs":
         n_a, n_b = len(jobs_a), len(jobs_b)
         return {"a": n_a, "b": n_b, "diff": n_b - n_a, "n_a": n_a, "n_b": n_b}
-    x_a, x_b = (_sample(jobs, _VALUE[metric]) for jobs in (jobs_a, jobs_b))
-    statistic = _STATISTIC[metric]
+    value, statistic = STATISTICS[metric]
+    x_a, x_b = (_sample(jobs, value) for jobs in (jobs_a, jobs_b))
     a, b = (float(statistic(x)) if len(x) else np.nan for x in (x_a, x_b))
     row: dict[str, Any] = {"a": a, "b": b, "diff": b - a, "n_a": len(x_a), "n_b": len(x_b)}
     if min(len(x_a), len(x_b)) < 2:
         return row
     rng = np.random.default_rng([seed, zlib.crc32(repr((metric, group)).encode())])
-    draws_a, draws_b = (statistic(x[rng.integers(0, len(x), (n_boot, len(x)))]) for x in (x_a, x_b))
+    draws_a, draws_b = (_bootstrap(x, statistic, n_boot, rng) for x in (x_a, x_b))
     tails = [(1 - level) / 2, (1 + level) / 2]
     row["low"], row["high"] = np.quantile(draws_b - draws_a, tails)
-    judged = np.abs(draws_b) - np.abs(draws_a) if metric == "eta_bias_s" else draws_b - draws_a
+    judged = severity(metric, draws_b) - severity(metric, draws_a)
     low, high = np.quantile(judged, tails)
     row["verdict"] = "worse" if low > 0 else "better" if high < 0 else "same"
     return row
+
+
+def _bootstrap(x: np.ndarray, statistic: Any, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """``statistic`` of ``n_boot`` resamples of ``x``, drawn :data:`_CHUNK` at a time."""
+    parts = [
+        statistic(x[rng.integers(0, len(x), (min(_CHUNK, n_boot - done), len(x)))])
+        for done in range(0, n_boot, _CHUNK)
+    ]
+    out: np.ndarray = np.concatenate(parts)
+    return out
 
 
 def _sample(jobs: pd.DataFrame, value: str) -> np.ndarray:

@@ -6,15 +6,15 @@ averages are per job first, then across jobs.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..events import TIME
 from ._common import SQUASHED, is_snapshot, of_rollout, one_rollout, select, state_ids
-from ._summary import install_seconds, job_summary
+from ._headline import group_metrics, rollout_start, time_to_share
+from ._summary import job_summary
 from ._timing import job_eta_metrics
 
-__all__ = ["rollout_metrics", "rollout_start", "time_to_share"]
+__all__ = ["rollout_metrics"]
 
 
 def rollout_metrics(
@@ -56,13 +56,11 @@ def rollout_metrics(
     if per_job is None:
         per_job = job_eta_metrics(events, errors=errors, summary=summary)
     start = rollout_start(summary)
-    durations = install_seconds(summary).dropna()
+    head = group_metrics(summary, per_job).iloc[0]
     metrics: dict[str, object] = {
         "rollout": name,
-        "n_jobs": len(summary),
-        "completed": int((summary["outcome"] == "completed").sum()),
-        "failed": int((summary["outcome"] == "failed").sum()),
-        "unfinished": int(summary["outcome"].isin(["unfinished", "unknown"]).sum()),
+        "n_jobs": head["jobs"],
+        **{key: head[key] for key in ("completed", "failed", "unfinished")},
         "started": start,
     }
     ended = _ended_at(events, summary)
@@ -70,33 +68,16 @@ def rollout_metrics(
         metrics[f"time_to_{share}_s"] = time_to_share(summary["completed_at"], share, start)
     for share in (50, 90, 100):
         metrics[f"time_to_{share}_ended_s"] = time_to_share(ended, share, start)
-    metrics["duration_p50_s"] = durations.quantile(0.5) if len(durations) else pd.NA
-    metrics["duration_p90_s"] = durations.quantile(0.9) if len(durations) else pd.NA
-    eta_mae, baseline_mae = per_job["eta_mae_s"].mean(), per_job["baseline_mae_s"].mean()
-    paired_mae = per_job["paired_mae_s"].mean()
-    metrics["eta_mae_s"] = eta_mae
-    metrics["eta_bias_s"] = per_job["eta_bias_s"].mean()
+    metrics["duration_p50_s"] = head["install_p50_s"]
+    metrics["duration_p90_s"] = head["install_p90_s"]
+    baseline_mae, paired_mae = per_job["baseline_mae_s"].mean(), per_job["paired_mae_s"].mean()
+    metrics["eta_mae_s"] = head["eta_mae_s"]
+    metrics["eta_bias_s"] = head["eta_bias_s"]
     metrics["hit_rate"] = per_job["hit_rate"].mean()
     metrics["baseline_mae_s"] = baseline_mae
     known = pd.notna(baseline_mae) and baseline_mae != 0  # no ETA errors: no skill either
     metrics["skill"] = paired_mae / baseline_mae if known else pd.NA
     return pd.Series(metrics, dtype=object)
-
-
-def rollout_start(summary: pd.DataFrame) -> pd.Timestamp:
-    """When a rollout started, from its job summary: its first queue answer, else its first
-    observation (NaT for no jobs). Every "time to" of a rollout counts from here."""
-    start = summary["queued_at"].min()
-    return summary["first_seen"].min() if pd.isna(start) else start
-
-
-def time_to_share(times: pd.Series, share: int, start: pd.Timestamp) -> object:
-    """Seconds from ``start`` until ``share`` % of all rows of ``times`` had happened (NA if
-    never: a missing time counts in the total but is never reached)."""
-    needed = int(np.ceil(len(times) * share / 100))
-    done = times.dropna().sort_values().reset_index(drop=True)
-    reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT
-    return (reached - start).total_seconds() if pd.notna(reached) else pd.NA
 
 
 def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:

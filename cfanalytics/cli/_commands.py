@@ -16,6 +16,7 @@ from typing import Any
 
 from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
 from ..events import json_records
+from ..exceptions import RolloutError
 from ._output import job_row, out, progress_bar, render, steps_bar, write_frame
 
 __all__ = [
@@ -188,7 +189,8 @@ def _describe(run: Any) -> None:
         out(f"event log: {run.event_log}")
     if getattr(run, "history", None) is not None:
         added = run.history
-        out(f"history:   {added.responses_added} response(s) added, {added.responses_present} kept")
+        already = added.responses_present
+        out(f"history:   {added.responses_added} response(s) added, {already} already there")
 
 
 def replay(args: argparse.Namespace) -> int:
@@ -261,10 +263,11 @@ def rollouts(args: argparse.Namespace) -> int:
     from ..analysis import History
 
     history = History(args.store)
-    since, until = _date(args.since), _date(args.until)
     bar, on_progress = steps_bar("rollouts", unit="rollout")
     with bar:
-        table = history.rollouts(asid=args.asid, since=since, until=until, on_progress=on_progress)
+        table = history.rollouts(
+            asid=args.asid, since=args.since, until=args.until, on_progress=on_progress
+        )
     if args.format == "table":
         shown = table[[c for c in table.columns if c not in _ROLLOUT_DETAIL]]
         digits = {c: 1 for c in shown.columns if c.endswith("_s")} | {"failure_rate": 3}
@@ -278,29 +281,19 @@ def rollouts(args: argparse.Namespace) -> int:
 _ROLLOUT_DETAIL = ("asid", "imageversionid", "last_seen", "runs", "install_p90_s")
 
 
-def _date(text: str | None) -> Any:
-    """A ``--since``/``--until`` value as a UTC time; a clear error when it is none."""
-    import pandas as pd
-
-    if text is None:
-        return None
-    try:
-        return pd.Timestamp(text)
-    except ValueError:
-        raise ValueError(f"not a date: {text!r} (use ISO 8601, e.g. 2026-11-02)") from None
-
-
 def report(args: argparse.Namespace) -> int:
     """``cfanalytics report``: the self-contained HTML rollout timing report."""
     from ..report import write_report
 
+    if args.previous is not None and args.history is None:
+        raise ValueError("--previous counts earlier rollouts of a history: give --history DIR")
     path = write_report(
         args.source,
         args.out,
         rollout=args.rollout,
         progress=sys.stderr.isatty(),
         history=args.history,
-        previous=args.previous,
+        **({} if args.previous is None else {"previous": args.previous}),
     )
     out(f"report: {path.resolve()}")
     return 0
@@ -348,7 +341,12 @@ def compare(args: argparse.Namespace) -> int:
         store = HistoryStore(args.history)
         a, b = store.events(rollout=args.a), store.events(rollout=args.b)
         picked = {"rollout_a": args.a, "rollout_b": args.b}
-    frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
+    try:
+        frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
+    except RolloutError as exc:  # name the options, not the keywords
+        raise RolloutError(
+            str(exc).replace("rollout_a=", "--rollout-a").replace("rollout_b=", "--rollout-b")
+        ) from None
     if args.format == "table":
         out(_compare_table(frame, args.level))
     else:

@@ -173,7 +173,8 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
 def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout") -> None:
     parser.add_argument(
-        "source", help="cassette file, event log folder, .parquet file or history store folder"
+        "source",
+        help="cassette, folder of cassettes, event log folder, .parquet file or history store",
     )
     parser.add_argument(
         "--rollout",
@@ -184,6 +185,16 @@ def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout"
 
 def _column_names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return value
 
 
 def _add_history(parser: argparse.ArgumentParser, what: str) -> None:
@@ -216,8 +227,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_history(p, "add a section against the previous rollouts of the ASID in this store")
     p.add_argument(
         "--previous",
-        type=int,
-        default=5,
+        type=_positive,
         metavar="N",
         help="how many earlier rollouts the history section compares with (5)",
     )
@@ -233,7 +243,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--format", choices=("table", "json", "md"), default="table", help="output format (table)"
     )
-    _add_history(p, "also list repeat offenders: failed here and in 2 of their last 3 rollouts")
+    _add_history(p, "also list repeat offenders (failed here and in earlier rollouts)")
 
     p = sub.add_parser(
         "compare",
@@ -277,7 +287,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "rollouts",
         help="one row per rollout of a history store, with its headline figures",
         description="List every rollout of a history store in the order they started: jobs, "
-        "how many completed, failed or are unfinished, time to 50 and 90 %% completed, "
+        "how many completed, failed or are unfinished, time to 50 and 90 % completed, "
         "install times, ETA error and bias, failure rate and the slowest location.",
     )
     p.add_argument("store", metavar="DIR", help="the history store folder")

@@ -19,8 +19,9 @@ from typing import Any
 import pandas as pd
 
 from ..client import AsyncClient
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, HistoryError
 from ..recording import (
+    CASSETTE_SUFFIXES,
     Recorder,
     Recording,
     RolloutProgress,
@@ -113,10 +114,12 @@ class LiveSession:
                 )
             return cls.api(asid=asid, interval=interval, out_dir=out_dir, history=history)
         path = Path(source)
-        if path.suffix not in (".yaml", ".yml", ".json", ".gz"):
+        if path.suffix not in CASSETTE_SUFFIXES:
             raise ConfigurationError(
                 f"unknown source {str(source)!r}: use 'simulator', 'api' or a cassette's path"
             )
+        if history is not None:
+            raise ConfigurationError("a replay records nothing new: it adds nothing to a history")
         return cls.replay(path)
 
     @classmethod
@@ -267,7 +270,10 @@ class LiveSession:
     def _finished(self, progress: RolloutProgress) -> None:
         # A finished rollout is worth a cassette now, not only when the kernel is closed.
         if not self.closed:
-            self.save()
+            try:
+                self.save()
+            except HistoryError as exc:  # close() tries again; the runner's work is done
+                log.warning("the run was not added to its history store yet: %s", exc)
         log.info("rollout followed to its end (%s)", progress.stop_reason)
 
     def save(self) -> Path | None:

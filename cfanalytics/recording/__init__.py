@@ -39,9 +39,17 @@ from ._runs import (
 )
 from ._samples import HISTORY, SAMPLES, Sample, make_cassette, make_history
 from ._scan import MIN_SECRET_LENGTH, SCANNED_SUFFIXES, SKIPPED_DIRS, Finding, scan_paths
-from ._sources import events_from_cassette, load_source
+from ._sources import (
+    CASSETTE_SUFFIXES,
+    SourceKind,
+    cassettes_in,
+    events_from_cassette,
+    load_source,
+    source_kind,
+)
 
 __all__ = [
+    "CASSETTE_SUFFIXES",
     "FAILURES_KEY",
     "FILTERED",
     "HISTORY",
@@ -71,9 +79,11 @@ __all__ = [
     "RolloutRunner",
     "RunPlan",
     "Sample",
+    "SourceKind",
     "arecord",
     "areplay",
     "aresume",
+    "cassettes_in",
     "events_from_cassette",
     "in_recorded_order",
     "is_store",
@@ -92,4 +102,5 @@ __all__ = [
     "request_key",
     "resume",
     "scan_paths",
+    "source_kind",
 ]

@@ -125,6 +125,8 @@ class HistoryStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         _check_store(self.path)
+        # Each file's footer, by its size and time: read once while it is unchanged.
+        self._inspected: dict[Path, tuple[tuple[int, int], _File]] = {}
 
     def __repr__(self) -> str:
         return f"HistoryStore({str(self.path)!r})"
@@ -198,9 +200,9 @@ class HistoryStore:
         except OSError as exc:
             raise HistoryError(f"cannot open the history store {self.path}: {exc}") from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            _flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH, self.path)
             if (self.path / _STAGING).exists():
-                fcntl.flock(fd, fcntl.LOCK_EX)  # a killed add: finish or undo it first
+                _flock(fd, fcntl.LOCK_EX, self.path)  # a killed add: finish or undo it first
                 self._recover()
             _check_store(self.path)  # as it is now that it is ours
             yield
@@ -243,7 +245,16 @@ class HistoryStore:
             for month in sorted(folder.glob("month=*")):
                 if _month_needed(month.name.removeprefix("month="), since, until):
                     found += sorted(month.glob(f"{name or '*'}.parquet"))
-        return [_inspect(path) for path in found]
+        return [self._inspect(path) for path in found]
+
+    def _inspect(self, path: Path) -> _File:
+        """:func:`_inspect`, once per version of the file (its size and time)."""
+        stat = path.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        known = self._inspected.get(path)
+        if known is None or known[0] != key:
+            known = self._inspected[path] = (key, _inspect(path))
+        return known[1]
 
     def _read(
         self, files: list[_File], columns: list[str] | None, where: Any = None
@@ -528,6 +539,13 @@ def _inspect(path: Path) -> _File:
         raise HistoryError(f"{path} does not hold the store's columns")
     start = meta.get(_START_KEY, b"").decode()
     return _File(path, meta[_RUN_KEY].decode(), pd.Timestamp(start) if start else pd.NaT)
+
+
+def _flock(fd: int, operation: int, path: Path) -> None:
+    try:
+        fcntl.flock(fd, operation)
+    except OSError as exc:
+        raise HistoryError(f"cannot lock the history store {path}: {exc}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

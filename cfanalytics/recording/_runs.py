@@ -369,7 +369,7 @@ def _keep_anyway(recording: Recording) -> None:
     never raised over the run's own error (the cassette and the event log hold the run)."""
     try:
         recording.keep()
-    except CfAnalyticsError as exc:
+    except (CfAnalyticsError, OSError) as exc:
         log.warning("the run was not added to its history store: %s", exc)
 
 

@@ -1,5 +1,5 @@
-"""Where events come from: any cassette (ours or another tool's), its journal, an event log,
-a history store.
+"""Where events come from: any cassette (ours or another tool's), its journal, a folder of
+cassettes, an event log, a history store.
 
 Reading never re-runs anything: a cassette's recorded answers are read by the live client's
 own rules, in the order they were recorded (:func:`events_from_cassette`).
@@ -10,17 +10,33 @@ from __future__ import annotations
 import os
 from datetime import datetime
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
-from ..events import Exchange, events_from_exchanges
+from ..events import Exchange, conform, events_from_exchanges
 from ._cassette import Cassette, Interaction, load_cassette
 from ._eventlog import load_events
 from ._history import HistoryStore, is_store
 from ._journal import journal_path, read_journal
 from ._replay import RecordedFailure, in_recorded_order
 
-__all__ = ["events_from_cassette", "exchange_of", "load_source", "open_cassette"]
+__all__ = [
+    "CASSETTE_SUFFIXES",
+    "SourceKind",
+    "cassettes_in",
+    "events_from_cassette",
+    "exchange_of",
+    "load_source",
+    "open_cassette",
+    "source_kind",
+]
+
+#: The file name endings of a cassette (vcrpy's YAML or JSON, gzipped or not).
+CASSETTE_SUFFIXES = (".yaml", ".yml", ".json", ".gz")
+#: What a source is, as :func:`source_kind` tells it.
+SourceKind = Literal["history store", "event log", "cassettes", "cassette"]
+_EVENT_SUFFIXES = (".parquet", ".jsonl")
 
 
 def open_cassette(path: str | os.PathLike[str]) -> Cassette:
@@ -30,14 +46,36 @@ def open_cassette(path: str | os.PathLike[str]) -> Cassette:
     return load_cassette(path)
 
 
-def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:
-    """Events from a cassette (a file), an event log (a folder, .parquet or .jsonl) or a
-    history store (a folder of ``asid=<n>`` partitions: every event it holds)."""
+def source_kind(source: str | os.PathLike[str]) -> SourceKind:
+    """What ``source`` is: a history store (a folder of ``asid=<n>`` partitions), an event
+    log (a folder of event files, or one .parquet / .jsonl file), a folder of cassettes (and
+    no event file), else a cassette."""
     path = Path(source)
     if is_store(path):
+        return "history store"
+    if path.is_dir():
+        events = any(p.suffix in _EVENT_SUFFIXES for p in path.iterdir())
+        return "cassettes" if not events and cassettes_in(path) else "event log"
+    return "event log" if path.suffix in _EVENT_SUFFIXES else "cassette"
+
+
+def cassettes_in(folder: str | os.PathLike[str]) -> list[Path]:
+    """The cassette files directly in ``folder``, by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix in CASSETTE_SUFFIXES)
+
+
+def load_source(source: str | os.PathLike[str]) -> pd.DataFrame:
+    """Events from any source (:func:`source_kind`): a cassette, a folder of cassettes (one
+    after another, by name), an event log or a history store (every event it holds)."""
+    path = Path(source)
+    kind = source_kind(path)
+    if kind == "history store":
         return HistoryStore(path).events()
-    if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
+    if kind == "event log":
         return load_events(path)
+    if kind == "cassettes":
+        frames = [events_from_cassette(p) for p in cassettes_in(path)]
+        return conform(pd.concat(frames, ignore_index=True))
     return events_from_cassette(path)
 
 

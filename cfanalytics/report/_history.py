@@ -29,7 +29,9 @@ _TRENDS = (("install_p50_s", "location"), ("time_to_50_s", None), ("failure_rate
 
 def history_section(found: Standing, *, store: str, k: int, n: int) -> Section:
     """``found``'s rollout against the previous rollouts of its ASID in the ``store``."""
-    title = f"Against the previous {len(found.previous)} rollouts"
+    count = len(found.previous)
+    rollouts = f"{count} rollout{'s' if count > 1 else ''}"
+    title = f"Against the previous {rollouts}"
     if not found.previous:
         text = (
             f"The history store {store} holds no rollout of this ASID before {found.rollout}: "
@@ -37,9 +39,10 @@ def history_section(found: Standing, *, store: str, k: int, n: int) -> Section:
         )
         return Section("history", "Against earlier rollouts", [paragraph(text)])
     lead = paragraph(
-        f"{found.rollout} against the {len(found.previous)} rollouts of its ASID before it in "
-        f"the history store {store}, oldest first. Every figure is the one each rollout gets "
-        "analysed alone. Rank 1 is the largest of the rollouts that have the figure."
+        f"{found.rollout} against the {rollouts} of its ASID before it in the history store "
+        f"{store}, oldest first. Every figure is the one each rollout gets analysed alone. "
+        "Rank 1 is the worst (the largest; for the ETA's bias, the furthest from 0) of the "
+        "rollouts that have the figure."
     )
     return Section(
         "history",
@@ -50,8 +53,9 @@ def history_section(found: Standing, *, store: str, k: int, n: int) -> Section:
             figure(_trends(found), caption=_caption(found), size=(12.0, 3.8), ncols=len(_TRENDS)),
             table(_rollouts(found), _formats()),
             paragraph(
-                f"Repeat offenders: machines that failed here and in at least {k} of their last "
-                f"{n} rollouts, up to this one (a failing drive shows so)."
+                f"Repeat offenders: machines that failed here, and in at least {k} of their last "
+                f"{n} rollouts counting this one, among every earlier rollout of the ASID in the "
+                "store (a failing drive shows so)."
             ),
             table(_offenders(found, n), empty="None."),
         ],

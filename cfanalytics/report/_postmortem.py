@@ -16,17 +16,20 @@ import pandas as pd
 
 from ..analysis import (
     MACHINE_HISTORY_SCHEMA,
+    REPEAT_K,
+    REPEAT_N,
     History,
     api_errors,
     failure_rates,
     failures,
     first_failure,
     job_summary,
+    open_history,
     other_endings,
     polling_gaps,
     standing,
 )
-from ..events import json_records, rollout_events
+from ..events import TEXT, json_records, rollout_events
 
 __all__ = ["Postmortem", "postmortem"]
 
@@ -139,8 +142,8 @@ def postmortem(
     source: str = "",
     rollout: str | None = None,
     history: History | str | os.PathLike[str] | None = None,
-    k: int = 2,
-    n: int = 3,
+    k: int = REPEAT_K,
+    n: int = REPEAT_N,
 ) -> Postmortem:
     """The postmortem of ``events``, each rollout apart (of ``rollout`` only, if given);
     ``source`` names the recording in the draft's title.
@@ -184,16 +187,18 @@ def _offenders(
     n: int,
 ) -> pd.DataFrame:
     """The repeat offenders of each rollout, ``rollout`` first."""
-    found = history if isinstance(history, History) else History(history)
+    found = open_history(history)
     parts = [
         standing(events, found, rollout=name, previous=None, k=k, n=n)
         .offenders()
         .assign(rollout=name)
         for name in names
     ]
-    if not parts:
-        parts = [pd.DataFrame({c: pd.Series(dtype=d) for c, d in MACHINE_HISTORY_SCHEMA.items()})]
-    frame = pd.concat(parts, ignore_index=True)
+    schema = {"rollout": TEXT, **MACHINE_HISTORY_SCHEMA}
+    frame = pd.concat(
+        [pd.DataFrame({c: pd.Series(dtype=d) for c, d in schema.items()}), *parts],
+        ignore_index=True,
+    )
     return frame[["rollout", *[c for c in frame.columns if c != "rollout"]]]
 
 

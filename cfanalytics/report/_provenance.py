@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pandas as pd
 
 from .._version import __version__
-from ..recording import Cassette, events_from_cassette, load_cassette, load_events
+from ..recording import Cassette, events_from_cassette, load_cassette, load_source, source_kind
 
 __all__ = ["Provenance", "load_with_provenance"]
 
@@ -29,7 +29,7 @@ class Provenance:
     """What a report was made from; every field is shown in the report."""
 
     source: str  # the file or folder name, without its directory
-    kind: str  # "cassette" or "event log"
+    kind: str  # a SourceKind: "cassette", "cassettes", "event log" or "history store"
     sha256: str
     api_host: str | None
     asids: tuple[int, ...]
@@ -43,13 +43,15 @@ class Provenance:
 def load_with_provenance(
     source: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None
 ) -> tuple[pd.DataFrame, Provenance]:
-    """The events of a cassette or event log, and the provenance of that source."""
+    """The events of any source (:func:`~cfanalytics.recording.load_source`), and the
+    provenance of that source: a single cassette also gives its run's plan and API host."""
     path = Path(source)
-    if path.is_dir() or path.suffix in (".parquet", ".jsonl"):
-        events, meta, kind = load_events(path), {}, "event log"
-    else:
+    kind = source_kind(path)
+    if kind == "cassette":
         cassette = load_cassette(path)
-        events, meta, kind = events_from_cassette(cassette), _run_metadata(cassette), "cassette"
+        events, meta = events_from_cassette(cassette), _run_metadata(cassette)
+    else:
+        events, meta = load_source(path), {}
     return events, _provenance(path, kind, events, meta, dict(parameters or {}))
 
 

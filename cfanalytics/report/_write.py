@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .._files import write_atomically
-from ..analysis import History, standing
+from ..analysis import REPEAT_K, REPEAT_N, History, open_history, standing
 from ..events import rollout_events, split_rollouts
 from ..exceptions import ReportError
 from ._data import ReportData, analyse
@@ -49,7 +49,9 @@ def build_report(
     ``previous`` rollouts of its ASID there: trend plots, its rank, repeat offenders.
     """
     parts = _rollouts(events, rollout)
-    found = None if history is None else _history(history)
+    found = None if history is None else open_history(history)
+    if previous < 1:
+        raise ValueError(f"previous must be at least 1, not {previous}")
     with tqdm(
         total=len(parts) * (len(SECTIONS) + 1 + (found is not None)),
         desc="report",
@@ -89,20 +91,12 @@ def build_report(
     return page(TITLE, lede, [*sections, provenance_section(provenance)])
 
 
-#: Who is a repeat offender in the history section: failed in K of its last N rollouts.
-_K, _N = 2, 3
-
-
-def _history(history: History | str | os.PathLike[str]) -> History:
-    return history if isinstance(history, History) else History(history)
-
-
 def _against(found: History, name: str | None, data: ReportData, previous: int) -> Section:
     """The rollout ``name`` of ``data`` against the previous ones in the history."""
     if name is None:
         return Section("history", "Against earlier rollouts", [paragraph(_NO_ROLLOUT)])
-    placed = standing(data.events, found, rollout=name, previous=previous, k=_K, n=_N)
-    return history_section(placed, store=found.path.name, k=_K, n=_N)
+    placed = standing(data.events, found, rollout=name, previous=previous)
+    return history_section(placed, store=found.path.name, k=REPEAT_K, n=REPEAT_N)
 
 
 _NO_ROLLOUT = "The recording names no rollout (no ASID and no run): nothing to compare with."
@@ -144,7 +138,7 @@ def write_report(
     """
     path = Path(out)
     _check_output(Path(source), path)
-    found = None if history is None else _history(history)  # a wrong folder fails first
+    found = None if history is None else open_history(history)  # a wrong folder fails first
     events, provenance = load_with_provenance(source, parameters)
     text = build_report(
         events, provenance, rollout=rollout, progress=progress, history=found, previous=previous

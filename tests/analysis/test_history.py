@@ -20,6 +20,7 @@ from cfanalytics.analysis import (
     job_summary,
     machine_history,
     rollout_metrics,
+    standing,
     trend,
 )
 from cfanalytics.analysis._summary import install_seconds
@@ -199,3 +200,72 @@ def _same(a: object, b: object) -> bool:
     if pd.isna(a) or pd.isna(b):  # type: ignore[arg-type]
         return bool(pd.isna(a) and pd.isna(b))  # type: ignore[arg-type]
     return bool(abs(float(a) - float(b)) < 1e-6)  # type: ignore[arg-type]
+
+
+def test_the_order_of_rollouts_is_one_rule(store: Path) -> None:
+    """Rollouts first seen at the same time (all three here) are ordered by id, the same in
+    the catalog, in machine_history and in standing: the last one's machines are the store's."""
+    history = History(store)
+    names = history.catalog()["rollout"].tolist()
+    assert names == sorted(names)  # one first_seen: ties by id
+    last = names[-1]
+    placed = standing(history.events(rollout=last), history)
+    assert placed.previous == tuple(names[:-1])
+    pd.testing.assert_frame_equal(placed.machines, machine_history(history))
+
+
+def test_standing_keeps_every_earlier_rollout_for_its_machines(store: Path) -> None:
+    """``previous`` narrows the rollouts compared, never who is a repeat offender."""
+    history = History(store)
+    last = history.catalog()["rollout"].iloc[-1]
+    events = history.events(rollout=last)
+    one, every = standing(events, history, previous=1), standing(events, history, previous=None)
+    assert len(one.previous) == 1 and len(every.previous) == 2
+    pd.testing.assert_frame_equal(one.machines, every.machines)
+    with pytest.raises(ValueError, match="previous must be at least 1"):
+        standing(events, history, previous=0)
+
+
+def test_rank_judges_a_bias_by_its_size(store: Path) -> None:
+    history = History(store)
+    last = history.catalog()["rollout"].iloc[-1]
+    placed = standing(history.events(rollout=last), history)
+    bias = placed.rollouts["eta_bias_s"].astype(float)
+    rank, of = placed.rank("eta_bias_s")
+    sizes = bias.abs().dropna()
+    assert of == len(sizes) and rank == int((sizes > abs(bias.iloc[-1])).sum()) + 1
+
+
+def test_group_metrics_refuses_several_rollouts_and_unknown_groups() -> None:
+    both = pd.concat([cassette_events("demo"), cassette_events("troubled")], ignore_index=True)
+    summary = job_summary(both)
+    per_job = job_eta_metrics(both, summary=summary)
+    with pytest.raises(cf.RolloutError, match=r"one rollout: 3 rollouts found \(1/845605"):
+        group_metrics(summary, per_job)
+    one = job_summary(cassette_events("demo"))
+    with pytest.raises(ValueError, match="cannot group by 'colour'"):
+        group_metrics(one, job_eta_metrics(cassette_events("demo"), summary=one), by="colour")
+    with pytest.raises(ValueError, match="cannot take a trend by 'rollout'"):
+        trend(History.__new__(History), "jobs", by="rollout")
+
+
+def test_the_slowest_location_is_a_known_one() -> None:
+    """Jobs without a location are a group of their own, never the worst location."""
+    events = rollout_of_cassette(("demo", 0))
+    summary = job_summary(events)
+    slow = summary["location"] == summary["location"].iloc[0]
+    summary = summary.assign(location=summary["location"].mask(slow))  # its jobs: no location
+    per_job = job_eta_metrics(events, summary=job_summary(events))
+    by_location = group_metrics(summary, per_job, by="location")
+    assert by_location["location"].isna().iloc[-1]  # NA last
+    from cfanalytics.analysis._history import _slowest
+
+    assert pd.notna(_slowest(by_location))
+
+
+def test_dates_are_checked(store: Path) -> None:
+    history = History(store)
+    with pytest.raises(ValueError, match="since: not a date: ''"):
+        history.rollouts(since="")
+    with pytest.raises(ValueError, match="must come before until"):
+        history.catalog(since="2026-12-01", until="2026-11-01")

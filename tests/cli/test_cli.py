@@ -7,7 +7,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -19,17 +18,7 @@ from cfanalytics.cli import main
 from cfanalytics.events import rollouts
 from cfanalytics.recording import events_from_cassette, load_events
 
-from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY, SimRig
-
-
-@pytest.fixture
-def sim_url(monkeypatch: pytest.MonkeyPatch, sim_rig: Callable[..., SimRig]) -> Iterator[str]:
-    """A simulator on loopback, and the environment pointing the CLI at it."""
-    with sim_rig().serve() as url:
-        monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
-        monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("CLANFORGE_BASE_URL", url)
-        yield url
+from ..conftest import CASSETTES, SECRET_KEY
 
 
 def test_help_lists_every_subcommand() -> None:

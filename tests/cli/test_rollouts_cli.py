@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from cfanalytics.analysis import History
 from cfanalytics.cli import main
 from cfanalytics.recording import HistoryStore
 
-from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY, SimRig
+from ..conftest import CASSETTES
 
 #: The fields the issue promises every JSON row, in this order.
 FIELDS = [
@@ -97,15 +96,6 @@ def test_rollouts_of_a_folder_that_is_no_store(
     assert "is not a history store" in capsys.readouterr().err
 
 
-@pytest.fixture
-def sim_url(monkeypatch: pytest.MonkeyPatch, sim_rig: Callable[..., SimRig]) -> Iterator[str]:
-    with sim_rig().serve() as url:
-        monkeypatch.setenv("CLANFORGE_ACCESS_KEY", ACCESS_KEY)
-        monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
-        monkeypatch.setenv("CLANFORGE_BASE_URL", url)
-        yield url
-
-
 def test_record_adds_its_run_to_a_history(
     sim_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,3 +122,27 @@ def test_record_refuses_a_folder_that_is_no_store_before_it_starts(
     assert main(argv) == 2
     assert "is not a history store" in capsys.readouterr().err
     assert not cassette.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--since", ""], "since: not a date: ''"),
+        (["--since", "2026-12-01", "--until", "2026-11-01"], "must come before until"),
+    ],
+)
+def test_rollouts_bad_dates(
+    store: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert main(["rollouts", store, *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_compare_names_the_options_that_pick_a_rollout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    troubled = str(CASSETTES / "troubled.yaml")
+    assert main(["compare", troubled, str(CASSETTES / "demo.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "--rollout-a" in err and "rollout_a=" not in err

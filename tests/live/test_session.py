@@ -3,6 +3,8 @@ read-only client. Sessions driven through the widgets are in ``tests/widgets``."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cfanalytics import ConfigurationError, LiveSession
@@ -32,3 +34,8 @@ def test_open_refuses_unknown_sources_and_a_missing_asid() -> None:
         LiveSession.open("api")
     with pytest.raises(ConfigurationError, match="unknown source"):
         LiveSession.open("simulater")
+
+
+def test_a_replay_adds_nothing_to_a_history(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="adds nothing to a history"):
+        LiveSession.open(CASSETTES / "demo.yaml", history=tmp_path / "store")

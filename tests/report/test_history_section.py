@@ -107,3 +107,45 @@ def test_cli_report_and_postmortem_with_history(
     err = capsys.readouterr().err
     assert "is not a history store" in err and err.count("\n") == 1
     assert not (tmp_path / "x.html").exists()
+
+
+def test_postmortem_with_history_of_events_naming_no_rollout(store: Path) -> None:
+    """Nothing to place: an empty table of repeat offenders, not an error."""
+    from cfanalytics.events import empty_events
+
+    found = postmortem(empty_events(), history=store)
+    assert found.repeat_offenders is not None and found.repeat_offenders.empty
+    assert found.repeat_offenders.columns[0] == "rollout"
+
+
+def test_previous_narrows_the_comparison_not_the_offenders(store: Path, tmp_path: Path) -> None:
+    one = write_report(LAST, tmp_path / "one.html", history=store, previous=1).read_text()
+    assert "Against the previous 1 rollout" in one
+    assert "previous 1 rollouts" not in one
+    offenders = postmortem(events_from_cassette(LAST), history=store).repeat_offenders
+    assert offenders is not None
+    for machine in offenders["machine"]:
+        assert f"<td>{machine}</td>" in one
+    with pytest.raises(ValueError, match="previous must be at least 1"):
+        write_report(LAST, tmp_path / "zero.html", history=store, previous=0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--previous", "0"], "not a whole number of at least 1"),
+        (["--previous", "-2"], "not a whole number of at least 1"),
+    ],
+)
+def test_cli_previous_must_be_positive(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    argv = ["report", str(LAST), "-o", str(tmp_path / "r.html"), "--history", str(store)]
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, *extra])
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_cli_previous_needs_a_history(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(LAST), "-o", str(tmp_path / "r.html"), "--previous", "2"]) == 2
+    assert "give --history DIR" in capsys.readouterr().err
