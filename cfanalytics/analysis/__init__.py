@@ -9,6 +9,8 @@ overdue (``_stragglers``), when it finally failed (``_summary``). Functions take
 from ._common import FLEET_STATE_BY_ID, FLEET_STATE_BY_OUTCOME, FLEET_STATES
 from ._compare import COMPARE_SCHEMA, compare
 from ._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
+from ._digest import DIGEST_GROUPS, UNIT_SCHEMA, Digest
+from ._engines import ENGINES, Dask, Embedded, Engine
 from ._failures import (
     API_ERROR_SCHEMA,
     ERROR_CLASSES,
@@ -37,7 +39,6 @@ from ._history import (
     REPEAT_K,
     REPEAT_N,
     ROLLOUTS_SCHEMA,
-    Analysed,
     History,
     Standing,
     machine_history,
@@ -55,6 +56,8 @@ __all__ = [
     "API_ERROR_SCHEMA",
     "COMPARE_SCHEMA",
     "COMPLETION_SCHEMA",
+    "DIGEST_GROUPS",
+    "ENGINES",
     "ERROR_CLASSES",
     "ERROR_RULES",
     "ETA_ERROR_SCHEMA",
@@ -75,7 +78,11 @@ __all__ = [
     "SNAPSHOT_SCHEMA",
     "STRAGGLER_SCHEMA",
     "SUMMARY_SCHEMA",
-    "Analysed",
+    "UNIT_SCHEMA",
+    "Dask",
+    "Digest",
+    "Embedded",
+    "Engine",
     "FleetTimeline",
     "History",
     "Standing",

@@ -3,7 +3,9 @@
 :class:`History` is the analysis view of a :class:`~cfanalytics.recording.HistoryStore`:
 each rollout is read on its own (:meth:`HistoryStore.events` with ``rollout=``) and analysed
 by the same functions as a single recording, so every figure of a rollout is the one it gets
-alone. Results are kept per rollout while the store's files are unchanged.
+alone. What is kept of each is its digest (:mod:`._digest`), small whatever its size, while
+the store's files are unchanged; the rollouts are digested by an engine (:mod:`._engines`):
+worker processes here, or a Dask cluster.
 
 Rollouts come in the order they started: by ``first_seen``, then by id (:data:`ORDER`); a
 rollout is *before* another in that order. The figures of a rollout, or of a group of its
@@ -13,7 +15,7 @@ jobs, are :data:`GROUP_METRICS` (:mod:`cfanalytics.analysis._headline`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -25,11 +27,18 @@ import pandas as pd
 from ..events import INT, TEXT, TIME, rollout_of
 from ..exceptions import RolloutError
 from ..recording import HistoryStore
-from ._common import conform, of_rollout, one_rollout, utc
-from ._failures import failures
-from ._headline import GROUP_METRICS, group_metrics, severity
-from ._summary import SUMMARY_SCHEMA, job_summary
-from ._timing import job_eta_metrics
+from ._common import conform, one_rollout, utc
+from ._digest import (
+    DIGEST_GROUPS,
+    Digest,
+    digest,
+    digest_in_store,
+    groups_in_store,
+    summary_in_store,
+)
+from ._engines import Embedded, Engine, engine_of
+from ._headline import GROUP_METRICS, severity
+from ._summary import SUMMARY_SCHEMA
 
 __all__ = [
     "MACHINE_HISTORY_SCHEMA",
@@ -37,7 +46,6 @@ __all__ = [
     "REPEAT_K",
     "REPEAT_N",
     "ROLLOUTS_SCHEMA",
-    "Analysed",
     "History",
     "Standing",
     "machine_history",
@@ -50,6 +58,8 @@ __all__ = [
 ORDER = ("first_seen", "rollout")
 #: A repeat offender, by default: failed in at least REPEAT_K of its last REPEAT_N rollouts.
 REPEAT_K, REPEAT_N = 2, 3
+# Fewer jobs than this in all are digested in this process: workers take a second to start.
+_FEW_JOBS = 20_000
 
 _CATALOG_COLUMNS: dict[str, object] = {
     "rollout": TEXT,
@@ -80,56 +90,42 @@ MACHINE_HISTORY_SCHEMA: dict[str, object] = {
 }
 
 
-class Analysed:
-    """One rollout's analyses, computed once: its :func:`job_summary` and :func:`failures`,
-    and its :func:`job_eta_metrics` (``per_job``) once asked for (they cost the most)."""
-
-    def __init__(self, events: pd.DataFrame, rollout: str, *, eta: bool = True) -> None:
-        self.rollout = rollout
-        self.summary = of_rollout(job_summary(events), rollout)
-        self.failures = of_rollout(failures(events, summary=self.summary), rollout)
-        self._per_job = job_eta_metrics(events, summary=self.summary) if eta else None
-
-    @property
-    def has_per_job(self) -> bool:
-        return self._per_job is not None
-
-    @property
-    def per_job(self) -> pd.DataFrame:
-        """:func:`job_eta_metrics` of the rollout."""
-        if self._per_job is None:
-            raise RuntimeError("per_job was not computed")  # History asks with eta=True
-        return self._per_job
-
-    def with_per_job(self, events: pd.DataFrame) -> Analysed:
-        """Compute ``per_job`` from the rollout's ``events`` (kept: the rest is done)."""
-        self._per_job = job_eta_metrics(events, summary=self.summary)
-        return self
-
-    def metrics(self, *, by: str | None = None) -> pd.DataFrame:
-        """:func:`group_metrics` of the rollout."""
-        return group_metrics(self.summary, self.per_job, by=by)
-
-
-#: A rollout to tabulate: its catalog row (rollout, asid, first_seen...) and its analyses.
-_Entry = tuple[Any, Analysed]
-
-
 class History:
     """Every rollout of a history store, analysed one at a time.
 
     ``History(path)`` (or :func:`open_history`) opens an existing store
     (``cfanalytics history add`` makes one); a :class:`HistoryStore` is taken as it is.
-    Analyses are kept per rollout while the store's files stay as they are.
+    ``engine`` digests the rollouts: ``"embedded"`` (worker processes here, ``workers`` of
+    them: default the cores), ``"dask"`` (a LocalCluster of ``workers`` processes, or the
+    cluster at ``scheduler``) or an :class:`~cfanalytics.analysis.Engine`. Close the history
+    (or use it in a ``with``) to stop a Dask engine's cluster.
     """
 
-    def __init__(self, store: HistoryStore | str | os.PathLike[str]) -> None:
+    def __init__(
+        self,
+        store: HistoryStore | str | os.PathLike[str],
+        *,
+        engine: str | Engine | None = None,
+        workers: int | None = None,
+        scheduler: str | None = None,
+    ) -> None:
         self.store = store if isinstance(store, HistoryStore) else HistoryStore(store)
-        self._cache: dict[str, Analysed] = {}
+        self.engine = engine_of(engine, workers=workers, scheduler=scheduler)
+        self._digests: dict[str, Digest] = {}
         self._signature: tuple[tuple[str, int, int], ...] = ()
 
     def __repr__(self) -> str:
         return f"History({str(self.store.path)!r})"
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the engine's workers (a later call starts them again)."""
+        self.engine.close()
 
     @property
     def path(self) -> Path:
@@ -173,12 +169,11 @@ class History:
         until: datetime | str | None = None,
     ) -> pd.DataFrame:
         """:func:`job_summary` of each rollout (or of ``rollout``), as if analysed alone,
-        one after another in :data:`ORDER`."""
-        self._fresh()
+        one after another in :data:`ORDER` (kept by nobody: it is as big as the jobs)."""
         names = (
             [rollout] if rollout else self.catalog(asid=asid, since=since, until=until)["rollout"]
         )
-        parts = [self._analysed(name, eta=False).summary for name in names]
+        parts = list(self.engine.map(summary_in_store, [(str(self.path), n) for n in names]))
         return pd.concat(parts, ignore_index=True) if parts else _empty(SUMMARY_SCHEMA)
 
     def rollouts(
@@ -192,32 +187,41 @@ class History:
         """One row per rollout, in :data:`ORDER`: the catalog's columns, then
         :data:`GROUP_METRICS` and ``worst_location`` (columns: :data:`ROLLOUTS_SCHEMA`).
 
-        ``on_progress(done, total)`` is called after each rollout is analysed.
+        ``on_progress(done, total)`` is called as rollouts are digested.
         """
         return _rollouts_table(self._entries(asid, since, until, on_progress=on_progress))
 
-    def analysed(self, rollout: str) -> Analysed:
-        """``rollout``'s analyses (:class:`Analysed`), kept while the store is unchanged."""
-        self._fresh()
-        return self._analysed(rollout, eta=True)
+    def digest(self, rollout: str) -> Digest:
+        """``rollout``'s :class:`Digest`, kept while the store is unchanged."""
+        return self._digested([rollout], jobs=0)[0]
 
     # -- inside ----------------------------------------------------------------------
 
-    def _fresh(self) -> None:
-        """Forget every analysis if the store's files changed since they were made."""
+    def _digested(
+        self,
+        names: Sequence[str],
+        on_progress: Callable[[int, int], object] | None = None,
+        *,
+        jobs: int,
+    ) -> list[Digest]:
+        """The digests of ``names`` (of ``jobs`` jobs in all), those not kept made by the
+        engine; a few small rollouts are digested here, where starting workers would cost
+        more than the work."""
         signature = _signature(self.path)
-        if signature != self._signature:
-            self._cache.clear()
+        if signature != self._signature:  # the store changed: nothing kept holds
+            self._digests.clear()
             self._signature = signature
-
-    def _analysed(self, rollout: str, *, eta: bool) -> Analysed:
-        found = self._cache.get(rollout)
-        if found is None:
-            found = Analysed(self.store.events(rollout=rollout), rollout, eta=eta)
-            self._cache[rollout] = found
-        elif eta and not found.has_per_job:
-            found.with_per_job(self.store.events(rollout=rollout))
-        return found
+        missing = [name for name in dict.fromkeys(names) if name not in self._digests]
+        total = len(set(names))
+        tasks = [(str(self.path), name) for name in missing]
+        few = isinstance(self.engine, Embedded) and jobs < _FEW_JOBS
+        engine = Embedded(workers=1) if few else self.engine
+        found = zip(missing, engine.map(digest_in_store, tasks), strict=True)
+        for done, (name, digested) in enumerate(found, start=total - len(missing) + 1):
+            self._digests[name] = digested
+            if on_progress is not None:
+                on_progress(done, total)
+        return [self._digests[name] for name in names]
 
     def _entries(
         self,
@@ -225,23 +229,30 @@ class History:
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         *,
-        eta: bool = True,
         on_progress: Callable[[int, int], object] | None = None,
     ) -> list[_Entry]:
-        """The catalog's rollouts, each with its analyses, in :data:`ORDER`."""
-        self._fresh()
+        """The catalog's rollouts, each with its digest, in :data:`ORDER`."""
         catalog = self.catalog(asid=asid, since=since, until=until)
-        entries = []
-        for done, row in enumerate(catalog.itertuples(index=False), start=1):
-            entries.append((row, self._analysed(row.rollout, eta=eta)))
-            if on_progress is not None:
-                on_progress(done, len(catalog))
-        return entries
+        rows = list(catalog.itertuples(index=False))
+        jobs = int(catalog["jobs"].sum())
+        digests = self._digested([row.rollout for row in rows], on_progress, jobs=jobs)
+        return list(zip(rows, digests, strict=True))
+
+    def _groups(self, entries: list[_Entry], by: str) -> list[pd.DataFrame]:
+        """:func:`group_metrics` per ``by`` of each entry's rollout."""
+        if by in DIGEST_GROUPS:
+            return [found.groups[by] for _, found in entries]
+        tasks = [(str(self.path), row.rollout, by) for row, _ in entries]
+        return list(self.engine.map(groups_in_store, tasks))
+
+
+#: A rollout to tabulate: its catalog row (rollout, asid, first_seen...) and its digest.
+_Entry = tuple[Any, Digest]
 
 
 def open_history(history: History | HistoryStore | str | os.PathLike[str]) -> History:
     """A :class:`History` of ``history``: a store's folder, a :class:`HistoryStore`, or a
-    :class:`History` (returned as it is, with what it already analysed)."""
+    :class:`History` (returned as it is, with what it already digested)."""
     return history if isinstance(history, History) else History(history)
 
 
@@ -259,7 +270,10 @@ def trend(
     ``rollout``, ``asid``, ``imageversionid``, ``first_seen``, ``by`` if given, ``metric``.
     """
     _check_trend(metric, by)
-    return _trend_table(open_history(history)._entries(asid, since, until), metric, by)
+    found = open_history(history)
+    entries = found._entries(asid, since, until)
+    groups = None if by is None else found._groups(entries, by)
+    return _trend_table(entries, metric, by, groups)
 
 
 def machine_history(
@@ -277,8 +291,7 @@ def machine_history(
     in at least ``k`` of its last ``n`` rollouts. Repeat offenders first, then by failures
     (columns: :data:`MACHINE_HISTORY_SCHEMA`)."""
     _check_offender(k, n)
-    entries = open_history(history)._entries(asid, since, until, eta=False)
-    return _machines_table(entries, k=k, n=n)
+    return _machines_table(open_history(history)._entries(asid, since, until), k=k, n=n)
 
 
 @dataclass(frozen=True)
@@ -301,9 +314,12 @@ class Standing:
         return tuple(self.rollouts["rollout"].iloc[:-1])
 
     def trend(self, metric: str, *, by: str | None = None) -> pd.DataFrame:
-        """:func:`trend` of these rollouts."""
+        """:func:`trend` of these rollouts, whole or ``by`` one of :data:`DIGEST_GROUPS`."""
         _check_trend(metric, by)
-        return _trend_table(self._entries, metric, by)
+        if by is not None and by not in DIGEST_GROUPS:
+            raise ValueError(f"a standing's trend is by {' or '.join(DIGEST_GROUPS)}, not {by!r}")
+        groups = None if by is None else [found.groups[by] for _, found in self._entries]
+        return _trend_table(self._entries, metric, by, groups)
 
     def rank(self, metric: str) -> tuple[int, int]:
         """Where this rollout's ``metric`` stands among these rollouts: 1 for the worst
@@ -343,21 +359,16 @@ def standing(
     if name is None:
         raise RolloutError("the events name no rollout (no ASID and no run), so none to place")
     found = open_history(history)
-    found._fresh()
     head = _head(frame, name)
     catalog = found.catalog(asid=None if pd.isna(head.asid) else int(head.asid))
     earlier = catalog.loc[_before(catalog, head) & (catalog["rollout"] != name).to_numpy()]
-    mine: _Entry = (head, Analysed(frame, name))
-    window = earlier if previous is None else earlier.tail(previous)
-    compared = [
-        (row, found._analysed(row.rollout, eta=True)) for row in window.itertuples(index=False)
-    ]
-    everyone = [
-        (row, found._analysed(row.rollout, eta=False)) for row in earlier.itertuples(index=False)
-    ]
-    entries = [*compared, mine]
+    rows = list(earlier.itertuples(index=False))
+    jobs = int(earlier["jobs"].sum())
+    everyone = list(zip(rows, found._digested([r.rollout for r in rows], jobs=jobs), strict=True))
+    mine: _Entry = (head, digest(frame, name))
+    compared = [*(everyone if previous is None else everyone[-previous:]), mine]
     machines = _machines_table([*everyone, mine], k=k, n=n)
-    return Standing(name, _rollouts_table(entries), machines, entries)
+    return Standing(name, _rollouts_table(compared), machines, compared)
 
 
 def _before(catalog: pd.DataFrame, head: Any) -> np.ndarray:
@@ -392,39 +403,39 @@ def _rollouts_table(entries: list[_Entry]) -> pd.DataFrame:
     """:meth:`History.rollouts` of the rollouts of ``entries``."""
     rows = []
     for row, found in entries:
-        metrics = found.metrics().iloc[0]
         head = {name: getattr(row, name) for name in _CATALOG_COLUMNS}
-        slowest = _slowest(found.metrics(by="location"))
-        rows.append({**head, **metrics.to_dict(), "worst_location": slowest})
+        metrics = found.metrics.iloc[0].to_dict()
+        rows.append({**head, **metrics, "worst_location": _slowest(found.groups["location"])})
     return conform(pd.DataFrame(rows, columns=list(ROLLOUTS_SCHEMA)), ROLLOUTS_SCHEMA)
 
 
-def _trend_table(entries: list[_Entry], metric: str, by: str | None) -> pd.DataFrame:
-    """:func:`trend` of the rollouts of ``entries``."""
+def _trend_table(
+    entries: list[_Entry], metric: str, by: str | None, groups: list[pd.DataFrame] | None
+) -> pd.DataFrame:
+    """:func:`trend` of the rollouts of ``entries`` (``groups``: each one's figures ``by``)."""
     head = ["rollout", "asid", "imageversionid", "first_seen"]
-    if by is None:
+    if by is None or groups is None:
         return _rollouts_table(entries)[[*head, metric]]
     parts = [pd.DataFrame(columns=[*head, by, metric])]
-    for row, analysed in entries:
-        groups = analysed.metrics(by=by)[[by, metric]]
-        parts.append(groups.assign(**{name: getattr(row, name) for name in head}))
+    for (row, _), frame in zip(entries, groups, strict=True):
+        parts.append(frame[[by, metric]].assign(**{name: getattr(row, name) for name in head}))
     schema = {**{c: _CATALOG_COLUMNS[c] for c in head}, by: TEXT, metric: GROUP_METRICS[metric]}
     return conform(pd.concat(parts, ignore_index=True), schema)
 
 
 def _machines_table(entries: list[_Entry], *, k: int, n: int) -> pd.DataFrame:
     """:func:`machine_history` of the rollouts of ``entries`` (in :data:`ORDER`)."""
-    seen, failed = [], []
-    for order, (row, analysed) in enumerate(entries):
-        seen.append(_units(analysed.summary, row.asid).assign(order=order, rollout=row.rollout))
-        if len(analysed.failures):
-            mine = _units(analysed.failures, row.asid)
-            failed.append(mine.assign(order=order, rollout=row.rollout))
-    if not seen:
+    parts = [
+        found.units.assign(order=order, rollout=row.rollout, asid=row.asid)
+        for order, (row, found) in enumerate(entries)
+    ]
+    if not parts:
         return _empty(MACHINE_HISTORY_SCHEMA)
-    jobs = pd.concat(seen, ignore_index=True).drop_duplicates(["unit", "order"], keep="last")
-    fails = pd.concat(failed, ignore_index=True) if failed else jobs.iloc[:0]
-    machines = [_machine_row(unit, rows, fails, k=k, n=n) for unit, rows in jobs.groupby("unit")]
+    jobs = pd.concat(parts, ignore_index=True)
+    jobs = jobs.loc[jobs["machine"].notna().to_numpy()]
+    jobs["unit"] = jobs["asid"].astype(TEXT) + "|" + jobs["kind"] + "|" + jobs["machine"]
+    jobs = jobs.loc[jobs["unit"].notna().to_numpy()]
+    machines = [_machine_row(rows, k=k, n=n) for _, rows in jobs.groupby("unit", sort=True)]
     out = conform(
         pd.DataFrame(machines, columns=list(MACHINE_HISTORY_SCHEMA)), MACHINE_HISTORY_SCHEMA
     )
@@ -434,34 +445,24 @@ def _machines_table(entries: list[_Entry], *, k: int, n: int) -> pd.DataFrame:
     )
 
 
-def _units(jobs: pd.DataFrame, asid: object) -> pd.DataFrame:
-    """The machine (or mirror) each row of a summary or failures table of a rollout of
-    ``asid`` is about, as ``unit``: a machine is known by its ASID, kind and name."""
-    name = jobs["machine"].where(jobs["kind"] != "mirror", jobs["mirror"])
-    unit = f"{asid}|" + jobs["kind"].astype(TEXT) + "|" + name
-    out = jobs.assign(machine=name, unit=unit, asid=pd.array([asid] * len(jobs), dtype=INT))
-    return out.loc[out["unit"].notna().to_numpy()]
-
-
-def _machine_row(
-    unit: str, rows: pd.DataFrame, fails: pd.DataFrame, *, k: int, n: int
-) -> dict[str, object]:
-    mine = fails.loc[(fails["unit"] == unit).to_numpy(dtype=bool, na_value=False)]
-    failed_in = set(mine["order"])
-    recent = sorted(rows["order"])[-n:]
-    failed_recent = sum(order in failed_in for order in recent)
-    classes = mine["error_class"].astype(TEXT).value_counts() if len(mine) else pd.Series()
+def _machine_row(rows: pd.DataFrame, *, k: int, n: int) -> dict[str, object]:
+    """One machine's row, from its jobs (one or more per rollout) in order."""
+    failed = rows.loc[rows["failed"].to_numpy(dtype=bool, na_value=False)]
+    failed_in = set(failed["order"])
+    seen_in = sorted(set(rows["order"]))
+    failed_recent = sum(order in failed_in for order in seen_in[-n:])
+    classes = failed["error_class"].value_counts()
     last = rows.iloc[-1]
     return {
         "asid": last["asid"],
-        "kind": str(last["kind"]),
+        "kind": last["kind"],
         "location": last["location"],
         "machine": last["machine"],
-        "rollouts": len(rows),
+        "rollouts": len(seen_in),
         "failed": len(failed_in),
         "failed_recent": failed_recent,
         "failure_classes": ", ".join(f"{c} {m}" for c, m in classes.items()) or pd.NA,
-        "last_failed": mine.sort_values("order")["rollout"].iloc[-1] if len(mine) else pd.NA,
+        "last_failed": failed["rollout"].iloc[-1] if len(failed) else pd.NA,
         "repeat_offender": failed_recent >= k,
     }
 

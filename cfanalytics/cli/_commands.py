@@ -243,9 +243,12 @@ def events(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    """``cfanalytics history add|list``: keep recordings in one store, list its rollouts."""
+    """``cfanalytics history add|list|synth``: keep recordings in one store, list its
+    rollouts, or write a synthetic history."""
     from ..recording import HistoryStore
 
+    if args.action == "synth":
+        return _synth(args)
     if args.action == "list":
         catalog = HistoryStore(args.store).catalog()
         out(render(json_records(catalog), list(catalog.columns), args.format))
@@ -258,13 +261,39 @@ def history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _synth(args: argparse.Namespace) -> int:
+    """``cfanalytics history synth``: a synthetic history, and one line of what it took."""
+    from time import perf_counter
+
+    from ..recording import synthesize
+
+    bar, on_progress = steps_bar("synth", unit="rollout")
+    started = perf_counter()
+    with bar:
+        made = synthesize(
+            args.to,
+            rollouts=args.rollouts,
+            jobs=args.jobs,
+            polls=args.polls,
+            seed=args.seed,
+            asids=args.asids,
+            on_progress=on_progress,
+        )
+    seconds = perf_counter() - started
+    out(
+        f"{args.to}: {made.rollouts} rollout(s), {made.rows:,} rows in {made.files} file(s), "
+        f"{seconds:.1f} s ({made.rows / max(seconds, 1e-9):,.0f} rows/s)"
+    )
+    return 0
+
+
 def rollouts(args: argparse.Namespace) -> int:
     """``cfanalytics rollouts``: one row per rollout of a history store."""
     from ..analysis import History
 
-    history = History(args.store)
+    engine = {"engine": args.engine, "workers": args.workers, "scheduler": args.scheduler}
     bar, on_progress = steps_bar("rollouts", unit="rollout")
-    with bar:
+    with History(args.store, **engine) as history, bar:
         table = history.rollouts(
             asid=args.asid, since=args.since, until=args.until, on_progress=on_progress
         )

@@ -270,7 +270,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     p = sub.add_parser(
         "history",
-        help="keep every recording in one store: add sources, list its rollouts",
+        help="keep every recording in one store: add sources, list its rollouts, synthesize",
         description="A history store is one folder of Parquet files (Hive-partitioned by ASID "
         "and month) that DuckDB, Polars, pyarrow, pandas and Dask read as they are. Adding is "
         "idempotent, atomic and safe with several processes at once.",
@@ -282,6 +282,24 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q = actions.add_parser("list", help="one row per rollout in the store")
     q.add_argument("store", metavar="DIR", help="the store folder")
     _add_format(q)
+    q = actions.add_parser(
+        "synth",
+        help="write a synthetic history: realistic rollouts made with numpy, for scale work",
+        description="Write N synthetic rollouts of J jobs (one in ten a mirror) over ASIDs "
+        "1..K to a store, one per ASID and week, each job listed by about P polls: "
+        "non-linear progress, optimistic ETAs, clustered failures, a few HTTP 503 polls. "
+        "The same arguments always give the same events.",
+    )
+    q.add_argument("--rollouts", type=int, required=True, metavar="N", help="rollouts to write")
+    q.add_argument("--jobs", type=int, required=True, metavar="J", help="install jobs per rollout")
+    q.add_argument(
+        "--polls", type=int, required=True, metavar="P", help="polls per job, on average"
+    )
+    q.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
+    q.add_argument(
+        "--asids", type=int, default=1, metavar="K", help="ASIDs 1..K to spread over (1)"
+    )
+    q.add_argument("--to", required=True, metavar="DIR", help="the store folder")
 
     p = sub.add_parser(
         "rollouts",
@@ -297,6 +315,25 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("--until", metavar="DATE", help="only rollouts that started before DATE (UTC)")
     _add_format(p)
+    p.add_argument(
+        "--engine",
+        choices=("embedded", "dask"),
+        default="embedded",
+        help="where rollouts are analysed: worker processes here (embedded, the default) or "
+        "a Dask cluster",
+    )
+    p.add_argument(
+        "--workers",
+        type=_positive,
+        metavar="N",
+        help="worker processes (embedded: default the cores; dask's LocalCluster: 2)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="with --engine dask: an existing cluster's scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(default: a LocalCluster here)",
+    )
 
     p = sub.add_parser(
         "scan-secrets",

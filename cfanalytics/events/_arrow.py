@@ -1,178 +1,259 @@
-"""The fastest reader of status bodies: pyarrow's JSON parser, when the bodies allow it.
+"""The fastest reader of status bodies: pyarrow's JSON parser, a chunk of bodies at a time.
 
-It takes a batch only when every value already has a type its rule in the client's
-:data:`~cfanalytics.client.STATUS_FIELDS` reads without judgement (ints within the bounds,
-for ids, counts and times; digit strings for times; booleans or 0/1 for flags; text or ints
-for text) and nothing needs ``extra``: no unknown field, no repeated key (pyarrow refuses
-those outright). Otherwise it declines, and the Python readers of :mod:`._fast`, which
-handle every quirk, take the batch. Tests hold all readers to the same rows.
+A chunk is taken only when every value already has a type its rule in the client's
+:data:`~cfanalytics.client.STATUS_FIELDS` reads without judgement (:mod:`._arrowtypes`) and
+nothing needs ``extra`` but repeated keys: no unknown field. A key sent twice in one job (the
+documented ``restart``), which pyarrow refuses, is learned from pyarrow's error and the chunk
+rewritten so that every occurrence is kept (:mod:`._dupkeys`). A chunk this reader declines, and
+a body it cannot vouch for, go to the Python readers of :mod:`._fast`, which handle every
+quirk. Tests hold all readers to the same rows.
+
+Chunks of a few MB parse faster than one buffer of everything (less memory to map, and a
+pyarrow error costs one chunk) and let one odd body send only its chunk to the slower readers.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
-from ._schema import SCHEMA
+from ..client import STATUS_FIELDS
+from ._arrowtypes import typed_values
+from ._dupkeys import Rewriter, index_name, merge, repeated_key, value_name
+from ._schema import TEXT
 
-__all__ = ["arrow_values", "eligible", "within"]
+__all__ = ["ArrowRead", "arrow_values", "eligible", "read_bodies"]
 
 _PREFIX = '{"installs": ['
+#: Characters of bodies parsed at once.
+_CHUNK = 4 << 20
+#: Bodies with at most this many "{" (and no "[" below the job list) nest no deeper: pyarrow's
+#: parser recurses without a limit (20,000 levels crash it with an 8 MB stack).
+_SHALLOW = 1000
+#: pyarrow errors one repeated key at a time: a chunk is parsed at most this often.
+_TRIES = 6
 
 
-def within(numbers: pd.array, bounds: range | None) -> bool:
-    """Whether every number of an ``Int64`` array (nulls aside) lies in ``bounds``."""
-    if bounds is None:
-        return True
-    inside = (numbers >= bounds.start) & (numbers < bounds.stop)
-    return bool(inside.fillna(True).all())
+@dataclass(frozen=True, slots=True)
+class ArrowRead:
+    """What pyarrow read of some bodies: typed columns, each row's body, and the rest."""
+
+    values: dict[str, Any]  #: typed columns by name, ``extra`` included
+    owner: np.ndarray  #: each row's body, as an index into the texts read
+    declined: list[int]  #: the texts left to the exact readers
 
 
-def _int64(array: pa.Array) -> pd.array | None:
-    if pa.types.is_null(array.type):
-        return pd.array([None] * len(array), dtype="Int64")
-    if not pa.types.is_int64(array.type):
-        return None
-    return array.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get).array
+@dataclass(slots=True)
+class _Chunk:
+    """The parsed jobs of some bodies, field by field."""
 
-
-def _ints(array: pa.Array, rule: FieldRule) -> pd.array | None:
-    numbers = _int64(array)
-    return numbers if numbers is not None and within(numbers, rule.bounds) else None
-
-
-def _seconds(array: pa.Array, rule: FieldRule) -> pd.array | None:
-    if pa.types.is_string(array.type):
-        if pc.all(pc.match_substring_regex(array, "^[0-9]*$")).as_py() not in (True, None):
-            return None
-        array = pc.cast(
-            pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array), pa.int64()
-        )
-    numbers = _ints(array, rule)
-    if numbers is None:
-        return None
-    return pd.to_datetime(numbers, unit="s", utc=True).astype(SCHEMA[rule.name]).array
-
-
-def _flags(array: pa.Array, rule: FieldRule) -> pd.array | None:
-    if pa.types.is_null(array.type):
-        return pd.array([None] * len(array), dtype="boolean")
-    if pa.types.is_boolean(array.type):
-        return array.to_pandas(types_mapper={pa.bool_(): pd.BooleanDtype()}.get).array
-    if pa.types.is_int64(array.type):
-        values = _int64(array)
-        if values is not None and bool(values.isin([0, 1]).fillna(True).all()):
-            return values.astype("boolean")
-    return None
-
-
-def _texts(array: pa.Array, rule: FieldRule) -> pd.array | None:
-    if pa.types.is_int64(array.type):
-        array = pc.cast(array, pa.string())
-    elif pa.types.is_null(array.type):
-        array = pa.array([None] * len(array), pa.string())
-    elif not pa.types.is_string(array.type):
-        return None
-    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-    return pd.array(array, dtype=pd.StringDtype())
-
-
-def _state_ids(ids: pa.Array, names: pa.Array) -> pd.array | None:
-    numbers = _int64(ids)
-    if numbers is None or not (pa.types.is_string(names.type) or pa.types.is_null(names.type)):
-        return None
-    if numbers.isna().any():
-        derived = pd.Series(names.to_pylist(), dtype=object).map(state_id_of)
-        numbers = pd.array(
-            np.where(numbers.isna(), derived.astype("Int64"), numbers), dtype="Int64"
-        )
-    return numbers
-
-
-_BY_TYPE: dict[FieldType, Callable[[pa.Array, FieldRule], pd.array | None]] = {
-    "int": _ints,
-    "time": _seconds,
-    "flag": _flags,
-    "text": _texts,
-}
-#: The columns typed field by field: the state has its own reader, and its name no column.
-_COLUMNS = {n: r for n, r in STATUS_FIELDS.items() if r.type != "state" and n in SCHEMA}
-
-
-def _jobs(texts: Sequence[str]) -> tuple[pa.StructArray, np.ndarray] | None:
-    try:
-        table = pj.read_json(io.BytesIO("\n".join(texts).encode()))
-    except (pa.ArrowInvalid, UnicodeEncodeError):
-        return None  # a repeated key, a type that changes between rows, ...
-    if table.column_names != ["installs"]:
-        return None
-    installs = table.column("installs").combine_chunks()
-    if not pa.types.is_list(installs.type) or not pa.types.is_struct(installs.type.value_type):
-        return None
-    lengths = pc.list_value_length(installs).to_numpy(zero_copy_only=False)
-    return installs.flatten(), np.repeat(np.arange(len(texts)), lengths)
+    fields: dict[str, Any]
+    owner: np.ndarray
+    keys: int  #: how many of the rewriter's keys were rewritten in it
+    bodies: list[int] = field(default_factory=list)
 
 
 def eligible(text: str) -> bool:
-    """Whether a body may go to pyarrow: one compact line holding a non-empty, flat job list.
+    """Whether a body may go to pyarrow: one line holding a non-empty, shallow job list.
 
-    Flat: no array or object below the jobs (a string holding "[" declines too: the Python
-    readers take it, which is only slower).
+    Shallow: no array below the job list, and few "{" or none but those opening a job (a "["
+    or "{" in a string counts too: that body only goes to the slower readers).
     """
     return (
         text.startswith(_PREFIX)
         and not text.startswith(_PREFIX + "]")
         and "\n" not in text
-        and _flat(text)
+        and text.find("[", len(_PREFIX)) == -1
+        and (text.count("{") <= _SHALLOW or _flat(text))
     )
 
 
 def _flat(text: str) -> bool:
-    """No array below the job list, and no "{" but those opening a job (the first, and each
-    after "}," or "}, "): pyarrow's parser recurses without a limit (a 40 kB body nested
-    20,000 deep crashes the process), so it never sees a nested body. Counting is C-speed;
-    a brace in a string declines too, which only sends that body to the slower readers."""
+    """No "{" but those opening a job (the first, and each after "}," or "}, "): counting is
+    C-speed; a brace in a string declines too, which only sends that body to the slower readers."""
     start = len(_PREFIX)
     jobs = 1 + text.count("},{", start) + text.count("}, {", start)
-    return text.find("[", start) == -1 and text.count("{", start) == jobs
+    return text.count("{", start) == jobs
 
 
 def arrow_values(texts: Sequence[str]) -> tuple[dict[str, Any], np.ndarray] | None:
-    """Typed values of every job of ``texts`` by field, and each row's body; or None."""
+    """Typed values of every job of ``texts`` by field, and each row's body; None unless
+    pyarrow read every one of them."""
+    read = read_bodies(texts)
+    return None if read.declined else (read.values, read.owner)
+
+
+def read_bodies(texts: Sequence[str]) -> ArrowRead:
+    """Read ``texts`` (each :func:`eligible`) chunk by chunk; see the module docstring."""
+    rewriter = Rewriter()
+    chunks: list[_Chunk] = []
+    declined: list[int] = []
+    for indices in _chunks(texts):
+        chunk, refused = _parse(texts, indices, rewriter)
+        declined += refused
+        if chunk is not None:
+            chunks.append(chunk)
+    for chunk in chunks:
+        _rename_plain(chunk, rewriter)
+    values, owner, refused = _typed_chunks(chunks, rewriter)
+    return ArrowRead(values, owner, sorted({*declined, *refused}))
+
+
+def _chunks(texts: Sequence[str]) -> Iterator[list[int]]:
+    indices: list[int] = []
+    size = 0
+    for i, text in enumerate(texts):
+        indices.append(i)
+        size += len(text)
+        if size >= _CHUNK:
+            yield indices
+            indices, size = [], 0
+    if indices:
+        yield indices
+
+
+def _parse(
+    texts: Sequence[str], indices: list[int], rewriter: Rewriter
+) -> tuple[_Chunk | None, list[int]]:
+    """The chunk of bodies ``indices``, and the bodies declined."""
+    for _ in range(_TRIES):
+        kept = indices
+        text = "\n".join(texts[i] for i in kept)
+        if rewriter.keys:
+            if not rewriter.fits(text):
+                kept = [i for i in indices if rewriter.fits(texts[i])]
+                text = "\n".join(texts[i] for i in kept)
+            text = rewriter.rewrite(text)
+        refused = sorted(set(indices) - set(kept))
+        if not kept:
+            return None, refused
+        try:
+            table = pj.read_json(io.BytesIO(text.encode()))
+        except UnicodeEncodeError:  # a lone surrogate: the exact readers decide
+            return None, indices
+        except pa.ArrowInvalid as exc:
+            key = repeated_key(str(exc))
+            if key is None or not rewriter.learn(key):
+                return None, indices
+            continue  # rewrite the chunk with the key learned
+        jobs = _jobs(table, len(kept))
+        if jobs is None:
+            return None, indices
+        fields, lengths = jobs
+        # "[ ]" is still an observation, one row without a job: the exact readers write it.
+        refused += [i for i, n in zip(kept, lengths, strict=True) if n == 0]
+        owner = np.repeat(np.asarray(kept, dtype=np.int64), lengths)
+        listed = [i for i, n in zip(kept, lengths, strict=True) if n]
+        return _Chunk(fields, owner, len(rewriter.keys), listed), refused
+    return None, indices
+
+
+def _jobs(table: pa.Table, lines: int) -> tuple[dict[str, Any], np.ndarray] | None:
+    """The jobs' fields and each body's number of jobs; None unless one list per line."""
+    if table.column_names != ["installs"] or table.num_rows != lines:
+        return None  # a line pyarrow read as two objects ("{...} {...}", or a "\r" between)
+    installs = table.column("installs")
+    if not pa.types.is_list(installs.type) or not pa.types.is_struct(installs.type.value_type):
+        return None
+    if installs.null_count:
+        return None
+    jobs = [chunk.flatten() for chunk in installs.chunks]
+    if any(job.null_count for job in jobs):
+        return None  # a null in the list: not a job object
+    kind = installs.type.value_type
+    fields = {
+        kind.field(i).name: pa.chunked_array([job.field(i) for job in jobs], kind.field(i).type)
+        for i in range(kind.num_fields)
+    }
+    lengths = np.concatenate(
+        [chunk.value_lengths().to_numpy(zero_copy_only=False) for chunk in installs.chunks]
+    )
+    return fields, lengths
+
+
+def _rename_plain(chunk: _Chunk, rewriter: Rewriter) -> None:
+    """A key learned after the chunk was read (so sent at most once per job in it) becomes
+    its first slot, as if rewritten."""
+    for k in range(chunk.keys, len(rewriter.keys)):
+        value = chunk.fields.pop(rewriter.keys[k], None)
+        if value is not None:
+            chunk.fields[value_name(k, 0)] = value
+            chunk.fields[index_name(k, 0)] = pa.chunked_array([pa.array(np.zeros(len(value), np.int64))])
+
+
+def _typed_chunks(
+    chunks: list[_Chunk], rewriter: Rewriter
+) -> tuple[dict[str, Any], np.ndarray, list[int]]:
+    """Typed values of all chunks at once; chunk by chunk when they disagree on a type or one
+    needs judgement (its bodies are then declined)."""
+    if not chunks:
+        return {}, np.zeros(0, dtype=np.int64), []
+    combined = _combined(chunks)
+    values = None if combined is None else _typed(combined, rewriter)
+    if values is not None or len(chunks) == 1:
+        if values is None:
+            return {}, np.zeros(0, dtype=np.int64), chunks[0].bodies
+        return values, np.concatenate([c.owner for c in chunks]), []
+    parts: list[tuple[dict[str, Any], np.ndarray]] = []
+    declined: list[int] = []
+    for chunk in chunks:
+        typed = _typed(chunk.fields, rewriter)
+        if typed is None:
+            declined += chunk.bodies
+        else:
+            parts.append((typed, chunk.owner))
+    if not parts:
+        return {}, np.zeros(0, dtype=np.int64), declined
+    values = {name: _concat([typed[name] for typed, _ in parts]) for name in parts[0][0]}
+    return values, np.concatenate([owner for _, owner in parts]), declined
+
+
+def _combined(chunks: list[_Chunk]) -> dict[str, pa.ChunkedArray] | None:
+    """Every field over all chunks; None when chunks read a field as different types."""
+    names = dict.fromkeys(name for chunk in chunks for name in chunk.fields)
+    combined = {}
+    for name in names:
+        kinds = {c.fields[name].type for c in chunks if name in c.fields} - {pa.null()}
+        if len(kinds) > 1:
+            return None
+        kind = kinds.pop() if kinds else pa.null()
+        parts = [c.fields.get(name, pa.nulls(len(c.owner), kind)) for c in chunks]
+        parts = [part if part.type == kind else part.cast(kind) for part in parts]
+        combined[name] = pa.chunked_array(
+            [piece for part in parts for piece in getattr(part, "chunks", [part])], kind
+        )
+    return combined
+
+
+def _typed(fields: dict[str, Any], rewriter: Rewriter) -> dict[str, Any] | None:
+    """Typed values of one set of fields, repeated keys merged back; None to decline."""
     try:
-        return _values(texts)
+        return _typed_or_raise(dict(fields), rewriter)
     except (pa.ArrowInvalid, OverflowError):
         return None  # e.g. a digit string too long for int64: the exact readers decide
 
 
-def _values(texts: Sequence[str]) -> tuple[dict[str, Any], np.ndarray] | None:
-    parsed = _jobs(texts)
-    if parsed is None:
-        return None
-    jobs, owner = parsed
-    fields = {jobs.type.field(i).name for i in range(jobs.type.num_fields)}
-    if not fields <= STATUS_FIELDS.keys() or "jobid" not in fields:
-        return None  # unknown fields belong in extra: the Python reader keeps them
-    null = pa.nulls(len(jobs))
-    column = {name: jobs.field(name) if name in fields else null for name in STATUS_FIELDS}
-    if column["jobid"].null_count:
-        return None
-    values: dict[str, Any] = {}
-    for name, rule in _COLUMNS.items():
-        typed = _BY_TYPE[rule.type](column[name], rule)
-        if typed is None:
+def _typed_or_raise(fields: dict[str, Any], rewriter: Rewriter) -> dict[str, Any] | None:
+    rows = len(next(iter(fields.values()))) if fields else 0
+    extra = None
+    if rewriter.keys:
+        extra = merge(fields, rewriter.keys, rewriter.slots, rows)
+        if extra is None:
             return None
-        values[name] = typed
-    ids = _state_ids(column["jobstateid"], column["jobstatename"])
-    if ids is None:
-        return None
-    values["jobstateid"] = ids
-    return values, owner
+    if not fields.keys() <= STATUS_FIELDS.keys() or "jobid" not in fields:
+        return None  # unknown fields belong in extra: the Python reader keeps them
+    values = typed_values(fields, rows)
+    if values is not None:
+        values["extra"] = pd.array(pa.nulls(rows, pa.string()) if extra is None else extra, dtype=TEXT)
+    return values
+
+
+def _concat(arrays: list[Any]) -> Any:
+    return pd.concat([pd.Series(a, copy=False) for a in arrays], ignore_index=True).array

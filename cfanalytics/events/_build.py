@@ -216,8 +216,10 @@ def events_from_exchanges(exchanges: Iterable[Exchange], *, run_id: str) -> pd.D
         for pos, row in enumerate(exchange_rows(exchange, run_id=run_id, seq=seq))
     ]
     if not rows:  # the column readers typed everything already: only fill and order
-        blank = empty_events().reindex(range(len(columns["jobid"])))
-        return validate(pd.DataFrame({n: columns.get(n, blank[n]) for n in COLUMNS}))
+        missing = [name for name in COLUMNS if name not in columns]
+        blank = empty_events()[missing].reindex(range(len(columns["jobid"])))
+        frame = {name: columns[name] if name in columns else blank[name] for name in COLUMNS}
+        return validate(pd.DataFrame(frame, copy=False))
     slow = conform(pd.DataFrame(rows).drop(columns="_pos")).assign(_pos=[r["_pos"] for r in rows])
     frame = pd.concat([pd.DataFrame(columns), slow], ignore_index=True)
     frame = frame.sort_values(["seq", "_pos"], kind="stable").drop(columns="_pos")

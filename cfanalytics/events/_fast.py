@@ -20,10 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
-from ._arrow import arrow_values, eligible, within
-from ._schema import SCHEMA, STATES
+from ._arrow import eligible, read_bodies
+from ._arrowtypes import within
+from ._schema import ENDPOINTS, SCHEMA, STATES, TEXT
 
 __all__ = ["StatusBody", "status_frame"]
 
@@ -263,18 +265,17 @@ def _collect(bodies: Sequence[StatusBody]) -> tuple[list[int], list[Any], list[i
 def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str, Any], list[int]]:
     """Columns of the rows of ``bodies``, and the indices of bodies it left to the general reader.
 
-    pyarrow reads the batch when it can (:mod:`._arrow`); else the Python readers here do.
+    pyarrow reads what it can (:mod:`._arrow`); the Python readers here the rest.
     Columns come with their final dtypes, plus ``_pos``: the row's place within its response.
     """
     taken = [i for i, body in enumerate(bodies) if eligible(body.text)]
-    fast = arrow_values([bodies[i].text for i in taken]) if taken else None
-    if fast is not None:
-        columns, rows_of = fast
-        owner = np.asarray(taken, dtype="int64")[rows_of]
-        columns["extra"] = pd.array([None] * len(owner), dtype="string")
-        leftovers = sorted(set(range(len(bodies))) - set(taken))
-    else:
-        columns, owner, leftovers = _python_columns(bodies)
+    read = read_bodies([bodies[i].text for i in taken])
+    owner = np.asarray(taken, dtype=np.int64)[read.owner]
+    rest = sorted({*range(len(bodies))} - {*taken} | {taken[i] for i in read.declined})
+    slow, slow_owner, slow_leftovers = _python_columns([bodies[i] for i in rest])
+    leftovers = [rest[i] for i in slow_leftovers]
+    slow_owner = np.asarray(rest, dtype=np.int64)[slow_owner]
+    columns, owner = _merged((read.values, owner), (slow, slow_owner))
     columns["state"] = _state_names(columns["jobstateid"])
     columns |= _shared(bodies, owner, run_id)
     mirroring = columns["mirroring"]
@@ -282,6 +283,23 @@ def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str
     columns["kind"] = pd.Categorical.from_codes(kind_codes, dtype=SCHEMA["kind"])
     columns["_pos"] = _positions(owner)
     return columns, leftovers
+
+
+def _merged(
+    *parts: tuple[dict[str, Any], np.ndarray],
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The rows of both readers in body order (a body's rows stay together, in order)."""
+    parts = tuple(part for part in parts if len(part[1]))
+    if len(parts) < 2:
+        return parts[0] if parts else _python_columns([])[:2]
+    owner = np.concatenate([o for _, o in parts])
+    order = np.argsort(owner, kind="stable")
+    columns = {
+        name: pd.concat([pd.Series(c[name], copy=False) for c, _ in parts], ignore_index=True)
+        .array.take(order)
+        for name in parts[0][0]
+    }
+    return columns, owner[order]
 
 
 def _python_columns(bodies: Sequence[StatusBody]) -> tuple[dict[str, Any], np.ndarray, list[int]]:
@@ -314,12 +332,14 @@ def _shared(bodies: Sequence[StatusBody], owner: np.ndarray, run_id: str) -> dic
         )
 
     return {
-        "run_id": pd.array([run_id] * len(owner), dtype="string"),
+        "run_id": pd.array(pa.repeat(pa.scalar(run_id, pa.large_string()), len(owner)), dtype=TEXT),
         "seq": per_row([b.seq for b in bodies], "Int64"),
         "observed_at": pd.Series(pd.to_datetime([b.observed_at for b in bodies], utc=True))
         .astype(SCHEMA["observed_at"])
         .array.take(owner),
-        "endpoint": pd.Categorical(["status"] * len(owner), dtype=SCHEMA["endpoint"]),
+        "endpoint": pd.Categorical.from_codes(
+            np.full(len(owner), ENDPOINTS.index("status"), dtype=np.int8), dtype=SCHEMA["endpoint"]
+        ),
         "http_status": per_row([b.http_status for b in bodies], "Int64"),
         "asid": per_row([b.asid for b in bodies], "Int64"),
     }

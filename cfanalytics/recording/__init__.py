@@ -6,7 +6,8 @@ event rows, event logs (JSONL while a run lasts, Parquet after), the :class:`Rol
 that queues and polls, the runs (:func:`record`, :func:`replay`, :func:`resume` and their
 async forms), the sources any analysis reads (:func:`load_source`,
 :func:`events_from_cassette`), the :class:`HistoryStore` that keeps every recording in one
-Parquet dataset, the shipped samples and the secret scanner.
+Parquet dataset, the synthetic histories for scale work (:func:`synthesize`), the shipped
+samples and the secret scanner.
 """
 
 from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
@@ -47,12 +48,15 @@ from ._sources import (
     load_source,
     source_kind,
 )
+from ._synth import BATCH_ROWS, MANY_JOBS, Synthesized, synthesize, synthetic_events
 
 __all__ = [
+    "BATCH_ROWS",
     "CASSETTE_SUFFIXES",
     "FAILURES_KEY",
     "FILTERED",
     "HISTORY",
+    "MANY_JOBS",
     "MIN_SECRET_LENGTH",
     "QUEUEABLE",
     "SAMPLES",
@@ -80,6 +84,7 @@ __all__ = [
     "RunPlan",
     "Sample",
     "SourceKind",
+    "Synthesized",
     "arecord",
     "areplay",
     "aresume",
@@ -103,4 +108,6 @@ __all__ = [
     "resume",
     "scan_paths",
     "source_kind",
+    "synthesize",
+    "synthetic_events",
 ]

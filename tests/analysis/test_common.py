@@ -25,9 +25,17 @@ def demo() -> pd.DataFrame:
 
 
 def public_functions() -> list[Callable[..., Any]]:
-    """Every function and class the analysis package exports."""
+    """Every function and class the analysis package exports, but the engines: they say
+    where to run, and analyse nothing (every setting of theirs is keyword-only)."""
     named = (getattr(analysis, name) for name in analysis.__all__)
-    return [thing for thing in named if callable(thing)]
+    engines = (analysis.Embedded, analysis.Dask, analysis.Engine)
+    return [thing for thing in named if callable(thing) and thing not in engines]
+
+
+@pytest.mark.parametrize("engine", [analysis.Embedded, analysis.Dask])
+def test_every_setting_of_an_engine_is_keyword_only(engine: type) -> None:
+    parameters = list(inspect.signature(engine).parameters.values())
+    assert parameters and all(p.kind is p.KEYWORD_ONLY for p in parameters)
 
 
 @pytest.mark.parametrize("function", public_functions(), ids=lambda f: f.__name__)

@@ -98,8 +98,11 @@ def test_group_metrics_by_location_add_up_to_the_rollout() -> None:
 def test_worst_location_has_the_slowest_median_install(store: Path) -> None:
     history = History(store)
     for row in history.rollouts().itertuples():
-        found = history.analysed(row.rollout)
-        by_location = group_metrics(found.summary, found.per_job, by="location")
+        events = history.events(rollout=row.rollout)
+        summary = job_summary(events)
+        by_location = group_metrics(
+            summary, job_eta_metrics(events, summary=summary), by="location"
+        )
         if by_location["install_p50_s"].notna().any():
             slowest = by_location.loc[by_location["install_p50_s"].idxmax(), "location"]
             assert row.worst_location == slowest
