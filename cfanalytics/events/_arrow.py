@@ -34,11 +34,14 @@ __all__ = ["ArrowRead", "arrow_values", "eligible", "read_bodies"]
 _PREFIX = '{"installs": ['
 #: Characters of bodies parsed at once.
 _CHUNK = 4 << 20
-#: Bodies with at most this many "{" (and no "[" below the job list) nest no deeper: pyarrow's
-#: parser recurses without a limit (20,000 levels crash it with an 8 MB stack).
+#: Bodies with at most this many "{" (and no "[" below the job list) nest no deeper, which
+#: matters because pyarrow's parser recurses without a limit (measured with pyarrow 26: 10,000
+#: levels parse and 20,000 crash the process with an 8 MB stack; 2,000 and 4,000 with 1 MB).
+#: A nested value it parses is of a type no rule takes: the chunk is declined.
 _SHALLOW = 1000
-#: pyarrow errors one repeated key at a time: a chunk is parsed at most this often.
-_TRIES = 6
+#: pyarrow reports one repeated key at a time (a chunk is parsed again for each), and slots
+#: double at most three times.
+_TRIES = len(STATUS_FIELDS) + 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ def _parse(
             table = pj.read_json(io.BytesIO(text.encode()))
         except UnicodeEncodeError:  # a lone surrogate: the exact readers decide
             return None, indices
-        except pa.ArrowInvalid as exc:
+        except pa.ArrowException as exc:  # pyarrow refuses: learn the key, or decline
             key = repeated_key(str(exc))
             if key is None or not rewriter.learn(key):
                 return None, indices
@@ -185,7 +188,9 @@ def _rename_plain(chunk: _Chunk, rewriter: Rewriter) -> None:
         value = chunk.fields.pop(rewriter.keys[k], None)
         if value is not None:
             chunk.fields[value_name(k, 0)] = value
-            chunk.fields[index_name(k, 0)] = pa.chunked_array([pa.array(np.zeros(len(value), np.int64))])
+            chunk.fields[index_name(k, 0)] = pa.chunked_array(
+                [pa.array(np.zeros(len(value), np.int64))]
+            )
 
 
 def _typed_chunks(
@@ -196,7 +201,8 @@ def _typed_chunks(
     if not chunks:
         return {}, np.zeros(0, dtype=np.int64), []
     combined = _combined(chunks)
-    values = None if combined is None else _typed(combined, rewriter)
+    rows = sum(len(c.owner) for c in chunks)
+    values = None if combined is None else _typed(combined, rewriter, rows)
     if values is not None or len(chunks) == 1:
         if values is None:
             return {}, np.zeros(0, dtype=np.int64), chunks[0].bodies
@@ -204,7 +210,7 @@ def _typed_chunks(
     parts: list[tuple[dict[str, Any], np.ndarray]] = []
     declined: list[int] = []
     for chunk in chunks:
-        typed = _typed(chunk.fields, rewriter)
+        typed = _typed(chunk.fields, rewriter, len(chunk.owner))
         if typed is None:
             declined += chunk.bodies
         else:
@@ -232,16 +238,16 @@ def _combined(chunks: list[_Chunk]) -> dict[str, pa.ChunkedArray] | None:
     return combined
 
 
-def _typed(fields: dict[str, Any], rewriter: Rewriter) -> dict[str, Any] | None:
-    """Typed values of one set of fields, repeated keys merged back; None to decline."""
+def _typed(fields: dict[str, Any], rewriter: Rewriter, rows: int) -> dict[str, Any] | None:
+    """Typed values of the ``rows`` jobs of ``fields``, repeated keys merged back; None to
+    decline."""
     try:
-        return _typed_or_raise(dict(fields), rewriter)
-    except (pa.ArrowInvalid, OverflowError):
+        return _typed_or_raise(dict(fields), rewriter, rows)
+    except (pa.ArrowException, OverflowError):
         return None  # e.g. a digit string too long for int64: the exact readers decide
 
 
-def _typed_or_raise(fields: dict[str, Any], rewriter: Rewriter) -> dict[str, Any] | None:
-    rows = len(next(iter(fields.values()))) if fields else 0
+def _typed_or_raise(fields: dict[str, Any], rewriter: Rewriter, rows: int) -> dict[str, Any] | None:
     extra = None
     if rewriter.keys:
         extra = merge(fields, rewriter.keys, rewriter.slots, rows)
@@ -251,7 +257,9 @@ def _typed_or_raise(fields: dict[str, Any], rewriter: Rewriter) -> dict[str, Any
         return None  # unknown fields belong in extra: the Python reader keeps them
     values = typed_values(fields, rows)
     if values is not None:
-        values["extra"] = pd.array(pa.nulls(rows, pa.string()) if extra is None else extra, dtype=TEXT)
+        values["extra"] = pd.array(
+            pa.nulls(rows, pa.string()) if extra is None else extra, dtype=TEXT
+        )
     return values
 
 

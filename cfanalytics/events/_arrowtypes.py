@@ -9,7 +9,7 @@ Python readers, which flag what they cannot read, take the bodies.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,8 @@ from ._schema import SCHEMA
 
 __all__ = ["typed_values", "within"]
 
-Arrow = pa.Array | pa.ChunkedArray
+#: A pyarrow array, whole or in chunks.
+Arrow: TypeAlias = pa.Array | pa.ChunkedArray
 
 
 def within(numbers: pd.array, bounds: range | None) -> bool:
@@ -43,7 +44,7 @@ def _inside(array: Arrow, bounds: range | None) -> bool:
 def _numbers(array: Arrow) -> tuple[np.ndarray, np.ndarray]:
     """An int64 or bool array's values (nulls as 0) and null mask, as writable numpy arrays."""
     zero = pa.scalar(False if pa.types.is_boolean(array.type) else 0, array.type)
-    values = np.array(pc.fill_null(array, zero).to_numpy())
+    values = np.array(pc.fill_null(array, zero).to_numpy(zero_copy_only=False))
     return values, np.array(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
 
 

@@ -1,10 +1,11 @@
 """A column-wise reader for successful status responses: the bulk of every recording.
 
-:func:`status_frame` builds the rows of many status bodies at once, column by column,
-converting each column in one vectorised step when its values already have the documented
-type, and value by value (with the client's own readers) only where they do not. It gives
-exactly the rows :func:`~cfanalytics.events.exchange_rows` gives (a test holds the
-two to that); a body it cannot take (an envelope, an odd shape) is left to that reader.
+:func:`status_frame` builds the rows of many status bodies at once, column by column. pyarrow
+reads what it can (:mod:`._arrow`, repeated keys included); the Python readers here take the
+rest, converting each column in one vectorised step when its values already have the
+documented type, and value by value (with the client's own readers) only where they do not.
+It gives exactly the rows :func:`~cfanalytics.events.exchange_rows` gives (tests hold every
+reader to that); a body it cannot take (an envelope, an odd shape) is left to that reader.
 Its fields and their rules are the client's :data:`~cfanalytics.client.STATUS_FIELDS`.
 """
 
@@ -81,7 +82,8 @@ def _surely_unique(text: str, jobs: list[dict[str, Any]]) -> bool:
 
 def _exact_rows(text: str, jobs: list[dict[str, Any]]) -> list[Row]:
     """Rows that also keep every value of a repeated key: a second, exact parse."""
-    pairs_of = json.loads(text, object_pairs_hook=tuple)[0][1]
+    # The last "installs" is the list read (json keeps the last of a repeated key).
+    pairs_of = [v for k, v in json.loads(text, object_pairs_hook=tuple) if k == "installs"][-1]
     rows = []
     for job, pairs in zip(jobs, pairs_of, strict=True):
         extra = _unknown(job)
@@ -265,8 +267,9 @@ def _collect(bodies: Sequence[StatusBody]) -> tuple[list[int], list[Any], list[i
 def status_frame(bodies: Sequence[StatusBody], *, run_id: str) -> tuple[dict[str, Any], list[int]]:
     """Columns of the rows of ``bodies``, and the indices of bodies it left to the general reader.
 
-    pyarrow reads what it can (:mod:`._arrow`); the Python readers here the rest.
-    Columns come with their final dtypes, plus ``_pos``: the row's place within its response.
+    pyarrow reads the bodies it can (:mod:`._arrow`); the Python readers here the rest. Rows
+    come in body order; columns with their final dtypes, plus ``_pos``: the row's place within
+    its response.
     """
     taken = [i for i, body in enumerate(bodies) if eligible(body.text)]
     read = read_bodies([bodies[i].text for i in taken])
@@ -295,8 +298,9 @@ def _merged(
     owner = np.concatenate([o for _, o in parts])
     order = np.argsort(owner, kind="stable")
     columns = {
-        name: pd.concat([pd.Series(c[name], copy=False) for c, _ in parts], ignore_index=True)
-        .array.take(order)
+        name: pd.concat(
+            [pd.Series(c[name], copy=False) for c, _ in parts], ignore_index=True
+        ).array.take(order)
         for name in parts[0][0]
     }
     return columns, owner[order]
