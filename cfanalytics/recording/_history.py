@@ -22,6 +22,8 @@ An add is a transaction under an exclusive ``flock`` on the folder itself (a loc
 trip Polars): the new files of every run it touches are written to ``_staging/<txid>/*.tmp``
 (readers skip ``_`` folders, DuckDB's ``**/*.parquet`` skips ``.tmp``), then the manifest
 ``_commit.json`` is written atomically (the commit), then the files are renamed into place.
+To tell what is new an add reads only the ``seq`` of the runs it touches; it rewrites a run's
+files only when the run gains responses, a few runs at a time.
 An add killed before its manifest is undone at the next use of the store, one killed after
 it is finished then. cfanalytics readers hold a shared lock, so they see a store as it was
 before an add or after it; other tools take no lock, and see the files as they are (while
@@ -36,18 +38,21 @@ import os
 import re
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from hashlib import sha256
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, BinaryIO, Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -56,6 +61,7 @@ from .._version import __version__
 from ..events import (
     COLUMNS,
     INT,
+    SCHEMA,
     SCHEMA_VERSION,
     TEXT,
     TIME,
@@ -63,8 +69,9 @@ from ..events import (
     empty_events,
     rollout_events,
     rollout_of,
+    validate,
 )
-from ..exceptions import HistoryError, RolloutError
+from ..exceptions import HistoryError, RolloutError, SchemaError
 
 __all__ = ["HistoryAdded", "HistoryProgress", "HistoryStore", "is_store"]
 
@@ -81,6 +88,11 @@ _VERSION_KEY = b"cfanalytics.version"
 _RUN_KEY = b"cfanalytics.run_id"
 _START_KEY = b"cfanalytics.run_start"
 _EXTRA = ("rollout", "row")
+_ROLLOUT_INPUT = ["run_id", "asid", "target_imageversionid", "endpoint", "jobid"]  # rollout_of's
+_NO_TIME = np.iinfo(np.int64).max  # the month of rows without a time: after every month
+_ROW_GROUP = 1024 * 1024  # rows per row group, pyarrow's default
+_MAX_WORKERS = 4  # runs staged at once, at most
+_IN_FLIGHT = _ROW_GROUP // 2  # rows staged at once, at most (unless one run has more)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _LAYOUT = "a store holds only asid=<n>/month=<YYYY-MM>/<run>.parquet"
 #: The catalog's columns and dtypes.
@@ -142,13 +154,13 @@ class HistoryStore:
         its resumed continuation, keeps each response once (the first copy). A run already
         in the store gets its files rewritten with the union, its ``rollout`` recomputed.
         """
-        new = _first_copies([_events_of(source) for source in sources])
+        runs = _runs_of([_events_of(source) for source in sources])
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HistoryError(f"cannot create the history store {self.path}: {exc}") from exc
         with self._locked(exclusive=True):
-            return _Transaction(self, on_progress).run(new)
+            return _Transaction(self, on_progress).run(runs)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -262,6 +274,13 @@ class HistoryStore:
         """The rows of ``files`` matching ``where`` (row groups pruned by their statistics)."""
         if not files:
             return empty_events().assign(rollout=pd.Series(dtype=TEXT), row=pd.Series(dtype=INT))
+        frame = self._table(files, columns, where).to_pandas(types_mapper=_pandas_type)
+        if "asid" in frame:  # the folder's -1 is "no ASID"
+            frame["asid"] = frame["asid"].mask(frame["asid"] == _NO_ASID)
+        return frame
+
+    def _table(self, files: list[_File], columns: list[str] | None, where: Any = None) -> pa.Table:
+        """:meth:`_read`'s rows as Arrow (``asid`` as stored: -1 for none)."""
         dataset = ds.dataset(
             [str(f.path) for f in files],
             schema=_dataset_schema(),
@@ -270,13 +289,9 @@ class HistoryStore:
             partition_base_dir=str(self.path),
         )
         try:
-            table = dataset.to_table(columns=columns, filter=where)
+            return dataset.to_table(columns=columns, filter=where)
         except (OSError, pa.ArrowException) as exc:
             raise HistoryError(f"cannot read the history store {self.path}: {exc}") from exc
-        frame = table.to_pandas(types_mapper=_pandas_type)
-        if "asid" in frame:  # the folder's -1 is "no ASID"
-            frame["asid"] = frame["asid"].mask(frame["asid"] == _NO_ASID)
-        return frame
 
     def _rollout(self, rollout: str) -> pd.DataFrame:
         """The rollout's events: every row of the runs that saw it, on its ASID, cut down by
@@ -308,14 +323,38 @@ class HistoryStore:
         out = out.astype(_CATALOG)[list(_CATALOG)]
         return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
 
-    def _stored_run(self, run: str) -> tuple[list[_File], pd.DataFrame]:
-        """A run's files and its rows in recording order (empty when it is new)."""
-        files = self._files(name=_file_name(run))
+    def _by_name(self) -> dict[str, list[Path]]:
+        """Every file of the store by its name (a run's files share one), in one walk."""
+        found: dict[str, list[Path]] = {}
+        for path in sorted(self.path.glob("asid=*/month=*/*.parquet")):
+            found.setdefault(path.stem, []).append(path)
+        return found
+
+    def _run_files(self, run: str, paths: list[Path]) -> list[_File]:
+        """A run's files (``paths``: those of its name), inspected: each must hold it."""
+        files = [self._inspect(path) for path in paths]
         strangers = [f.path for f in files if f.run_id != run]
         if strangers:
             raise HistoryError(f"{strangers[0]} holds another run than {run!r}")
-        frame = self._read(files, None).sort_values("row", kind="stable")
-        return files, _events_only(frame)
+        return files
+
+    def _stored_seqs(self, files: list[_File]) -> np.ndarray:
+        """The responses (``seq``) a run's files hold, sorted, each once."""
+        if not files:
+            return np.empty(0, np.int64)
+        return _distinct(self._table(files, ["seq"])["seq"].to_numpy())
+
+    def _stored_rows(self, files: list[_File]) -> tuple[pa.Table, np.ndarray]:
+        """A run's stored rows (events columns, ``asid`` NA for none) and their ``row``."""
+        if not files:
+            return _events_schema().empty_table(), np.empty(0, np.int64)
+        table = self._table(files, [*COLUMNS, "row"])
+        asid = table["asid"]
+        none = pc.equal(asid, _NO_ASID)
+        table = table.set_column(
+            COLUMNS.index("asid"), "asid", pc.if_else(none, pa.scalar(None, pa.int64()), asid)
+        )
+        return table.select(list(COLUMNS)), table["row"].to_numpy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +364,22 @@ class _File:
     path: Path
     run_id: str
     start: pd.Timestamp  # the run's first observed_at (NaT: none)
+
+
+@dataclass(frozen=True, slots=True)
+class _Staging:
+    """A run being staged (``task``; None: nothing new), and how many rows it adds."""
+
+    run: str
+    task: Future[tuple[list[tuple[str, str]], list[str]]] | None
+    rows: int
+
+    def ready(self) -> bool:
+        return self.task is None or self.task.done()
+
+
+def _in_flight(queue: deque[_Staging]) -> int:
+    return sum(staging.rows for staging in queue)
 
 
 class _Transaction:
@@ -338,19 +393,15 @@ class _Transaction:
         self.report = on_progress or (lambda progress: None)
         self.moves: list[tuple[str, str]] = []  # (staged file, its place in the store)
         self.removes: list[str] = []
+        self.written: list[str] = []  # the runs staged
+        self.counts = (0, 0)  # responses added, present
+        self.done = 0  # runs staged or found with nothing new
 
-    def run(self, new: pd.DataFrame) -> HistoryAdded:
+    def run(self, runs: dict[str, list[_Piece]]) -> HistoryAdded:
         """Stage every run that gets new responses, then commit and apply them."""
-        runs = list(new.groupby("run_id", sort=False))
         self.report(HistoryProgress("locked", 0, len(runs)))
-        written, added, present = [], 0, 0
         try:
-            for done, (run, rows) in enumerate(runs, 1):
-                fresh, known = self._stage_run(str(run), rows)
-                added, present = added + fresh, present + known
-                if fresh:
-                    written.append(str(run))
-                self.report(HistoryProgress("staged", done, len(runs)))
+            self._stage_all(runs)
             if self.moves:
                 write_atomically(
                     self.tx / _MANIFEST, self._manifest(), what="the manifest", error=HistoryError
@@ -358,6 +409,7 @@ class _Transaction:
         finally:
             if not (self.tx / _MANIFEST).exists():
                 shutil.rmtree(self.tx, ignore_errors=True)  # nothing happened
+                _remove_empty(self.store.path / _STAGING)
         if self.moves:
             self.report(HistoryProgress("committed", 0, len(self.moves)))
             try:
@@ -368,38 +420,70 @@ class _Transaction:
                     "and the next use of the store finishes it"
                 ) from exc
         _remove_empty(self.store.path / _STAGING)
-        return HistoryAdded(tuple(sorted(written)), added, present)
+        return HistoryAdded(tuple(sorted(self.written)), *self.counts)
 
-    def _stage_run(self, run: str, rows: pd.DataFrame) -> tuple[int, int]:
-        """Write the run's union aside, if it gains responses; (added, present) responses."""
-        files, stored = self.store._stored_run(run)
-        known = _keys(rows).isin(_keys(stored))
-        fresh = rows.loc[~known]
-        counts = (_responses(fresh), _responses(rows) - _responses(fresh))
-        if fresh.empty:
-            return counts
-        merged = conform(pd.concat([stored, fresh]).sort_values("seq", kind="stable"))
-        targets = [self._stage(part, run) for part in _partitions(merged, run)]
-        self.removes += [
-            str(f.path.relative_to(self.store.path)) for f in files if str(f.path) not in targets
+    def _stage_all(self, runs: dict[str, list[_Piece]]) -> None:
+        """Tell each run's new responses (reading only the stored ``seq``), and stage the
+        runs that have some, several at once (Arrow and Parquet work without the GIL), with
+        at most :data:`_IN_FLIGHT` rows in flight (or one bigger run), so memory is bounded
+        by that, not by the sources."""
+        stored = self.store._by_name()  # one walk of the store for every run
+        queue: deque[_Staging] = deque()
+        with ThreadPoolExecutor(min(_MAX_WORKERS, os.cpu_count() or 1)) as pool:
+            try:
+                for number, (run, pieces) in enumerate(runs.items()):
+                    files = self.store._run_files(run, stored.get(_file_name(run), []))
+                    fresh, (added, present) = _fresh(pieces, self.store._stored_seqs(files))
+                    self.counts = (self.counts[0] + added, self.counts[1] + present)
+                    rows = sum(map(len, fresh))
+                    while queue and (queue[0].ready() or _in_flight(queue) + rows > _IN_FLIGHT):
+                        self._staged(queue.popleft(), len(runs))
+                    task = pool.submit(self._stage_run, number, run, files, fresh) if rows else None
+                    queue.append(_Staging(run, task, rows))
+                while queue:
+                    self._staged(queue.popleft(), len(runs))
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the running ones finish, then all is undone
+                raise
+
+    def _staged(self, staging: _Staging, total: int) -> None:
+        """Take in a run's staged files (waiting for them), and say so."""
+        if staging.task is not None:
+            moves, removes = staging.task.result()
+            self.moves += moves
+            self.removes += removes
+            self.written.append(staging.run)
+        self.done += 1
+        self.report(HistoryProgress("staged", self.done, total))
+
+    def _stage_run(
+        self, number: int, run: str, files: list[_File], fresh: list[pd.DataFrame]
+    ) -> tuple[list[tuple[str, str]], list[str]]:
+        """Write the union of a run's stored and ``fresh`` rows aside, a file per partition:
+        (staged file, its place) for each, and the run's files that then go."""
+        rows = _RunRows(run, *self.store._stored_rows(files), fresh)
+        moves = [
+            self._stage(f"{number}-{k}.tmp", where, rows, order, run)
+            for k, (where, order) in enumerate(rows.partitions())
         ]
-        return counts
+        kept = {final for _, final in moves}
+        mine = [f.path.relative_to(self.store.path).as_posix() for f in files]
+        return moves, [path for path in mine if path not in kept]
 
-    def _stage(self, part: tuple[str, pa.Table], run: str) -> str:
-        """Write one partition's file under the transaction's folder; its final path."""
-        where, table = part
-        staged = f"{len(self.moves)}.tmp"
+    def _stage(
+        self, staged: str, where: str, rows: _RunRows, order: np.ndarray, run: str
+    ) -> tuple[str, str]:
+        """Write one partition's file (``rows`` in ``order``) under the transaction's folder
+        as ``staged``; (``staged``, its place in the store)."""
         try:
             self.tx.mkdir(parents=True, exist_ok=True)
             with open(self.tx / staged, "wb") as handle:
-                pq.write_table(table, handle, compression="zstd")
+                rows.write(handle, order)
                 handle.flush()
                 os.fsync(handle.fileno())  # on disk before the manifest says it is there
         except (OSError, pa.ArrowException) as exc:
             raise HistoryError(f"cannot add to {self.store.path}: {exc}") from exc
-        final = f"{where}/{_file_name(run)}.parquet"
-        self.moves.append((staged, final))
-        return str(self.store.path / final)
+        return staged, f"{where}/{_file_name(run)}.parquet"
 
     def _manifest(self) -> str:
         return json.dumps({"moves": self.moves, "removes": self.removes})
@@ -456,61 +540,205 @@ def _check_store(path: Path) -> None:
 
 def _events_of(source: Source) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
-        return conform(source)
+        try:
+            return validate(source)  # conformed already: no copy
+        except SchemaError:
+            return conform(source)
     # Imported here: load_source reads stores through this module.
     from ._sources import load_source
 
     return load_source(source)
 
 
-def _first_copies(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Every response of ``frames`` once: from the first frame that has it."""
-    if not frames:
-        return empty_events()
-    tagged = pd.concat([f.assign(source=n) for n, f in enumerate(frames)], ignore_index=True)
-    unnamed = tagged["run_id"].isna() | tagged["seq"].isna()
-    if unnamed.any():
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """The rows of one run in one source: ``rows`` of ``frame``, their ``seq``."""
+
+    frame: pd.DataFrame
+    rows: slice | np.ndarray
+    seq: np.ndarray
+
+    def select(self, keep: np.ndarray | None = None) -> pd.DataFrame:
+        """The piece's rows (those ``keep`` says, if given)."""
+        if keep is None:
+            return self.frame.iloc[self.rows]
+        return self.frame.take(np.arange(len(self.frame))[self.rows][keep])
+
+
+def _runs_of(frames: list[pd.DataFrame]) -> dict[str, list[_Piece]]:
+    """The rows of ``frames`` by run (runs in order of appearance), a piece per frame."""
+    unnamed = sum(int((f["run_id"].isna() | f["seq"].isna()).sum()) for f in frames)
+    if unnamed:
         raise HistoryError(
-            f"{int(unnamed.sum())} rows have no run_id or seq: a response is identified by "
+            f"{unnamed} rows have no run_id or seq: a response is identified by "
             "(run_id, seq), so they cannot be stored"
         )
-    if (tagged["asid"] == _NO_ASID).any():
+    if any((f["asid"] == _NO_ASID).any() for f in frames):
         raise HistoryError(f"asid {_NO_ASID} cannot be stored: it marks rows without an ASID")
-    first = tagged.groupby(["run_id", "seq"], sort=False)["source"].transform("min")
-    return tagged.loc[tagged["source"] == first].drop(columns="source")
+    runs: dict[str, list[_Piece]] = {}
+    for frame in frames:
+        codes, names = pd.factorize(frame["run_id"])
+        seq = frame["seq"].to_numpy(dtype=np.int64)
+        for code, rows in _together(codes):
+            runs.setdefault(str(names[code]), []).append(_Piece(frame, rows, seq[rows]))
+    return runs
+
+
+def _together(codes: np.ndarray) -> Iterator[tuple[int, slice | np.ndarray]]:
+    """Each code's rows (codes numbered by first appearance): a slice when they are
+    adjacent, as in a recording, else their positions."""
+    if not len(codes):
+        return
+    if (codes[1:] >= codes[:-1]).all():
+        starts = np.flatnonzero(np.diff(codes, prepend=-1))
+        for start, stop in zip(starts, [*starts[1:], len(codes)], strict=True):
+            yield int(codes[start]), slice(int(start), int(stop))
+        return
+    order = np.argsort(codes, kind="stable")
+    yield from enumerate(np.split(order, np.cumsum(np.bincount(codes))[:-1]))
+
+
+def _fresh(pieces: list[_Piece], stored: np.ndarray) -> tuple[list[pd.DataFrame], tuple[int, int]]:
+    """The rows of a run's ``pieces`` to add: each response (``seq``) from the first piece
+    that has it, unless ``stored`` (sorted seqs) holds it; and (added, present) responses."""
+    rows, added, present = [], 0, 0
+    earlier = np.empty(0, np.int64)
+    for n, piece in enumerate(pieces):
+        seqs = _distinct(piece.seq)
+        first = np.setdiff1d(seqs, earlier, assume_unique=True) if n else seqs
+        new = np.setdiff1d(first, stored, assume_unique=True) if len(stored) else first
+        added, present = added + len(new), present + len(first) - len(new)
+        if len(new) == len(seqs):
+            rows.append(piece.select())
+        elif len(new):
+            rows.append(piece.select(np.isin(piece.seq, new)))
+        if n + 1 < len(pieces):
+            earlier = np.union1d(earlier, seqs)
+    return rows, (added, present)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct ``values``, sorted (in one pass when they are sorted already)."""
+    if len(values) and (values[1:] >= values[:-1]).all():
+        return values[np.flatnonzero(np.diff(values, prepend=values[0] - 1))]
+    return np.unique(values)
+
+
+class _RunRows:
+    """One run's rows to write: those stored (Arrow) and the fresh ones (events frames),
+    with what the files add: each row's place in recording order (``row``: by ``seq``,
+    stored rows first) and its rollout (:func:`~cfanalytics.events.rollout_of` over them).
+
+    Columns are made Arrow one at a time, when a file takes them (:meth:`column`), so
+    memory holds the rows being written and one column more."""
+
+    def __init__(
+        self, run: str, stored: pa.Table, stored_row: np.ndarray, fresh: list[pd.DataFrame]
+    ) -> None:
+        self.stored, self.fresh = stored, fresh
+        # Recording order: by seq, stored rows first (in their order), then fresh ones.
+        after = np.concatenate([stored_row, len(stored_row) + np.arange(sum(map(len, fresh)))])
+        recorded = _recording_order(_values(self.column("seq"))[0], after)
+        self.row = after if recorded is None else _inverse(recorded)
+        ids = rollout_of(self._recorded(recorded))
+        codes = np.asarray(ids.codes, dtype=np.int64)
+        self.rollout = codes if recorded is None else codes[self.row]  # -1: none
+        self.names = [str(name) for name in ids.categories]
+        self.at, self.no_time = _values(self.column("observed_at").cast(pa.int64()))
+        times = self.at[~self.no_time]
+        start = pd.Timestamp(times.min(), unit="us", tz="UTC") if len(times) else pd.NaT
+        self.schema = _file_schema().with_metadata(_pandas_metadata() | _metadata(run, start))
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """One events column of every row, stored then fresh, in Arrow."""
+        kind = _events_schema().field(name).type
+        chunks = list(self.stored[name].chunks)
+        for frame in self.fresh:
+            fresh = pa.array(frame[name], type=kind, from_pandas=True)  # Arrow-backed: chunked
+            chunks += fresh.chunks if isinstance(fresh, pa.ChunkedArray) else [fresh]
+        return pa.chunked_array(chunks, type=kind)
+
+    def _recorded(self, order: np.ndarray | None) -> pd.DataFrame:
+        """:func:`~cfanalytics.events.rollout_of`'s columns of the rows in recording order."""
+        if order is None and len(self.fresh) == 1 and not len(self.stored):
+            return self.fresh[0][_ROLLOUT_INPUT]  # the usual new run: as it came
+        table = pa.table({name: self.column(name) for name in _ROLLOUT_INPUT})
+        frame = (table if order is None else table.take(order)).to_pandas(types_mapper=_pandas_type)
+        return frame.astype({name: SCHEMA[name] for name in _ROLLOUT_INPUT})
+
+    def partitions(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Each partition's folder and its rows in file order: by rollout, jobid and time
+        (NA last), then as recorded."""
+        asid = _values(self.column("asid"), _NO_ASID)[0]
+        month = self.at.astype("datetime64[us]").astype("datetime64[M]").astype(np.int64)
+        month[self.no_time] = _NO_TIME
+        jobid, no_job = _values(self.column("jobid"))
+        rank = _ranks(self.names)[self.rollout]
+        keys = [asid, month, rank, no_job, jobid, self.no_time, self.at, self.row]
+        order = _lexsorted(keys)
+        cuts = np.flatnonzero((np.diff(asid[order]) != 0) | (np.diff(month[order]) != 0)) + 1
+        for rows in np.split(order, cuts):
+            first = rows[0]
+            yield f"asid={asid[first]}/month={_month_name(int(month[first]))}", rows
+
+    def write(self, handle: BinaryIO, order: np.ndarray) -> None:
+        """A partition's file: the rows ``order`` says, a row group at a time."""
+        with pq.ParquetWriter(handle, self.schema, compression="zstd") as writer:
+            for start in range(0, len(order), _ROW_GROUP):
+                writer.write_table(self._file_table(order[start : start + _ROW_GROUP]))
+
+    def _file_table(self, rows: np.ndarray) -> pa.Table:
+        columns = [self.column(name).take(rows) for name in _FILE_COLUMNS[: -len(_EXTRA)]]
+        codes = self.rollout[rows]
+        rollout = pa.array(self.names, pa.large_string()).take(pa.array(codes, mask=codes < 0))
+        arrays = [*columns, rollout, pa.array(self.row[rows])]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _values(column: pa.ChunkedArray, fill: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """An int64 column as numpy: its values (``fill`` where null), and where it is null."""
+    missing = np.asarray(column.is_null().to_numpy(), dtype=bool)
+    return pc.fill_null(column, fill).to_numpy(), missing
+
+
+def _recording_order(seq: np.ndarray, after: np.ndarray) -> np.ndarray | None:
+    """The rows by ``seq``, then ``after``; None when they are in that order already."""
+    ahead, tied = seq[1:] > seq[:-1], seq[1:] == seq[:-1]
+    if (ahead | (tied & (after[1:] > after[:-1]))).all():
+        return None
+    return np.lexsort((after, seq))
+
+
+def _inverse(order: np.ndarray) -> np.ndarray:
+    """Each row's position in ``order``."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    return inverse
+
+
+def _lexsorted(keys: list[np.ndarray]) -> np.ndarray:
+    """The rows' order by ``keys``, the first the most significant, ties kept in order (a
+    key equal in every row is left out)."""
+    varied = [key for key in keys if len(key) and (key != key[0]).any()]
+    return np.lexsort(varied[::-1]) if varied else np.arange(len(keys[0]))
+
+
+def _ranks(names: list[str]) -> np.ndarray:
+    """Each name's rank in text order, and one more at the end (for code -1: none, last)."""
+    ranks = np.empty(len(names) + 1, np.int64)
+    ranks[sorted(range(len(names)), key=names.__getitem__)] = np.arange(len(names))
+    ranks[-1] = len(names)
+    return ranks
+
+
+def _month_name(month: int) -> str:
+    """A partition's month (months since 1970, or :data:`_NO_TIME`) as its folder says it."""
+    return _NO_MONTH if month == _NO_TIME else str(np.datetime64(month, "M"))
 
 
 def _events_only(frame: pd.DataFrame) -> pd.DataFrame:
     """The events table of rows read from the store (its own columns dropped)."""
     return conform(frame.drop(columns=[*_EXTRA, "month"], errors="ignore"))
-
-
-def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays([frame["run_id"].astype(object), frame["seq"].astype(object)])
-
-
-def _responses(frame: pd.DataFrame) -> int:
-    return len(_keys(frame).unique())
-
-
-def _partitions(merged: pd.DataFrame, run: str) -> Iterator[tuple[str, pa.Table]]:
-    """The run's rows as one table per partition folder, sorted, with their metadata."""
-    whole = merged.assign(
-        rollout=pd.Series(rollout_of(merged)).astype(TEXT),
-        row=np.arange(len(merged), dtype=np.int64),
-    )
-    asid = whole["asid"].fillna(_NO_ASID).astype(np.int64)
-    month = whole["observed_at"].dt.strftime("%Y-%m").fillna(_NO_MONTH)
-    metadata = _metadata(run, merged["observed_at"].min())
-    for (number, when), part in whole.groupby([asid, month], sort=True):
-        part = part.sort_values(
-            ["rollout", "jobid", "observed_at"], na_position="last", kind="stable"
-        )
-        table = pa.Table.from_pandas(
-            part[_FILE_COLUMNS], schema=_file_schema(), preserve_index=False
-        )
-        table = table.replace_schema_metadata(dict(table.schema.metadata or {}) | metadata)
-        yield f"asid={number}/month={when}", table
 
 
 def _metadata(run: str, start: object) -> dict[bytes, bytes]:
@@ -650,11 +878,26 @@ _FILE_COLUMNS = [c for c in COLUMNS if c != "asid"] + list(_EXTRA)
 
 
 @cache
+def _events_schema() -> pa.Schema:
+    """The events dtypes as pyarrow maps them."""
+    return pa.Schema.from_pandas(empty_events(), preserve_index=False).remove_metadata()
+
+
+@cache
 def _file_schema() -> pa.Schema:
     """The Arrow schema of every file: the events dtypes as pyarrow maps them, then ours."""
-    events = pa.Schema.from_pandas(empty_events(), preserve_index=False).remove_metadata()
-    fields = [events.field(c) for c in _FILE_COLUMNS if c in COLUMNS]
+    fields = [_events_schema().field(c) for c in _FILE_COLUMNS if c in COLUMNS]
     return pa.schema([*fields, pa.field("rollout", pa.large_string()), pa.field("row", pa.int64())])
+
+
+@cache
+def _pandas_metadata() -> dict[bytes, bytes]:
+    """The ``pandas`` metadata of every file, as ``Table.from_pandas`` writes it for the
+    events dtypes (pandas and Dask read the columns back with them: nullable, categorical)."""
+    frame = empty_events().drop(columns="asid")
+    frame = frame.assign(rollout=pd.Series(dtype=TEXT), row=pd.Series(dtype=np.int64))
+    table = pa.Table.from_pandas(frame, schema=_file_schema(), preserve_index=False)
+    return dict(table.schema.metadata or {})
 
 
 @cache

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
@@ -36,9 +37,11 @@ from cfanalytics.recording import (
     HistoryProgress,
     HistoryStore,
     RunPlan,
+    _history,
     load_source,
     record,
     resume,
+    synthetic_events,
 )
 
 from ..conftest import CASSETTES, SimRig
@@ -245,6 +248,110 @@ def test_a_resumed_recording_adds_only_what_it_carried_on_with(tmp_path: Path) -
     assert carried.responses_present == responses(part)
     pd.testing.assert_frame_equal(store.events(), whole)
     assert store.add(tmp_path / "part.yaml").responses_added == 0
+
+
+def test_each_response_is_kept_from_the_first_source_that_has_it(
+    tmp_path: Path, recordings: dict[str, pd.DataFrame]
+) -> None:
+    """Two copies of a response that differ: the first source's is stored, in one add or
+    across adds."""
+    demo = recordings["demo"]
+    changed = demo.assign(jobprogress=demo["jobprogress"] + 1)
+    store = HistoryStore(tmp_path / "history")
+    first = store.add(changed, demo)
+    assert (first.responses_added, first.responses_present) == (responses(demo), 0)
+    again = store.add(demo)
+    assert (again.responses_added, again.responses_present) == (0, responses(demo))
+    pd.testing.assert_frame_equal(store.events(), changed)
+
+
+def test_a_run_grown_with_earlier_responses_reads_in_seq_order(
+    tmp_path: Path, recordings: dict[str, pd.DataFrame]
+) -> None:
+    """The end of a recording stored first, then a start that overlaps it: the run's files
+    are rewritten with the union, read back in ``seq`` order, each response once."""
+    demo = recordings["demo"]
+    seq = demo["seq"]
+    late = demo.loc[(seq >= seq.quantile(0.3)).to_numpy()]
+    early = demo.loc[(seq < seq.median()).to_numpy()]
+    store = HistoryStore(tmp_path / "history")
+    store.add(late)
+    grown = store.add(early)
+    assert grown.runs == ("demo",)
+    assert grown.responses_added == responses(demo) - responses(late)
+    assert grown.responses_present == responses(early) - grown.responses_added
+    pd.testing.assert_frame_equal(store.events(), demo)
+    rows = pd.concat(pq.read_table(p).to_pandas() for p in store.path.rglob("*.parquet"))
+    assert sorted(rows["row"]) == list(range(len(demo)))
+
+
+def test_sources_in_any_row_order_or_dtype_store_the_same(
+    tmp_path: Path, varied: HistoryStore, recordings: dict[str, pd.DataFrame], odd: pd.DataFrame
+) -> None:
+    """Responses shuffled (each one's rows kept in order), runs interleaved, an index with
+    repeats, columns as objects in another order: the files hold what adding each run's
+    table in order gives, to the byte."""
+    both = pd.concat([recordings["troubled"], odd])
+    response = both.groupby(["run_id", "seq"], sort=False).ngroup().to_numpy()
+    shuffled = np.random.default_rng(0).permutation(response.max() + 1)[response]
+    mixed = both.iloc[np.argsort(shuffled, kind="stable")]
+    mixed = mixed.astype(object)[list(reversed(mixed.columns))]
+    store = HistoryStore(tmp_path / "history")
+    store.add(mixed)
+    files = sorted(p.relative_to(varied.path) for p in varied.path.rglob("*.parquet"))
+    assert sorted(p.relative_to(store.path) for p in store.path.rglob("*.parquet")) == files
+    for name in files:
+        assert (store.path / name).read_bytes() == (varied.path / name).read_bytes(), name
+    pd.testing.assert_frame_equal(store.events(), varied.events())
+
+
+def test_many_runs_and_row_groups_in_one_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs staged a few at once are reported in order and stored whole; a run longer than
+    a row group is written a row group at a time, still sorted across them."""
+    monkeypatch.setattr(_history, "_ROW_GROUP", 400)
+    monkeypatch.setattr(_history, "_IN_FLIGHT", 1500)
+    frames = [synthetic_events(40, 12, seed=2, rollout=n, asids=2) for n in range(6)]
+    stages: list[HistoryProgress] = []
+    store = HistoryStore(tmp_path / "history")
+    added = store.add(*frames, on_progress=stages.append)
+    assert len(added.runs) == len(frames)
+    staged = [s.done for s in stages if s.stage == "staged"]
+    assert staged == list(range(1, len(frames) + 1))
+    pd.testing.assert_frame_equal(store.events(), in_store_order(frames))
+    for path in store.path.rglob("*.parquet"):
+        file = pq.ParquetFile(path)
+        assert file.metadata.num_row_groups == -(-file.metadata.num_rows // 400)
+        frame = file.read().to_pandas()
+        order = frame.sort_values(
+            ["rollout", "jobid", "observed_at"], na_position="last", kind="stable"
+        )
+        assert order.index.tolist() == list(range(len(frame)))
+
+
+def test_a_failed_write_leaves_the_store_as_it_was(
+    tmp_path: Path, recordings: dict[str, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run that cannot be written (the disk full, say) while others are being staged:
+    one clear error, nothing staged left behind, the store as before."""
+    store = HistoryStore(tmp_path / "history")
+    store.add(recordings["demo"])
+    before = store.events()
+    write = _history._RunRows.write
+
+    def full_disk(rows: Any, handle: Any, order: Any) -> None:
+        if "troubled" in str(rows.schema.metadata[b"cfanalytics.run_id"]):
+            raise OSError(28, "No space left on device")
+        write(rows, handle, order)
+
+    monkeypatch.setattr(_history._RunRows, "write", full_disk)
+    runs = [recordings["demo"].assign(run_id=f"copy-{n}") for n in range(3)]
+    with pytest.raises(HistoryError, match="No space left") as caught:
+        store.add(*runs, recordings["troubled"], *runs)
+    assert len(str(caught.value).splitlines()) == 1
+    assert not (store.path / "_staging").exists()
+    pd.testing.assert_frame_equal(store.events(), before)
 
 
 def test_another_store_is_a_source(tmp_path: Path, both: HistoryStore) -> None:
