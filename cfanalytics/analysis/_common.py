@@ -14,7 +14,10 @@ Words used across :mod:`cfanalytics.analysis`:
 - a *rollout* is the jobs of one image version on one ASID (:mod:`cfanalytics.events`
   says which rows belong to which, :func:`~cfanalytics.events.rollout_of`); every analysis
   runs once per rollout (:func:`per_rollout`) and names it in a ``rollout`` column, so a
-  job is a ``(rollout, jobid)`` and nothing of two rollouts is ever merged;
+  job is a ``(rollout, jobid)`` and nothing of two rollouts is ever merged. Telling the
+  rollouts apart reads every row: an analysis that needs another (``eta_errors`` a job
+  summary) calls its one-rollout body, ``job_summary_of`` beside ``job_summary``, on the
+  rollout's events it holds, so that one call splits the events once;
 - the fleet's coarse states are :data:`FLEET_STATES`: ``waiting`` (not listed yet),
   ``pending`` (Created or Pending: listed, not queued), ``queued``, ``running``,
   ``completed``, ``failed`` and ``other`` (Squashed, or no readable state).
@@ -38,7 +41,6 @@ from ..events import (
     TEXT,
     TIME,
     choose_rollout,
-    single_rollout,
     split_rollouts,
     validate,
 )
@@ -67,6 +69,7 @@ __all__ = [
     "is_snapshot",
     "job_snapshots",
     "known",
+    "labelled",
     "last_of_job",
     "of_rollout",
     "one_rollout",
@@ -75,6 +78,7 @@ __all__ = [
     "pick_rollout",
     "poll_times",
     "polls",
+    "seconds",
     "select",
     "snapshots",
     "state_ids",
@@ -145,12 +149,11 @@ def state_ids(events: pd.DataFrame) -> np.ndarray:
     As ``int8``: -1 where there is none, 0 for a negative id and 8 for ids beyond 7 (no
     rule tells them apart).
     """
-    by_id = events["jobstateid"].to_numpy(dtype=np.int64, na_value=-1)
-    by_id = np.clip(by_id, -1, 8, out=by_id).astype(np.int8)  # NA: -1
+    # A negative id is some state, no rule's: 0, as is NA, which the name stands in for.
+    by_id = np.clip(events["jobstateid"].to_numpy(dtype=np.int64, na_value=0), 0, 8)
     given = known(events, "jobstateid")
-    by_id[given & (by_id < 0)] = 0  # a negative id, not NA: some state, no rule's
     by_name = events["state"].cat.codes.to_numpy()  # the id less 1, -1 without a name
-    out: np.ndarray = np.where(given, by_id, by_name + (by_name >= 0))
+    out: np.ndarray = np.where(given, by_id.astype(np.int8), by_name + (by_name >= 0))
     return out
 
 
@@ -267,6 +270,13 @@ def endings(
     return gone, np.where(after.isna(), code, after.fillna(-1).to_numpy(np.int64))
 
 
+def seconds(delta: np.ndarray) -> np.ndarray:
+    """``timedelta64`` values in seconds as pandas counts them (``total_seconds``), NaT as
+    NaN: every duration in seconds is computed so."""
+    out: np.ndarray = pd.TimedeltaIndex(delta, copy=False).total_seconds().to_numpy()
+    return out
+
+
 def utc(at: datetime | str) -> pd.Timestamp:
     """``at`` as a UTC timestamp; a naive one is taken to be UTC already."""
     stamp = pd.Timestamp(at)
@@ -360,11 +370,11 @@ def per_rollout(analyse: _Table) -> _Table:
     @functools.wraps(analyse)
     def run(events: pd.DataFrame, /, *args: Any, **kwargs: Any) -> pd.DataFrame:
         parts = [
-            _labelled(analyse(frame, *args, **_inputs(kwargs, name)), name)
+            labelled(analyse(frame, *args, **_inputs(kwargs, name)), name)
             for name, frame in split_rollouts(validate(events))
             if name is not None
         ]
-        return _stacked(parts) if parts else _labelled(analyse(events, *args, **kwargs), None)
+        return _stacked(parts) if parts else labelled(analyse(events, *args, **kwargs), None)
 
     return cast(_Table, run)
 
@@ -377,9 +387,9 @@ def per_rollout_rows(analyse: _Table) -> _Table:
     def run(table: pd.DataFrame, /, *args: Any, **kwargs: Any) -> pd.DataFrame:
         if "rollout" not in table.columns or table.empty:
             name = table["rollout"].iloc[0] if "rollout" in table.columns and len(table) else None
-            return _labelled(analyse(table, *args, **kwargs), name)
+            return labelled(analyse(table, *args, **kwargs), name)
         parts = [
-            _labelled(analyse(rows.reset_index(drop=True), *args, **_inputs(kwargs, name)), name)
+            labelled(analyse(rows.reset_index(drop=True), *args, **_inputs(kwargs, name)), name)
             for name, rows in _groups(table)
         ]
         return _stacked(parts)
@@ -390,16 +400,21 @@ def per_rollout_rows(analyse: _Table) -> _Table:
 def _groups(table: pd.DataFrame) -> list[tuple[Any, pd.DataFrame]]:
     """The rows of ``table`` per rollout, in order of first appearance (NA last)."""
     key = table["rollout"]
-    _, uniques = pd.factorize(key, use_na_sentinel=False)
-    if len(uniques) == 1:  # the usual case: no copy
-        return [(None if pd.isna(uniques[0]) else uniques[0], table)]
+    first = key.iloc[0]
+    if _all_of(key, first).all():  # the usual case: one rollout, no copy
+        return [(None if pd.isna(first) else first, table)]
     names = list(dict.fromkeys(key.dropna()))
-    groups = [
-        (name, table.loc[(key == name).to_numpy(dtype=bool, na_value=False)]) for name in names
-    ]
+    groups = [(name, table.loc[_all_of(key, name)]) for name in names]
     if key.isna().any():
         groups.append((None, table.loc[key.isna().to_numpy()]))
     return groups
+
+
+def _all_of(key: pd.Series, rollout: str | None) -> np.ndarray:
+    """Whether each value of ``key`` (a ``rollout`` column) names ``rollout`` (None: NA)."""
+    rows = key.isna() if rollout is None or pd.isna(rollout) else key == rollout
+    out: np.ndarray = rows.to_numpy(dtype=bool, na_value=False)
+    return out
 
 
 def of_rollout(table: pd.DataFrame, rollout: str | None, *, what: str = "table") -> pd.DataFrame:
@@ -413,18 +428,24 @@ def of_rollout(table: pd.DataFrame, rollout: str | None, *, what: str = "table")
         if found > 1:
             raise RolloutError(f"{what} holds several rollouts but no 'rollout' column")
         return table
-    rows = table["rollout"].isna() if rollout is None else table["rollout"] == rollout
-    return table.loc[rows.to_numpy(dtype=bool, na_value=False)].reset_index(drop=True)
+    rows = _all_of(table["rollout"], rollout)
+    return (table if rows.all() else table.loc[rows]).reset_index(drop=True)  # all: no copy
 
 
 def one_rollout(events: pd.DataFrame, rollout: str | None) -> tuple[str | None, pd.DataFrame]:
     """``rollout``, or the only rollout there is, and its events: for an analysis whose answer
     is about one rollout. Raises :class:`~cfanalytics.exceptions.RolloutError` naming the
-    rollouts found (:func:`~cfanalytics.events.single_rollout`) when it cannot tell which."""
-    name = single_rollout(validate(events), rollout)
-    if name is None:
-        return None, events
-    return name, next(frame for found, frame in split_rollouts(events) if found == name)
+    rollouts found (:func:`~cfanalytics.events.choose_rollout`) when it cannot tell which."""
+    found, chosen = [], events
+    for name, frame in split_rollouts(validate(events)):
+        if name is None:
+            continue
+        found.append(name)
+        if name == rollout or (rollout is None and len(found) == 1):
+            chosen = frame  # the only frame kept: the others are needed only by name
+        if name == rollout:
+            break
+    return choose_rollout(found, rollout), chosen
 
 
 def pick_rollout(tables: Sequence[pd.DataFrame], rollout: str | None) -> str | None:
@@ -436,7 +457,7 @@ def pick_rollout(tables: Sequence[pd.DataFrame], rollout: str | None) -> str | N
             name
             for table in tables
             if "rollout" in table.columns
-            for name in table["rollout"].dropna()
+            for name in table["rollout"].dropna().unique()  # in order of appearance
         )
     )
     return choose_rollout(found, rollout) if found else rollout  # no rows: nothing to check
@@ -452,10 +473,11 @@ def _inputs(kwargs: dict[str, Any], rollout: str | None) -> dict[str, Any]:
     }
 
 
-def _labelled(table: pd.DataFrame, rollout: str | None) -> pd.DataFrame:
-    """``table`` with ``rollout`` as its first column (replacing any it had)."""
+def labelled(table: pd.DataFrame, rollout: str | None) -> pd.DataFrame:
+    """``table`` with ``rollout`` as its first column (replacing any it had): what a table of
+    one rollout's analysis (a ``job_summary_of``) is given by :func:`per_rollout`."""
     body = table.drop(columns="rollout") if "rollout" in table.columns else table.copy(deep=False)
-    body.insert(0, "rollout", pd.array([rollout] * len(body), dtype=TEXT))
+    body.insert(0, "rollout", pd.array([rollout], dtype=TEXT).take(np.zeros(len(body), np.intp)))
     return body
 
 

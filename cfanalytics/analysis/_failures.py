@@ -33,7 +33,7 @@ from ._common import (
     snapshots,
     with_rollout,
 )
-from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary_of
 
 __all__ = [
     "API_ERROR_SCHEMA",
@@ -132,7 +132,7 @@ def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd
     failed = snaps.loc[(snaps["sid"] == FAILED).fillna(False)]
     if failed.empty:
         return conform({name: [] for name in _FAILURE_COLUMNS}, _FAILURE_COLUMNS)
-    jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
+    jobs = (job_summary_of(events) if summary is None else summary).set_index("jobid")
     ids = failed["jobid"].drop_duplicates()
     out = jobs.loc[ids.to_numpy(), list(_FAILURE_COLUMNS)[1:6]].copy()
     first = failed.groupby("jobid").first()

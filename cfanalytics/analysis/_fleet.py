@@ -28,7 +28,7 @@ from ._common import (
     vanishing,
     with_rollout,
 )
-from ._summary import job_summary
+from ._summary import job_summary_of
 
 __all__ = [
     "FLEET_STATES_SCHEMA",
@@ -88,7 +88,7 @@ def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -
     Columns and dtypes: :data:`FLEET_STATES_SCHEMA`; sorted by rollout, time, then state.
     """
     validate(events)
-    jobs = job_summary(events) if summary is None else summary
+    jobs = job_summary_of(events) if summary is None else summary
     found = polls(events)
     times = poll_times(found)
     snaps = job_snapshots(events, of=jobs["jobid"])
@@ -141,7 +141,7 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     Columns and dtypes: :data:`INTERVAL_SCHEMA`; sorted by rollout, ``jobid``, ``start``.
     """
     validate(events)
-    jobs = job_summary(events) if summary is None else summary
+    jobs = job_summary_of(events) if summary is None else summary
     snaps = job_snapshots(events)
     jobids, code = snaps["jobid"].to_numpy(dtype=np.int64), snaps["code"].to_numpy()
     new = np.ones(len(snaps), bool)
@@ -175,7 +175,7 @@ def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     Columns and dtypes: :data:`PROGRESS_SCHEMA`; sorted by rollout, ``jobid``, time.
     """
     validate(events)
-    jobs = job_summary(events) if summary is None else summary
+    jobs = job_summary_of(events) if summary is None else summary
     snaps = job_snapshots(events)
     done = jobs.loc[jobs["completed_at"].notna()]
     done = done[["jobid", "kind", "location", "started_at", "completed_at"]]

@@ -11,8 +11,8 @@ import pandas as pd
 from ..events import TIME
 from ._common import SQUASHED, is_snapshot, of_rollout, one_rollout, select, state_ids
 from ._headline import group_metrics, rollout_start, time_to_share
-from ._summary import job_summary
-from ._timing import job_eta_metrics
+from ._summary import job_summary_of
+from ._timing import job_eta_metrics_of
 
 __all__ = ["rollout_metrics"]
 
@@ -48,13 +48,14 @@ def rollout_metrics(
     ``per_job`` (:func:`job_eta_metrics`) of the same ``events`` are computed unless given.
     """
     name, events = one_rollout(events, rollout)
-    summary, errors, per_job = (
-        None if table is None else of_rollout(table, name, what=what)
-        for table, what in ((summary, "summary="), (errors, "errors="), (per_job, "per_job="))
+    summary = (
+        job_summary_of(events) if summary is None else of_rollout(summary, name, what="summary=")
     )
-    summary = job_summary(events) if summary is None else summary
-    if per_job is None:
-        per_job = job_eta_metrics(events, errors=errors, summary=summary)
+    if per_job is None:  # errors are only read to make it
+        errors = None if errors is None else of_rollout(errors, name, what="errors=")
+        per_job = job_eta_metrics_of(events, errors=errors, summary=summary)
+    else:
+        per_job = of_rollout(per_job, name, what="per_job=")
     start = rollout_start(summary)
     head = group_metrics(summary, per_job).iloc[0]
     metrics: dict[str, object] = {
@@ -90,7 +91,7 @@ def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
     if "failed_at" in summary:
         failed_at = summary["failed_at"]
     else:
-        failed_at = _by_job(job_summary(events).set_index("jobid")["failed_at"], summary)
+        failed_at = _by_job(job_summary_of(events).set_index("jobid")["failed_at"], summary)
     squashed_at = _by_job(_first_squashed(events), summary)
     ended = summary["completed_at"].where(outcome == "completed")
     ended = ended.fillna(failed_at.where(outcome == "failed"))

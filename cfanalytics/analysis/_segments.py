@@ -4,17 +4,39 @@ Once rows are sorted by group, a per-group quantity is one sequential pass over 
 ``mask`` of the rows: no Python loop over groups, no hashing. :class:`Segments` returns row
 *positions* (``-1``: no row of the group is in the mask) rather than values, so that a
 caller fetches the few values it needs from a wide column instead of reordering the whole
-column first.
+column first. :func:`order` sorts rows into segments; :func:`factorize` and
+:func:`group_numbers` number groups without hashing every row; :func:`mean_by` averages
+per group with pandas' own sums.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
-__all__ = ["Segments", "changes", "firsts", "next_after", "numbers", "pick"]
+__all__ = [
+    "LAST",
+    "Segments",
+    "changes",
+    "factorize",
+    "firsts",
+    "group_numbers",
+    "mean_by",
+    "next_after",
+    "numbers",
+    "order",
+    "pick",
+    "sort_key",
+]
+
+#: The sort key of a missing value: after every other.
+LAST = np.iinfo(np.int64).max
+ArrayLike: TypeAlias = np.ndarray | ExtensionArray | pd.Series
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +56,17 @@ class Segments:
         new = changes(keys)
         lo = np.flatnonzero(new)
         return cls(lo, np.cumsum(new) - 1, keys[lo])
+
+    def sizes(self) -> np.ndarray:
+        """Per segment: how many rows it has."""
+        return np.diff(self.lo, append=len(self.of_row))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per segment: the sum of its integer ``values``, exactly."""
+        if len(self.lo) == 0:
+            return np.zeros(0, dtype=values.dtype)
+        out: np.ndarray = np.add.reduceat(values, self.lo)
+        return out
 
     def count(self, mask: np.ndarray) -> np.ndarray:
         """Per segment: how many of its rows are in ``mask``."""
@@ -129,3 +162,59 @@ def next_after(
     found = np.append(order, -1)[np.searchsorted(key[:n][order], key[n:], side="right")]
     same: np.ndarray = pick(group[:n], found, -1) == group[n:]
     return np.where(same, found, -1)
+
+
+def sort_key(values: pd.Series | ExtensionArray | np.ndarray) -> np.ndarray:
+    """``int64`` keys ordering ``values`` (integers or times; ``datetime64`` arrays too) as a
+    stable sort does: NA last."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "M":
+        return np.where(np.isnat(values), LAST, values.view(np.int64))
+    column = pd.Series(values, copy=False)
+    keys = np.asarray(column.to_numpy(dtype=np.int64, na_value=LAST))
+    return np.where(np.asarray(column.isna()), LAST, keys)
+
+
+def order(keys: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """The positions sorting rows by ``keys``, then ``times`` (both ``int64``), stably.
+
+    Two stable sorts, by time then by key: the first is skipped when the rows come in time
+    order, as a recording's do, and both together beat ``np.lexsort``, by far on shuffled rows.
+    """
+    if (times[1:] >= times[:-1]).all():
+        by_key: np.ndarray = np.argsort(keys, kind="stable")
+        return by_key
+    by_time = np.argsort(times, kind="stable")
+    return by_time[np.argsort(keys[by_time], kind="stable")]
+
+
+def factorize(values: pd.Series) -> tuple[np.ndarray, ExtensionArray | np.ndarray]:
+    """``pd.factorize(values, sort=True)``: per row the number of its value among the values
+    in order (NA: -1), and those values. Only the first value of each run of equal values is
+    looked up, so values that come in runs (a job's rows) are numbered cheaply."""
+    column = values.array
+    starts = np.flatnonzero(changes(column))
+    codes, uniques = pd.factorize(column.take(starts), sort=True)
+    return np.repeat(codes, np.diff(starts, append=len(column))), uniques
+
+
+def group_numbers(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the number of its key (``int64`` in ``[0, size)``) among the keys present in
+    ascending order; and those keys."""
+    if size <= 4 * len(keys) + 1024:  # a table of every possible key is cheap
+        present = np.bincount(keys, minlength=size) > 0
+        number = np.cumsum(present) - 1
+        return number[keys], np.flatnonzero(present)
+    numbers, uniques = pd.factorize(keys, sort=True)
+    return numbers, np.asarray(uniques)
+
+
+def mean_by(values: Mapping[str, ArrayLike], groups: np.ndarray, n: int) -> pd.DataFrame:
+    """pandas' grouped mean of each column of ``values`` per group ``0..n-1`` of each row
+    (``groups``), missing values skipped, NA for a group without values.
+
+    The same numbers as ``table.groupby(key).mean()``, from a key that needs no hashing.
+    pandas sums a nullable column with compensation, row by row, but plain floats of sorted
+    groups with ``np.add.reduceat``: pass each column in the dtype whose answer is wanted.
+    """
+    by = pd.Categorical.from_codes(groups, categories=pd.RangeIndex(n))
+    return pd.DataFrame(values, copy=False).groupby(by, observed=False).mean()

@@ -30,7 +30,7 @@ from ._common import (
     utc,
     with_rollout,
 )
-from ._summary import OUTCOMES, job_summary
+from ._summary import OUTCOMES, job_summary_of
 
 __all__ = [
     "STRAGGLER_SCHEMA",
@@ -90,7 +90,7 @@ def stragglers(
     check_stalled_polls(stalled_polls)
     if at is not None:
         events, summary = events.loc[events["observed_at"] <= utc(at)], None
-    jobs = (job_summary(events) if summary is None else summary).set_index("jobid")
+    jobs = (job_summary_of(events) if summary is None else summary).set_index("jobid")
     snaps = job_snapshots(events)
     running = running_polls(snaps, polls(events))
     if against not in ("first", "current"):

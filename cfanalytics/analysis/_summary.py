@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import FLOAT, INT, KINDS, TEXT, TIME, category
 from . import _segments as segments
 from ._common import (
     COMPLETE,
@@ -28,11 +28,12 @@ from ._common import (
     known,
     per_rollout,
     polls,
+    seconds,
     state_ids,
     with_rollout,
 )
 
-__all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "install_seconds", "job_summary"]
+__all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "install_seconds", "job_summary", "job_summary_of"]
 
 #: The categories of ``outcome``.
 OUTCOMES = ("completed", "failed", "squashed", "unfinished", "unknown")
@@ -65,7 +66,6 @@ _JOB_COLUMNS: Mapping[str, object] = {
 SUMMARY_SCHEMA = with_rollout(_JOB_COLUMNS)
 
 _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
-_LATEST = np.iinfo(np.int64).max  # sorts an unknown observed_at last, as sort_values does
 #: The outcome (index into OUTCOMES) of each rule of job_summary, 1 to 6.
 _OUTCOME_OF_RULE = np.array([-1, 0, 1, 2, 0, 3, 4])
 
@@ -112,7 +112,12 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     :data:`SUMMARY_SCHEMA`. Raises :class:`~cfanalytics.exceptions.SchemaError` if
     ``events`` is not an events table.
     """
-    rows = _sorted_rows(validate(events))
+    return job_summary_of(events)
+
+
+def job_summary_of(events: pd.DataFrame) -> pd.DataFrame:
+    """:func:`job_summary` of one rollout's events (validated), without a ``rollout`` column."""
+    rows = _sorted_rows(events)
     first_seen, last_seen = (rows.observed(at) for at in rows.jobs.ends(rows.seen))
     asid = rows.take("asid", rows.last_known("asid")).to_numpy(np.int64, na_value=NO_ASID)
     next_poll = _next_poll(last_seen, asid, polls(events))
@@ -207,12 +212,7 @@ def _sorted_rows(events: pd.DataFrame) -> _Rows:
     status = answers(events, "status")
     src = np.flatnonzero((status | answers(events, "queue")) & known(events, "jobid"))
     ids = events["jobid"].to_numpy(dtype=np.int64, na_value=0)[src]
-    at = events["observed_at"].to_numpy(dtype="datetime64[us]")[src]
-    # Two stable sorts, by time then by job: the first is nearly free on a recording, whose
-    # rows come in time order, and both together beat np.lexsort, by far on shuffled rows.
-    by_time = np.argsort(np.where(np.isnat(at), _LATEST, at.view(np.int64)), kind="stable")
-    src, ids = src[by_time], ids[by_time]
-    by_job = np.argsort(ids, kind="stable")
+    by_job = segments.order(ids, segments.sort_key(events["observed_at"].to_numpy("M8[us]")[src]))
     src, ids = src[by_job], ids[by_job]
     jobs = segments.Segments.of(ids)  # numbered in jobid order, the output's
     ok, timed = ~known(events, "problem")[src], known(events, "observed_at")[src]
@@ -335,7 +335,7 @@ def _eta(rows: _Rows, completed_at: np.ndarray) -> dict[str, np.ndarray]:
     at = np.flatnonzero(running & done[rows.jobs.of_row])
     job = rows.jobs.of_row[at]
     eta = rows.events["jobeta"].to_numpy(dtype="datetime64[us]")[rows.src[at]]
-    error_s = pd.TimedeltaIndex(completed_at[job] - eta).total_seconds().to_numpy()
+    error_s = seconds(completed_at[job] - eta)
     # pandas' grouped mean, for its compensated sums over each job's rows in time order
     by_job = pd.Categorical.from_codes(job, categories=pd.RangeIndex(len(rows.jobs.keys)))
     errors = pd.DataFrame({"mae": np.abs(error_s), "bias": error_s})

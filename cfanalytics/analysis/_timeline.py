@@ -31,6 +31,7 @@ from ._common import (
     deprecated_positional,
     endings,
     job_snapshots,
+    labelled,
     last_of_job,
     one_rollout,
     poll_times,
@@ -45,7 +46,7 @@ from ._stragglers import (
     running_polls,
     stall_streaks,
 )
-from ._summary import OUTCOMES, job_summary
+from ._summary import OUTCOMES, job_summary_of
 
 __all__ = ["SNAPSHOT_SCHEMA", "FleetTimeline", "fleet_at"]
 
@@ -138,7 +139,7 @@ class FleetTimeline:
         check_stalled_polls(stalled_polls)
         self.rollout, events = one_rollout(events, rollout)
         self.grace_s, self.stalled_polls = grace_s, stalled_polls
-        self.summary = job_summary(events)
+        self.summary = labelled(job_summary_of(events), self.rollout)
         found = polls(events)
         stamps = poll_times(found)
         self.times = pd.DatetimeIndex(stamps, name="observed_at").tz_localize("UTC")

@@ -22,7 +22,8 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category
+from . import _segments as segments
 from ._common import (
     FAILED,
     RUNNING,
@@ -30,20 +31,25 @@ from ._common import (
     conform,
     deprecated_positional,
     is_snapshot,
+    known,
     per_rollout,
     per_rollout_rows,
     polls,
+    seconds,
     select,
     state_ids,
     with_rollout,
 )
-from ._summary import install_seconds, job_summary
+from ._segments import mean_by, sort_key
+from ._summary import install_seconds, job_summary_of
 
 __all__ = [
     "ETA_ERROR_SCHEMA",
     "error_by",
     "eta_errors",
+    "eta_errors_of",
     "job_eta_metrics",
+    "job_eta_metrics_of",
     "poll_interval_s",
 ]
 
@@ -92,49 +98,125 @@ def poll_interval_s(events: pd.DataFrame) -> float:
     return float(gaps.median()) if len(gaps) else float("nan")
 
 
-def _listed(events: pd.DataFrame, state: int) -> np.ndarray:
-    """Status snapshots of jobs in ``state`` (by the one state-id rule, :func:`state_ids`)."""
-    in_state = state_ids(events) == state
-    listed: np.ndarray = is_snapshot(events) & answers(events, "status") & in_state
-    return listed
+def _listed(events: pd.DataFrame) -> np.ndarray:
+    """The state id (by the one rule, :func:`state_ids`) of each status snapshot, else -1."""
+    listed = is_snapshot(events) & answers(events, "status")
+    out: np.ndarray = np.where(listed, state_ids(events), -1)
+    return out
 
 
-def _seconds(delta: pd.Series) -> pd.Series:
-    """A timedelta Series in seconds, ``Float64`` (NaT is NA)."""
-    values = delta.dt.total_seconds().to_numpy(dtype=np.float64)
-    floats = pd.arrays.FloatingArray(values, np.isnan(values))
-    return pd.Series(floats, index=delta.index, copy=False)
+def _floats(values: np.ndarray) -> pd.arrays.FloatingArray:
+    """``values`` as ``Float64``: NaN is NA, and so is the infinite ratio of a zero duration."""
+    return pd.arrays.FloatingArray(values, ~np.isfinite(values))
 
 
-def _sort_key(column: pd.Series) -> np.ndarray:
-    """int64 keys ordering ``column`` (integers or times) with NA last."""
-    values = np.asarray(column.to_numpy(dtype=np.int64, na_value=_NAT))
-    return np.where(np.asarray(column.isna()), np.iinfo(np.int64).max, values)
+def _times(events: pd.DataFrame, name: str, at: np.ndarray) -> np.ndarray:
+    """Time column ``name`` of ``events`` at rows ``at``, as ``datetime64[us]``."""
+    out: np.ndarray = events[name].to_numpy(dtype="datetime64[us]")[at]
+    return out
 
 
-def _job_order(jobid: pd.Series, observed_at: pd.Series) -> np.ndarray:
-    """The positions sorting rows by ``jobid`` then ``observed_at``: stable, NA last."""
-    return np.lexsort((_sort_key(observed_at), _sort_key(jobid)))
+def _running(
+    events: pd.DataFrame, listed: np.ndarray, done: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Running status rows (``listed``: :func:`_listed`) with an ETA, of the jobs in ``done``:
+    for each row of their inner join on ``jobid``, its position in ``events`` and in ``done``,
+    and its ``observed_at``; sorted by ``jobid``, then ``observed_at`` (stably, NA last)."""
+    at = np.flatnonzero((listed == RUNNING) & known(events, "jobeta"))
+    jobid = events["jobid"].array
+    if done["jobid"].is_unique:
+        job = pd.Index(done["jobid"]).get_indexer(jobid[at])
+        at, job = at[job >= 0], job[job >= 0]
+    else:  # not one row per job: the general join
+        left = pd.DataFrame({"jobid": jobid[at], "at": at})
+        right = pd.DataFrame({"jobid": done["jobid"].array, "job": np.arange(len(done))})
+        pairs = left.merge(right, on="jobid", how="inner")
+        at, job = pairs["at"].to_numpy(), pairs["job"].to_numpy()
+    ids = events["jobid"].to_numpy(dtype=np.int64, na_value=segments.LAST)[at]
+    t = _times(events, "observed_at", at)
+    by_job = segments.order(ids, sort_key(t))
+    return at[by_job], job[by_job], t[by_job]
 
 
-def _running(events: pd.DataFrame, done: pd.DataFrame) -> pd.DataFrame:
-    """Running status rows with an ETA, of the jobs in ``done``, with ``done``'s columns.
+def _last_attempt(
+    events: pd.DataFrame,
+    listed: np.ndarray,
+    done: pd.DataFrame,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The rows (of :func:`_running`) observed after their job's last Failed snapshot, if it
+    has one.
 
-    An inner join on ``jobid``, sorted by ``jobid`` then ``observed_at``.
+    A job that failed and was queued again completed in its last attempt: ETAs of the
+    failed attempt predicted a completion that never came, so they are not scored.
     """
-    keep = _listed(events, RUNNING) & events["jobeta"].notna().to_numpy()
-    columns = ["jobid", "observed_at", "jobprogress", "jobeta", "jobstart"]
-    if not done["jobid"].is_unique:  # not one row per job: the general join
-        rows = select(events, keep, columns).merge(done, on="jobid", how="inner")
-        return rows.take(_job_order(rows["jobid"], rows["observed_at"])).reset_index(drop=True)
-    at = np.flatnonzero(keep)
-    job = pd.Index(done["jobid"]).get_indexer(events["jobid"].array[at])
-    at, job = at[job >= 0], job[job >= 0]
-    order = _job_order(events["jobid"].array[at], events["observed_at"].array[at])
-    at, job = at[order], job[order]
-    out = {name: events[name].array[at] for name in columns}
-    out |= {name: done[name].array[job] for name in done.columns if name != "jobid"}
-    return pd.DataFrame(out, copy=False)
+    failed = select(events, listed == FAILED, ["jobid", "observed_at"])
+    last = failed.groupby("jobid")["observed_at"].max()
+    if last.empty:
+        return rows
+    at, job, t = rows
+    after = last.reindex(done["jobid"]).to_numpy(dtype="datetime64[us]")[job]
+    keep = np.isnat(after) | (t > after)
+    return at[keep], job[keep], t[keep]
+
+
+def eta_errors_of(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`eta_errors` of one rollout's events, without a ``rollout`` column."""
+    jobs = job_summary_of(events) if summary is None else summary
+    done = jobs.loc[jobs["completed_at"].notna(), _WINDOW]
+    listed = _listed(events)
+    at, job, t = _last_attempt(events, listed, done, _running(events, listed, done))
+    floor = max(2 * poll_interval_s(events), 60.0) if len(at) else 60.0
+    columns = {
+        "jobid": events["jobid"].array.take(at),
+        "kind": done["kind"].array.take(job),
+        "location": done["location"].array.take(job),
+        "observed_at": pd.array(t, dtype=TIME),
+        **_scores(events, done, (at, job, t), floor),
+    }
+    return conform(pd.DataFrame(columns, copy=False), _ERROR_COLUMNS)
+
+
+def _scores(
+    events: pd.DataFrame,
+    done: pd.DataFrame,
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray],
+    floor: float,
+) -> dict[str, object]:
+    """The columns of :func:`eta_errors` that score each of ``rows`` (:func:`_running`),
+    from its ETA, its progress, and its job's start and completion (``done``); a relative
+    error only while ``T - t`` is at least ``floor`` seconds."""
+    at, job, t = rows
+    eta, jobstart = _times(events, "jobeta", at), _times(events, "jobstart", at)
+    end, after, before, started = (
+        done[name].to_numpy(dtype="datetime64[us]")[job]
+        for name in ("completed_at", "completed_after", "completed_before", "started_at")
+    )
+    start = np.where(np.isnat(jobstart), started, jobstart)
+    progress = events["jobprogress"].array.take(at)
+    error_s, actual_s = seconds(end - eta), seconds(end - t)
+    elapsed_s, duration_s = seconds(t - start), seconds(end - start)
+    baseline_eta, baseline_error_s = _baseline(t, elapsed_s, progress, end)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {
+            "jobprogress": progress,
+            "progress_decile": _decile(progress),
+            "elapsed_fraction": _floats(elapsed_s / duration_s),
+            "jobeta": pd.array(eta, dtype=TIME),
+            "completed_at": pd.array(end, dtype=TIME),
+            "exact": after == before,
+            "predicted_remaining_s": _floats(seconds(eta - t)),
+            "actual_remaining_s": _floats(actual_s),
+            "error_s": _floats(error_s),
+            "abs_error_s": _floats(np.abs(error_s)),
+            "error_lower_s": _floats(seconds(after - eta)),
+            "error_upper_s": _floats(seconds(before - eta)),
+            "relative_error": _floats(np.where(actual_s >= floor, -error_s / actual_s, np.nan)),
+            "duration_error": _floats(seconds(eta - end) / duration_s),
+            "hit": end <= eta,
+            "baseline_eta": baseline_eta,
+            "baseline_error_s": _floats(baseline_error_s),
+        }
 
 
 @deprecated_positional("summary")
@@ -146,85 +228,41 @@ def eta_errors(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> 
     sorted by rollout, ``jobid``, then ``observed_at``. ``summary`` (:func:`job_summary` of
     ``events``) is computed unless given.
     """
-    validate(events)
-    jobs = job_summary(events) if summary is None else summary
-    rows = _running(events, jobs.loc[jobs["completed_at"].notna(), _WINDOW])
-    rows = _last_attempt(rows, events)
-    start = rows["jobstart"].fillna(rows["started_at"])
-    t, eta, end = rows["observed_at"], rows["jobeta"], rows["completed_at"]
-    error_s, actual_s = _seconds(end - eta), _seconds(end - t)
-    floor = max(2 * poll_interval_s(events), 60.0) if len(rows) else 60.0
-    baseline_eta, baseline_error_s = _baseline(t, start, rows["jobprogress"], end)
-    out = pd.DataFrame(
-        {
-            "jobid": rows["jobid"],
-            "kind": rows["kind"],
-            "location": rows["location"],
-            "observed_at": t,
-            "jobprogress": rows["jobprogress"],
-            "progress_decile": (rows["jobprogress"].clip(0, 99) // 10),
-            "elapsed_fraction": _seconds(t - start) / _seconds(end - start),
-            "jobeta": eta,
-            "completed_at": end,
-            "exact": rows["completed_after"] == rows["completed_before"],
-            "predicted_remaining_s": _seconds(eta - t),
-            "actual_remaining_s": actual_s,
-            "error_s": error_s,
-            "abs_error_s": error_s.abs(),
-            "error_lower_s": _seconds(rows["completed_after"] - eta),
-            "error_upper_s": _seconds(rows["completed_before"] - eta),
-            "relative_error": (-error_s / actual_s).where(actual_s >= floor),
-            "duration_error": _seconds(eta - end) / _seconds(end - start),
-            "hit": end <= eta,
-            "baseline_eta": baseline_eta,
-            "baseline_error_s": baseline_error_s,
-        },
-        copy=False,
-    )
-    return _finite(conform(out, _ERROR_COLUMNS))
+    return eta_errors_of(events, summary)
 
 
-def _last_attempt(rows: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` observed after their job's last Failed snapshot, if it has one.
-
-    A job that failed and was queued again completed in its last attempt: ETAs of the
-    failed attempt predicted a completion that never came, so they are not scored.
-    """
-    failed = _listed(events, FAILED)
-    last = select(events, failed, ["jobid", "observed_at"]).groupby("jobid")["observed_at"].max()
-    if last.empty:
-        return rows
-    after = rows["jobid"].map(last)
-    keep = (after.isna() | (rows["observed_at"] > after)).to_numpy(dtype=bool)
-    return rows.loc[keep].reset_index(drop=True)
+def _decile(progress: pd.api.extensions.ExtensionArray) -> pd.arrays.IntegerArray:
+    """The progress decile of each ``jobprogress``: 0 for 0-9 %, ..., 9 for 90-100 %."""
+    values = np.clip(progress.to_numpy(dtype=np.int64, na_value=0), 0, 99) // 10
+    return pd.arrays.IntegerArray(values, np.asarray(progress.isna()))
 
 
 def _baseline(
-    t: pd.Series, start: pd.Series, progress: pd.Series, end: pd.Series
-) -> tuple[pd.Series, pd.Series]:
-    """Linear extrapolation from progress and elapsed time, and its error ``T - E_lin``.
+    t: np.ndarray,
+    elapsed_s: np.ndarray,
+    progress: pd.api.extensions.ExtensionArray,
+    end: np.ndarray,
+) -> tuple[pd.api.extensions.ExtensionArray, np.ndarray]:
+    """Linear extrapolation from progress and the seconds elapsed since the start, and its
+    error ``T - E_lin`` in seconds (NaN where unknown); times are ``datetime64[us]``.
 
     Computed in nanoseconds as ``t + pd.to_timedelta(remaining, unit="s")`` does, without
     its Python loop; pandas itself takes over near the limits of nanosecond times.
     """
-    p = progress.astype(FLOAT).where((progress > 0) & (progress < 100))  # else no rule
-    remaining = (_seconds(t - start) * (100 - p) / p).to_numpy(np.float64, na_value=np.nan)
-    t_us, end_us = _sort_key(t), _sort_key(end)  # NA is int64 max: masked below
-    ok = ~np.isnan(remaining) & t.notna().to_numpy()
-    seconds = np.abs(remaining[ok]) + np.abs(t_us[ok]) / 1e6  # of the ETA, from 1970
-    far = (
-        seconds.max(initial=0.0) >= 9e9
-        or np.abs(end_us[end.notna().to_numpy()]).max(initial=0) >= 9e15
-    )
-    if far or t.dtype != TIME or end.dtype != TIME:
-        eta = t + pd.to_timedelta(remaining, unit="s")
-        return eta, _seconds(end - eta)
+    p = progress.to_numpy(dtype=np.float64, na_value=np.nan)
+    p[(p <= 0) | (p >= 100)] = np.nan  # no rule
+    remaining = elapsed_s * (100 - p) / p
+    t_us, end_us = t.view(np.int64), end.view(np.int64)
+    ok = ~np.isnan(remaining) & ~np.isnat(t)
+    far = (np.abs(remaining[ok]) + np.abs(t_us[ok]) / 1e6).max(initial=0.0) >= 9e9 or np.abs(
+        end_us[~np.isnat(end)]
+    ).max(initial=0) >= 9e15
+    if far:
+        eta = pd.Series(t).dt.tz_localize("UTC") + pd.to_timedelta(remaining, unit="s")
+        return eta.astype(TIME).array, seconds((pd.Series(end).dt.tz_localize("UTC") - eta).array)
     eta_ns = np.where(ok, t_us * 1000 + _nanoseconds(np.where(ok, remaining, 0.0)), _NAT)
-    error = (end_us * 1000 - eta_ns) / 1e9
-    missing = ~ok | end.isna().to_numpy()
-    eta = pd.Series(eta_ns.view("M8[ns]").astype("M8[us]"), index=t.index).dt.tz_localize("UTC")
-    error_s = pd.arrays.FloatingArray(np.where(missing, np.nan, error), missing)
-    return eta, pd.Series(error_s, index=t.index, copy=False)
+    error = np.where(ok & ~np.isnat(end), (end_us * 1000 - eta_ns) / 1e9, np.nan)
+    return pd.array(eta_ns.view("M8[ns]").astype("M8[us]"), dtype=TIME), error
 
 
 def _nanoseconds(seconds: np.ndarray) -> np.ndarray:
@@ -237,41 +275,76 @@ def _nanoseconds(seconds: np.ndarray) -> np.ndarray:
     return whole * 1_000_000_000 + (fraction * 1e9).astype(np.int64)
 
 
-def _finite(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with its infinite ratios (of a zero duration) as NA."""
-    for name, dtype in _ERROR_COLUMNS.items():
-        if dtype == FLOAT:
-            inf = np.isinf(frame[name].to_numpy(dtype=np.float64, na_value=0.0))
-            if inf.any():
-                frame[name] = frame[name].mask(inf)
-    return frame
-
-
 def _in_job_order(errors: pd.DataFrame) -> pd.DataFrame:
     """``errors`` sorted by ``jobid`` then ``observed_at`` (as :func:`eta_errors` gives it)."""
-    job, t = _sort_key(errors["jobid"]), _sort_key(errors["observed_at"])
+    job, t = sort_key(errors["jobid"]), sort_key(errors["observed_at"])
     ordered = (job[1:] > job[:-1]) | ((job[1:] == job[:-1]) & (t[1:] >= t[:-1]))
     return errors if ordered.all() else errors.sort_values(["jobid", "observed_at"])
 
 
-def _revisions(errors: pd.DataFrame) -> pd.DataFrame:
-    """Per row of ``errors`` in job order: did ``jobeta`` change since the job's previous row,
-    and by how much (microseconds, 0 for the first row or a missing ETA)."""
-    jobid = errors["jobid"]
-    same_job = jobid.eq(jobid.shift()).to_numpy(dtype=bool, na_value=False)
-    eta = _sort_key(errors["jobeta"])
+def _revisions(errors: pd.DataFrame, jobs: segments.Segments) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``errors`` (in job order, ``jobs`` its segments): did ``jobeta`` change since
+    the job's previous row, and by how much (microseconds, 0 for a first row or a missing ETA)."""
+    eta = sort_key(errors["jobeta"])
     step = np.zeros(len(errors), dtype=np.int64)
     step[1:] = eta[1:] - eta[:-1]
-    known = errors["jobeta"].notna().to_numpy()
-    moved = same_job & known & np.concatenate([[False], known[:-1]])
-    return pd.DataFrame(
+    given = errors["jobeta"].notna().to_numpy()
+    moved = ~segments.changes(jobs.of_row) & given & np.concatenate([[False], given[:-1]])
+    return moved & (step != 0), np.where(moved, np.abs(step), 0)
+
+
+def job_eta_metrics_of(
+    events: pd.DataFrame,
+    *,
+    errors: pd.DataFrame | None = None,
+    summary: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`job_eta_metrics` of one rollout's events, without a ``rollout`` column."""
+    summary = job_summary_of(events) if summary is None else summary
+    errors = _in_job_order(eta_errors_of(events, summary) if errors is None else errors)
+    if errors["jobid"].hasnans:  # grouped by none: left out (NA sorts last)
+        errors = errors.loc[errors["jobid"].notna().to_numpy()]
+    jobs = segments.Segments.of(errors["jobid"].to_numpy(dtype=np.int64))
+    error_s, baseline = errors["error_s"], errors["baseline_error_s"]
+    out = mean_by(
         {
-            "jobid": jobid,
-            "revised": moved & (step != 0),
-            "revision_us": np.where(moved, np.abs(step), 0),
+            "eta_mae_s": errors["abs_error_s"],
+            "eta_bias_s": error_s,
+            "baseline_mae_s": baseline.abs(),
+            "paired_mae_s": errors["abs_error_s"].where(baseline.notna()),
         },
-        index=errors.index,
-    )
+        jobs.of_row,
+        len(jobs.keys),
+    ).set_axis(pd.Index(pd.array(jobs.keys, dtype=INT), name="jobid"))
+    out.insert(0, "n_etas", jobs.sizes())
+    hit, given = _flags(errors["hit"])
+    with np.errstate(invalid="ignore"):  # a job without a known hit: NA
+        out["hit_rate"] = jobs.count(hit) / jobs.count(given)
+    revised, revision_us = _revisions(errors, jobs)
+    out["revisions"] = jobs.count(revised)
+    out["revision_total_s"] = jobs.sum(revision_us) / 1e6
+    progress = errors["jobprogress"].to_numpy(dtype=np.int64, na_value=-1)
+    error = _float_values(errors, "error_s")
+    for level in (25, 50, 75):
+        first = jobs.first((progress >= level) & ~np.isnan(error))
+        out[f"error_at_{level}_s"] = segments.pick(error, first, np.nan)
+    summary = summary.set_index("jobid")
+    waited = seconds((summary["started_at"] - summary["queued_at"]).to_numpy("m8[us]"))
+    out["queue_wait_s"] = pd.Series(waited, index=summary.index)
+    out["run_time_s"] = install_seconds(summary)
+    return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
+
+
+def _flags(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Where a boolean ``column`` is true, and where it is known: its mean is the share of
+    the one among the other, the same number whichever way it is summed."""
+    return column.to_numpy(dtype=bool, na_value=False), column.notna().to_numpy()
+
+
+def _float_values(table: pd.DataFrame, name: str) -> np.ndarray:
+    """Column ``name`` as ``float64``, NaN where missing."""
+    out: np.ndarray = table[name].to_numpy(dtype=np.float64, na_value=np.nan)
+    return out
 
 
 @deprecated_positional("errors", "summary")
@@ -296,31 +369,7 @@ def job_eta_metrics(
     ``summary`` (:func:`job_summary`) and ``errors`` (:func:`eta_errors`) of the same
     ``events`` are computed unless given.
     """
-    summary = job_summary(events) if summary is None else summary
-    errors = _in_job_order(eta_errors(events, summary=summary) if errors is None else errors)
-    by_job = errors.groupby("jobid", sort=True)
-    moves = _revisions(errors).groupby("jobid", sort=True)
-    paired = errors["abs_error_s"].where(errors["baseline_error_s"].notna())
-    out = pd.DataFrame(
-        {
-            "n_etas": by_job.size(),
-            "eta_mae_s": by_job["abs_error_s"].mean(),
-            "eta_bias_s": by_job["error_s"].mean(),
-            "baseline_mae_s": errors["baseline_error_s"].abs().groupby(errors["jobid"]).mean(),
-            "paired_mae_s": paired.groupby(errors["jobid"]).mean(),
-            "hit_rate": by_job["hit"].mean(),
-            "revisions": moves["revised"].sum(),
-            "revision_total_s": moves["revision_us"].sum() / 1e6,
-        }
-    )
-    error_s, progress = errors["error_s"], errors["jobprogress"]
-    for level in (25, 50, 75):
-        reached = (progress >= level).to_numpy(dtype=bool, na_value=False) & error_s.notna()
-        out[f"error_at_{level}_s"] = error_s[reached].groupby(errors["jobid"][reached]).first()
-    summary = summary.set_index("jobid")
-    out["queue_wait_s"] = _seconds(summary["started_at"] - summary["queued_at"])
-    out["run_time_s"] = install_seconds(summary)
-    return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
+    return job_eta_metrics_of(events, errors=errors, summary=summary)
 
 
 @per_rollout_rows
@@ -330,19 +379,30 @@ def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
     Aggregated per job first, then across jobs, so long jobs with many polls do not dominate:
     ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.
     """
-    per_job = errors.groupby([by, "jobid"], observed=True).agg(
-        mae=("abs_error_s", "mean"),
-        bias=("error_s", "mean"),
-        hit=("hit", "mean"),
-        n=("error_s", "size"),
+    group, values = segments.factorize(errors[by])  # NA: -1, left out as groupby does
+    job, jobids = segments.factorize(errors["jobid"])
+    keep = (group >= 0) & (job >= 0)
+    rows = slice(None) if keep.all() else np.flatnonzero(keep)  # usually all: no copies
+    pair, pairs = segments.group_numbers(
+        group[rows] * len(jobids) + job[rows], len(values) * len(jobids)
     )
-    grouped = per_job.groupby(level=0, observed=True)
+    columns = {"mae": "abs_error_s", "bias": "error_s"}
+    per_job = mean_by(
+        {name: errors[column].array[rows] for name, column in columns.items()}, pair, len(pairs)
+    )
+    hit, given = (flags[rows] for flags in _flags(errors["hit"]))
+    with np.errstate(invalid="ignore"):  # a pair without a known hit: NaN, skipped below
+        rate = np.bincount(pair, hit, len(pairs)) / np.bincount(pair, given, len(pairs))
+    per_job["hit"] = _floats(rate)  # nullable, as pandas would give it: summed alike below
+    groups = segments.Segments.of(pairs // len(jobids))  # pairs by group, then job
+    means = mean_by(per_job, groups.of_row, len(groups.keys))
     return pd.DataFrame(
         {
-            "n_jobs": grouped.size(),
-            "n_observations": grouped["n"].sum(),
-            "mae_s": grouped["mae"].mean(),
-            "bias_s": grouped["bias"].mean(),
-            "hit_rate": grouped["hit"].mean(),
+            by: values.take(groups.keys),
+            "n_jobs": groups.sizes(),
+            "n_observations": pd.array(groups.sum(np.bincount(pair, minlength=len(pairs))), INT),
+            "mae_s": means["mae"].array,
+            "bias_s": means["bias"].array,
+            "hit_rate": means["hit"].array,
         }
-    ).reset_index()
+    )
