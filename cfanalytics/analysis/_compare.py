@@ -29,8 +29,8 @@ from ..events import FLOAT, INT, TEXT, category
 from ..exceptions import RolloutError
 from ._common import conform, one_rollout
 from ._headline import STATISTICS, job_values, severity
-from ._summary import SUMMARY_SCHEMA, job_summary
-from ._timing import job_eta_metrics
+from ._summary import SUMMARY_SCHEMA, job_summary_of
+from ._timing import job_eta_metrics_of
 
 __all__ = ["ALL", "COMPARE_SCHEMA", "METRICS", "VERDICTS", "compare"]
 
@@ -142,8 +142,8 @@ def _jobs(
         name, events = one_rollout(events, rollout)
     except RolloutError as exc:  # say which side, and which keyword picks one
         raise RolloutError(f"{side}: {exc}".replace("rollout=", f"rollout_{side}=")) from exc
-    summary = job_summary(events)
-    jobs = job_values(summary, job_eta_metrics(events, summary=summary))
+    summary = job_summary_of(events)  # one rollout's events already: split once
+    jobs = job_values(summary, job_eta_metrics_of(events, summary=summary))
     for column in by:
         jobs[column] = summary[column].astype(TEXT).to_numpy(dtype=object, na_value=None)
     return name, jobs

@@ -59,8 +59,7 @@ class Digest:
 
 def digest(events: pd.DataFrame, rollout: str) -> Digest:
     """The digest of ``rollout`` from its events (those of one rollout, or more)."""
-    summary = of_rollout(job_summary(events), rollout)
-    per_job = job_eta_metrics(events, summary=summary)
+    summary, per_job = _analysed(events, rollout)
     failed = of_rollout(failures(events, summary=summary), rollout)
     groups = {by: group_metrics(summary, per_job, by=by) for by in DIGEST_GROUPS}
     return Digest(rollout, group_metrics(summary, per_job), groups, _units(summary, failed))
@@ -74,14 +73,18 @@ def digest_in_store(store: str | os.PathLike[str], rollout: str) -> Digest:
 
 def groups_in_store(store: str | os.PathLike[str], rollout: str, by: str) -> pd.DataFrame:
     """:func:`group_metrics` of ``rollout`` in the store, per value of ``by``."""
-    events = HistoryStore(store).events(rollout=rollout)
-    summary = of_rollout(job_summary(events), rollout)
-    return group_metrics(summary, job_eta_metrics(events, summary=summary), by=by)
+    return group_metrics(*_analysed(HistoryStore(store).events(rollout=rollout), rollout), by=by)
 
 
 def summary_in_store(store: str | os.PathLike[str], rollout: str) -> pd.DataFrame:
     """:func:`job_summary` of ``rollout`` in the store."""
     return of_rollout(job_summary(HistoryStore(store).events(rollout=rollout)), rollout)
+
+
+def _analysed(events: pd.DataFrame, rollout: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``rollout``'s :func:`job_summary` and :func:`job_eta_metrics`."""
+    summary = of_rollout(job_summary(events), rollout)
+    return summary, job_eta_metrics(events, summary=summary)
 
 
 def _units(summary: pd.DataFrame, failed: pd.DataFrame) -> pd.DataFrame:
