@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, TEXT
+from ..events import FLOAT, INT, TEXT, TIME
 from ..exceptions import RolloutError
 from ._common import conform, pick_rollout
 from ._failures import ended_failed
@@ -96,20 +96,42 @@ def rollout_start(summary: pd.DataFrame) -> pd.Timestamp:
 def time_to_share(times: pd.Series, share: int, start: pd.Timestamp) -> object:
     """Seconds from ``start`` until ``share`` % of all rows of ``times`` had happened (NA if
     never: a missing time counts in the total but is never reached)."""
-    needed = int(np.ceil(len(times) * share / 100))
-    done = times.dropna().sort_values().reset_index(drop=True)
-    reached = done.iloc[needed - 1] if 0 < needed <= len(done) else pd.NaT
-    return (reached - start).total_seconds() if pd.notna(reached) else pd.NA
+    return _time_to_share(_instants(times), share, start)
 
 
 def outcome_counts(outcome: pd.Series) -> dict[str, int]:
     """``jobs``, ``completed``, ``failed`` and ``unfinished`` (or unknown) of the outcomes."""
-    return {
-        "jobs": len(outcome),
-        "completed": int((outcome == "completed").sum()),
-        "failed": int((outcome == "failed").sum()),
-        "unfinished": int(outcome.isin(["unfinished", "unknown"]).sum()),
+    return {"jobs": len(outcome), **{k: int(v.sum()) for k, v in _outcomes(outcome).items()}}
+
+
+def _outcomes(outcome: pd.Series) -> dict[str, np.ndarray]:
+    """Per counted outcome, which rows have it."""
+    found = {
+        "completed": outcome == "completed",
+        "failed": outcome == "failed",
+        "unfinished": outcome.isin(["unfinished", "unknown"]),
     }
+    return {name: rows.to_numpy(dtype=bool, na_value=False) for name, rows in found.items()}
+
+
+def _instants(times: pd.Series) -> np.ndarray:
+    """Times as UTC ``datetime64[us]`` (NaT: none), what :func:`_time_to_share` takes."""
+    instants: np.ndarray = times.astype(TIME).to_numpy(
+        dtype="datetime64[us]", na_value=np.datetime64("NaT")
+    )
+    return instants
+
+
+def _time_to_share(instants: np.ndarray, share: int, start: pd.Timestamp) -> object:
+    """:func:`time_to_share` of :func:`_instants` (one group's: no pandas per group)."""
+    needed = int(np.ceil(len(instants) * share / 100))
+    done = np.sort(instants[~np.isnat(instants)])
+    if not 0 < needed <= len(done):
+        return pd.NA
+    if pd.isna(start):
+        return np.nan
+    began = np.datetime64(pd.Timestamp(start).tz_convert("UTC").tz_localize(None), "us")
+    return float((done[needed - 1] - began) / np.timedelta64(1, "s"))
 
 
 def job_values(summary: pd.DataFrame, per_job: pd.DataFrame) -> pd.DataFrame:
@@ -159,13 +181,14 @@ def group_metrics(
         codes, keys = np.zeros(len(summary), dtype=np.int64), ["all"]
     else:
         codes, keys = pd.factorize(summary[by].astype(TEXT), use_na_sentinel=False)
+    outcomes, completed = _outcomes(summary["outcome"]), _instants(summary["completed_at"])
     rows = []
     for code, key in enumerate(keys):
         at = np.flatnonzero(codes == code)
-        group = summary.iloc[at]
-        row: dict[str, Any] = {"_key": key, **outcome_counts(group["outcome"])}
+        row: dict[str, Any] = {"_key": key, "jobs": len(at)}
+        row |= {name: int(rows_of[at].sum()) for name, rows_of in outcomes.items()}
         for share in (50, 90):
-            row[f"time_to_{share}_s"] = time_to_share(group["completed_at"], share, start)
+            row[f"time_to_{share}_s"] = _time_to_share(completed[at], share, start)
         for metric, (column, _) in STATISTICS.items():
             row[metric] = statistic(metric, values[column].to_numpy()[at])
         rows.append(row)

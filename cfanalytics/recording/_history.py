@@ -281,24 +281,27 @@ class HistoryStore:
 
     def _table(self, files: list[_File], columns: list[str] | None, where: Any = None) -> pa.Table:
         """:meth:`_read`'s rows as Arrow (``asid`` as stored: -1 for none)."""
-        dataset = ds.dataset(
+        try:
+            return self._dataset(files).to_table(columns=columns, filter=where)
+        except (OSError, pa.ArrowException) as exc:
+            raise HistoryError(f"cannot read the history store {self.path}: {exc}") from exc
+
+    def _dataset(self, files: list[_File]) -> ds.Dataset:
+        """``files`` as one dataset, ``asid`` and ``month`` from their folders."""
+        return ds.dataset(
             [str(f.path) for f in files],
             schema=_dataset_schema(),
             format="parquet",
             partitioning=_partitioning(),
             partition_base_dir=str(self.path),
         )
-        try:
-            return dataset.to_table(columns=columns, filter=where)
-        except (OSError, pa.ArrowException) as exc:
-            raise HistoryError(f"cannot read the history store {self.path}: {exc}") from exc
 
     def _rollout(self, rollout: str) -> pd.DataFrame:
         """The rollout's events: every row of the runs that saw it, on its ASID, cut down by
         the one rule (:func:`~cfanalytics.events.rollout_events`)."""
         files = self._files(asid=_asid_of(rollout))
-        seen = self._read(files, ["run_id"], ds.field("rollout") == rollout)
-        runs = set(seen["run_id"].dropna())
+        seen = self._table(files, ["run_id"], ds.field("rollout") == rollout)["run_id"]
+        runs = set(pc.unique(seen).drop_null().to_pylist())
         if not runs:
             found = self._catalog()["rollout"].tolist()
             raise RolloutError(
@@ -309,19 +312,40 @@ class HistoryStore:
         return rollout_events(_events_only(frame), rollout)
 
     def _catalog(self) -> pd.DataFrame:
-        columns = ["rollout", "asid", "run_id", "jobid", "target_imageversionid", "observed_at"]
-        frame = self._read(self._files(), columns, ds.field("rollout").is_valid())
+        """The catalog, streamed: each file's rows are reduced to one row per (rollout, run,
+        job) a batch at a time, so memory follows the jobs of the history, never its rows."""
+        partial = _CatalogPartial()
+        with ThreadPoolExecutor(min(_MAX_WORKERS, os.cpu_count() or 1)) as pool:
+            for part in pool.map(self._catalog_of, self._files()):
+                partial.add_reduced(part)
+        frame = partial.table().to_pandas(types_mapper=_pandas_type)
         grouped = frame.groupby(["rollout", "asid"], dropna=False, sort=False)
         out = grouped.agg(
-            imageversionid=("target_imageversionid", "min"),
-            first_seen=("observed_at", "min"),
-            last_seen=("observed_at", "max"),
+            imageversionid=("imageversionid", "min"),
+            first_seen=("first_seen", "min"),
+            last_seen=("last_seen", "max"),
             runs=("run_id", "nunique"),
             jobs=("jobid", "nunique"),
         ).reset_index()
+        out["asid"] = out["asid"].mask(out["asid"] == _NO_ASID)
         order = ["asid", "imageversionid", "rollout"]
         out = out.astype(_CATALOG)[list(_CATALOG)]
         return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+
+    def _catalog_of(self, file: _File) -> pa.Table:
+        """:meth:`_catalog`'s reduction of one file's rows."""
+        asid = int(file.path.parent.parent.name.removeprefix("asid="))
+        partial = _CatalogPartial()
+        try:
+            with pq.ParquetFile(file.path) as reader:
+                batches = reader.iter_batches(_CatalogPartial.BATCH_ROWS, columns=_CATALOG_STORED)
+                for batch in batches:
+                    rows = pa.Table.from_batches([batch])
+                    rows = rows.filter(pc.is_valid(rows["rollout"]))
+                    partial.add(rows.append_column("asid", pa.repeat(asid, rows.num_rows)))
+        except (OSError, pa.ArrowException) as exc:
+            raise HistoryError(f"cannot read the history store file {file.path}: {exc}") from exc
+        return partial.table()
 
     def _by_name(self) -> dict[str, list[Path]]:
         """Every file of the store by its name (a run's files share one), in one walk."""
@@ -355,6 +379,55 @@ class HistoryStore:
             COLUMNS.index("asid"), "asid", pc.if_else(none, pa.scalar(None, pa.int64()), asid)
         )
         return table.select(list(COLUMNS)), table["row"].to_numpy()
+
+
+_CATALOG_KEYS = ["rollout", "asid", "run_id", "jobid"]
+_CATALOG_READ = [*_CATALOG_KEYS, "target_imageversionid", "observed_at"]
+_CATALOG_STORED = [name for name in _CATALOG_READ if name != "asid"]  # asid: the folder
+_CATALOG_AGGREGATES = [
+    ("target_imageversionid", "min", "imageversionid"),
+    ("observed_at", "min", "first_seen"),
+    ("observed_at", "max", "last_seen"),
+]
+
+
+class _CatalogPartial:
+    """The catalog's running reduction: one row per (rollout, asid, run, job) with the
+    smallest image version and the first and last time seen, folded again as it grows."""
+
+    BATCH_ROWS = 1 << 16  # rows read at once
+    FOLD_ROWS = 1 << 20  # reduced rows kept before they are reduced again
+
+    def __init__(self) -> None:
+        self._parts: list[pa.Table] = []
+        self._rows = 0
+
+    def add(self, rows: pa.Table) -> None:
+        """Fold a batch of stored rows (:data:`_CATALOG_READ`) in."""
+        self.add_reduced(_reduce(rows, _CATALOG_AGGREGATES))
+
+    def add_reduced(self, part: pa.Table) -> None:
+        """Fold another reduction (:meth:`table`) in."""
+        self._parts.append(part)
+        self._rows += part.num_rows
+        if self._rows > self.FOLD_ROWS:
+            self._parts = [self.table()]
+            self._rows = self._parts[0].num_rows
+
+    def table(self) -> pa.Table:
+        """The reduction so far: :data:`_CATALOG_KEYS`, then the aggregates' names."""
+        if not self._parts:
+            self.add(_dataset_schema().empty_table().select(_CATALOG_READ))
+        again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
+        return _reduce(pa.concat_tables(self._parts), again)
+
+
+def _reduce(rows: pa.Table, aggregates: list[tuple[str, str, str]]) -> pa.Table:
+    """``rows`` grouped by :data:`_CATALOG_KEYS`: (column, how, name) gives each aggregate."""
+    found = rows.group_by(_CATALOG_KEYS).aggregate([(column, how) for column, how, _ in aggregates])
+    names = {f"{column}_{how}": name for column, how, name in aggregates}
+    found = found.rename_columns([names.get(name, name) for name in found.column_names])
+    return found.select([*_CATALOG_KEYS, *(name for _, _, name in aggregates)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -783,15 +856,22 @@ def _first_line(exc: BaseException) -> str:
 def _ordered(frame: pd.DataFrame, files: list[_File]) -> pd.DataFrame:
     """Rows in recording order: runs by first observed_at, then run id; rows as recorded."""
     starts = {f.run_id: f.start for f in files}
-    key = pd.DataFrame(
-        {
-            "start": pd.to_datetime(frame["run_id"].map(starts), utc=True),
-            "run": frame["run_id"],
-            "row": frame["row"],
-        }
-    )
-    order = key.sort_values(["start", "run", "row"], na_position="last", kind="stable").index
-    return frame.loc[order].reset_index(drop=True)
+    codes, runs = pd.factorize(frame["run_id"])  # a few runs: ranked here, rows by numpy
+    ranked = sorted(range(len(runs)), key=lambda i: _run_key(starts.get(runs[i]), runs[i]))
+    rank = np.empty(len(runs) + 1, np.int64)
+    rank[ranked], rank[-1] = np.arange(len(runs)), len(runs)  # no run_id: last
+    order = np.lexsort((frame["row"].to_numpy(np.int64), rank[codes]))
+    if np.array_equal(order, np.arange(len(frame))):  # read in order already: the usual case
+        return frame.reset_index(drop=True)
+    return frame.take(order).reset_index(drop=True)
+
+
+def _run_key(start: pd.Timestamp | None, run: str) -> tuple[bool, pd.Timestamp, str]:
+    """A run's place in recording order: by first observed_at (none: last), then id."""
+    if start is None or pd.isna(start):
+        return True, pd.Timestamp(0, tz="UTC"), run
+    at = pd.Timestamp(start)
+    return False, at.tz_localize("UTC") if at.tzinfo is None else at, run
 
 
 def _within(

@@ -176,10 +176,18 @@ def test_filters_read_what_pandas_would_keep(both: HistoryStore) -> None:
         both.events(rollout=f"{asid}/999999999")
 
 
+@pytest.mark.parametrize("streamed", ["at once", "in small batches"])
 def test_the_catalog_has_one_row_per_rollout(
-    both: HistoryStore, recordings: dict[str, pd.DataFrame]
+    both: HistoryStore,
+    recordings: dict[str, pd.DataFrame],
+    streamed: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """One row per rollout: its ASID, image version, first and last time, runs, jobs."""
+    """One row per rollout: its ASID, image version, first and last time, runs, jobs; the
+    same when the files are read a few rows at a time and the reduction folded each time."""
+    if streamed == "in small batches":
+        monkeypatch.setattr(_history._CatalogPartial, "BATCH_ROWS", 97)
+        monkeypatch.setattr(_history._CatalogPartial, "FOLD_ROWS", 1)
     frames = list(recordings.values())
     full = pd.concat(frames, ignore_index=True).assign(rollout=stored_rollouts(frames).array)
     mine = full.dropna(subset=["rollout"]).groupby("rollout")
@@ -202,6 +210,18 @@ def test_the_catalog_has_one_row_per_rollout(
     got = catalog.set_index("rollout").sort_index()
     expected.index = expected.index.astype("string")
     pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_index_type=False)
+
+
+def test_the_catalog_streams_odd_rows_as_it_reads_them_at_once(
+    varied: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows without an ASID or a time, runs over two months: the catalog read a few rows
+    at a time is the one read at once, its rollout without an ASID listed last."""
+    at_once = varied.catalog()
+    monkeypatch.setattr(_history._CatalogPartial, "BATCH_ROWS", 53)
+    monkeypatch.setattr(_history._CatalogPartial, "FOLD_ROWS", 1)
+    pd.testing.assert_frame_equal(varied.catalog(), at_once)
+    assert at_once["asid"].isna().iloc[-1] and at_once["asid"].iloc[:-1].notna().all()
 
 
 def test_adding_again_adds_nothing_and_rewrites_nothing(
