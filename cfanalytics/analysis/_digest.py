@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import pandas as pd
 
@@ -68,17 +69,28 @@ def digest(events: pd.DataFrame, rollout: str) -> Digest:
 def digest_in_store(store: str | os.PathLike[str], rollout: str) -> Digest:
     """:func:`digest` of ``rollout`` as the store at ``store`` holds it: the task an engine
     runs, wherever it runs (it needs the package and read access to the store)."""
-    return digest(HistoryStore(store).events(rollout=rollout), rollout)
+    return digest(_events(store, rollout), rollout)
 
 
 def groups_in_store(store: str | os.PathLike[str], rollout: str, by: str) -> pd.DataFrame:
     """:func:`group_metrics` of ``rollout`` in the store, per value of ``by``."""
-    return group_metrics(*_analysed(HistoryStore(store).events(rollout=rollout), rollout), by=by)
+    return group_metrics(*_analysed(_events(store, rollout), rollout), by=by)
 
 
 def summary_in_store(store: str | os.PathLike[str], rollout: str) -> pd.DataFrame:
     """:func:`job_summary` of ``rollout`` in the store."""
-    return of_rollout(job_summary(HistoryStore(store).events(rollout=rollout)), rollout)
+    return of_rollout(job_summary(_events(store, rollout)), rollout)
+
+
+def _events(store: str | os.PathLike[str], rollout: str) -> pd.DataFrame:
+    return _opened(os.fspath(store)).events(rollout=rollout)
+
+
+@lru_cache(maxsize=8)
+def _opened(path: str) -> HistoryStore:
+    """The store at ``path``, one per process that runs tasks: the footers it read stay read
+    (each checked against the file's size and time before use), not read again per task."""
+    return HistoryStore(path)
 
 
 def _analysed(events: pd.DataFrame, rollout: str) -> tuple[pd.DataFrame, pd.DataFrame]:

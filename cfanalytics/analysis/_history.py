@@ -144,10 +144,8 @@ class History:
         start, end = _bound(since, "since"), _bound(until, "until")
         if start is not None and end is not None and start >= end:
             raise ValueError(f"since ({since}) must come before until ({until})")
-        found = self.store.catalog()
+        found = self.store.catalog(asid=asid)
         keep = pd.Series(True, index=found.index)
-        if asid is not None:
-            keep &= found["asid"] == asid
         if start is not None:
             keep &= found["first_seen"] >= start
         if end is not None:
@@ -469,11 +467,12 @@ def _machine_row(rows: pd.DataFrame, *, k: int, n: int) -> dict[str, object]:
 
 def _slowest(by_location: pd.DataFrame) -> object:
     """The known location with the largest median install time (NA when none completed)."""
-    known = by_location.dropna(subset=["location", "install_p50_s"])
-    if known.empty:
+    median = by_location["install_p50_s"].to_numpy(np.float64, na_value=np.nan)
+    known = by_location["location"].notna().to_numpy() & ~np.isnan(median)
+    if not known.any():
         return pd.NA
-    ranked = known.sort_values(["install_p50_s", "location"], ascending=[False, True])
-    return ranked.iloc[0]["location"]
+    slowest = known & (median == median[known].max())
+    return min(by_location["location"][slowest])  # ties: the first by name
 
 
 def _check_trend(metric: str, by: str | None) -> None:

@@ -193,11 +193,12 @@ class HistoryStore:
         events = _events_only(frame)
         return events if names is None else events[names]
 
-    def catalog(self) -> pd.DataFrame:
-        """One row per rollout: ``rollout``, ``asid``, ``imageversionid``, ``first_seen``,
-        ``last_seen``, ``runs`` and ``jobs`` (distinct), from a few stored columns only."""
+    def catalog(self, *, asid: int | None = None) -> pd.DataFrame:
+        """One row per rollout (of ``asid`` only, reading only its folder): ``rollout``,
+        ``asid``, ``imageversionid``, ``first_seen``, ``last_seen``, ``runs`` and ``jobs``
+        (distinct), from a few stored columns only."""
         with self._locked(exclusive=False):
-            return self._catalog()
+            return self._catalog(asid)
 
     # -- inside the lock ---------------------------------------------------------------
 
@@ -300,7 +301,8 @@ class HistoryStore:
         """The rollout's events: every row of the runs that saw it, on its ASID, cut down by
         the one rule (:func:`~cfanalytics.events.rollout_events`)."""
         files = self._files(asid=_asid_of(rollout))
-        seen = self._table(files, ["run_id"], ds.field("rollout") == rollout)["run_id"]
+        maybe = [f for f in files if f.may_hold(rollout)]  # by the footers: no file opened
+        seen = self._table(maybe, ["run_id"], ds.field("rollout") == rollout)["run_id"]
         runs = set(pc.unique(seen).drop_null().to_pylist())
         if not runs:
             found = self._catalog()["rollout"].tolist()
@@ -311,41 +313,44 @@ class HistoryStore:
         frame = _ordered(self._read(files, None), files)
         return rollout_events(_events_only(frame), rollout)
 
-    def _catalog(self) -> pd.DataFrame:
-        """The catalog, streamed: each file's rows are reduced to one row per (rollout, run,
-        job) a batch at a time, so memory follows the jobs of the history, never its rows."""
-        partial = _CatalogPartial()
+    def _catalog(self, asid: int | None = None) -> pd.DataFrame:
+        """The catalog, streamed: each file's rows are reduced to one row per (rollout, job)
+        a batch at a time, so memory follows the jobs of the history, never its rows."""
+        partial = _CatalogPartial(_CATALOG_KEYS)
         with ThreadPoolExecutor(min(_MAX_WORKERS, os.cpu_count() or 1)) as pool:
-            for part in pool.map(self._catalog_of, self._files()):
-                partial.add_reduced(part)
-        frame = partial.table().to_pandas(types_mapper=_pandas_type)
-        grouped = frame.groupby(["rollout", "asid"], dropna=False, sort=False)
-        out = grouped.agg(
-            imageversionid=("imageversionid", "min"),
-            first_seen=("first_seen", "min"),
-            last_seen=("last_seen", "max"),
-            runs=("run_id", "nunique"),
-            jobs=("jobid", "nunique"),
-        ).reset_index()
+            for part in pool.map(self._catalog_of, self._files(asid=asid)):
+                partial.add(part, reduced=True)
+        aggregates = [(name, how) for _, how, name in _CATALOG_AGGREGATES]
+        distinct = [(name, "count_distinct") for name in ("run_id", "jobid")]
+        table = partial.table().group_by(["rollout", "asid"]).aggregate(aggregates + distinct)
+        names = {f"{name}_{how}": name for _, how, name in _CATALOG_AGGREGATES}
+        names |= {"run_id_count_distinct": "runs", "jobid_count_distinct": "jobs"}
+        table = table.rename_columns([names.get(name, name) for name in table.column_names])
+        out = table.to_pandas(types_mapper=_pandas_type)
         out["asid"] = out["asid"].mask(out["asid"] == _NO_ASID)
         order = ["asid", "imageversionid", "rollout"]
         out = out.astype(_CATALOG)[list(_CATALOG)]
         return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
 
     def _catalog_of(self, file: _File) -> pa.Table:
-        """:meth:`_catalog`'s reduction of one file's rows."""
+        """:meth:`_catalog`'s reduction of one file's rows (one run's, on one ASID)."""
         asid = int(file.path.parent.parent.name.removeprefix("asid="))
-        partial = _CatalogPartial()
+        partial = _CatalogPartial(["rollout", "jobid"])
         try:
-            with pq.ParquetFile(file.path) as reader:
-                batches = reader.iter_batches(_CatalogPartial.BATCH_ROWS, columns=_CATALOG_STORED)
+            # the rollout as a dictionary: a run's rows name a few, grouped on their codes
+            with pq.ParquetFile(file.path, read_dictionary=["rollout"]) as reader:
+                batches = reader.iter_batches(_CatalogPartial.BATCH_ROWS, columns=_CATALOG_READ)
                 for batch in batches:
-                    rows = pa.Table.from_batches([batch])
-                    rows = rows.filter(pc.is_valid(rows["rollout"]))
-                    partial.add(rows.append_column("asid", pa.repeat(asid, rows.num_rows)))
+                    partial.add(batch.filter(pc.is_valid(batch["rollout"])))
         except (OSError, pa.ArrowException) as exc:
             raise HistoryError(f"cannot read the history store file {file.path}: {exc}") from exc
-        return partial.table()
+        found = partial.table()
+        found = found.set_column(0, "rollout", found["rollout"].cast(pa.large_string()))
+        rows = found.num_rows
+        found = found.append_column("asid", pa.repeat(pa.scalar(asid, pa.int64()), rows))
+        return found.append_column(
+            "run_id", pa.repeat(pa.scalar(file.run_id, pa.large_string()), rows)
+        )
 
     def _by_name(self) -> dict[str, list[Path]]:
         """Every file of the store by its name (a run's files share one), in one walk."""
@@ -382,8 +387,7 @@ class HistoryStore:
 
 
 _CATALOG_KEYS = ["rollout", "asid", "run_id", "jobid"]
-_CATALOG_READ = [*_CATALOG_KEYS, "target_imageversionid", "observed_at"]
-_CATALOG_STORED = [name for name in _CATALOG_READ if name != "asid"]  # asid: the folder
+_CATALOG_READ = ["rollout", "jobid", "target_imageversionid", "observed_at"]  # of a file
 _CATALOG_AGGREGATES = [
     ("target_imageversionid", "min", "imageversionid"),
     ("observed_at", "min", "first_seen"),
@@ -392,22 +396,22 @@ _CATALOG_AGGREGATES = [
 
 
 class _CatalogPartial:
-    """The catalog's running reduction: one row per (rollout, asid, run, job) with the
-    smallest image version and the first and last time seen, folded again as it grows."""
+    """The catalog's running reduction: one row per ``keys`` with the smallest image
+    version and the first and last time seen, reduced again as it grows."""
 
     BATCH_ROWS = 1 << 16  # rows read at once
     FOLD_ROWS = 1 << 20  # reduced rows kept before they are reduced again
 
-    def __init__(self) -> None:
+    def __init__(self, keys: list[str]) -> None:
+        self._keys = keys
         self._parts: list[pa.Table] = []
         self._rows = 0
 
-    def add(self, rows: pa.Table) -> None:
-        """Fold a batch of stored rows (:data:`_CATALOG_READ`) in."""
-        self.add_reduced(_reduce(rows, _CATALOG_AGGREGATES))
-
-    def add_reduced(self, part: pa.Table) -> None:
-        """Fold another reduction (:meth:`table`) in."""
+    def add(self, rows: pa.Table | pa.RecordBatch, *, reduced: bool = False) -> None:
+        """Fold in stored rows (:data:`_CATALOG_READ` and the keys) or, ``reduced``,
+        another reduction (a :meth:`table`)."""
+        again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
+        part = _reduce(rows, self._keys, again if reduced else _CATALOG_AGGREGATES)
         self._parts.append(part)
         self._rows += part.num_rows
         if self._rows > self.FOLD_ROWS:
@@ -415,19 +419,24 @@ class _CatalogPartial:
             self._rows = self._parts[0].num_rows
 
     def table(self) -> pa.Table:
-        """The reduction so far: :data:`_CATALOG_KEYS`, then the aggregates' names."""
+        """The reduction so far: the keys, then the aggregates' names."""
         if not self._parts:
-            self.add(_dataset_schema().empty_table().select(_CATALOG_READ))
+            return _reduce(_dataset_schema().empty_table(), self._keys, _CATALOG_AGGREGATES)
         again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
-        return _reduce(pa.concat_tables(self._parts), again)
+        return _reduce(pa.concat_tables(self._parts), self._keys, again)
 
 
-def _reduce(rows: pa.Table, aggregates: list[tuple[str, str, str]]) -> pa.Table:
-    """``rows`` grouped by :data:`_CATALOG_KEYS`: (column, how, name) gives each aggregate."""
-    found = rows.group_by(_CATALOG_KEYS).aggregate([(column, how) for column, how, _ in aggregates])
+def _reduce(
+    rows: pa.Table | pa.RecordBatch, keys: list[str], aggregates: list[tuple[str, str, str]]
+) -> pa.Table:
+    """``rows`` grouped by ``keys``: (column, how, name) gives each aggregate."""
+    table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
+    found = table.group_by(keys, use_threads=False).aggregate(
+        [(column, how) for column, how, _ in aggregates]
+    )
     names = {f"{column}_{how}": name for column, how, name in aggregates}
     found = found.rename_columns([names.get(name, name) for name in found.column_names])
-    return found.select([*_CATALOG_KEYS, *(name for _, _, name in aggregates)])
+    return found.select([*keys, *(name for _, _, name in aggregates)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +446,11 @@ class _File:
     path: Path
     run_id: str
     start: pd.Timestamp  # the run's first observed_at (NaT: none)
+    rollouts: tuple[str, str] | None = None  # the least and greatest rollout (None: unknown)
+
+    def may_hold(self, rollout: str) -> bool:
+        """Whether the file may hold rows of ``rollout``, by its footer's statistics."""
+        return self.rollouts is None or self.rollouts[0] <= rollout <= self.rollouts[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -826,7 +840,8 @@ def _metadata(run: str, start: object) -> dict[bytes, bytes]:
 def _inspect(path: Path) -> _File:
     """Read a file's footer: a readable cfanalytics file of this schema version, or raise."""
     try:
-        schema = pq.read_schema(path)
+        footer = pq.read_metadata(path)
+        schema = footer.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as exc:
         raise HistoryError(f"{path} is not a readable Parquet file: {_first_line(exc)}") from exc
     meta = schema.metadata or {}
@@ -839,7 +854,31 @@ def _inspect(path: Path) -> _File:
     if schema.names != _FILE_COLUMNS:
         raise HistoryError(f"{path} does not hold the store's columns")
     start = meta.get(_START_KEY, b"").decode()
-    return _File(path, meta[_RUN_KEY].decode(), pd.Timestamp(start) if start else pd.NaT)
+    return _File(
+        path,
+        meta[_RUN_KEY].decode(),
+        pd.Timestamp(start) if start else pd.NaT,
+        _rollout_range(footer, _FILE_COLUMNS.index("rollout")),
+    )
+
+
+def _rollout_range(footer: pq.FileMetaData, column: int) -> tuple[str, str] | None:
+    """The least and greatest rollout of a file, from its row groups' statistics (None if
+    a row group with rollouts has none exact: the file is then read to know)."""
+    lows, highs = [], []
+    for group in range(footer.num_row_groups):
+        rows = footer.row_group(group)
+        stats = rows.column(column).statistics
+        if stats is not None and stats.null_count == rows.num_rows:
+            continue  # no rollout in this row group
+        exact = getattr(stats, "is_min_value_exact", True) and getattr(
+            stats, "is_max_value_exact", True
+        )
+        if stats is None or not stats.has_min_max or not exact:
+            return None
+        lows.append(stats.min)
+        highs.append(stats.max)
+    return (min(lows), max(highs)) if lows else ("", "")
 
 
 def _flock(fd: int, operation: int, path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
@@ -222,6 +223,30 @@ def test_the_catalog_streams_odd_rows_as_it_reads_them_at_once(
     monkeypatch.setattr(_history._CatalogPartial, "FOLD_ROWS", 1)
     pd.testing.assert_frame_equal(varied.catalog(), at_once)
     assert at_once["asid"].isna().iloc[-1] and at_once["asid"].iloc[:-1].notna().all()
+
+
+def test_the_catalog_of_an_asid_is_its_rows_of_the_whole(both: HistoryStore) -> None:
+    """``catalog(asid=)`` reads one ASID's folder and gives that ASID's rows of the whole."""
+    whole = both.catalog()
+    for asid in whole["asid"].dropna().unique():
+        mine = whole.loc[(whole["asid"] == asid).to_numpy()].reset_index(drop=True)
+        pd.testing.assert_frame_equal(both.catalog(asid=int(asid)), mine)
+    assert both.catalog(asid=987654).empty
+
+
+def test_a_file_without_rollout_statistics_is_read_to_know(tmp_path: Path) -> None:
+    """A rollout is looked for only in files whose footers may hold it; a file whose
+    statistics are missing may hold any, one of no rollout none."""
+    table = pa.table({"rollout": pa.array(["1/7", "1/9", None], pa.large_string())})
+    for name, options, expected in [
+        ("with.parquet", {}, ("1/7", "1/9")),
+        ("without.parquet", {"write_statistics": False}, None),
+    ]:
+        pq.write_table(table, tmp_path / name, **options)
+        found = _history._rollout_range(pq.read_metadata(tmp_path / name), 0)
+        assert found == expected
+    pq.write_table(table.filter(pa.array([False, False, True])), tmp_path / "none.parquet")
+    assert _history._rollout_range(pq.read_metadata(tmp_path / "none.parquet"), 0) == ("", "")
 
 
 def test_adding_again_adds_nothing_and_rewrites_nothing(
