@@ -316,41 +316,15 @@ class HistoryStore:
     def _catalog(self, asid: int | None = None) -> pd.DataFrame:
         """The catalog, streamed: each file's rows are reduced to one row per (rollout, job)
         a batch at a time, so memory follows the jobs of the history, never its rows."""
-        partial = _CatalogPartial(_CATALOG_KEYS)
+        catalog = _Catalog()
+        files = self._files(asid=asid)
         with ThreadPoolExecutor(min(_MAX_WORKERS, os.cpu_count() or 1)) as pool:
-            for part in pool.map(self._catalog_of, self._files(asid=asid)):
-                partial.add(part, reduced=True)
-        aggregates = [(name, how) for _, how, name in _CATALOG_AGGREGATES]
-        distinct = [(name, "count_distinct") for name in ("run_id", "jobid")]
-        table = partial.table().group_by(["rollout", "asid"]).aggregate(aggregates + distinct)
-        names = {f"{name}_{how}": name for _, how, name in _CATALOG_AGGREGATES}
-        names |= {"run_id_count_distinct": "runs", "jobid_count_distinct": "jobs"}
-        table = table.rename_columns([names.get(name, name) for name in table.column_names])
-        out = table.to_pandas(types_mapper=_pandas_type)
-        out["asid"] = out["asid"].mask(out["asid"] == _NO_ASID)
+            for file, part in zip(files, pool.map(_catalog_of, files), strict=True):
+                catalog.add(file, part)
+        out = catalog.frame()
         order = ["asid", "imageversionid", "rollout"]
         out = out.astype(_CATALOG)[list(_CATALOG)]
         return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
-
-    def _catalog_of(self, file: _File) -> pa.Table:
-        """:meth:`_catalog`'s reduction of one file's rows (one run's, on one ASID)."""
-        asid = int(file.path.parent.parent.name.removeprefix("asid="))
-        partial = _CatalogPartial(["rollout", "jobid"])
-        try:
-            # the rollout as a dictionary: a run's rows name a few, grouped on their codes
-            with pq.ParquetFile(file.path, read_dictionary=["rollout"]) as reader:
-                batches = reader.iter_batches(_CatalogPartial.BATCH_ROWS, columns=_CATALOG_READ)
-                for batch in batches:
-                    partial.add(batch.filter(pc.is_valid(batch["rollout"])))
-        except (OSError, pa.ArrowException) as exc:
-            raise HistoryError(f"cannot read the history store file {file.path}: {exc}") from exc
-        found = partial.table()
-        found = found.set_column(0, "rollout", found["rollout"].cast(pa.large_string()))
-        rows = found.num_rows
-        found = found.append_column("asid", pa.repeat(pa.scalar(asid, pa.int64()), rows))
-        return found.append_column(
-            "run_id", pa.repeat(pa.scalar(file.run_id, pa.large_string()), rows)
-        )
 
     def _by_name(self) -> dict[str, list[Path]]:
         """Every file of the store by its name (a run's files share one), in one walk."""
@@ -424,6 +398,85 @@ class _CatalogPartial:
             return _reduce(_dataset_schema().empty_table(), self._keys, _CATALOG_AGGREGATES)
         again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
         return _reduce(pa.concat_tables(self._parts), self._keys, again)
+
+
+class _Catalog:
+    """The catalog being read, file by file (:func:`_catalog_of` of each): per rollout and
+    ASID, the least image version, the first and last time, the runs, and the distinct jobs,
+    kept as numbers (12 bytes per job and file), so a year of jobs stays small."""
+
+    def __init__(self) -> None:
+        self._keys: dict[tuple[str, int], int] = {}  # (rollout, asid): its number
+        self._heads: list[pd.DataFrame] = []  # per file: "key" and the aggregates
+        self._runs: set[tuple[int, str]] = set()
+        self._jobs: list[tuple[np.ndarray, np.ndarray]] = []  # per file: keys, jobids
+
+    def add(self, file: _File, part: pa.Table) -> None:
+        """Fold in :func:`_catalog_of` of ``file``."""
+        asid = int(file.path.parent.parent.name.removeprefix("asid="))
+        key = self._numbered(part["rollout"], asid)
+        self._runs.update((k, file.run_id) for k in np.unique(key).tolist())
+        job = part["jobid"].to_numpy(zero_copy_only=False)  # float with NaN if nulls
+        known = ~pd.isna(job)
+        self._jobs.append((key[known], job[known].astype(np.int64)))
+        columns = {name: part[name] for _, _, name in _CATALOG_AGGREGATES}
+        head = pa.table({"key": key, **columns}).group_by(["key"], use_threads=False)
+        aggregates = [(name, how) for _, how, name in _CATALOG_AGGREGATES]
+        self._heads.append(head.aggregate(aggregates).to_pandas(types_mapper=_pandas_type))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per (rollout, ASID): the catalog's columns, in no order."""
+        if not self._keys:
+            return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in _CATALOG.items()})
+        heads = pd.concat(self._heads, ignore_index=True).groupby("key", sort=True)
+        out = heads.agg(
+            **{name: (f"{name}_{how}", how) for _, how, name in _CATALOG_AGGREGATES}
+        ).reset_index()
+        named = list(self._keys)
+        out["rollout"] = pd.array([named[k][0] for k in out["key"]], dtype=TEXT)
+        out["asid"] = pd.Series([named[k][1] for k in out["key"]], dtype=INT, index=out.index)
+        out["asid"] = out["asid"].mask(out["asid"] == _NO_ASID)
+        runs = np.bincount([k for k, _ in self._runs], minlength=len(named))
+        out["runs"] = runs[out["key"].to_numpy()]
+        out["jobs"] = self._distinct_jobs(len(named))[out["key"].to_numpy()]
+        return out
+
+    def _distinct_jobs(self, keys: int) -> np.ndarray:
+        """Per key: its distinct job ids over every file."""
+        key = np.concatenate([k for k, _ in self._jobs])
+        job = np.concatenate([j for _, j in self._jobs])
+        order = np.lexsort((job, key))
+        key, job = key[order], job[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = (key[1:] != key[:-1]) | (job[1:] != job[:-1])
+        counts: np.ndarray = np.bincount(key[first], minlength=keys).astype(np.int64)
+        return counts
+
+    def _numbered(self, names: pa.ChunkedArray, asid: int) -> np.ndarray:
+        """Each row's (rollout, ``asid``) as its number (a file names a few rollouts)."""
+        encoded = names.combine_chunks()
+        if not pa.types.is_dictionary(encoded.type):
+            encoded = pc.dictionary_encode(encoded)
+        keys = self._keys
+        known = [keys.setdefault((v, asid), len(keys)) for v in encoded.dictionary.to_pylist()]
+        numbers: np.ndarray = np.asarray(known, np.int64)
+        indices: np.ndarray = encoded.indices.to_numpy(zero_copy_only=False)
+        found: np.ndarray = numbers[indices]
+        return found
+
+
+def _catalog_of(file: _File) -> pa.Table:
+    """One file's rows (one run's, on one ASID) reduced to one row per (rollout, job)."""
+    partial = _CatalogPartial(["rollout", "jobid"])
+    try:
+        # the rollout as a dictionary: a run's rows name a few, grouped on their codes
+        with pq.ParquetFile(file.path, read_dictionary=["rollout"]) as reader:
+            batches = reader.iter_batches(_CatalogPartial.BATCH_ROWS, columns=_CATALOG_READ)
+            for batch in batches:
+                partial.add(batch.filter(pc.is_valid(batch["rollout"])))
+    except (OSError, pa.ArrowException) as exc:
+        raise HistoryError(f"cannot read the history store file {file.path}: {exc}") from exc
+    return partial.table()
 
 
 def _reduce(
