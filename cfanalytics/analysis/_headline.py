@@ -23,7 +23,7 @@ import pandas as pd
 
 from ..events import FLOAT, INT, TEXT, TIME
 from ..exceptions import RolloutError
-from ._common import conform, pick_rollout
+from ._common import conform, pick_rollout, seconds
 from ._failures import ended_failed
 from ._summary import install_seconds
 
@@ -131,7 +131,7 @@ def _time_to_share(instants: np.ndarray, share: int, start: pd.Timestamp) -> obj
     if pd.isna(start):
         return np.nan
     began = np.datetime64(pd.Timestamp(start).tz_convert("UTC").tz_localize(None), "us")
-    return float((done[needed - 1] - began) / np.timedelta64(1, "s"))
+    return float(seconds(done[needed - 1 : needed] - began)[0])
 
 
 def job_values(summary: pd.DataFrame, per_job: pd.DataFrame) -> pd.DataFrame:
