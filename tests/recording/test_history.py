@@ -38,7 +38,9 @@ from cfanalytics.recording import (
     HistoryProgress,
     HistoryStore,
     RunPlan,
-    _history,
+    _store_add,
+    _store_catalog,
+    _store_files,
     load_source,
     record,
     resume,
@@ -187,8 +189,8 @@ def test_the_catalog_has_one_row_per_rollout(
     """One row per rollout: its ASID, image version, first and last time, runs, jobs; the
     same when the files are read a few rows at a time and the reduction folded each time."""
     if streamed == "in small batches":
-        monkeypatch.setattr(_history._CatalogPartial, "BATCH_ROWS", 97)
-        monkeypatch.setattr(_history._CatalogPartial, "FOLD_ROWS", 1)
+        monkeypatch.setattr(_store_catalog._CatalogPartial, "BATCH_ROWS", 97)
+        monkeypatch.setattr(_store_catalog._CatalogPartial, "FOLD_ROWS", 1)
     frames = list(recordings.values())
     full = pd.concat(frames, ignore_index=True).assign(rollout=stored_rollouts(frames).array)
     mine = full.dropna(subset=["rollout"]).groupby("rollout")
@@ -219,8 +221,8 @@ def test_the_catalog_streams_odd_rows_as_it_reads_them_at_once(
     """Rows without an ASID or a time, runs over two months: the catalog read a few rows
     at a time is the one read at once, its rollout without an ASID listed last."""
     at_once = varied.catalog()
-    monkeypatch.setattr(_history._CatalogPartial, "BATCH_ROWS", 53)
-    monkeypatch.setattr(_history._CatalogPartial, "FOLD_ROWS", 1)
+    monkeypatch.setattr(_store_catalog._CatalogPartial, "BATCH_ROWS", 53)
+    monkeypatch.setattr(_store_catalog._CatalogPartial, "FOLD_ROWS", 1)
     pd.testing.assert_frame_equal(varied.catalog(), at_once)
     assert at_once["asid"].isna().iloc[-1] and at_once["asid"].iloc[:-1].notna().all()
 
@@ -243,10 +245,10 @@ def test_a_file_without_rollout_statistics_is_read_to_know(tmp_path: Path) -> No
         ("without.parquet", {"write_statistics": False}, None),
     ]:
         pq.write_table(table, tmp_path / name, **options)
-        found = _history._rollout_range(pq.read_metadata(tmp_path / name), 0)
+        found = _store_files._rollout_range(pq.read_metadata(tmp_path / name), 0)
         assert found == expected
     pq.write_table(table.filter(pa.array([False, False, True])), tmp_path / "none.parquet")
-    assert _history._rollout_range(pq.read_metadata(tmp_path / "none.parquet"), 0) == ("", "")
+    assert _store_files._rollout_range(pq.read_metadata(tmp_path / "none.parquet"), 0) == ("", "")
 
 
 def test_adding_again_adds_nothing_and_rewrites_nothing(
@@ -355,8 +357,8 @@ def test_many_runs_and_row_groups_in_one_add(
 ) -> None:
     """Runs staged a few at once are reported in order and stored whole; a run longer than
     a row group is written a row group at a time, still sorted across them."""
-    monkeypatch.setattr(_history, "_ROW_GROUP", 400)
-    monkeypatch.setattr(_history, "_IN_FLIGHT", 1500)
+    monkeypatch.setattr(_store_add, "_ROW_GROUP", 400)
+    monkeypatch.setattr(_store_add, "_IN_FLIGHT", 1500)
     frames = [synthetic_events(40, 12, seed=2, rollout=n, asids=2) for n in range(6)]
     stages: list[HistoryProgress] = []
     store = HistoryStore(tmp_path / "history")
@@ -383,14 +385,14 @@ def test_a_failed_write_leaves_the_store_as_it_was(
     store = HistoryStore(tmp_path / "history")
     store.add(recordings["demo"])
     before = store.events()
-    write = _history._RunRows.write
+    write = _store_add._RunRows.write
 
     def full_disk(rows: Any, handle: Any, order: Any) -> None:
         if "troubled" in str(rows.schema.metadata[b"cfanalytics.run_id"]):
             raise OSError(28, "No space left on device")
         write(rows, handle, order)
 
-    monkeypatch.setattr(_history._RunRows, "write", full_disk)
+    monkeypatch.setattr(_store_add._RunRows, "write", full_disk)
     runs = [recordings["demo"].assign(run_id=f"copy-{n}") for n in range(3)]
     with pytest.raises(HistoryError, match="No space left") as caught:
         store.add(*runs, recordings["troubled"], *runs)
