@@ -112,6 +112,7 @@ class History:
         self.store = store if isinstance(store, HistoryStore) else HistoryStore(store)
         self.engine = engine_of(engine, workers=workers, scheduler=scheduler)
         self._digests: dict[str, Digest] = {}
+        self._catalogs: dict[int | None, pd.DataFrame] = {}  # by ASID (None: all)
         self._signature: tuple[tuple[str, int, int], ...] = ()
 
     def __repr__(self) -> str:
@@ -144,7 +145,10 @@ class History:
         start, end = _bound(since, "since"), _bound(until, "until")
         if start is not None and end is not None and start >= end:
             raise ValueError(f"since ({since}) must come before until ({until})")
-        found = self.store.catalog(asid=asid)
+        self._forget_if_changed()
+        if asid not in self._catalogs:
+            self._catalogs[asid] = self.store.catalog(asid=asid)
+        found = self._catalogs[asid]
         keep = pd.Series(True, index=found.index)
         if start is not None:
             keep &= found["first_seen"] >= start
@@ -205,10 +209,7 @@ class History:
         """The digests of ``names`` (of ``jobs`` jobs in all), those not kept made by the
         engine; a few small rollouts are digested here, where starting workers would cost
         more than the work."""
-        signature = _signature(self.path)
-        if signature != self._signature:  # the store changed: nothing kept holds
-            self._digests.clear()
-            self._signature = signature
+        self._forget_if_changed()
         missing = [name for name in dict.fromkeys(names) if name not in self._digests]
         total = len(set(names))
         tasks = [(str(self.path), name) for name in missing]
@@ -220,6 +221,14 @@ class History:
             if on_progress is not None:
                 on_progress(done, total)
         return [self._digests[name] for name in names]
+
+    def _forget_if_changed(self) -> None:
+        """Drop what is kept (catalogs, digests) if the store's files changed since."""
+        signature = _signature(self.path)
+        if signature != self._signature:
+            self._digests.clear()
+            self._catalogs.clear()
+            self._signature = signature
 
     def _entries(
         self,

@@ -162,7 +162,7 @@ def test_history_sees_what_is_added_later(tmp_path: Path, sim_rig: Callable[...,
     path = tmp_path / "store"
     HistoryStore(path).add(CASSETTES / "demo.yaml")
     history = cf.open_history(path)
-    assert len(history.rollouts()) == 1
+    assert len(history.rollouts()) == 1 and len(history.catalog(asid=1)) == 1
     rig = sim_rig(seed=9)
     run = record(
         cf.RunPlan(asid=1, interval=15.0, max_polls=5),
@@ -171,7 +171,7 @@ def test_history_sees_what_is_added_later(tmp_path: Path, sim_rig: Callable[...,
         **rig.record_options(),
     )
     assert run.history is not None and run.history.responses_added == run.events["seq"].nunique()
-    assert len(history.rollouts()) == 2
+    assert len(history.rollouts()) == 2 and len(history.catalog(asid=1)) == 2
     assert repr(history) == f"History({str(path)!r})"
 
 
