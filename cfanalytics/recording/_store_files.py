@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._version import __version__
-from ..events import COLUMNS, INT, SCHEMA_VERSION, TEXT, empty_events
+from ..events import BOOL, COLUMNS, INT, SCHEMA_VERSION, TEXT, empty_events
 from ..exceptions import HistoryError, RolloutError
 
 NO_ASID = -1
@@ -149,8 +149,11 @@ def file_name(run: str) -> str:
 
 
 def pandas_type(arrow: pa.DataType) -> object:
-    """Nullable pandas dtypes for Arrow's, so no integer column turns into floats."""
-    return {pa.int64(): INT, pa.large_string(): TEXT, pa.string(): TEXT}.get(arrow)
+    """Nullable pandas dtypes for Arrow's, so no integer column turns into floats and no
+    flag into objects."""
+    return {pa.int64(): INT, pa.large_string(): TEXT, pa.string(): TEXT, pa.bool_(): BOOL}.get(
+        arrow
+    )
 
 
 #: The columns of every file: the events' but ``asid`` (the folder's), then ours.
