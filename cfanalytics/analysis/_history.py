@@ -139,15 +139,17 @@ class History:
         asid: int | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
     ) -> pd.DataFrame:
         """The store's rollouts (:meth:`HistoryStore.catalog`) in :data:`ORDER`, of ``asid``
-        only, started at or after ``since`` and before ``until`` (UTC)."""
+        only, started at or after ``since`` and before ``until`` (UTC). Kept while the store
+        is unchanged; ``on_progress(done, total)`` is called as its files are read."""
         start, end = _bound(since, "since"), _bound(until, "until")
         if start is not None and end is not None and start >= end:
             raise ValueError(f"since ({since}) must come before until ({until})")
         self._forget_if_changed()
         if asid not in self._catalogs:
-            self._catalogs[asid] = self.store.catalog(asid=asid)
+            self._catalogs[asid] = self.store.catalog(asid=asid, on_progress=on_progress)
         found = self._catalogs[asid]
         keep = pd.Series(True, index=found.index)
         if start is not None:

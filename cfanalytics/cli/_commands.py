@@ -292,11 +292,14 @@ def rollouts(args: argparse.Namespace) -> int:
     from ..analysis import History
 
     engine = {"engine": args.engine, "workers": args.workers, "scheduler": args.scheduler}
-    bar, on_progress = steps_bar("rollouts", unit="rollout")
-    with History(args.store, **engine) as history, bar:
-        table = history.rollouts(
-            asid=args.asid, since=args.since, until=args.until, on_progress=on_progress
-        )
+    which = {"asid": args.asid, "since": args.since, "until": args.until}
+    with History(args.store, **engine) as history:
+        files, on_file = steps_bar("catalog", unit="file")
+        with files:  # read once here, kept for the rollouts
+            history.catalog(**which, on_progress=on_file)
+        bar, on_progress = steps_bar("rollouts", unit="rollout")
+        with bar:
+            table = history.rollouts(**which, on_progress=on_progress)
     if args.format == "table":
         shown = table[[c for c in table.columns if c not in _ROLLOUT_DETAIL]]
         digits = {c: 1 for c in shown.columns if c.endswith("_s")} | {"failure_rate": 3}

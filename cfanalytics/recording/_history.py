@@ -155,12 +155,18 @@ class HistoryStore:
         events = _events_only(frame)
         return events if names is None else events[names]
 
-    def catalog(self, *, asid: int | None = None) -> pd.DataFrame:
+    def catalog(
+        self,
+        *,
+        asid: int | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> pd.DataFrame:
         """One row per rollout (of ``asid`` only, reading only its folder): ``rollout``,
         ``asid``, ``imageversionid``, ``first_seen``, ``last_seen``, ``runs`` and ``jobs``
-        (distinct), from a few stored columns only."""
+        (distinct), from a few stored columns only. ``on_progress(done, total)`` is called
+        as the files are read."""
         with self._locked(exclusive=False):
-            return self._catalog(asid)
+            return self._catalog(asid, on_progress)
 
     # -- inside the lock ---------------------------------------------------------------
 
@@ -277,14 +283,21 @@ class HistoryStore:
         frame = _ordered(self._read(files, None), files)
         return rollout_events(_events_only(frame), rollout)
 
-    def _catalog(self, asid: int | None = None) -> pd.DataFrame:
+    def _catalog(
+        self,
+        asid: int | None = None,
+        on_progress: Callable[[int, int], object] | None = None,
+    ) -> pd.DataFrame:
         """The catalog, streamed: each file's rows are reduced to one row per (rollout, job)
         a batch at a time, so memory follows the jobs of the history, never its rows."""
         catalog = Catalog()
         files = self._files(asid=asid)
         with ThreadPoolExecutor(min(MAX_WORKERS, os.cpu_count() or 1)) as pool:
-            for file, part in zip(files, pool.map(catalog_of, files), strict=True):
+            parts = pool.map(catalog_of, files)
+            for done, (file, part) in enumerate(zip(files, parts, strict=True), start=1):
                 catalog.add(file, part)
+                if on_progress is not None:
+                    on_progress(done, len(files))
         out = catalog.frame()
         order = ["asid", "imageversionid", "rollout"]
         out = out.astype(CATALOG_COLUMNS)[list(CATALOG_COLUMNS)]

@@ -227,6 +227,14 @@ def test_the_catalog_streams_odd_rows_as_it_reads_them_at_once(
     assert at_once["asid"].isna().iloc[-1] and at_once["asid"].iloc[:-1].notna().all()
 
 
+def test_the_catalog_reports_its_progress_file_by_file(both: HistoryStore) -> None:
+    """``on_progress(done, total)`` counts the files read, up to all of them."""
+    seen: list[tuple[int, int]] = []
+    both.catalog(on_progress=lambda done, total: seen.append((done, total)))
+    files = len(list(both.path.glob("asid=*/month=*/*.parquet")))
+    assert seen == [(done, files) for done in range(1, files + 1)] and files > 1
+
+
 def test_the_catalog_of_an_asid_is_its_rows_of_the_whole(both: HistoryStore) -> None:
     """``catalog(asid=)`` reads one ASID's folder and gives that ASID's rows of the whole."""
     whole = both.catalog()
