@@ -36,6 +36,7 @@ from ._common import (
     one_rollout,
     poll_times,
     polls,
+    seconds,
     utc,
     with_rollout,
 )
@@ -273,10 +274,10 @@ def fleet_at(
 
 
 def _seconds(delta: np.ndarray) -> pd.arrays.FloatingArray:
-    """``timedelta64`` values in seconds, ``Float64`` with NaT as NA."""
+    """``timedelta64`` values in seconds (by the one rule, :func:`seconds`), ``Float64``
+    with NaT as NA."""
     missing = np.isnat(delta)
-    seconds = np.where(missing, 0, delta).astype("m8[us]").astype(np.int64) / 1e6
-    return pd.arrays.FloatingArray(seconds, missing)
+    return pd.arrays.FloatingArray(np.where(missing, 0.0, seconds(delta)), missing)
 
 
 def _history(snaps: pd.DataFrame, job: np.ndarray, stamps: np.ndarray) -> _History:
