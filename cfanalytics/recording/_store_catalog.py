@@ -21,32 +21,31 @@ from ._store_files import NO_ASID, StoredFile, dataset_schema, pandas_type
 CATALOG_COLUMNS = {"rollout": TEXT, "asid": INT, "imageversionid": INT}
 CATALOG_COLUMNS |= {"first_seen": TIME, "last_seen": TIME, "runs": INT, "jobs": INT}
 
-_CATALOG_KEYS = ["rollout", "asid", "run_id", "jobid"]
+_CATALOG_KEYS = ["rollout", "jobid"]  # of a file's reduction
 _CATALOG_READ = ["rollout", "jobid", "target_imageversionid", "observed_at"]  # of a file
 _CATALOG_AGGREGATES = [
     ("target_imageversionid", "min", "imageversionid"),
     ("observed_at", "min", "first_seen"),
     ("observed_at", "max", "last_seen"),
 ]
+# The aggregates of reductions, reduced again.
+_AGAIN = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
 
 
 class _CatalogPartial:
-    """The catalog's running reduction: one row per ``keys`` with the smallest image
-    version and the first and last time seen, reduced again as it grows."""
+    """One file's rows reduced to one row per (rollout, job), with the smallest image version
+    and the first and last time seen, reduced again as it grows."""
 
     BATCH_ROWS = 1 << 16  # rows read at once
     FOLD_ROWS = 1 << 20  # reduced rows kept before they are reduced again
 
-    def __init__(self, keys: list[str]) -> None:
-        self._keys = keys
+    def __init__(self) -> None:
         self._parts: list[pa.Table] = []
         self._rows = 0
 
-    def add(self, rows: pa.Table | pa.RecordBatch, *, reduced: bool = False) -> None:
-        """Fold in stored rows (:data:`_CATALOG_READ` and the keys) or, ``reduced``,
-        another reduction (a :meth:`table`)."""
-        again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
-        part = _reduce(rows, self._keys, again if reduced else _CATALOG_AGGREGATES)
+    def add(self, rows: pa.Table | pa.RecordBatch) -> None:
+        """Fold in stored rows (:data:`_CATALOG_READ`)."""
+        part = _reduce(rows, _CATALOG_AGGREGATES)
         self._parts.append(part)
         self._rows += part.num_rows
         if self._rows > self.FOLD_ROWS:
@@ -54,11 +53,10 @@ class _CatalogPartial:
             self._rows = self._parts[0].num_rows
 
     def table(self) -> pa.Table:
-        """The reduction so far: the keys, then the aggregates' names."""
+        """The reduction so far: :data:`_CATALOG_KEYS`, then the aggregates' names."""
         if not self._parts:
-            return _reduce(dataset_schema().empty_table(), self._keys, _CATALOG_AGGREGATES)
-        again = [(name, how, name) for _, how, name in _CATALOG_AGGREGATES]
-        return _reduce(pa.concat_tables(self._parts), self._keys, again)
+            return _reduce(dataset_schema().empty_table(), _CATALOG_AGGREGATES)
+        return _reduce(pa.concat_tables(self._parts), _AGAIN)
 
 
 class Catalog:
@@ -74,12 +72,11 @@ class Catalog:
 
     def add(self, file: StoredFile, part: pa.Table) -> None:
         """Fold in :func:`catalog_of` of ``file``."""
-        asid = int(file.path.parent.parent.name.removeprefix("asid="))
-        key = self._numbered(part["rollout"], asid)
+        key = self._numbered(part["rollout"], file.asid)
         self._runs.update((k, file.run_id) for k in np.unique(key).tolist())
-        job = part["jobid"].to_numpy(zero_copy_only=False)  # float with NaN if nulls
-        known = ~pd.isna(job)
-        self._jobs.append((key[known], job[known].astype(np.int64)))
+        known = pc.is_valid(part["jobid"]).to_numpy(zero_copy_only=False)
+        job = part["jobid"].fill_null(0).to_numpy()  # int64 whole: ids past 2**53 stay exact
+        self._jobs.append((key[known], job[known]))
         columns = {name: part[name] for _, _, name in _CATALOG_AGGREGATES}
         head = pa.table({"key": key, **columns}).group_by(["key"], use_threads=False)
         aggregates = [(name, how) for _, how, name in _CATALOG_AGGREGATES]
@@ -130,7 +127,7 @@ class Catalog:
 
 def catalog_of(file: StoredFile) -> pa.Table:
     """One file's rows (one run's, on one ASID) reduced to one row per (rollout, job)."""
-    partial = _CatalogPartial(["rollout", "jobid"])
+    partial = _CatalogPartial()
     try:
         # the rollout as a dictionary: a run's rows name a few, grouped on their codes
         with pq.ParquetFile(file.path, read_dictionary=["rollout"]) as reader:
@@ -142,14 +139,12 @@ def catalog_of(file: StoredFile) -> pa.Table:
     return partial.table()
 
 
-def _reduce(
-    rows: pa.Table | pa.RecordBatch, keys: list[str], aggregates: list[tuple[str, str, str]]
-) -> pa.Table:
-    """``rows`` grouped by ``keys``: (column, how, name) gives each aggregate."""
+def _reduce(rows: pa.Table | pa.RecordBatch, aggregates: list[tuple[str, str, str]]) -> pa.Table:
+    """``rows`` grouped by :data:`_CATALOG_KEYS`: (column, how, name) gives each aggregate."""
     table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
-    found = table.group_by(keys, use_threads=False).aggregate(
+    found = table.group_by(_CATALOG_KEYS, use_threads=False).aggregate(
         [(column, how) for column, how, _ in aggregates]
     )
     names = {f"{column}_{how}": name for column, how, name in aggregates}
     found = found.rename_columns([names.get(name, name) for name in found.column_names])
-    return found.select([*keys, *(name for _, _, name in aggregates)])
+    return found.select([*_CATALOG_KEYS, *(name for _, _, name in aggregates)])

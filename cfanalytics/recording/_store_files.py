@@ -46,6 +46,11 @@ class StoredFile:
     start: pd.Timestamp  # the run's first observed_at (NaT: none)
     rollouts: tuple[str, str] | None = None  # the least and greatest rollout (None: unknown)
 
+    @property
+    def asid(self) -> int:
+        """The ASID its folder says (:data:`NO_ASID` for rows without one)."""
+        return int(self.path.parent.parent.name.removeprefix("asid="))
+
     def may_hold(self, rollout: str) -> bool:
         """Whether the file may hold rows of ``rollout``, by its footer's statistics."""
         return self.rollouts is None or self.rollouts[0] <= rollout <= self.rollouts[1]

@@ -244,6 +244,24 @@ def test_the_catalog_of_an_asid_is_its_rows_of_the_whole(both: HistoryStore) -> 
     assert both.catalog(asid=987654).empty
 
 
+def test_the_catalog_counts_large_job_ids_exactly(tmp_path: Path) -> None:
+    """Job ids past 2**53 (a float's exact range) are told apart; a missing one is no job."""
+    big = 2**60
+    part = pa.table(
+        {
+            "rollout": pa.array(["1/7"] * 3, pa.large_string()),
+            "jobid": pa.array([big, big + 1, None], pa.int64()),
+            "imageversionid": pa.array([7, 7, 7], pa.int64()),
+            "first_seen": pa.array([0, 0, 0], pa.timestamp("us", tz="UTC")),
+            "last_seen": pa.array([1, 1, 1], pa.timestamp("us", tz="UTC")),
+        }
+    )
+    file = _store_files.StoredFile(tmp_path / "asid=1" / "month=2026-11" / "r.parquet", "r", pd.NaT)
+    catalog = _store_catalog.Catalog()
+    catalog.add(file, part)
+    assert catalog.frame()["jobs"].tolist() == [2]
+
+
 def test_a_file_without_rollout_statistics_is_read_to_know(tmp_path: Path) -> None:
     """A rollout is looked for only in files whose footers may hold it; a file whose
     statistics are missing may hold any, one of no rollout none."""
