@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
 from ._arrow import eligible, read_bodies
 from ._arrowtypes import within
-from ._schema import ENDPOINTS, SCHEMA, STATES, TEXT
+from ._schema import ENDPOINTS, SCHEMA, STATES, labels
 
 __all__ = ["StatusBody", "status_frame"]
 
@@ -336,7 +335,7 @@ def _shared(bodies: Sequence[StatusBody], owner: np.ndarray, run_id: str) -> dic
         )
 
     return {
-        "run_id": pd.array(pa.repeat(pa.scalar(run_id, pa.large_string()), len(owner)), dtype=TEXT),
+        "run_id": labels(pd.Categorical.from_codes(np.zeros(len(owner), np.int8), [run_id])),
         "seq": per_row([b.seq for b in bodies], "Int64"),
         "observed_at": pd.Series(pd.to_datetime([b.observed_at for b in bodies], utc=True))
         .astype(SCHEMA["observed_at"])

@@ -6,7 +6,10 @@ response (``endpoint="image_status"``), and one row per failed, non-JSON or erro
 with the job columns empty (``problem`` says what went wrong).
 
 Timestamps are tz-aware UTC ``datetime64[us, UTC]``; ids and counts nullable ``Int64``;
-flags nullable ``boolean``; free text nullable ``string``; fixed vocabularies categorical.
+flags nullable ``boolean``; fixed vocabularies categorical; repeated text (run ids, places,
+machines, image paths, error messages) categorical too, its categories the distinct strings
+present in sorted order, so it sorts, groups and prints as text would at a fraction of the
+memory (:data:`LABEL`); the rest of the free text nullable ``string``.
 ``extra`` is a JSON object (as text) of everything the API sent that has no column:
 unknown fields, plus ``"__invalid__"`` (values not readable as their documented type) and
 ``"__duplicates__"`` (every value of a key sent twice) when present.
@@ -16,7 +19,7 @@ Bump :data:`SCHEMA_VERSION` on any change of columns or dtypes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -30,15 +33,19 @@ __all__ = [
     "FLOAT",
     "INT",
     "KINDS",
+    "LABEL",
     "PROBLEMS",
     "SCHEMA",
     "SCHEMA_VERSION",
     "STATES",
     "TEXT",
     "TIME",
+    "as_stored",
     "category",
     "conform",
     "empty_events",
+    "is_label",
+    "labels",
     "validate",
 ]
 
@@ -57,12 +64,67 @@ PROBLEMS = ("http_status", "envelope", "format", "transport")
 TIME = pd.DatetimeTZDtype(unit="us", tz="UTC")
 #: Ids and counts.
 INT = pd.Int64Dtype()
+#: Small numbers with documented bounds (percent done, HTTP status codes): files keep them
+#: as ``Int64`` like every other number (:func:`as_stored`).
+_INT8 = pd.Int8Dtype()
+_INT16 = pd.Int16Dtype()
 #: Durations (seconds), shares and other measures.
 FLOAT = pd.Float64Dtype()
 #: Flags.
 BOOL = pd.BooleanDtype()
 #: Free text.
 TEXT = pd.StringDtype()
+#: The dtype of a label's categories: the one pandas infers for Python strings (``str`` in
+#: pandas 3, ``object`` before), which is also what Arrow dictionaries read back as.
+_TEXT_INDEX = pd.Index(["text"]).dtype
+#: Repeated text: an open vocabulary, categorical with the strings present as categories,
+#: sorted. Its categories differ from frame to frame, so a column matches it by
+#: :func:`is_label`, not by equality, and :func:`labels` builds one.
+LABEL = pd.CategoricalDtype()
+
+
+def labels(values: object) -> pd.Categorical:
+    """``values`` (strings and missing values, or a categorical of strings) as a :data:`LABEL`.
+
+    Its categories are the strings present, sorted, as :func:`is_label` requires.
+    """
+    if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
+        present = pd.Categorical(values).remove_unused_categories()
+        if present.categories.inferred_type in ("string", "empty"):
+            ordered = present.categories.sort_values()
+            return pd.Categorical.from_codes(
+                present.reorder_categories(ordered).codes, dtype=_label_dtype(ordered)
+            )
+        values = pd.Series(values).astype(TEXT)
+    codes, uniques = pd.factorize(pd.array(values, dtype=TEXT), sort=True)
+    return pd.Categorical.from_codes(codes, dtype=_label_dtype(uniques), validate=False)
+
+
+def _label_dtype(categories: Iterable[str]) -> pd.CategoricalDtype:
+    return pd.CategoricalDtype(pd.Index(list(categories), dtype=_TEXT_INDEX))
+
+
+def is_label(dtype: object) -> bool:
+    """Whether ``dtype`` is a :data:`LABEL`: unordered, string categories, sorted."""
+    if not isinstance(dtype, pd.CategoricalDtype) or dtype.ordered:
+        return False
+    categories = dtype.categories
+    return bool(categories.dtype == _TEXT_INDEX and categories.is_monotonic_increasing)
+
+
+def as_stored(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its labels as text and its small numbers as ``Int64``: what files keep.
+
+    Files hold labels as plain strings (Parquet dictionary-encodes them on its own) and
+    every number as a 64-bit int, so files written before read the same, and every tool
+    reads them as text and numbers.
+    """
+    stored = {
+        name: TEXT if dtype is LABEL else INT
+        for name, dtype in SCHEMA.items()
+        if name in frame and (dtype is LABEL or dtype in (_INT8, _INT16))
+    }
+    return frame.astype(stored) if stored else frame
 
 
 def category(values: tuple[str, ...], *, ordered: bool = False) -> pd.CategoricalDtype:
@@ -72,34 +134,34 @@ def category(values: tuple[str, ...], *, ordered: bool = False) -> pd.Categorica
 
 #: Every column of the events table and its dtype, in order.
 SCHEMA: Mapping[str, object] = {
-    "run_id": TEXT,
+    "run_id": LABEL,
     "seq": INT,  # order of the response within its run, from 0
     "observed_at": TIME,  # when the response was received (recorded, never replay time)
     "endpoint": category(ENDPOINTS),
-    "http_status": INT,
+    "http_status": _INT16,  # three digits (RFC 9110)
     "problem": category(PROBLEMS),
     "asid": INT,
     "jobid": INT,
     "kind": category(KINDS),
     "jobstateid": INT,
     "state": category(STATES, ordered=True),
-    "jobprogress": INT,
+    "jobprogress": _INT8,  # 0..100: the client refuses (flags) any other
     "jobcreated": TIME,
     "jobstart": TIME,
     "jobupdated": TIME,
     "jobeta": TIME,
     "install_at": TIME,
     "jobfailed": INT,
-    "joberror": TEXT,
+    "joberror": LABEL,
     "success": BOOL,
     "error_code": INT,
-    "error_message": TEXT,
+    "error_message": LABEL,
     "mirroring": BOOL,
     "restart": BOOL,
-    "location": TEXT,
-    "machine": TEXT,
-    "mirror": TEXT,
-    "imagepath": TEXT,
+    "location": LABEL,
+    "machine": LABEL,
+    "mirror": LABEL,
+    "imagepath": LABEL,
     "target_imageversionid": INT,
     "versionmirrorid": INT,
     "machinejobid": INT,
@@ -114,9 +176,15 @@ def empty_events() -> pd.DataFrame:
     return conform(pd.DataFrame({name: [] for name in COLUMNS}))
 
 
+def _matches(column: pd.Series, dtype: object) -> bool:
+    return is_label(column.dtype) if dtype is LABEL else column.dtype == dtype
+
+
 def _cast(column: pd.Series, dtype: object) -> pd.Series:
-    if column.dtype == dtype:
+    if _matches(column, dtype):
         return column
+    if dtype is LABEL:
+        return pd.Series(labels(column), index=column.index)
     if isinstance(dtype, pd.DatetimeTZDtype):
         return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
@@ -141,16 +209,40 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def validate(frame: pd.DataFrame) -> pd.DataFrame:
-    """Check ``frame`` follows the schema exactly (columns, order, dtypes); return it."""
+    """Check ``frame`` follows the schema exactly (columns, order, dtypes); return it.
+
+    Label columns that came back as text or another categorical (``pd.concat`` of two
+    event tables with different labels gives text) are made labels again, in a new frame.
+    """
     if tuple(frame.columns) != COLUMNS:
         missing = [c for c in COLUMNS if c not in frame.columns]
         extra = [c for c in frame.columns if c not in SCHEMA]
         raise SchemaError(
             f"not an events table: missing {missing}, unexpected {extra}, or columns out of order"
         )
+    relabel = [
+        name
+        for name, dtype in SCHEMA.items()
+        if dtype is LABEL and not is_label(frame[name].dtype) and _textual(frame[name])
+    ]
+    if relabel:
+        frame = frame.assign(**{name: labels(frame[name]) for name in relabel})
     wrong = {
-        name: str(frame[name].dtype) for name, dtype in SCHEMA.items() if frame[name].dtype != dtype
+        name: str(frame[name].dtype)
+        for name, dtype in SCHEMA.items()
+        if not _matches(frame[name], dtype)
     }
     if wrong:
         raise SchemaError(f"columns with the wrong dtype: {wrong}")
     return frame
+
+
+def _textual(column: pd.Series) -> bool:
+    """Whether ``column`` holds text (strings and missing values) in any dtype."""
+    dtype = column.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        return dtype.categories.inferred_type in ("string", "empty")
+    if isinstance(dtype, pd.StringDtype):
+        return True
+    textual = ("string", "empty")
+    return pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(column) in textual

@@ -336,6 +336,8 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             body = response["body"]["string"]
         stored_headers = response.get("headers") or {}
         method, uri, status = str(request["method"]), str(request["uri"]), int(status)
+        if not 100 <= status <= 999:  # three digits (RFC 9110): what the events column holds
+            raise ValueError(f"status {status} is not an HTTP status code")
         httpx.URL(uri)  # a URI httpx refuses would fail every reader later: refuse it here
         request_headers = _header_pairs(request.get("headers") or {})
     except (KeyError, TypeError, AttributeError, ValueError, httpx.InvalidURL) as exc:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._files import drop_partial_line
-from ..events import COLUMNS, SCHEMA_VERSION, conform, empty_events
+from ..events import COLUMNS, SCHEMA_VERSION, as_stored, conform, empty_events
 from ..exceptions import EventLogError
 
 __all__ = ["EventLog", "load_events"]
@@ -114,7 +114,7 @@ def _read_journal(path: Path) -> pd.DataFrame:
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = pa.Table.from_pandas(as_stored(frame), preserve_index=False)
     metadata = dict(table.schema.metadata or {}) | {_META_KEY: str(SCHEMA_VERSION).encode()}
     tmp = path.with_suffix(".parquet.tmp")
     pq.write_table(table.replace_schema_metadata(metadata), tmp)

@@ -20,7 +20,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from .._version import __version__
-from ..events import BOOL, COLUMNS, INT, SCHEMA_VERSION, TEXT, empty_events
+from ..events import BOOL, COLUMNS, INT, SCHEMA_VERSION, TEXT, as_stored, empty_events
 from ..exceptions import HistoryError, RolloutError
 
 NO_ASID = -1
@@ -168,7 +168,7 @@ FILE_COLUMNS = [c for c in COLUMNS if c != "asid"] + list(EXTRA_COLUMNS)
 @cache
 def events_schema() -> pa.Schema:
     """The events dtypes as pyarrow maps them."""
-    return pa.Schema.from_pandas(empty_events(), preserve_index=False).remove_metadata()
+    return pa.Schema.from_pandas(as_stored(empty_events()), preserve_index=False).remove_metadata()
 
 
 @cache
@@ -182,7 +182,7 @@ def file_schema() -> pa.Schema:
 def pandas_metadata() -> dict[bytes, bytes]:
     """The ``pandas`` metadata of every file, as ``Table.from_pandas`` writes it for the
     events dtypes (pandas and Dask read the columns back with them: nullable, categorical)."""
-    frame = empty_events().drop(columns="asid")
+    frame = as_stored(empty_events()).drop(columns="asid")
     frame = frame.assign(rollout=pd.Series(dtype=TEXT), row=pd.Series(dtype=np.int64))
     table = pa.Table.from_pandas(frame, schema=file_schema(), preserve_index=False)
     return dict(table.schema.metadata or {})

@@ -10,7 +10,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..events import BOOL, ENDPOINTS, INT, KINDS, PROBLEMS, SCHEMA, TEXT, TIME, validate
+from ..events import (
+    BOOL,
+    ENDPOINTS,
+    KINDS,
+    LABEL,
+    PROBLEMS,
+    SCHEMA,
+    TEXT,
+    TIME,
+    labels,
+    validate,
+)
 from ..simulator import FAILURE_CAUSES, default_scenario
 from ._synth_fleet import (
     CAUSES,
@@ -313,6 +324,10 @@ def _typed(name: str, values: np.ndarray, valid: np.ndarray, texts: Sequence[str
         codes = np.where(valid, values, -1).astype(np.int64)
         if dtype == TEXT:
             return _text(codes, texts)
+        if dtype is LABEL:  # texts may repeat: code each distinct text once
+            distinct, code_of = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+            codes = np.where(codes < 0, -1, code_of[np.maximum(codes, 0)] if len(texts) else -1)
+            return labels(pd.Categorical.from_codes(codes, categories=distinct))
         return pd.Categorical.from_codes(codes, dtype=dtype)
     if dtype == TIME:
         stamps = values.astype(np.int64).astype("datetime64[us]")
@@ -320,8 +335,8 @@ def _typed(name: str, values: np.ndarray, valid: np.ndarray, texts: Sequence[str
         return pd.DatetimeIndex(stamps).tz_localize("UTC").array
     if dtype == BOOL:
         return pd.arrays.BooleanArray(values.astype(bool), missing)
-    assert dtype == INT, f"no rule for {name}'s dtype {dtype}"
-    return pd.arrays.IntegerArray(values.astype(np.int64), missing)
+    assert isinstance(dtype, pd.Int64Dtype | pd.Int16Dtype | pd.Int8Dtype), f"{name}: {dtype}?"
+    return pd.arrays.IntegerArray(values.astype(dtype.numpy_dtype), missing)
 
 
 def _text(codes: np.ndarray, texts: Sequence[str]) -> pd.arrays.ArrowStringArray:

@@ -146,12 +146,15 @@ def test_two_runs_watching_one_rollout_are_one_rollout() -> None:
     """A resumed run or a second recorder: one rollout, the polls of both count, in time order."""
     demo = cassette_events("demo")
     half = int(demo["seq"].max()) // 2
-    split = demo.assign(run_id=demo["run_id"].where(demo["seq"] < half, "second-run"))
+    split = demo.assign(
+        run_id=demo["run_id"].astype("string").where(demo["seq"] < half, "second-run")
+    )
     assert rollouts(split) == rollouts(demo)
     pd.testing.assert_frame_equal(job_summary(split), job_summary(demo))
     pd.testing.assert_frame_equal(fleet_states(split), fleet_states(demo))
     # Every other poll recorded by each of two runs at once: the union is the whole.
-    odd = demo.assign(run_id=demo["run_id"].where(demo["seq"] % 2 == 0, "other-recorder"))
+    run_id = demo["run_id"].astype("string")  # text, to take a new value
+    odd = demo.assign(run_id=run_id.where(demo["seq"] % 2 == 0, "other-recorder"))
     pd.testing.assert_frame_equal(job_summary(odd), job_summary(demo))
 
 

@@ -179,7 +179,9 @@ def test_record_replay_summary(
     assert "stopped: reached 3 polls" in out and str(cassette) in out
     assert main(["replay", str(cassette), "--events-out", str(tmp_path / "e.parquet")]) == 0
     assert "reached 3 polls" in capsys.readouterr().out
-    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "e.parquet"), load_events(events))
+    # Labels read back as categoricals; one with no values has untyped categories.
+    exported = pd.read_parquet(tmp_path / "e.parquet")
+    pd.testing.assert_frame_equal(exported, load_events(events), check_categorical=False)
     assert main(["summary", str(cassette), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) >= 40 and {r["outcome"] for r in rows} == {"unfinished"}

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,15 +15,19 @@ from cfanalytics.events import (
     BOOL,
     COLUMNS,
     INT,
+    LABEL,
     SCHEMA,
     STAMP_HEADER,
     TEXT,
     TIME,
     Exchange,
+    category,
     conform,
     empty_events,
     events_from_exchanges,
     exchange_rows,
+    is_label,
+    labels,
     validate,
 )
 from cfanalytics.exceptions import SchemaError
@@ -199,19 +204,50 @@ def test_image_status_row() -> None:
 
 def test_every_status_field_column_has_the_dtype_of_its_rule() -> None:
     """The client's field table and the schema agree: ints and states are Int64, times
-    UTC datetimes, flags boolean, text string (``jobstatename`` has no column)."""
-    dtype_of = {"int": INT, "state": INT, "time": TIME, "flag": BOOL, "text": TEXT}
+    UTC datetimes, flags boolean, text string or label (``jobstatename`` has no column)."""
+    dtype_of = {"int": (INT,), "state": (INT,), "time": (TIME,), "flag": (BOOL,)}
+    dtype_of["text"] = (TEXT, LABEL)
     columns = {name: rule for name, rule in STATUS_FIELDS.items() if name in SCHEMA}
     assert set(STATUS_FIELDS) - set(columns) == {"jobstatename"}
     for name, rule in columns.items():
-        assert SCHEMA[name] == dtype_of[rule.type], name
+        dtype = SCHEMA[name]
+        if isinstance(dtype, pd.Int8Dtype | pd.Int16Dtype):  # narrow only where bounds fit
+            info = np.iinfo(dtype.numpy_dtype)
+            assert rule.bounds is not None and info.min <= rule.bounds[0], name
+            assert rule.bounds[-1] <= info.max, name
+            continue
+        assert any(dtype is allowed for allowed in dtype_of[rule.type]), name
 
 
 def test_every_schema_dtype_is_applied() -> None:
     """Built frames carry exactly the declared dtypes."""
     frame = events(raw(STATUS_URL, {"installs": [JOB]}))
     for name, dtype in SCHEMA.items():
-        assert frame[name].dtype == dtype, name
+        assert is_label(frame[name].dtype) if dtype is LABEL else frame[name].dtype == dtype, name
+
+
+def test_labels_are_categoricals_of_the_strings_present_sorted() -> None:
+    """Repeated text is categorical: its categories the strings present, in text order, so
+    it sorts and groups as text; any categorical or text input gives the same labels."""
+    expected = pd.Categorical(["b", None, "a", "b"], categories=["a", "b"])
+    for values in (
+        ["b", None, "a", "b"],
+        pd.array(["b", None, "a", "b"], dtype=TEXT),
+        pd.Categorical(["b", None, "a", "b"], categories=["z", "b", "a"]),
+    ):
+        got = labels(values)
+        assert is_label(got.dtype)
+        assert list(got.categories) == ["a", "b"]
+        assert got.tolist() == expected.tolist()
+    assert not is_label(pd.CategoricalDtype(["b", "a"]))  # unsorted
+    assert not is_label(category(("a", "b"), ordered=True))
+    assert not is_label(TEXT)
+    frame = conform(pd.DataFrame({"location": ["Sydney", "London"]}))
+    assert list(frame["location"].cat.categories) == ["London", "Sydney"]
+    full = empty_events().reindex(range(2)).assign(location=frame["location"].astype(TEXT))
+    assert is_label(validate(full)["location"].dtype)  # text (a concat's) is made labels again
+    with pytest.raises(SchemaError, match="location"):
+        validate(full.assign(location=pd.array([1, 2], dtype=INT)))
 
 
 def rowwise(exchanges: list[Exchange]) -> pd.DataFrame:

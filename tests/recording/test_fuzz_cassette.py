@@ -209,3 +209,12 @@ def test_a_non_ascii_digit_in_the_asid_is_refused(tmp_path: Path) -> None:
     except CfAnalyticsError:
         return
     assert not (frame["asid"] == 2).any(), "'²' was read as the ASID 2"
+
+
+@pytest.mark.parametrize("code", [0, 99, 1000, 70_000, -200])
+def test_a_status_that_is_no_http_status_is_refused(tmp_path: Path, code: int) -> None:
+    """A status code is three digits; any other is a malformed cassette, named as such."""
+    path = tmp_path / "c.yaml"
+    path.write_text(cassette_text([interaction(status={"code": code, "message": "?"})]))
+    with pytest.raises(CfAnalyticsError, match=f"interaction 0 is malformed.*{code}"):
+        load_cassette(path)
