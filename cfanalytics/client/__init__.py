@@ -29,6 +29,7 @@ from ._results import (
 )
 from ._retry import RetryPolicy
 from ._routes import Endpoint, Route, route
+from ._secrets import FILTERED, MIN_KEY_LENGTH, scrub, scrub_bytes, scrubbable, unsafe_reason
 from ._sync import Client
 
 __all__ = [
@@ -37,6 +38,8 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_SECRET_KEY",
     "FIELDS",
+    "FILTERED",
+    "MIN_KEY_LENGTH",
     "STATUS_FIELDS",
     "AsyncClient",
     "Client",
@@ -56,5 +59,9 @@ __all__ = [
     "read_response",
     "resolve_credentials",
     "route",
+    "scrub",
+    "scrub_bytes",
+    "scrubbable",
     "state_id_of",
+    "unsafe_reason",
 ]

@@ -12,6 +12,7 @@ import httpx
 
 from .._version import __version__
 from ..exceptions import CredentialsError, InsecureTransportError
+from ._secrets import scrubbable
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -45,6 +46,16 @@ class Credentials:
     def auth(self) -> httpx.BasicAuth:
         """Basic auth for httpx: the only place the Authorization header is made."""
         return httpx.BasicAuth(self.access_key, self.secret_key)
+
+    def check_scrubbable(self) -> None:
+        """Refuse keys too short or too common to blank out of a recording (one line naming
+        the key, never showing it): checked before a recording sends anything."""
+        scrubbable(
+            {
+                f"the access key ({ENV_ACCESS_KEY})": self.access_key,
+                f"the secret key ({ENV_SECRET_KEY})": self.secret_key,
+            }
+        )
 
     def secrets(self) -> tuple[str, ...]:
         """Every string that must never be written anywhere (keys and their Basic token)."""
@@ -98,8 +109,8 @@ def resolve_credentials(
             if not value
         ]
         raise CredentialsError(
-            f"No Clanforge credentials: missing {' and '.join(missing)}. Pass access_key= and "
-            f"secret_key=, or set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (Clanforge > Auth Keys)."
+            f"No Clanforge credentials: set {' and '.join(missing)} (Clanforge > Auth Keys), "
+            "or pass access_key= and secret_key= in Python"
         )
     return Credentials(access, secret)
 

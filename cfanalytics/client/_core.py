@@ -19,6 +19,7 @@ from ._fields import JOB_FIELDS, STATUS_FIELDS
 from ._parse import JobReader, loads
 from ._results import ImageStatus, InstallJob, InstallStatus, QueueResult, RawResponse
 from ._retry import RetryPolicy
+from ._secrets import scrub
 
 __all__ = [
     "Call",
@@ -82,13 +83,11 @@ class ClientCore:
 
     def scrubbed(self, exc: CfAnalyticsError) -> CfAnalyticsError:
         """``exc`` with the keys blanked out of its text, should the server have echoed one."""
-        for secret in self.config.credentials.secrets():
-            exc.args = tuple(
-                a.replace(secret, "<FILTERED>") if isinstance(a, str) else a for a in exc.args
-            )
-            message = getattr(exc, "error_message", None)
-            if isinstance(message, str):
-                exc.error_message = message.replace(secret, "<FILTERED>")  # type: ignore[attr-defined]
+        secrets = self.config.credentials.secrets()
+        exc.args = tuple(scrub(a, secrets) if isinstance(a, str) else a for a in exc.args)
+        message = getattr(exc, "error_message", None)
+        if isinstance(message, str):
+            exc.error_message = scrub(message, secrets)  # type: ignore[attr-defined]
         return exc
 
     def wait_before_retry(self, call: Call[Any], attempt: int, exc: CfAnalyticsError) -> float:

@@ -18,7 +18,7 @@ import functools
 import gc
 import importlib
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +33,11 @@ from vcr.serialize import serialize
 from vcr.serializers import jsonserializer, yamlserializer
 
 from .._files import write_atomically
-from ..client import RawResponse
+from ..client import FILTERED, RawResponse, scrub, scrub_bytes
 from ..exceptions import CassetteError
 
 __all__ = ["FILTERED", "Cassette", "CassetteWriter", "Interaction", "load_cassette"]
 
-FILTERED = "<FILTERED>"
 """What every secret is replaced with in a written cassette."""
 
 Headers = tuple[tuple[str, str], ...]
@@ -417,52 +416,37 @@ def _vcr_response(interaction: Interaction) -> dict[str, Any]:
 
 
 def _checked_secrets(secrets: Sequence[str]) -> tuple[str, ...]:
-    """Non-empty strings, longest first (so a secret holding another is replaced whole)."""
+    """Non-empty strings."""
     if isinstance(secrets, str):
         raise TypeError("secrets must be a sequence of strings, not one string")
     for secret in secrets:
         if not isinstance(secret, str) or not secret:
             raise ValueError(f"every secret must be a non-empty string, not {secret!r}")
-    return tuple(sorted(set(secrets), key=len, reverse=True))
-
-
-def _scrub_text(text: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, FILTERED)
-    return text
-
-
-def _scrub_bytes(data: bytes, secrets: Iterable[str]) -> bytes:
-    for secret in secrets:
-        encoded = secret.encode("utf-8")
-        if encoded in data:
-            data = data.replace(encoded, FILTERED.encode("ascii"))
-    return data
+    return tuple(secrets)
 
 
 def _scrub_interaction(interaction: Interaction, secrets: tuple[str, ...]) -> Interaction:
     """A copy without credential headers, with every secret replaced by :data:`FILTERED`."""
     request_headers = tuple(
-        (name, _scrub_text(value, secrets))
+        (name, scrub(value, secrets))
         for name, value in interaction.request_headers
         if name.lower() not in _DROPPED_REQUEST_HEADERS
     )
     return Interaction(
         method=interaction.method,
-        uri=_scrub_text(interaction.uri, secrets),
+        uri=scrub(interaction.uri, secrets),
         request_headers=request_headers,
         status_code=interaction.status_code,
-        reason=_scrub_text(interaction.reason, secrets),
-        headers=tuple((name, _scrub_text(value, secrets)) for name, value in interaction.headers),
-        body=_scrub_bytes(interaction.body, secrets),
+        reason=scrub(interaction.reason, secrets),
+        headers=tuple((name, scrub(value, secrets)) for name, value in interaction.headers),
+        body=scrub_bytes(interaction.body, secrets),
     )
 
 
 def _scrub_value(value: Any, secrets: tuple[str, ...]) -> Any:
     """Metadata with secrets replaced in every string it holds (keys and values)."""
     if isinstance(value, str):
-        return _scrub_text(value, secrets)
+        return scrub(value, secrets)
     if isinstance(value, Mapping):
         return {_scrub_value(k, secrets): _scrub_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .._files import drop_partial_line
+from ..client import scrub
 from ..events import COLUMNS, SCHEMA_VERSION, as_stored, conform, empty_events
 from ..exceptions import EventLogError
 
@@ -60,17 +61,13 @@ class EventLog:
     def __repr__(self) -> str:
         return f"EventLog({str(self.folder)!r}, run_id={self.run_id!r})"
 
-    def _scrub(self, line: str) -> str:
-        for secret in self._secrets:
-            line = line.replace(secret, "<FILTERED>")
-        return line
-
     def append(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Append one response's rows and flush them to the operating system."""
         if self._file is None:
             raise EventLogError(f"{self!r} is closed")
         text = "".join(
-            self._scrub(json.dumps(row, default=_json_value, sort_keys=True)) + "\n" for row in rows
+            scrub(json.dumps(row, default=_json_value, sort_keys=True), self._secrets) + "\n"
+            for row in rows
         )
         try:
             self._file.write(text)

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from ..client import RawResponse
+from ..client import RawResponse, scrub
 from ..events import STAMP_HEADER, Exchange, conform, exchange_rows
 from ._cassette import CassetteWriter, Interaction
 from ._eventlog import EventLog
@@ -33,12 +33,6 @@ _WIRE_HEADERS = frozenset({"content-encoding", "content-length", "transfer-encod
 def new_run_id() -> str:
     """A fresh run id: UTC time to the second, and a random suffix."""
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
-
-
-def _replace_all(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "<FILTERED>")
-    return text
 
 
 def _utc_now() -> datetime:
@@ -115,9 +109,9 @@ class Recorder:
             entry = {
                 "before": len(self.cassette.interactions),
                 "method": request.method,
-                "uri": _replace_all(str(request.url), self._secrets),
+                "uri": scrub(str(request.url), self._secrets),
                 "error": type(exc).__name__,
-                "message": _replace_all(str(exc), self._secrets),
+                "message": scrub(str(exc), self._secrets),
                 "at": at.isoformat(),
             }
             self.cassette.metadata.setdefault(FAILURES_KEY, []).append(entry)
@@ -129,9 +123,7 @@ class Recorder:
         """A row with the keys blanked out of its text, should the server have echoed one."""
         if not self._secrets:
             return row
-        return {
-            k: _replace_all(v, self._secrets) if isinstance(v, str) else v for k, v in row.items()
-        }
+        return {k: scrub(v, self._secrets) if isinstance(v, str) else v for k, v in row.items()}
 
     def _record(
         self,

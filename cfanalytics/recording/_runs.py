@@ -154,9 +154,7 @@ class Recording:
         that :meth:`keep` adds the run to (checked now, so a wrong folder fails first).
         """
         store = None if history is None else HistoryStore(history)
-        credentials = resolve_credentials(
-            options.pop("access_key", None), options.pop("secret_key", None), os.environ
-        )
+        credentials = _credentials(options)
         run_id = run_id or new_run_id()
         meta = metadata | {
             "cfanalytics": __version__,
@@ -192,9 +190,7 @@ class Recording:
         """
         store = None if history is None else HistoryStore(history)
         prior = interrupted(cassette)
-        credentials = resolve_credentials(
-            options.pop("access_key", None), options.pop("secret_key", None), os.environ
-        )
+        credentials = _credentials(options)
         meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
         writer = CassetteWriter(
             cassette, metadata=meta, secrets=credentials.secrets(), overwrite=True
@@ -485,6 +481,16 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
         secret_key=_REPLAY_KEY,
     )
     return client, recorder
+
+
+def _credentials(options: dict[str, Any]) -> Credentials:
+    """The keys of ``options`` (else the environment), refused before anything is sent when
+    they cannot be scrubbed from what is recorded."""
+    credentials = resolve_credentials(
+        options.pop("access_key", None), options.pop("secret_key", None), os.environ
+    )
+    credentials.check_scrubbable()
+    return credentials
 
 
 def replay(cassette: str | os.PathLike[str] | Cassette, **options: Any) -> RecordedRun:

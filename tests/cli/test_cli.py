@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,7 @@ from cfanalytics.cli import main
 from cfanalytics.events import rollouts
 from cfanalytics.recording import events_from_cassette, load_events
 
-from ..conftest import CASSETTES, SECRET_KEY
+from ..conftest import ACCESS_KEY, CASSETTES, SECRET_KEY
 
 
 def test_help_lists_every_subcommand() -> None:
@@ -323,3 +325,54 @@ def test_history_add_list_and_read(tmp_path: Path, capsys: pytest.CaptureFixture
     assert {row["rollout"] for row in rows} == {found[0]}
     assert main(["history", "list", str(CASSETTES)]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+class _Counting(http.server.BaseHTTPRequestHandler):
+    """Answers every request 500 and counts it: a record run must send nothing here."""
+
+    hits: list[str] = []
+
+    def do_GET(self) -> None:
+        self.hits.append(self.path)
+        self.send_error(500)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("access", "secret", "says"),
+    [
+        ("a", SECRET_KEY, "the access key (CLANFORGE_ACCESS_KEY) is 1 character long"),
+        (ACCESS_KEY, "b", "the secret key (CLANFORGE_SECRET_KEY) is 1 character long"),
+        ("installs", SECRET_KEY, "CLANFORGE_ACCESS_KEY) occurs in the API's own field"),
+    ],
+)
+def test_record_refuses_keys_it_cannot_scrub_before_sending_anything(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    access: str,
+    secret: str,
+    says: str,
+) -> None:
+    """Keys that would blank ordinary text out of the cassette: one line, exit 2, no
+    request sent, no file written."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Counting)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Counting.hits = []
+    try:
+        monkeypatch.setenv("CLANFORGE_ACCESS_KEY", access)
+        monkeypatch.setenv("CLANFORGE_SECRET_KEY", secret)
+        monkeypatch.setenv("CLANFORGE_BASE_URL", f"http://127.0.0.1:{server.server_port}")
+        cassette, events = tmp_path / "run.yaml", tmp_path / "events"
+        argv = ["record", "--asid", "1", "--max-polls", "1", "--interval", "0"]
+        assert main([*argv, "--cassette", str(cassette), "--events", str(events)]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cfanalytics: error: ") and "\n" not in err
+    assert says in err
+    assert _Counting.hits == [] and not cassette.exists() and not events.exists()
