@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pandas as pd
@@ -330,7 +331,7 @@ def test_history_add_list_and_read(tmp_path: Path, capsys: pytest.CaptureFixture
 class _Counting(http.server.BaseHTTPRequestHandler):
     """Answers every request 500 and counts it: a record run must send nothing here."""
 
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         self.hits.append(self.path)
