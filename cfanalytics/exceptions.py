@@ -129,7 +129,20 @@ class ResponseError(CfAnalyticsError):
 
 
 class HTTPStatusError(ResponseError):
-    """A non-2xx HTTP status."""
+    """A non-2xx HTTP status. ``retry_after`` is the wait in seconds the server asked for
+    (its ``Retry-After``), or None."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        raw: RawResponse,
+        error_code: int | None = None,
+        error_message: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, raw=raw, error_code=error_code, error_message=error_message)
+        self.retry_after = retry_after
 
 
 class AuthenticationError(HTTPStatusError):
@@ -146,18 +159,6 @@ class NotFoundError(HTTPStatusError):
 
 class RateLimitedError(HTTPStatusError):
     """HTTP 429. ``retry_after`` is the wait in seconds the server asked for, or None."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        raw: RawResponse,
-        error_code: int | None = None,
-        error_message: str | None = None,
-        retry_after: float | None = None,
-    ) -> None:
-        super().__init__(message, raw=raw, error_code=error_code, error_message=error_message)
-        self.retry_after = retry_after
 
 
 class ServerError(HTTPStatusError):

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from ..client import JobFields
-from ..events import json_value
+from ..events import as_stored, json_value
 
 __all__ = ["job_row", "out", "progress_bar", "render", "steps_bar", "write_frame"]
 
@@ -80,9 +80,10 @@ def steps_bar(desc: str, *, unit: str) -> tuple[Any, Any]:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame as Parquet or CSV, by the file's suffix."""
+    """Write a frame as Parquet or CSV, by the file's suffix; events as files keep them
+    (:func:`~cfanalytics.events.as_stored`: text and ``Int64``, as every export before)."""
     if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
+        as_stored(frame).to_parquet(path, index=False)
     elif path.suffix == ".csv":
         frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
     else:

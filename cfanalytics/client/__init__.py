@@ -27,7 +27,7 @@ from ._results import (
     QueueResult,
     RawResponse,
 )
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, may_have_acted, refused_unacted
 from ._routes import Endpoint, Route, route
 from ._secrets import FILTERED, MIN_KEY_LENGTH, scrub, scrub_bytes, scrubbable, unsafe_reason
 from ._sync import Client
@@ -56,7 +56,9 @@ __all__ = [
     "RawResponse",
     "RetryPolicy",
     "Route",
+    "may_have_acted",
     "read_response",
+    "refused_unacted",
     "resolve_credentials",
     "route",
     "scrub",

@@ -93,13 +93,9 @@ def status_error(raw: RawResponse) -> HTTPStatusError:
         code, message = None, None
     said = f": {message}" if message else ""
     text = f"HTTP {status} from Clanforge for {_where(raw)}{said}; {_ADVICE[cls]}."
-    if cls is RateLimitedError:
-        wait = _retry_after(raw)
-        hint = f" (Retry-After: {wait:g} s)" if wait is not None else ""
-        return RateLimitedError(
-            text + hint, raw=raw, error_code=code, error_message=message, retry_after=wait
-        )
-    return cls(text, raw=raw, error_code=code, error_message=message)
+    wait = _retry_after(raw)
+    hint = f" (Retry-After: {wait:g} s)" if wait is not None else ""
+    return cls(text + hint, raw=raw, error_code=code, error_message=message, retry_after=wait)
 
 
 def envelope_error(raw: RawResponse, data: Any) -> APIError:

@@ -2,8 +2,10 @@
 
 Read-only calls are retried on transient trouble (transport errors, 429, 5xx, garbled
 bodies). Queueing changes state and the Clanforge docs warn against resending it, so a
-state-changing call is retried only when the request provably never reached the server
-(:class:`~cfanalytics.ConnectError`).
+state-changing call is retried only when the server provably did not act on it: the
+request never reached it (:class:`~cfanalytics.ConnectError`), or it refused the request
+(:func:`refused_unacted`). Any other failure leaves open whether it acted
+(:func:`may_have_acted`): the status list says.
 """
 
 from __future__ import annotations
@@ -14,15 +16,34 @@ from dataclasses import dataclass
 from ..exceptions import (
     CfAnalyticsError,
     ConnectError,
+    HTTPStatusError,
     RateLimitedError,
     ResponseFormatError,
     ServerError,
     TransportError,
 )
 
-__all__ = ["RetryPolicy"]
+__all__ = ["RetryPolicy", "may_have_acted", "refused_unacted"]
 
 _TRANSIENT = (TransportError, RateLimitedError, ServerError, ResponseFormatError)
+
+
+def refused_unacted(exc: CfAnalyticsError) -> bool:
+    """Whether the server refused a request without acting on it: 429 (rate limited), or
+    503 with ``Retry-After`` (unavailable, come back then)."""
+    if isinstance(exc, RateLimitedError):
+        return True
+    return (
+        isinstance(exc, HTTPStatusError) and exc.status_code == 503 and exc.retry_after is not None
+    )
+
+
+def may_have_acted(exc: CfAnalyticsError) -> bool:
+    """Whether a state-changing request that failed with ``exc`` may still have been acted
+    on: a timeout, a dropped connection, another 5xx, a garbled answer."""
+    if isinstance(exc, ConnectError) or refused_unacted(exc):
+        return False
+    return isinstance(exc, TransportError | ServerError | ResponseFormatError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +54,8 @@ class RetryPolicy:
     ``min(maximum, initial * multiplier**(n-1))`` plus up to ``jitter`` times that, at random,
     so many clients do not retry in step. A server's ``Retry-After`` replaces the computed
     wait; one longer than ``max_retry_after`` is not waited for: the error is raised.
+    ``queue_recovery=False`` resends a state-changing request only after a connect error,
+    as recordings made before :func:`refused_unacted` did (their replays need it).
     """
 
     attempts: int = 5
@@ -41,6 +64,7 @@ class RetryPolicy:
     maximum: float = 30.0
     jitter: float = 0.5
     max_retry_after: float = 120.0
+    queue_recovery: bool = True
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -51,7 +75,7 @@ class RetryPolicy:
     def retryable(self, exc: CfAnalyticsError, *, idempotent: bool) -> bool:
         """Whether ``exc`` may be retried for a call of this kind."""
         if not idempotent:
-            return isinstance(exc, ConnectError)
+            return isinstance(exc, ConnectError) or (self.queue_recovery and refused_unacted(exc))
         return isinstance(exc, _TRANSIENT)
 
     def wait(self, attempt: int, exc: CfAnalyticsError, rng: random.Random) -> float | None:

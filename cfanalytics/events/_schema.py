@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from ..client import JobState
@@ -189,6 +190,12 @@ def _cast(column: pd.Series, dtype: object) -> pd.Series:
         return pd.to_datetime(column, utc=True, format="ISO8601").astype(dtype)
     if isinstance(dtype, pd.CategoricalDtype):
         return column.astype(TEXT).astype(dtype)
+    if isinstance(dtype, pd.Int8Dtype | pd.Int16Dtype):  # pandas would wrap, silently
+        numbers = column.astype(INT)
+        info = np.iinfo(dtype.numpy_dtype)
+        if ((numbers < info.min) | (numbers > info.max)).any():
+            raise ValueError(f"values outside {info.min}..{info.max}")
+        return numbers.astype(dtype)
     return column.astype(dtype)
 
 
@@ -203,7 +210,7 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         column = frame[name] if name in frame else pd.Series(pd.NA, index=frame.index)
         try:
             out[name] = _cast(column, dtype)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
             raise SchemaError(f"column {name!r} cannot be read as {dtype}: {exc}") from exc
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
 

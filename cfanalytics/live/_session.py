@@ -329,7 +329,7 @@ class LiveSession:
         events = self.recorder.events
         asked = events.loc[events["endpoint"] == "queue"].drop_duplicates("seq")["jobid"]
         jobs = tuple(dict.fromkeys(int(j) for j in asked.dropna()))
-        plan = RunPlan(asid=self.asid, jobs=jobs, interval=self.interval)
+        plan = RunPlan(asid=self.asid, jobs=jobs, interval=self.interval, queue_recovery=False)
         ended = [runner.progress.stop_reason for runner in self._runners]
         once = len(asked) == len(jobs)  # a job asked twice would be asked once on replay
         complete = ended == [_ENDED_ALL] and once and _one_batch(events)
@@ -344,7 +344,9 @@ def _open_recording(
 ) -> Recording:
     run_id = new_run_id()
     folder = Path(out_dir) / run_id
-    plan = RunPlan(asid=asid, interval=interval)
+    # The queue panel sends each request once and shows what failed, for the user to retry:
+    # no resending or settling, which a replay of the session must not add either.
+    plan = RunPlan(asid=asid, interval=interval, queue_recovery=False)
     recording = Recording.open(
         cassette=folder / "rollout.yaml",
         events_dir=folder / "events",

@@ -107,6 +107,11 @@ class Interaction:
     headers: Headers
     body: bytes
 
+    def __post_init__(self) -> None:
+        # Three digits (RFC 9110); the events table holds statuses as Int16.
+        if not 100 <= self.status_code <= 999:
+            raise ValueError(f"status {self.status_code} is not an HTTP status code")
+
     @classmethod
     def from_httpx(cls, response: httpx.Response) -> Interaction:
         """Capture a live httpx response whose body was read.
@@ -335,8 +340,6 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             body = response["body"]["string"]
         stored_headers = response.get("headers") or {}
         method, uri, status = str(request["method"]), str(request["uri"]), int(status)
-        if not 100 <= status <= 999:  # three digits (RFC 9110): what the events column holds
-            raise ValueError(f"status {status} is not an HTTP status code")
         httpx.URL(uri)  # a URI httpx refuses would fail every reader later: refuse it here
         request_headers = _header_pairs(request.get("headers") or {})
     except (KeyError, TypeError, AttributeError, ValueError, httpx.InvalidURL) as exc:
@@ -348,7 +351,13 @@ def _interaction(raw: Any, index: int, path: Path) -> Interaction:
             "cassette (truncated, or edited by hand): re-record it"
         ) from exc
     headers, body = _decoded(stored_headers, body, f"cassette {path}: interaction {index}")
-    return Interaction(method, uri, request_headers, status, str(reason or ""), headers, body)
+    try:
+        return Interaction(method, uri, request_headers, status, str(reason or ""), headers, body)
+    except ValueError as exc:
+        raise CassetteError(
+            f"cassette {path}: interaction {index} is malformed ({exc}); the file is not a "
+            "complete vcrpy cassette (truncated, or edited by hand): re-record it"
+        ) from exc
 
 
 def _decoded(stored: Mapping[str, Any], body: Any, where: str) -> tuple[Headers, bytes]:

@@ -21,18 +21,20 @@ from datetime import datetime
 
 import pandas as pd
 
-from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult
+from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResult, may_have_acted
 from ..events import observed_at
 from ..exceptions import CfAnalyticsError, RecordingError
 from ._recorder import Recorder
 from ._sync import loop_running
 
-__all__ = ["QUEUEABLE", "RolloutProgress", "RolloutRunner", "no_sleep"]
+__all__ = ["QUEUEABLE", "SETTLE_ROUNDS", "RolloutProgress", "RolloutRunner", "no_sleep"]
 
 log = logging.getLogger("cfanalytics.runner")
 
 #: States a job can be queued from (Failed: a retry).
 QUEUEABLE = frozenset({JobState.CREATED, JobState.PENDING, JobState.FAILED})
+#: How many times the status list is read to settle queue requests without a clear answer.
+SETTLE_ROUNDS = 3
 _ENDED = {JobState.COMPLETE: "completed", JobState.FAILED: "failed", JobState.SQUASHED: "squashed"}
 
 
@@ -50,6 +52,8 @@ class RolloutProgress:
     ended: dict[int, str] = field(default_factory=dict)  # jobid -> completed/failed/squashed
     queued: list[QueueResult] = field(default_factory=list)
     queue_errors: dict[int, CfAnalyticsError] = field(default_factory=dict)
+    #: Jobs whose queue request failed without a clear answer, then listed as queued.
+    settled: set[int] = field(default_factory=set)
     polls: int = 0
     failed_polls: int = 0
     first_seen: datetime | None = None
@@ -124,6 +128,7 @@ class RolloutRunner:
         on_finish: Callable[[RolloutProgress], object] | None = None,
         queue: bool = True,
         recorder: Recorder | None = None,
+        queue_recovery: bool = True,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
@@ -138,6 +143,7 @@ class RolloutRunner:
         self.on_finish = on_finish
         self.queue = queue
         self.recorder = recorder
+        self.queue_recovery = queue_recovery
         self.progress = RolloutProgress()
         self._stop = False
         self._stopping: asyncio.Event | None = None
@@ -237,7 +243,7 @@ class RolloutRunner:
         listing = await self.client.install_status(self.asid)
         self.progress.observe(listing)
         await self._queue(self._selected(listing))
-        watched = frozenset(q.jobid for q in self.progress.queued)
+        watched = frozenset(q.jobid for q in self.progress.queued) | self.progress.settled
         self.progress.watched = watched
         self.progress.latest.update((job.jobid, job) for job in listing if job.jobid in watched)
 
@@ -251,6 +257,39 @@ class RolloutRunner:
         return [listed[jobid] for jobid in self.jobs if jobid in listed]
 
     async def _queue(self, jobs: Iterable[InstallJob]) -> None:
+        """Queue each job once. A request that failed leaving open whether the API acted on
+        it (:func:`~cfanalytics.client.may_have_acted`) is settled by the status list: a job
+        listed as anything but queueable was queued and is watched; one still queueable is
+        queued again, up to :data:`SETTLE_ROUNDS` times. Never twice for a job listed as
+        Queued or Running."""
+        unsettled = await self._send_queue_requests(jobs)
+        for _ in range(SETTLE_ROUNDS if self.queue_recovery else 0):
+            if not unsettled:
+                return
+            try:
+                listing = await self.client.install_status(self.asid)
+            except RecordingError:
+                raise
+            except CfAnalyticsError as unread:
+                log.warning("status list unreadable while settling queue requests: %s", unread)
+                continue
+            listed = {job.jobid: job for job in listing}
+            again = []
+            for jobid, failure in unsettled.items():
+                job = listed.get(jobid)
+                if job is not None and job.state in QUEUEABLE:
+                    again.append(job)
+                else:  # queued after all: listed past queueable, or already gone (ended)
+                    log.info("job %s was queued despite %s", jobid, type(failure).__name__)
+                    self.progress.settled.add(jobid)
+            unsettled = await self._send_queue_requests(again)
+        for jobid, failure in unsettled.items():
+            log.warning("could not queue job %s: %s", jobid, failure)
+            self.progress.queue_errors[jobid] = failure
+
+    async def _send_queue_requests(self, jobs: Iterable[InstallJob]) -> dict[int, CfAnalyticsError]:
+        """Send one queue request per job; the failures that leave open whether it acted."""
+        unsettled: dict[int, CfAnalyticsError] = {}
         for job in jobs:
             if job.mirroring is None:
                 log.warning("job %s lists no readable mirroring; not queued", job.jobid)
@@ -262,10 +301,15 @@ class RolloutRunner:
             except RecordingError:
                 raise  # a cassette that ran out is no answer from the API
             except CfAnalyticsError as exc:
+                if may_have_acted(exc):
+                    unsettled[job.jobid] = exc
+                    continue
                 log.warning("could not queue job %s: %s", job.jobid, exc)
                 self.progress.queue_errors[job.jobid] = exc
             else:
+                self.progress.queue_errors.pop(job.jobid, None)
                 self.progress.queued.append(result)
+        return unsettled
 
     async def _poll(self) -> None:
         try:

@@ -84,6 +84,9 @@ class RunPlan:
     interval: float = 15.0
     max_polls: int | None = None
     max_duration: float | None = None
+    #: Resend refused queue requests and settle unclear ones from the status list
+    #: (:meth:`RolloutRunner._queue`). Recordings made before it replay without it.
+    queue_recovery: bool = True
 
     def metadata(self) -> dict[str, Any]:
         """The plan as cassette metadata."""
@@ -94,6 +97,7 @@ class RunPlan:
             "interval": self.interval,
             "max_polls": self.max_polls,
             "max_duration": self.max_duration,
+            "queue_recovery": self.queue_recovery,
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class RunPlan:
                 interval=float(meta.get("interval", 15.0)),
                 max_polls=meta.get("max_polls"),
                 max_duration=meta.get("max_duration"),
+                queue_recovery=bool(meta.get("queue_recovery", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CassetteError(
@@ -239,6 +244,9 @@ class Recording:
         if prior is not None:
             wire = resume = ResumeTransport(prior, wire)
             sleep = _unless_rereading(resume, sleep)
+        if "retry" not in client_options:  # as the plan says (a resumed old one: without)
+            recovery = bool(writer.metadata.get("queue_recovery", False))
+            client_options["retry"] = RetryPolicy(queue_recovery=recovery)
         client = AsyncClient(
             base_url=base_url,
             access_key=credentials.access_key,
@@ -435,6 +443,7 @@ async def _run(
         max_duration=plan.max_duration,
         sleep=sleep,
         on_progress=on_progress,
+        queue_recovery=plan.queue_recovery,
     )
     return await runner.run()
 
@@ -475,7 +484,7 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
     client = AsyncClient(
         base_url=cassette.metadata.get("base_url"),
         transport=recorder.wrap_async(ReplayTransport(cassette)),
-        retry=RetryPolicy(),
+        retry=RetryPolicy(queue_recovery=bool(cassette.metadata.get("queue_recovery", False))),
         sleep=no_sleep,
         access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent
         secret_key=_REPLAY_KEY,

@@ -130,11 +130,11 @@ def test_empty_recordings_give_empty_typed_tables() -> None:
 
 
 def test_the_troubled_cassette() -> None:
-    """Failing drives in Frankfurt, the diff lock and the 5xx/429 all show up."""
+    """Failing drives in Frankfurt, a full disk, the diff lock and the 5xx/429 all show up."""
     events = events_from_cassette(CASSETTES / "troubled.yaml")
     table = failures(events)
     assert dict(table.dtypes) == dict(FAILURE_SCHEMA)
-    assert set(table["error_class"]) == {"failing_drive"}
+    assert set(table["error_class"]) == {"failing_drive", "disk_space"}
     assert (table["location"] == "Frankfurt").sum() >= 3
     errors = api_errors(events)
     locked = errors[errors["error_message"].str.contains("diffid", na=False)]

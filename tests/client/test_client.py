@@ -32,6 +32,7 @@ from cfanalytics import (
     ServerError,
     TransportError,
 )
+from cfanalytics.client import may_have_acted, refused_unacted
 
 from ..conftest import ACCESS_KEY, SECRET_KEY
 
@@ -479,18 +480,45 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     "failure",
     [
         httpx.Response(503),
-        httpx.Response(429, headers={"Retry-After": "1"}),
+        httpx.Response(500, headers={"Retry-After": "1"}),
         httpx.ReadTimeout("slow"),
         httpx.RemoteProtocolError("Server disconnected"),
         httpx.Response(200, text="{trunc"),
     ],
 )
 def test_queue_is_never_resent_once_it_may_have_arrived(failure: Any) -> None:
-    """State-changing queue calls are sent once unless the connection never opened."""
+    """State-changing queue calls are sent once unless the server provably did not act."""
     handler, seen = replies(failure, httpx.Response(200, json={"jobstateid": 3}))
-    with pytest.raises(cfanalytics.CfAnalyticsError):
+    with pytest.raises(cfanalytics.CfAnalyticsError) as caught:
         make_client(handler).queue_install(1, asid=1, mirroring=True)
     assert len(seen) == 1
+    assert may_have_acted(caught.value) and not refused_unacted(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("refusal", "wait"),
+    [
+        (httpx.Response(429, headers={"Retry-After": "7"}), 7.0),
+        (httpx.Response(429), None),  # no Retry-After: the policy's backoff
+        (httpx.Response(503, headers={"Retry-After": "3"}), 3.0),
+    ],
+)
+def test_a_queue_request_refused_without_acting_is_sent_again_after_the_wait(
+    refusal: httpx.Response, wait: float | None
+) -> None:
+    """429, or 503 with Retry-After: the API did not act, so the request goes again."""
+    handler, seen = replies(refusal, httpx.Response(200, json={"jobstateid": 3}))
+    waits: list[float] = []
+    result = make_client(handler, sleep=waits.append).queue_install(1, asid=1, mirroring=True)
+    assert len(seen) == 2 and result.state is JobState.QUEUED
+    assert len(waits) == 1 and (wait is None or waits == [wait])
+
+
+def test_refusals_are_resent_a_bounded_number_of_times() -> None:
+    handler, seen = replies(*[httpx.Response(429, headers={"Retry-After": "0"})] * 9)
+    with pytest.raises(RateLimitedError) as caught:
+        make_client(handler, retry=RetryPolicy(attempts=3)).queue_install(1, asid=1, mirroring=True)
+    assert len(seen) == 3 and refused_unacted(caught.value) and not may_have_acted(caught.value)
 
 
 def test_queue_is_retried_after_a_connect_failure() -> None:

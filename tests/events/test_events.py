@@ -250,6 +250,18 @@ def test_labels_are_categoricals_of_the_strings_present_sorted() -> None:
         validate(full.assign(location=pd.array([1, 2], dtype=INT)))
 
 
+@pytest.mark.parametrize(("column", "value"), [("jobprogress", 300), ("http_status", 70_000)])
+def test_narrow_numbers_out_of_range_are_refused_not_wrapped(column: str, value: int) -> None:
+    """jobprogress is Int8 and http_status Int16: a value they cannot hold (from a frame or
+    a file written by hand) is a SchemaError, never a wrapped number."""
+    frame = empty_events().reindex(range(2)).astype({column: INT})
+    frame[column] = pd.array([value, None], dtype=INT)
+    with pytest.raises(SchemaError, match=column):
+        conform(frame)
+    frame[column] = pd.array([100, None], dtype=INT)
+    assert conform(frame)[column].tolist()[0] == 100
+
+
 def rowwise(exchanges: list[Exchange]) -> pd.DataFrame:
     """The reference: every exchange read row by row by the client's own readers."""
     rows = [

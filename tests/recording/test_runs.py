@@ -10,6 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 import vcr
+import yaml
 
 from cfanalytics.events import STAMP_HEADER, validate
 from cfanalytics.exceptions import CassetteError, ReplayExhaustedError
@@ -144,6 +145,33 @@ def test_replay_with_faults_is_identical(tmp_path: Path) -> None:
     assert load_cassette(run.cassette).metadata["transport_failures"]
     pd.testing.assert_frame_equal(replay(run.cassette).events, run.events)
     pd.testing.assert_frame_equal(events_from_cassette(run.cassette), run.events)
+
+
+def test_queue_faults_are_recovered_and_replayed_the_same(tmp_path: Path) -> None:
+    """Refused queue requests are resent and unclear ones settled from the status list; the
+    replay makes the same decisions from the cassette (identical events)."""
+    run = record_sim(tmp_path, name="faulty", faults=0.3, plan=RunPlan(asid=1, max_polls=60))
+    assert run.progress.queue_errors == {}
+    assert run.progress.watched == {job for job in run.progress.latest} | run.progress.ended.keys()
+    assert run.cassette is not None
+    assert load_cassette(run.cassette).metadata["queue_recovery"] is True
+    again = replay(run.cassette)
+    pd.testing.assert_frame_equal(again.events, run.events)
+    assert again.progress.settled == run.progress.settled
+
+
+def test_recordings_from_before_queue_recovery_replay_as_they_were_made(tmp_path: Path) -> None:
+    """A cassette without ``queue_recovery`` in its plan was made without it (no resent or
+    settled queue requests): its replay runs without it, and gives its events exactly."""
+    plan = RunPlan(asid=1, max_polls=60, queue_recovery=False)
+    run = record_sim(tmp_path, name="old", faults=0.3, plan=plan)
+    assert run.progress.queue_errors and not run.progress.settled  # the faults were met
+    assert run.cassette is not None
+    data = yaml.safe_load(run.cassette.read_text())
+    assert data["metadata"].pop("queue_recovery") is False
+    run.cassette.write_text(yaml.safe_dump(data))  # as made before
+    assert "queue_recovery" not in load_cassette(run.cassette).metadata
+    pd.testing.assert_frame_equal(replay(run.cassette).events, run.events)
 
 
 def test_a_cassette_that_runs_out_raises_at_once(recorded: RecordedRun) -> None:

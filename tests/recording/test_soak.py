@@ -270,7 +270,9 @@ def test_no_unhandled_exception(soak: Soak) -> None:
     """The recording ran to its own end; no asyncio task died unseen on the way."""
     assert soak.progress.stop_reason == "every queued job ended"
     assert soak.loop_errors == []
-    assert soak.progress.queue_errors  # faults did reach the runner, not only the retries
+    # Faults did reach the queueing (not only the client's retries), and every unclear
+    # answer was settled from the status list: no job is left unqueued by a fault.
+    assert soak.progress.settled and soak.progress.queue_errors == {}
 
 
 @pytest.mark.timeout(300)
@@ -292,5 +294,5 @@ def test_summary_agrees_with_truth(soak: Soak) -> None:
     verdicts = judge(summary, soak.truth)
     disagreeing = verdicts[verdicts == "disagree"]
     assert disagreeing.empty, summary.set_index("jobid").loc[disagreeing.index].head()
-    assert (verdicts == "agree").sum() >= 0.8 * soak.jobs  # not honest by saying nothing
+    assert (verdicts == "agree").sum() >= 0.97 * soak.jobs  # not honest by saying nothing
     assert unfinished_but_ended_before(summary, soak.truth) == []

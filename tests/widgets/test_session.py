@@ -77,5 +77,6 @@ def test_refused_queue_requests_replay_too(tmp_path: Path) -> None:
     asked = live.events.loc[live.events["endpoint"] == "queue"]
     assert asked["problem"].notna().any() and asked["problem"].isna().any()
     assert outcomes["complete"] is True and len(outcomes["jobs"]) == asked["seq"].nunique()
+    assert outcomes["queue_recovery"] is False  # the panel asks once; so does the replay
     assert live.cassette is not None
     pd.testing.assert_frame_equal(replay(live.cassette).events, live.events)
