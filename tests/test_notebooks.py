@@ -241,7 +241,7 @@ except KeyboardInterrupt:
     pass
 resumed = cf.resume("cut.yaml", **api)
 assert resumed.progress.stop_reason == whole.progress.stop_reason
-print(len(whole.events), len(resumed.events), resumed.progress.polls)""",
+print(len(whole.events), len(resumed.events), resumed.progress.polls, whole.progress.polls)""",
 ]
 
 
@@ -251,5 +251,8 @@ def test_sync_api_in_a_real_kernel(tmp_path: Path) -> None:
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in KERNEL_CELLS])
     ran = execute(notebook, folder=tmp_path)
     printed = ran.cells[-1].outputs[0]["text"].split()
-    assert int(printed[0]) > 100 and printed[1] == printed[0] and printed[2] == "80"
+    # Seed 2 fails Singapore's mirror job: the run stops by itself once only its machine
+    # jobs are left (stranded), before the 80 polls of the plan; the resume stops there too.
+    assert int(printed[0]) > 100 and printed[1] == printed[0] and printed[2] == printed[3]
+    assert int(printed[2]) < 80
     assert (tmp_path / "whole.yaml").exists() and (tmp_path / "cut.yaml").exists()

@@ -160,6 +160,7 @@ def record(args: argparse.Namespace) -> int:
         interval=args.interval,
         max_polls=args.max_polls,
         max_duration=args.max_duration,
+        max_stall=args.max_stall or None,
     )
     bar, on_progress = progress_bar()
     common = {

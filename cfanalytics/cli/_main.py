@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 
+from .._defaults import MAX_STALL_S
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
 
@@ -141,6 +142,14 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (15)")
     p.add_argument("--max-duration", type=float, help="stop once responses span this many s")
     p.add_argument("--max-polls", type=int, help="stop after this many polls")
+    p.add_argument(
+        "--max-stall",
+        type=float,
+        default=MAX_STALL_S,
+        help="stop once no queued job changed (state, progress, ETA) for this many s of "
+        f"responses ({MAX_STALL_S:g}; 0: never). A run also stops once every job left "
+        "waits on a mirror job that failed or was never queued, and names that mirror job",
+    )
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")
     p.add_argument("--history", metavar="DIR", help="history store to add the run to when it ends")

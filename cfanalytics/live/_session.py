@@ -329,7 +329,7 @@ class LiveSession:
         events = self.recorder.events
         asked = events.loc[events["endpoint"] == "queue"].drop_duplicates("seq")["jobid"]
         jobs = tuple(dict.fromkeys(int(j) for j in asked.dropna()))
-        plan = RunPlan(asid=self.asid, jobs=jobs, interval=self.interval, queue_recovery=False)
+        plan = _session_plan(self.asid, self.interval, jobs)
         ended = [runner.progress.stop_reason for runner in self._runners]
         once = len(asked) == len(jobs)  # a job asked twice would be asked once on replay
         complete = ended == [_ENDED_ALL] and once and _one_batch(events)
@@ -344,9 +344,7 @@ def _open_recording(
 ) -> Recording:
     run_id = new_run_id()
     folder = Path(out_dir) / run_id
-    # The queue panel sends each request once and shows what failed, for the user to retry:
-    # no resending or settling, which a replay of the session must not add either.
-    plan = RunPlan(asid=asid, interval=interval, queue_recovery=False)
+    plan = _session_plan(asid, interval)
     recording = Recording.open(
         cassette=folder / "rollout.yaml",
         events_dir=folder / "events",
@@ -356,6 +354,20 @@ def _open_recording(
     )
     log.info("recording to %s", folder)
     return recording
+
+
+def _session_plan(asid: int, interval: float, jobs: tuple[int, ...] | None = None) -> RunPlan:
+    """The plan a session's replay follows: what the panel and the monitor did. The panel
+    sends each queue request once and shows what failed, for the user to retry (no resending
+    or settling); the monitor follows until the user stops it (no stall or stranded stop)."""
+    return RunPlan(
+        asid=asid,
+        jobs=jobs,
+        interval=interval,
+        queue_recovery=False,
+        stop_stranded=False,
+        max_stall=None,
+    )
 
 
 def _one_batch(events: pd.DataFrame) -> bool:

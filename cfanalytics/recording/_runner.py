@@ -25,6 +25,7 @@ from ..client import AsyncClient, InstallJob, InstallStatus, JobState, QueueResu
 from ..events import observed_at
 from ..exceptions import CfAnalyticsError, RecordingError
 from ._recorder import Recorder
+from ._stranded import Strand, strands
 from ._sync import loop_running
 
 __all__ = ["QUEUEABLE", "SETTLE_ROUNDS", "RolloutProgress", "RolloutRunner", "no_sleep"]
@@ -54,6 +55,10 @@ class RolloutProgress:
     queue_errors: dict[int, CfAnalyticsError] = field(default_factory=dict)
     #: Jobs whose queue request failed without a clear answer, then listed as queued.
     settled: set[int] = field(default_factory=set)
+    #: The followed jobs that wait on a mirror job that failed or was never queued.
+    stranded: list[Strand] = field(default_factory=list)
+    #: When a followed job last changed (state, progress or ETA), by the responses' times.
+    last_change: datetime | None = None
     polls: int = 0
     failed_polls: int = 0
     first_seen: datetime | None = None
@@ -89,6 +94,7 @@ class RolloutProgress:
             self.first_seen = self.first_seen or when
             self.last_seen = when
         listed = {job.jobid: job for job in status}
+        before = {j: _looks(self.latest[j]) for j in self.watched & self.latest.keys()}
         self.latest.update((j, listed[j]) for j in self.watched & listed.keys())
         for jobid in self.watched - self.ended.keys():
             job = listed.get(jobid)
@@ -97,14 +103,41 @@ class RolloutProgress:
                 self.ended[jobid] = "completed"
             elif job.state in _ENDED:
                 self.ended[jobid] = _ENDED[job.state]
+        now = {j: _looks(self.latest[j]) for j in self.watched & self.latest.keys()}
+        if now != before or self.last_change is None:
+            self.last_change = when or self.last_change
+        left = [self.latest[j] for j in self.watched - self.ended.keys() if j in self.latest]
+        self.stranded = strands(left, status)
+
+    @property
+    def all_stranded(self) -> bool:
+        """Whether every followed job that has not ended is stranded (and some are)."""
+        left = self.watched - self.ended.keys()
+        stuck = {jobid for strand in self.stranded for jobid in strand.jobs}
+        return bool(left) and left <= stuck
+
+    @property
+    def stalled_s(self) -> float:
+        """Seconds from the last change of a followed job to the latest response."""
+        if self.last_change is None or self.last_seen is None:
+            return 0.0
+        return (self.last_seen - self.last_change).total_seconds()
+
+
+def _looks(job: InstallJob) -> tuple[object, ...]:
+    """What a poll shows of a job's course: a change of any is progress."""
+    return (job.state, job.jobprogress, job.jobeta)
 
 
 class RolloutRunner:
     """Queue ``jobs`` (default: every queueable job listed) and follow them to the end.
 
     Stops when every queued job has ended, after ``max_polls`` polls, once responses span
-    ``max_duration`` seconds, or when :meth:`stop` is called. ``on_progress`` is called after
-    every poll with the :class:`RolloutProgress`, ``on_finish`` once a stop condition held.
+    ``max_duration`` seconds, when every job left is stranded (``stop_stranded``: waiting on
+    a mirror job that failed or was never queued, named in the stop reason), when no
+    followed job changed for ``max_stall`` seconds, or when :meth:`stop` is called.
+    ``queue_recovery``: see :meth:`_queue`. ``on_progress`` is called after every poll with
+    the :class:`RolloutProgress`, ``on_finish`` once a stop condition held.
 
     With ``queue=False`` the runner queues nothing: it follows the jobs handed to
     :meth:`follow` (queued elsewhere, say by a queue panel), polling at once and then every
@@ -129,6 +162,8 @@ class RolloutRunner:
         queue: bool = True,
         recorder: Recorder | None = None,
         queue_recovery: bool = True,
+        stop_stranded: bool = True,
+        max_stall: float | None = None,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
@@ -144,6 +179,8 @@ class RolloutRunner:
         self.queue = queue
         self.recorder = recorder
         self.queue_recovery = queue_recovery
+        self.stop_stranded = stop_stranded
+        self.max_stall = max_stall
         self.progress = RolloutProgress()
         self._stop = False
         self._stopping: asyncio.Event | None = None
@@ -333,6 +370,11 @@ class RolloutRunner:
             return f"reached {self.max_polls} polls"
         if self.max_duration is not None and progress.elapsed_s >= self.max_duration:
             return f"responses span {self.max_duration:g} s"
+        if self.stop_stranded and progress.all_stranded:
+            said = "; ".join(strand.message(self.asid) for strand in progress.stranded)
+            return f"every job left is stranded: {said}"
+        if self.max_stall is not None and progress.stalled_s >= self.max_stall:
+            return f"no followed job changed for {self.max_stall:g} s"
         return None
 
     def _notify(self) -> None:

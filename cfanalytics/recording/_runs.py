@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
+from .._defaults import MAX_STALL_S
 from .._version import __version__
 from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
 from ..events import SCHEMA_VERSION, conform, events_from_exchanges, exchange_rows
@@ -87,6 +88,10 @@ class RunPlan:
     #: Resend refused queue requests and settle unclear ones from the status list
     #: (:meth:`RolloutRunner._queue`). Recordings made before it replay without it.
     queue_recovery: bool = True
+    #: Stop once every job left is stranded (waits on a mirror job that will not deliver).
+    stop_stranded: bool = True
+    #: Stop once no followed job changed (state, progress, ETA) for this many seconds.
+    max_stall: float | None = MAX_STALL_S
 
     def metadata(self) -> dict[str, Any]:
         """The plan as cassette metadata."""
@@ -98,6 +103,8 @@ class RunPlan:
             "max_polls": self.max_polls,
             "max_duration": self.max_duration,
             "queue_recovery": self.queue_recovery,
+            "stop_stranded": self.stop_stranded,
+            "max_stall": self.max_stall,
         }
 
     @classmethod
@@ -111,7 +118,10 @@ class RunPlan:
                 interval=float(meta.get("interval", 15.0)),
                 max_polls=meta.get("max_polls"),
                 max_duration=meta.get("max_duration"),
+                # Recordings made before these settings existed ran without them.
                 queue_recovery=bool(meta.get("queue_recovery", False)),
+                stop_stranded=bool(meta.get("stop_stranded", False)),
+                max_stall=meta.get("max_stall"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CassetteError(
@@ -444,6 +454,8 @@ async def _run(
         sleep=sleep,
         on_progress=on_progress,
         queue_recovery=plan.queue_recovery,
+        stop_stranded=plan.stop_stranded,
+        max_stall=plan.max_stall,
     )
     return await runner.run()
 

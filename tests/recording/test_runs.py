@@ -23,6 +23,7 @@ from cfanalytics.recording import (
     record,
     replay,
 )
+from cfanalytics.simulator import default_scenario
 
 from ..conftest import ACCESS_KEY, SECRET_KEY, SimRig
 
@@ -163,14 +164,57 @@ def test_queue_faults_are_recovered_and_replayed_the_same(tmp_path: Path) -> Non
 def test_recordings_from_before_queue_recovery_replay_as_they_were_made(tmp_path: Path) -> None:
     """A cassette without ``queue_recovery`` in its plan was made without it (no resent or
     settled queue requests): its replay runs without it, and gives its events exactly."""
-    plan = RunPlan(asid=1, max_polls=60, queue_recovery=False)
+    new = {"queue_recovery": False, "stop_stranded": False, "max_stall": None}
+    plan = RunPlan(asid=1, max_polls=60, **new)
     run = record_sim(tmp_path, name="old", faults=0.3, plan=plan)
     assert run.progress.queue_errors and not run.progress.settled  # the faults were met
     assert run.cassette is not None
     data = yaml.safe_load(run.cassette.read_text())
-    assert data["metadata"].pop("queue_recovery") is False
+    assert {key: data["metadata"].pop(key) for key in new} == new
     run.cassette.write_text(yaml.safe_dump(data))  # as made before
-    assert "queue_recovery" not in load_cassette(run.cassette).metadata
+    assert not new.keys() & load_cassette(run.cassette).metadata.keys()
+    pd.testing.assert_frame_equal(replay(run.cassette).events, run.events)
+
+
+def failed_mirrors(tmp_path: Path, plan: RunPlan, name: str = "stuck") -> RecordedRun:
+    """A rollout whose every mirror job fails: every machine job waits for ever."""
+    scenario = dataclasses.replace(default_scenario(), mirror_failure_rate=1.0)
+    return record(
+        plan,
+        cassette=tmp_path / f"{name}.yaml",
+        **SimRig(scenario=scenario, seed=1).record_options(run_id=name),
+    )
+
+
+def test_a_run_whose_jobs_wait_on_failed_mirrors_stops_and_names_them(tmp_path: Path) -> None:
+    """Once every job left waits on a mirror job that failed, the run stops and says which
+    machine jobs wait on which mirror job, with the command that queues it again."""
+    run = failed_mirrors(tmp_path, RunPlan(asid=1, max_polls=400))
+    progress = run.progress
+    assert progress.polls < 20 and progress.counts()["failed"] == len(progress.stranded) > 1
+    reason = progress.stop_reason or ""
+    assert reason.startswith("every job left is stranded: ")
+    for strand in progress.stranded:
+        assert progress.ended[strand.mirror] == "failed"
+        waiting = f"{len(strand.jobs)} machine jobs in {strand.location} wait on mirror job"
+        assert f"{waiting} {strand.mirror}, which failed" in reason
+        assert f"`cfanalytics queue {strand.mirror} --asid 1 --mirror`" in reason
+    left = progress.watched - progress.ended.keys()
+    assert left == {job for strand in progress.stranded for job in strand.jobs}
+    assert run.cassette is not None
+    again = replay(run.cassette)
+    assert again.progress.stop_reason == reason
+    pd.testing.assert_frame_equal(again.events, run.events)
+
+
+def test_a_run_in_which_nothing_changes_stops_at_the_stall_limit(tmp_path: Path) -> None:
+    """Without the stranded stop, the stall limit ends the run: responses spanning
+    ``max_stall`` seconds in which no followed job changed."""
+    plan = RunPlan(asid=1, interval=60, max_polls=400, stop_stranded=False, max_stall=900)
+    run = failed_mirrors(tmp_path, plan, name="stalled")
+    assert run.progress.stop_reason == "no followed job changed for 900 s"
+    assert 900 <= run.progress.stalled_s < 900 + 2 * 60
+    assert run.cassette is not None
     pd.testing.assert_frame_equal(replay(run.cassette).events, run.events)
 
 
