@@ -1,11 +1,13 @@
 """The durable event log: append-only JSON Lines while recording, compacted to Parquet.
 
 A log is a folder. While a run records, each response's rows are appended to
-``<run_id>.jsonl`` and flushed at once, so a crash loses at most the response in flight.
-Closing the log compacts the journal into ``<run_id>.parquet`` (written to a temporary
-file, then renamed) and removes the journal. The folder is then a Parquet dataset that
-DuckDB (``read_parquet('DIR/*.parquet')``), Polars, Spark and Dask read as it is.
-:func:`load_events` reads both forms, so a crashed run's journal is never lost.
+``_<run_id>.jsonl`` and flushed at once, so a crash loses at most the response in flight.
+Closing the log compacts the journal into ``<run_id>.parquet`` (written to a hidden
+temporary file, then renamed) and removes the journal. Dataset readers skip names that
+start with ``_`` or ``.``, so the folder is a Parquet dataset that pandas, pyarrow, DuckDB
+(``read_parquet('DIR/*.parquet')``), Polars, Spark and Dask read as it is, also while a
+run records or after a crash. :func:`load_events` reads both forms, so a crashed run's
+journal is never lost (nor one named ``<run_id>.jsonl``, as logs before kept it).
 """
 
 from __future__ import annotations
@@ -46,9 +48,12 @@ class EventLog:
         self.folder = Path(folder)
         self.run_id = run_id
         self._secrets = tuple(s for s in secrets if s)
-        self.journal = self.folder / f"{run_id}.jsonl"
+        self.journal = self.folder / f"_{run_id}.jsonl"
         self.parquet = self.folder / f"{run_id}.parquet"
         try:
+            legacy = self.folder / f"{run_id}.jsonl"  # where logs before kept the journal
+            if legacy.exists() and not self.journal.exists():
+                legacy.replace(self.journal)
             # A killed run's half line would swallow the next one; and it is no response.
             drop_partial_line(self.journal)
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -113,7 +118,7 @@ def _read_journal(path: Path) -> pd.DataFrame:
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     table = pa.Table.from_pandas(as_stored(frame), preserve_index=False)
     metadata = dict(table.schema.metadata or {}) | {_META_KEY: str(SCHEMA_VERSION).encode()}
-    tmp = path.with_suffix(".parquet.tmp")
+    tmp = path.with_name(f".{path.name}.tmp")  # hidden: dataset readers skip it
     pq.write_table(table.replace_schema_metadata(metadata), tmp)
     os.replace(tmp, path)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.dataset as pads
 import pytest
 
 from cfanalytics.client import RawResponse
@@ -58,7 +59,7 @@ def test_a_crash_loses_nothing_flushed(tmp_path: Path) -> None:
     write(log, 4)
     # No close: read what another process would see now.
     pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
-    with (tmp_path / "r1.jsonl").open("a") as journal:
+    with (tmp_path / "_r1.jsonl").open("a") as journal:
         journal.write('{"run_id": "r1", "seq": 4, "jobi')  # killed mid-write
     pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
     log.close(compact=False)
@@ -88,7 +89,7 @@ def test_secrets_are_scrubbed(tmp_path: Path) -> None:
     exchange = Exchange("GET", URL, RawResponse("GET", URL, 200, (), body))
     log = EventLog(tmp_path, run_id="r1", secrets=[secret])
     log.append(exchange_rows(exchange, run_id="r1", seq=0))
-    assert secret not in (tmp_path / "r1.jsonl").read_text()
+    assert secret not in (tmp_path / "_r1.jsonl").read_text()
     log.close()
     assert secret.encode() not in (tmp_path / "r1.parquet").read_bytes()
     assert load_events(tmp_path)["joberror"][0] == "auth <FILTERED> failed"
@@ -105,3 +106,42 @@ def test_unreadable_inputs_are_event_log_errors(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(EventLogError, match="cannot write"):
         EventLog(blocker / "sub", run_id="r1")
+
+
+def test_dataset_readers_read_the_folder_while_recording_and_after_a_crash(
+    tmp_path: Path,
+) -> None:
+    """The journal and temporary files have names dataset readers skip (``_``, ``.``): a
+    folder with a compacted run and a run still recording (or killed) reads as the
+    compacted Parquet, by pandas and pyarrow alike, with no custom code."""
+    with EventLog(tmp_path, run_id="r1") as log:
+        write(log, 3)
+    live = EventLog(tmp_path, run_id="r2")
+    write(live, 2)  # recording, or killed here: its journal stays
+    (tmp_path / ".r2.parquet.tmp").write_bytes(b"half a file")  # a compaction cut short
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".r2.parquet.tmp",
+        "_r2.jsonl",
+        "r1.parquet",
+    ]
+    by_pandas = pd.read_parquet(tmp_path)
+    by_arrow = pads.dataset(tmp_path, format="parquet").to_table()
+    assert len(by_pandas) == by_arrow.num_rows == 3
+    assert len(load_events(tmp_path)) == 5  # and ours reads the journal too
+    live.close()
+    assert len(pd.read_parquet(tmp_path)) == 5
+
+
+def test_a_journal_named_as_before_is_taken_over(tmp_path: Path) -> None:
+    """Logs before kept the journal as ``<run>.jsonl``: it is read, and reopening the run
+    carries it on under the new name."""
+    log = EventLog(tmp_path, run_id="r1")
+    write(log, 2)
+    log.close(compact=False)
+    (tmp_path / "_r1.jsonl").rename(tmp_path / "r1.jsonl")  # as an older version left it
+    pd.testing.assert_frame_equal(load_events(tmp_path), expected(2))
+    with EventLog(tmp_path, run_id="r1") as again:
+        assert again.next_seq == 2
+        write(again, 2, start=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.parquet"]
+    pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
