@@ -203,7 +203,7 @@ def replay(args: argparse.Namespace) -> int:
     run = replay_run(args.cassette)
     _describe(run)
     if args.events_out:
-        write_frame(run.events, Path(args.events_out))
+        _write_events(run.events, Path(args.events_out))
         out(f"events:    {args.events_out} ({len(run.events)} rows)")
     return 0
 
@@ -215,6 +215,16 @@ def _events(args: argparse.Namespace) -> Any:
 
     events = load_source(args.source)
     return events if args.rollout is None else rollout_events(events, args.rollout)
+
+
+def _write_events(frame: Any, path: Path) -> None:
+    """Events as Parquet the event log's way (read back by every command), or as CSV."""
+    from ..recording import write_events
+
+    if path.suffix == ".parquet":
+        write_events(frame, path)
+    else:
+        write_frame(frame, path)
 
 
 def summary(args: argparse.Namespace) -> int:
@@ -238,7 +248,7 @@ def events(args: argparse.Namespace) -> int:
     """``cfanalytics events``: write the events table of a source for other tools."""
     target = Path(args.out)
     frame = _events(args)
-    write_frame(frame, target)
+    _write_events(frame, target)
     out(f"events: {target} ({len(frame)} rows)")
     return 0
 

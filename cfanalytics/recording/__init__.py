@@ -11,7 +11,7 @@ samples and the secret scanner.
 """
 
 from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
-from ._eventlog import EventLog, load_events
+from ._eventlog import EventLog, load_events, write_events
 from ._history import HistoryAdded, HistoryProgress, HistoryStore, is_store
 from ._journal import journal_path
 from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
@@ -110,4 +110,5 @@ __all__ = [
     "source_kind",
     "synthesize",
     "synthetic_events",
+    "write_events",
 ]

@@ -29,7 +29,7 @@ from ..client import scrub
 from ..events import COLUMNS, SCHEMA_VERSION, as_stored, conform, empty_events
 from ..exceptions import EventLogError
 
-__all__ = ["EventLog", "load_events"]
+__all__ = ["EventLog", "load_events", "write_events"]
 
 log = logging.getLogger("cfanalytics.eventlog")
 _META_KEY = b"cfanalytics.schema_version"
@@ -121,6 +121,16 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")  # hidden: dataset readers skip it
     pq.write_table(table.replace_schema_metadata(metadata), tmp)
     os.replace(tmp, path)
+
+
+def write_events(events: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write an events table to one Parquet file as the event log writes its own: text and
+    ``Int64`` columns, the schema version in its metadata, written whole or not at all.
+    :func:`load_events` (and ``cfanalytics summary``) read it back as it was."""
+    try:
+        _write_parquet(conform(events), Path(path))
+    except OSError as exc:
+        raise EventLogError(f"cannot write {path}: {exc}") from exc
 
 
 def compact_journal(journal: Path, parquet: Path) -> None:

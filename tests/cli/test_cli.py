@@ -188,6 +188,9 @@ def test_record_replay_summary(
     exported = pd.read_parquet(tmp_path / "e.parquet")
     assert pq.read_schema(tmp_path / "e.parquet").field("location").type == pa.large_string()
     pd.testing.assert_frame_equal(conform(exported), load_events(events))
+    pd.testing.assert_frame_equal(load_events(tmp_path / "e.parquet"), load_events(events))
+    assert main(["summary", str(tmp_path / "e.parquet"), "--format", "csv"]) == 0  # reads back
+    assert capsys.readouterr().out.startswith("rollout,jobid,kind,location")
     assert main(["summary", str(cassette), "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert len(rows) >= 40 and {r["outcome"] for r in rows} == {"unfinished"}
