@@ -150,7 +150,7 @@ def test_jsonl_event_log_line_is_named(tmp_path: Path) -> None:
         log.close(compact=False)
     findings = scan_with(tmp_path / "events")
     assert [(Path(f.path).name, f.location, f.kind) for f in findings] == [
-        ("r.jsonl", "line 2", "known Basic token")
+        ("_r.jsonl", "line 2", "known Basic token")
     ]
 
 
