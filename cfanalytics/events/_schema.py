@@ -82,6 +82,8 @@ _TEXT_INDEX = pd.Index(["text"]).dtype
 #: sorted. Its categories differ from frame to frame, so a column matches it by
 #: :func:`is_label`, not by equality, and :func:`labels` builds one.
 LABEL = pd.CategoricalDtype()
+#: What pandas infers for values that are all text (or none at all).
+_TEXTUAL = ("string", "empty")
 
 
 def labels(values: object) -> pd.Categorical:
@@ -91,7 +93,7 @@ def labels(values: object) -> pd.Categorical:
     """
     if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):
         present = pd.Categorical(values).remove_unused_categories()
-        if present.categories.inferred_type in ("string", "empty"):
+        if present.categories.inferred_type in _TEXTUAL:
             ordered = present.categories.sort_values()
             return pd.Categorical.from_codes(
                 present.reorder_categories(ordered).codes, dtype=_label_dtype(ordered)
@@ -248,8 +250,7 @@ def _textual(column: pd.Series) -> bool:
     """Whether ``column`` holds text (strings and missing values) in any dtype."""
     dtype = column.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        return dtype.categories.inferred_type in ("string", "empty")
+        return dtype.categories.inferred_type in _TEXTUAL
     if isinstance(dtype, pd.StringDtype):
         return True
-    textual = ("string", "empty")
-    return pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(column) in textual
+    return pd.api.types.is_object_dtype(dtype) and pd.api.types.infer_dtype(column) in _TEXTUAL

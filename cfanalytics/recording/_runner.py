@@ -344,7 +344,6 @@ class RolloutRunner:
                 log.warning("could not queue job %s: %s", job.jobid, exc)
                 self.progress.queue_errors[job.jobid] = exc
             else:
-                self.progress.queue_errors.pop(job.jobid, None)
                 self.progress.queued.append(result)
         return unsettled
 

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +119,7 @@ class RunPlan:
                 max_polls=meta.get("max_polls"),
                 max_duration=meta.get("max_duration"),
                 # Recordings made before these settings existed ran without them.
-                queue_recovery=bool(meta.get("queue_recovery", False)),
+                queue_recovery=_recovers(meta),
                 stop_stranded=bool(meta.get("stop_stranded", False)),
                 max_stall=meta.get("max_stall"),
             )
@@ -255,8 +255,7 @@ class Recording:
             wire = resume = ResumeTransport(prior, wire)
             sleep = _unless_rereading(resume, sleep)
         if "retry" not in client_options:  # as the plan says (a resumed old one: without)
-            recovery = bool(writer.metadata.get("queue_recovery", False))
-            client_options["retry"] = RetryPolicy(queue_recovery=recovery)
+            client_options["retry"] = RetryPolicy(queue_recovery=_recovers(writer.metadata))
         client = AsyncClient(
             base_url=base_url,
             access_key=credentials.access_key,
@@ -496,12 +495,18 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
     client = AsyncClient(
         base_url=cassette.metadata.get("base_url"),
         transport=recorder.wrap_async(ReplayTransport(cassette)),
-        retry=RetryPolicy(queue_recovery=bool(cassette.metadata.get("queue_recovery", False))),
+        retry=RetryPolicy(queue_recovery=_recovers(cassette.metadata)),
         sleep=no_sleep,
         access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent
         secret_key=_REPLAY_KEY,
     )
     return client, recorder
+
+
+def _recovers(metadata: Mapping[str, Any]) -> bool:
+    """Whether a recording's plan recovers queue requests: recordings made before the plan
+    said so did not, and their replays must not either."""
+    return bool(metadata.get("queue_recovery", False))
 
 
 def _credentials(options: dict[str, Any]) -> Credentials:
