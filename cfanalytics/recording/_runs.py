@@ -13,8 +13,8 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Awaitable, Callable, Mapping
-from contextlib import suppress
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog
 from ._history import HistoryAdded, HistoryStore
 from ._journal import CassetteJournal, journal_path, read_journal
+from ._lock import RecordingLock
 from ._recorder import Recorder, new_run_id
 from ._replay import (
     FAILURES_KEY,
@@ -149,6 +150,8 @@ class Recording:
     history: HistoryStore | None = None
     #: What a resumed run recorded before it was interrupted (its events).
     before: pd.DataFrame | None = None
+    #: Held from open to close: no other run records into the same cassette meanwhile.
+    lock: RecordingLock | None = None
 
     @classmethod
     def open(
@@ -176,17 +179,20 @@ class Recording:
             "schema_version": SCHEMA_VERSION,
             "run_id": run_id,
         }
-        secrets = credentials.secrets()
-        writer = CassetteWriter(cassette, metadata=meta, secrets=secrets, overwrite=overwrite)
-        journal_file = journal_path(cassette)
-        if journal_file.exists() and not overwrite:
-            raise CassetteError(
-                f"{journal_file} holds an interrupted recording: resume it "
-                "(`cfanalytics record --resume`), or pass --overwrite to start afresh"
+        lock = RecordingLock(cassette, run_id)  # before anything: a live run's files stay
+        with _released_on_error(lock):
+            writer = CassetteWriter(
+                cassette, metadata=meta, secrets=credentials.secrets(), overwrite=overwrite
             )
-        journal_file.unlink(missing_ok=True)
-        recording = cls._wire(writer, events_dir, run_id, credentials, **options)
-        recording.history = store
+            journal_file = journal_path(cassette)
+            if journal_file.exists() and not overwrite:
+                raise CassetteError(
+                    f"{journal_file} holds an interrupted recording: resume it "
+                    "(`cfanalytics record --resume`), or pass --overwrite to start afresh"
+                )
+            journal_file.unlink(missing_ok=True)
+            recording = cls._wire(writer, events_dir, run_id, credentials, **options)
+        recording.history, recording.lock = store, lock
         return recording
 
     @classmethod
@@ -204,20 +210,24 @@ class Recording:
         first (:class:`~cfanalytics.recording.ResumeTransport`), then talks to the API.
         """
         store = None if history is None else HistoryStore(history)
-        prior = interrupted(cassette)
         credentials = _credentials(options)
-        meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
-        writer = CassetteWriter(
-            cassette, metadata=meta, secrets=credentials.secrets(), overwrite=True
-        )
-        for interaction in prior.interactions:
-            writer.append(interaction)
-        if options.get("base_url") is None:  # the API the run was recorded against
-            options["base_url"] = meta.get("base_url")
-        recording = cls._wire(
-            writer, events_dir, str(meta["run_id"]), credentials, prior=prior, **options
-        )
+        lock = RecordingLock(cassette, "a resumed run")  # the run may still be going
+        with _released_on_error(lock):
+            prior = interrupted(cassette)
+            meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
+            lock.note(str(meta["run_id"]))
+            writer = CassetteWriter(
+                cassette, metadata=meta, secrets=credentials.secrets(), overwrite=True
+            )
+            for interaction in prior.interactions:
+                writer.append(interaction)
+            if options.get("base_url") is None:  # the API the run was recorded against
+                options["base_url"] = meta.get("base_url")
+            recording = cls._wire(
+                writer, events_dir, str(meta["run_id"]), credentials, prior=prior, **options
+            )
         recording.history, recording.before = store, events_from_cassette(prior)
+        recording.lock = lock
         return recording, prior
 
     @classmethod
@@ -278,18 +288,23 @@ class Recording:
         return self.recorder.run_id
 
     def close(self) -> None:
-        """Write the cassette, then drop its journal; close the event log (idempotent)."""
+        """Write the cassette, then drop its journal; close the event log; let go of the
+        cassette's lock (idempotent)."""
         journal = self.recorder.journal
         try:
             self.writer.close()
             if journal is not None and self.writer.saved:  # else it is the only copy
                 journal.discard()
         finally:
-            if journal is not None:
-                with suppress(CassetteError):  # the error that stopped the run says more
-                    journal.close()
-            if self.log is not None:
-                self.log.close()
+            try:
+                if journal is not None:
+                    with suppress(CassetteError):  # the error that stopped the run says more
+                        journal.close()
+                if self.log is not None:
+                    self.log.close()
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
 
     @property
     def events(self) -> pd.DataFrame:
@@ -507,6 +522,16 @@ def _recovers(metadata: Mapping[str, Any]) -> bool:
     """Whether a recording's plan recovers queue requests: recordings made before the plan
     said so did not, and their replays must not either."""
     return bool(metadata.get("queue_recovery", False))
+
+
+@contextmanager
+def _released_on_error(lock: RecordingLock) -> Iterator[None]:
+    """Let go of ``lock`` when opening the recording it guards fails."""
+    try:
+        yield
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _credentials(options: dict[str, Any]) -> Credentials:

@@ -137,6 +137,40 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> Non
     pd.testing.assert_frame_equal(head, before.reset_index(drop=True), check_categorical=False)
 
 
+@pytest.mark.timeout(300)
+def test_a_second_run_on_the_same_cassette_is_refused_at_start(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """While one run records into run.yaml, another `record` (even with --overwrite) and a
+    `--resume` are refused with one line naming the run that holds it, before sending
+    anything; once the holder is killed, the OS has let go and --resume carries it on."""
+    first = subprocess.Popen(
+        record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    wait_for(lambda: responses_on_disk(tmp_path) >= 5 or first.poll() is not None)
+    assert first.poll() is None, "the first run should still be going"
+    holder = read_journal(tmp_path / "run.yaml").metadata["run_id"]
+    for more in ((), ("--overwrite",), ("--resume",)):
+        other = tmp_path / f"other{len(more)}"
+        args = record_args(tmp_path, *more)
+        args[args.index("--events") + 1] = str(other)
+        second = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"being recorded now by run {holder}" in lines[0], lines
+        assert not other.exists(), "refused before recording anything"
+    seen = responses_on_disk(tmp_path)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert read_journal(tmp_path / "run.yaml").metadata["run_id"] == holder  # untouched
+    assert responses_on_disk(tmp_path) >= seen
+    resumed = subprocess.run(
+        record_args(tmp_path, "--resume"), env=env, capture_output=True, text=True, timeout=240
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    check_whole(tmp_path)
+
+
 def _full_disk(limit: int) -> None:
     """In the child: files may grow to ``limit`` bytes, then writes fail as on a full disk."""
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

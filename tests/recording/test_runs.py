@@ -137,6 +137,26 @@ def test_record_mode_once_refuses_to_overwrite(recorded: RecordedRun, tmp_path: 
         )
 
 
+def test_a_cassette_is_recorded_by_one_run_at_a_time(tmp_path: Path) -> None:
+    """A second recording opened on the same path is refused, naming the first, even with
+    overwrite; the first's lock goes with its close (and its file with it)."""
+    from cfanalytics.recording import Recording
+    from cfanalytics.recording._lock import lock_path
+
+    cassette = tmp_path / "run.yaml"
+    keys = {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "base_url": "http://127.0.0.1:9"}
+    first = Recording.open(cassette=cassette, events_dir=None, metadata={}, run_id="r1", **keys)
+    with pytest.raises(CassetteError, match=r"being recorded now by run r1 \(process \d+\)"):
+        Recording.open(cassette=cassette, events_dir=None, metadata={}, overwrite=True, **keys)
+    assert lock_path(cassette).exists()
+    first.close()
+    assert not lock_path(cassette).exists()
+    again = Recording.open(
+        cassette=cassette, events_dir=None, metadata={}, run_id="r2", overwrite=True, **keys
+    )
+    again.close()
+
+
 def test_replay_with_faults_is_identical(tmp_path: Path) -> None:
     """5xx, 429, garbage and dropped connections all replay: the frames are identical."""
     run = record_sim(tmp_path, name="faulty", faults=0.2, plan=RunPlan(asid=1, max_polls=60))
