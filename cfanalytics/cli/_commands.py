@@ -161,6 +161,7 @@ def record(args: argparse.Namespace) -> int:
         max_polls=args.max_polls,
         max_duration=args.max_duration,
         max_stall=args.max_stall or None,
+        concurrency=args.concurrency,
     )
     bar, on_progress = progress_bar()
     common = {

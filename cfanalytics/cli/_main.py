@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 
-from .._defaults import MAX_STALL_S
+from .._defaults import MAX_STALL_S, QUEUE_CONCURRENCY
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
 
@@ -112,6 +112,16 @@ class _SampleNames(Collection[str]):
         return len(self._names())
 
 
+def _positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return number
+
+
 def _job_ids(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -149,6 +159,14 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="stop once no queued job changed (state, progress, ETA) for this many s of "
         f"responses ({MAX_STALL_S:g}; 0: never). A run also stops once every job left "
         "waits on a mirror job that failed or was never queued, and names that mirror job",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=QUEUE_CONCURRENCY,
+        metavar="N",
+        help=f"queue requests in flight at once ({QUEUE_CONCURRENCY}); all hold back while "
+        "the API says to slow down (429, 503 with Retry-After)",
     )
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")

@@ -21,7 +21,7 @@ from ._core import (
 )
 from ._errors import transport_error
 from ._results import ImageStatus, InstallStatus, QueueResult, RawResponse
-from ._retry import RetryPolicy
+from ._retry import Backoff, RetryPolicy, refused_unacted
 
 __all__ = ["AsyncClient"]
 
@@ -59,6 +59,7 @@ class AsyncClient(ClientBase):
         #: The transport given (None: httpx's own); tells a replay from a live source.
         self.transport = transport
         self._sleep = sleep
+        self._backoff = Backoff()
 
     async def queue_install(self, jobid: int, *, asid: int, mirroring: bool) -> QueueResult:
         """Queue install job ``jobid`` once; see :meth:`Client.queue_install`."""
@@ -76,6 +77,7 @@ class AsyncClient(ClientBase):
         attempt = 0
         while True:
             attempt += 1
+            await self._backoff.clear()
             request = self._request(self._http, call)
             try:
                 response = await self._http.send(request)
@@ -84,7 +86,12 @@ class AsyncClient(ClientBase):
                 error: CfAnalyticsError = transport_error(exc, request)
             except CfAnalyticsError as exc:
                 error = exc
-            await self._sleep(self._core.wait_before_retry(call, attempt, error))
+            wait = self._core.wait_before_retry(call, attempt, error)
+            if refused_unacted(error):  # the API says slow down: to every request of ours
+                async with self._backoff.hold():
+                    await self._sleep(wait)
+            else:
+                await self._sleep(wait)
 
     async def aclose(self) -> None:
         """Close the connections."""

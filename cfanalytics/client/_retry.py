@@ -10,7 +10,10 @@ request never reached it (:class:`~cfanalytics.ConnectError`), or it refused the
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from ..exceptions import (
@@ -23,7 +26,7 @@ from ..exceptions import (
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "may_have_acted", "refused_unacted"]
+__all__ = ["Backoff", "RetryPolicy", "may_have_acted", "refused_unacted"]
 
 _TRANSIENT = (TransportError, RateLimitedError, ServerError, ResponseFormatError)
 
@@ -90,3 +93,37 @@ class RetryPolicy:
 
 
 NO_RETRY = RetryPolicy(attempts=1)
+
+
+class Backoff:
+    """One client's requests back off together: while any of them waits out a refusal
+    (:func:`refused_unacted`: 429, 503 with ``Retry-After``), the others send nothing new.
+
+    The waiting request sleeps through the client's own (injectable) sleep; the others wait
+    for it here, so no clock is read and a replay, which never sleeps, never waits.
+    """
+
+    def __init__(self) -> None:
+        self._holders = 0
+        self._clear = asyncio.Event()
+        self._clear.set()
+
+    def __repr__(self) -> str:
+        return f"<Backoff holders={self._holders}>"
+
+    async def clear(self) -> None:
+        """Return once no request of the client is backing off (at once when none is)."""
+        while not self._clear.is_set():
+            await self._clear.wait()
+
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Back off every request of the client while the block runs."""
+        self._holders += 1
+        self._clear.clear()
+        try:
+            yield
+        finally:
+            self._holders -= 1
+            if not self._holders:
+                self._clear.set()

@@ -367,6 +367,7 @@ def _session_plan(asid: int, interval: float, jobs: tuple[int, ...] | None = Non
         queue_recovery=False,
         stop_stranded=False,
         max_stall=None,
+        concurrency=1,
     )
 
 

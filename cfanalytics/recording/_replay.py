@@ -12,6 +12,7 @@ costs O(N²) (5,000 polls: minutes). Here each request is one dict look-up and o
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections import deque
 from collections.abc import Iterator, Mapping
@@ -113,22 +114,29 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Serve a cassette's responses in recorded order, per request key.
 
     ``cassette`` is a loaded :class:`Cassette` or the path of one. A request with no (more)
-    recorded answers raises :class:`ReplayExhaustedError`.
+    recorded answers raises :class:`ReplayExhaustedError`. ``ordered=True`` (a run that sent
+    requests concurrently) holds each async request until every answer recorded before its
+    own was served, so the answers arrive in the order they did when recorded.
     """
 
-    def __init__(self, cassette: Cassette | str | os.PathLike[str]) -> None:
+    def __init__(
+        self, cassette: Cassette | str | os.PathLike[str], *, ordered: bool = False
+    ) -> None:
         self.cassette = cassette if isinstance(cassette, Cassette) else load_cassette(cassette)
-        self._queues: dict[RequestKey, deque[Interaction | RecordedFailure]] = {}
+        # Each answer with its place in the recording: (place, answer), FIFO per key.
+        self._queues: dict[RequestKey, deque[tuple[int, Interaction | RecordedFailure]]] = {}
         # (method, URL as spelled) -> key: polls repeat one spelling, parsed once.
         self._keys: dict[tuple[str, str], RequestKey] = {}
-        for item in in_recorded_order(self.cassette):
+        for place, item in enumerate(in_recorded_order(self.cassette)):
             spelling = (item.method, item.uri)
             key = self._keys.get(spelling)
             if key is None:
                 key = self._keys[spelling] = self._key_of(item)
-            self._queues.setdefault(key, deque()).append(item)
+            self._queues.setdefault(key, deque()).append((place, item))
         self._held = {key: len(queue) for key, queue in self._queues.items()}
         self._served = 0
+        self.ordered = ordered
+        self._turns = _Turns(self.name) if ordered else None
 
     @property
     def replays(self) -> str:
@@ -159,6 +167,10 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Answer ``request`` with its next recorded response (no I/O happens)."""
         await request.aread()
+        if self._turns is not None:
+            queue = self._queues.get(self._request_key(request))
+            while queue and not self._turns.now(queue[0][0]):
+                await self._turns.wait(queue[0][0], request)
         return self._serve(request)
 
     def _serve(self, request: httpx.Request) -> httpx.Response:
@@ -166,7 +178,9 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         queue = self._queues.get(key)
         if not queue:
             raise ReplayExhaustedError(self._missing(request, key))
-        interaction = queue.popleft()
+        place, interaction = queue.popleft()
+        if self._turns is not None:
+            self._turns.served(place)
         if isinstance(interaction, RecordedFailure):
             raise interaction.exception(request)
         self._served += 1
@@ -225,6 +239,46 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
             f"such as {recorded or 'none'}); the run made a request that was not recorded: "
             "re-record, or check the base URL and parameters"
         )
+
+
+#: How long (wall clock) an ordered replay waits for the request recorded before another.
+#: Replay never sleeps, so one that has not come by then never will: the run left its path.
+_TURN_TIMEOUT_S = 10.0
+
+
+class _Turns:
+    """Whose turn it is in an ordered replay: the places of the answers, served in order."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.next = 0
+        self._waiting: dict[int, asyncio.Future[None]] = {}
+
+    def now(self, place: int) -> bool:
+        """Whether the answer at ``place`` may be served now."""
+        return place <= self.next
+
+    def served(self, place: int) -> None:
+        """The answer at ``place`` was served: wake the request whose turn is next."""
+        self.next = max(self.next, place + 1)
+        waiter = self._waiting.pop(self.next, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, place: int, request: httpx.Request) -> None:
+        """Wait until the answer before ``place`` was served."""
+        waiter = self._waiting.get(place)
+        if waiter is None:
+            waiter = self._waiting[place] = asyncio.get_running_loop().create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), _TURN_TIMEOUT_S)
+        except TimeoutError:
+            self._waiting.pop(place, None)
+            target = f"{request.method} {request.url.raw_path.decode('ascii')}"
+            raise ReplayExhaustedError(
+                f"replaying {self.name}: {target} waits for answer {place + 1}, but the request "
+                f"of answer {self.next + 1} never came: the run left the recorded path"
+            ) from None
 
 
 def replays(transport: object) -> str | None:

@@ -136,8 +136,10 @@ class RolloutRunner:
     ``max_duration`` seconds, when every job left is stranded (``stop_stranded``: waiting on
     a mirror job that failed or was never queued, named in the stop reason), when no
     followed job changed for ``max_stall`` seconds, or when :meth:`stop` is called.
-    ``queue_recovery``: see :meth:`_queue`. ``on_progress`` is called after every poll with
-    the :class:`RolloutProgress`, ``on_finish`` once a stop condition held.
+    ``queue_recovery``: see :meth:`_queue`. Queue requests go out ``concurrency`` at a time
+    (a refusal holds them all back: the client backs off as one). ``on_progress`` is called
+    after every poll with the :class:`RolloutProgress`, ``on_finish`` once a stop condition
+    held.
 
     With ``queue=False`` the runner queues nothing: it follows the jobs handed to
     :meth:`follow` (queued elsewhere, say by a queue panel), polling at once and then every
@@ -164,9 +166,12 @@ class RolloutRunner:
         queue_recovery: bool = True,
         stop_stranded: bool = True,
         max_stall: float | None = None,
+        concurrency: int = 1,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
         self.client = client
         self.asid = asid
         self.jobs = None if jobs is None else tuple(jobs)
@@ -181,6 +186,7 @@ class RolloutRunner:
         self.queue_recovery = queue_recovery
         self.stop_stranded = stop_stranded
         self.max_stall = max_stall
+        self.concurrency = concurrency
         self.progress = RolloutProgress()
         self._stop = False
         self._stopping: asyncio.Event | None = None
@@ -325,27 +331,47 @@ class RolloutRunner:
             self.progress.queue_errors[jobid] = failure
 
     async def _send_queue_requests(self, jobs: Iterable[InstallJob]) -> dict[int, CfAnalyticsError]:
-        """Send one queue request per job; the failures that leave open whether it acted."""
+        """Send one queue request per job, up to ``concurrency`` at once; returns the
+        failures that leave open whether the API acted."""
         unsettled: dict[int, CfAnalyticsError] = {}
-        for job in jobs:
-            if job.mirroring is None:
-                log.warning("job %s lists no readable mirroring; not queued", job.jobid)
-                continue
-            try:
-                result = await self.client.queue_install(
-                    job.jobid, asid=self.asid, mirroring=job.mirroring
-                )
-            except RecordingError:
-                raise  # a cassette that ran out is no answer from the API
-            except CfAnalyticsError as exc:
-                if may_have_acted(exc):
-                    unsettled[job.jobid] = exc
-                    continue
-                log.warning("could not queue job %s: %s", job.jobid, exc)
-                self.progress.queue_errors[job.jobid] = exc
-            else:
-                self.progress.queued.append(result)
+        pending = iter(jobs)  # shared by the senders: each job is taken once
+
+        async def sender() -> None:
+            for job in pending:
+                await self._send_queue_request(job, unsettled)
+
+        if self.concurrency == 1:
+            await sender()  # no tasks: as runs made before concurrency did
+            return unsettled
+        senders = [asyncio.ensure_future(sender()) for _ in range(self.concurrency)]
+        try:
+            await asyncio.gather(*senders)
+        finally:  # one failed (a cassette ran out, Ctrl-C): the others stop too
+            for task in senders:
+                task.cancel()
+            await asyncio.gather(*senders, return_exceptions=True)
         return unsettled
+
+    async def _send_queue_request(
+        self, job: InstallJob, unsettled: dict[int, CfAnalyticsError]
+    ) -> None:
+        if job.mirroring is None:
+            log.warning("job %s lists no readable mirroring; not queued", job.jobid)
+            return
+        try:
+            result = await self.client.queue_install(
+                job.jobid, asid=self.asid, mirroring=job.mirroring
+            )
+        except RecordingError:
+            raise  # a cassette that ran out is no answer from the API
+        except CfAnalyticsError as exc:
+            if may_have_acted(exc):
+                unsettled[job.jobid] = exc
+                return
+            log.warning("could not queue job %s: %s", job.jobid, exc)
+            self.progress.queue_errors[job.jobid] = exc
+        else:
+            self.progress.queued.append(result)
 
     async def _poll(self) -> None:
         try:

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from .._defaults import MAX_STALL_S
+from .._defaults import MAX_STALL_S, QUEUE_CONCURRENCY
 from .._version import __version__
 from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
 from ..events import SCHEMA_VERSION, conform, events_from_exchanges, exchange_rows
@@ -93,6 +93,12 @@ class RunPlan:
     stop_stranded: bool = True
     #: Stop once no followed job changed (state, progress, ETA) for this many seconds.
     max_stall: float | None = MAX_STALL_S
+    #: Queue requests in flight at once. Recordings made before it sent one at a time.
+    concurrency: int = QUEUE_CONCURRENCY
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
 
     def metadata(self) -> dict[str, Any]:
         """The plan as cassette metadata."""
@@ -106,6 +112,7 @@ class RunPlan:
             "queue_recovery": self.queue_recovery,
             "stop_stranded": self.stop_stranded,
             "max_stall": self.max_stall,
+            "concurrency": self.concurrency,
         }
 
     @classmethod
@@ -123,6 +130,7 @@ class RunPlan:
                 queue_recovery=_recovers(meta),
                 stop_stranded=bool(meta.get("stop_stranded", False)),
                 max_stall=meta.get("max_stall"),
+                concurrency=_concurrency(meta),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CassetteError(
@@ -470,6 +478,7 @@ async def _run(
         queue_recovery=plan.queue_recovery,
         stop_stranded=plan.stop_stranded,
         max_stall=plan.max_stall,
+        concurrency=plan.concurrency,
     )
     return await runner.run()
 
@@ -509,13 +518,21 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
     recorder = Recorder(run_id=str(cassette.metadata.get("run_id") or Path(where).stem))
     client = AsyncClient(
         base_url=cassette.metadata.get("base_url"),
-        transport=recorder.wrap_async(ReplayTransport(cassette)),
+        # Sent concurrently, answers must come back in the order they did.
+        transport=recorder.wrap_async(
+            ReplayTransport(cassette, ordered=_concurrency(cassette.metadata) > 1)
+        ),
         retry=RetryPolicy(queue_recovery=_recovers(cassette.metadata)),
         sleep=no_sleep,
         access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent
         secret_key=_REPLAY_KEY,
     )
     return client, recorder
+
+
+def _concurrency(metadata: Mapping[str, Any]) -> int:
+    """How many queue requests a recording's plan sent at once (before it said: one)."""
+    return int(metadata.get("concurrency", 1))
 
 
 def _recovers(metadata: Mapping[str, Any]) -> bool:

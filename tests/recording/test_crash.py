@@ -33,11 +33,10 @@ CLI = Path(sys.executable).with_name("cfanalytics")
 SPEED = 300.0  # simulated seconds per real second: a rollout takes a few real seconds
 
 
-@pytest.fixture
-def env() -> Iterator[dict[str, str]]:
+def serving(speed: float) -> Iterator[dict[str, str]]:
     """A simulator on loopback in real (scaled) time, and an environment pointing at it."""
     scenario = default_scenario()
-    clock = ScaledClock(start=scenario.start, speed=SPEED)
+    clock = ScaledClock(start=scenario.start, speed=speed)
     sim = Simulator(scenario, seed=2, clock=clock, access_key=ACCESS_KEY, secret_key=SECRET_KEY)
     with serve(sim) as server:
         yield os.environ | {
@@ -45,6 +44,18 @@ def env() -> Iterator[dict[str, str]]:
             "CLANFORGE_ACCESS_KEY": ACCESS_KEY,
             "CLANFORGE_SECRET_KEY": SECRET_KEY,
         }
+
+
+@pytest.fixture
+def env() -> Iterator[dict[str, str]]:
+    """The simulator at :data:`SPEED`: a rollout takes a few real seconds."""
+    yield from serving(SPEED)
+
+
+@pytest.fixture
+def slow_env() -> Iterator[dict[str, str]]:
+    """The simulator ten times slower: a rollout outlasts what a test does meanwhile."""
+    yield from serving(SPEED / 10)
 
 
 def record_args(folder: Path, *more: str) -> list[str]:
@@ -139,11 +150,12 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> Non
 
 @pytest.mark.timeout(300)
 def test_a_second_run_on_the_same_cassette_is_refused_at_start(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, slow_env: dict[str, str]
 ) -> None:
     """While one run records into run.yaml, another `record` (even with --overwrite) and a
     `--resume` are refused with one line naming the run that holds it, before sending
     anything; once the holder is killed, the OS has let go and --resume carries it on."""
+    env = slow_env
     first = subprocess.Popen(
         record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
