@@ -162,6 +162,7 @@ def record(args: argparse.Namespace) -> int:
         max_duration=args.max_duration,
         max_stall=args.max_stall or None,
         concurrency=args.concurrency,
+        requeue_failed=args.requeue_failed,
     )
     bar, on_progress = progress_bar()
     common = {

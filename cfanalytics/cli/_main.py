@@ -112,14 +112,19 @@ class _SampleNames(Collection[str]):
         return len(self._names())
 
 
-def _positive_int(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
-    return number
+def _at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``minimum``."""
+
+    def whole(text: str) -> int:
+        try:
+            number = int(text)
+        except ValueError:
+            number = minimum - 1
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"not a whole number of at least {minimum}: {text!r}")
+        return number
+
+    return whole
 
 
 def _job_ids(text: str) -> tuple[int, ...]:
@@ -162,11 +167,19 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     p.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=_at_least(1),
         default=QUEUE_CONCURRENCY,
         metavar="N",
         help=f"queue requests in flight at once ({QUEUE_CONCURRENCY}); all hold back while "
         "the API says to slow down (429, 503 with Retry-After)",
+    )
+    p.add_argument(
+        "--requeue-failed",
+        type=_at_least(0),
+        default=0,
+        metavar="N",
+        help="queue a job that failed again, up to N times each (0: never); the status "
+        "list says when it failed, so a replay re-queues alike",
     )
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")

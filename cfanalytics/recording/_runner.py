@@ -28,7 +28,13 @@ from ._recorder import Recorder
 from ._stranded import Strand, strands
 from ._sync import loop_running
 
-__all__ = ["QUEUEABLE", "SETTLE_ROUNDS", "RolloutProgress", "RolloutRunner", "no_sleep"]
+__all__ = [
+    "QUEUEABLE",
+    "SETTLE_ROUNDS",
+    "RolloutProgress",
+    "RolloutRunner",
+    "no_sleep",
+]
 
 log = logging.getLogger("cfanalytics.runner")
 
@@ -45,6 +51,15 @@ async def no_sleep(seconds: float) -> None:
 
 
 @dataclass
+class _Sent:
+    """What one round of queue requests brought: queued, settled as queued, refused."""
+
+    results: list[QueueResult] = field(default_factory=list)
+    settled: set[int] = field(default_factory=set)
+    errors: dict[int, CfAnalyticsError] = field(default_factory=dict)
+
+
+@dataclass
 class RolloutProgress:
     """What the responses have shown so far about the watched jobs."""
 
@@ -55,12 +70,16 @@ class RolloutProgress:
     queue_errors: dict[int, CfAnalyticsError] = field(default_factory=dict)
     #: Jobs whose queue request failed without a clear answer, then listed as queued.
     settled: set[int] = field(default_factory=set)
+    #: How many times each job that failed was queued again (``requeue_failed``).
+    requeued: Counter[int] = field(default_factory=Counter)
     #: The followed jobs that wait on a mirror job that failed or was never queued.
     stranded: list[Strand] = field(default_factory=list)
     #: When a followed job last changed (state, progress or ETA), by the responses' times.
     last_change: datetime | None = None
     polls: int = 0
     failed_polls: int = 0
+    #: What each re-queued job's failure looked like: listed so again, it is that failure.
+    requeued_from: dict[int, tuple[object, ...]] = field(default_factory=dict, repr=False)
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     stop_reason: str | None = None
@@ -101,13 +120,18 @@ class RolloutProgress:
             if job is None:
                 # Gone from the list of incomplete jobs: it completed (or was squashed).
                 self.ended[jobid] = "completed"
-            elif job.state in _ENDED:
+            elif job.state in _ENDED and not self.stale_failure(job):
                 self.ended[jobid] = _ENDED[job.state]
         now = {j: _looks(self.latest[j]) for j in self.watched & self.latest.keys()}
         if now != before or self.last_change is None:
             self.last_change = when or self.last_change
         left = [self.latest[j] for j in self.watched - self.ended.keys() if j in self.latest]
         self.stranded = strands(left, status)
+
+    def stale_failure(self, job: InstallJob) -> bool:
+        """Whether ``job`` is listed with the failure it was re-queued from (the list may
+        lag behind the queue request): not a new failure."""
+        return self.requeued_from.get(job.jobid) == _failure_of(job)
 
     @property
     def all_stranded(self) -> bool:
@@ -124,6 +148,11 @@ class RolloutProgress:
         return (self.last_seen - self.last_change).total_seconds()
 
 
+def _failure_of(job: InstallJob) -> tuple[object, ...]:
+    """What tells one failure of a job from the next: when it was updated, how often failed."""
+    return (job.state, job.jobupdated, job.jobfailed)
+
+
 def _looks(job: InstallJob) -> tuple[object, ...]:
     """What a poll shows of a job's course: a change of any is progress."""
     return (job.state, job.jobprogress, job.jobeta)
@@ -137,7 +166,8 @@ class RolloutRunner:
     a mirror job that failed or was never queued, named in the stop reason), when no
     followed job changed for ``max_stall`` seconds, or when :meth:`stop` is called.
     ``queue_recovery``: see :meth:`_queue`. Queue requests go out ``concurrency`` at a time
-    (a refusal holds them all back: the client backs off as one). ``on_progress`` is called
+    (a refusal holds them all back: the client backs off as one). A followed job that fails
+    is queued again, up to ``requeue_failed`` times (default 0: never). ``on_progress`` is called
     after every poll with the :class:`RolloutProgress`, ``on_finish`` once a stop condition
     held.
 
@@ -167,11 +197,14 @@ class RolloutRunner:
         stop_stranded: bool = True,
         max_stall: float | None = None,
         concurrency: int = 1,
+        requeue_failed: int = 0,
     ) -> None:
         if interval < 0:
             raise ValueError(f"interval must not be negative, got {interval}")
         if concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+        if requeue_failed < 0:
+            raise ValueError(f"requeue_failed must not be negative, got {requeue_failed}")
         self.client = client
         self.asid = asid
         self.jobs = None if jobs is None else tuple(jobs)
@@ -187,6 +220,7 @@ class RolloutRunner:
         self.stop_stranded = stop_stranded
         self.max_stall = max_stall
         self.concurrency = concurrency
+        self.requeue_failed = requeue_failed
         self.progress = RolloutProgress()
         self._stop = False
         self._stopping: asyncio.Event | None = None
@@ -285,7 +319,12 @@ class RolloutRunner:
     async def _list_and_queue(self) -> None:
         listing = await self.client.install_status(self.asid)
         self.progress.observe(listing)
-        await self._queue(self._selected(listing))
+        sent = await self._queue(self._selected(listing))
+        self.progress.queued.extend(sent.results)
+        self.progress.settled |= sent.settled
+        for jobid, failure in sent.errors.items():
+            log.warning("could not queue job %s: %s", jobid, failure)
+            self.progress.queue_errors[jobid] = failure
         watched = frozenset(q.jobid for q in self.progress.queued) | self.progress.settled
         self.progress.watched = watched
         self.progress.latest.update((job.jobid, job) for job in listing if job.jobid in watched)
@@ -299,16 +338,16 @@ class RolloutRunner:
             log.warning("job %s is not in the status list of ASID %s; skipped", jobid, self.asid)
         return [listed[jobid] for jobid in self.jobs if jobid in listed]
 
-    async def _queue(self, jobs: Iterable[InstallJob]) -> None:
+    async def _queue(self, jobs: Iterable[InstallJob]) -> _Sent:
         """Queue each job once. A request that failed leaving open whether the API acted on
         it (:func:`~cfanalytics.client.may_have_acted`) is settled by the status list: a job
-        listed as anything but queueable was queued and is watched; one still queueable is
-        queued again, up to :data:`SETTLE_ROUNDS` times. Never twice for a job listed as
-        Queued or Running."""
-        unsettled = await self._send_queue_requests(jobs)
+        listed as anything but queueable was queued; one still queueable is queued again, up
+        to :data:`SETTLE_ROUNDS` times. Never twice for a job listed as Queued or Running."""
+        sent = _Sent()
+        unsettled = await self._send_queue_requests(jobs, sent)
         for _ in range(SETTLE_ROUNDS if self.queue_recovery else 0):
             if not unsettled:
-                return
+                break
             try:
                 listing = await self.client.install_status(self.asid)
             except RecordingError:
@@ -324,13 +363,14 @@ class RolloutRunner:
                     again.append(job)
                 else:  # queued after all: listed past queueable, or already gone (ended)
                     log.info("job %s was queued despite %s", jobid, type(failure).__name__)
-                    self.progress.settled.add(jobid)
-            unsettled = await self._send_queue_requests(again)
-        for jobid, failure in unsettled.items():
-            log.warning("could not queue job %s: %s", jobid, failure)
-            self.progress.queue_errors[jobid] = failure
+                    sent.settled.add(jobid)
+            unsettled = await self._send_queue_requests(again, sent)
+        sent.errors.update(unsettled)
+        return sent
 
-    async def _send_queue_requests(self, jobs: Iterable[InstallJob]) -> dict[int, CfAnalyticsError]:
+    async def _send_queue_requests(
+        self, jobs: Iterable[InstallJob], sent: _Sent
+    ) -> dict[int, CfAnalyticsError]:
         """Send one queue request per job, up to ``concurrency`` at once; returns the
         failures that leave open whether the API acted."""
         unsettled: dict[int, CfAnalyticsError] = {}
@@ -338,7 +378,7 @@ class RolloutRunner:
 
         async def sender() -> None:
             for job in pending:
-                await self._send_queue_request(job, unsettled)
+                await self._send_queue_request(job, sent, unsettled)
 
         if self.concurrency == 1:
             await sender()  # no tasks: as runs made before concurrency did
@@ -353,7 +393,7 @@ class RolloutRunner:
         return unsettled
 
     async def _send_queue_request(
-        self, job: InstallJob, unsettled: dict[int, CfAnalyticsError]
+        self, job: InstallJob, sent: _Sent, unsettled: dict[int, CfAnalyticsError]
     ) -> None:
         if job.mirroring is None:
             log.warning("job %s lists no readable mirroring; not queued", job.jobid)
@@ -367,11 +407,40 @@ class RolloutRunner:
         except CfAnalyticsError as exc:
             if may_have_acted(exc):
                 unsettled[job.jobid] = exc
-                return
-            log.warning("could not queue job %s: %s", job.jobid, exc)
-            self.progress.queue_errors[job.jobid] = exc
+            else:
+                sent.errors[job.jobid] = exc
         else:
-            self.progress.queued.append(result)
+            sent.results.append(result)
+
+    async def _requeue_failed(self) -> None:
+        """Queue the followed jobs that failed again, each up to ``requeue_failed`` times."""
+        progress = self.progress
+        failed = [
+            progress.latest[jobid]
+            for jobid, outcome in progress.ended.items()
+            if outcome == "failed"
+            and progress.requeued[jobid] < self.requeue_failed
+            and jobid in progress.latest
+            and progress.latest[jobid].state is JobState.FAILED
+        ]
+        if not failed:
+            return
+        for job in failed:  # an attempt counts, taken or not: a refusal may be for good
+            progress.requeued[job.jobid] += 1
+        sent = await self._queue(failed)
+        again = {q.jobid for q in sent.results} | sent.settled
+        for job in failed:
+            if job.jobid in again:
+                log.info(
+                    "re-queued failed job %s (time %d)", job.jobid, progress.requeued[job.jobid]
+                )
+                del progress.ended[job.jobid]
+                progress.requeued_from[job.jobid] = _failure_of(job)
+            else:
+                log.warning(
+                    "could not queue failed job %s again: %s", job.jobid, sent.errors.get(job.jobid)
+                )
+        progress.stranded = [s for s in progress.stranded if s.mirror not in again]
 
     async def _poll(self) -> None:
         try:
@@ -384,6 +453,8 @@ class RolloutRunner:
             log.warning("status poll failed: %s", exc)
         else:
             self.progress.observe(status)
+            if self.requeue_failed:
+                await self._requeue_failed()
 
     def _stop_reason(self) -> str | None:
         progress = self.progress
@@ -396,7 +467,8 @@ class RolloutRunner:
         if self.max_duration is not None and progress.elapsed_s >= self.max_duration:
             return f"responses span {self.max_duration:g} s"
         if self.stop_stranded and progress.all_stranded:
-            said = "; ".join(strand.message(self.asid) for strand in progress.stranded)
+            hint = not self.requeue_failed  # else it was tried, as often as the run may
+            said = "; ".join(s.message(self.asid, requeue_hint=hint) for s in progress.stranded)
             return f"every job left is stranded: {said}"
         if self.max_stall is not None and progress.stalled_s >= self.max_stall:
             return f"no followed job changed for {self.max_stall:g} s"

@@ -95,10 +95,14 @@ class RunPlan:
     max_stall: float | None = MAX_STALL_S
     #: Queue requests in flight at once. Recordings made before it sent one at a time.
     concurrency: int = QUEUE_CONCURRENCY
+    #: Queue a followed job that failed again, up to this many times (0: never).
+    requeue_failed: int = 0
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
+        if self.requeue_failed < 0:
+            raise ValueError(f"requeue_failed must not be negative, got {self.requeue_failed}")
 
     def metadata(self) -> dict[str, Any]:
         """The plan as cassette metadata."""
@@ -113,6 +117,7 @@ class RunPlan:
             "stop_stranded": self.stop_stranded,
             "max_stall": self.max_stall,
             "concurrency": self.concurrency,
+            "requeue_failed": self.requeue_failed,
         }
 
     @classmethod
@@ -131,6 +136,7 @@ class RunPlan:
                 stop_stranded=bool(meta.get("stop_stranded", False)),
                 max_stall=meta.get("max_stall"),
                 concurrency=_concurrency(meta),
+                requeue_failed=int(meta.get("requeue_failed", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CassetteError(
@@ -479,6 +485,7 @@ async def _run(
         stop_stranded=plan.stop_stranded,
         max_stall=plan.max_stall,
         concurrency=plan.concurrency,
+        requeue_failed=plan.requeue_failed,
     )
     return await runner.run()
 

@@ -34,13 +34,15 @@ class Strand:
     why: str
     jobs: tuple[int, ...]
 
-    def message(self, asid: int) -> str:
-        """What is stuck, and the command that frees it."""
+    def message(self, asid: int, *, requeue_hint: bool = False) -> str:
+        """What is stuck, and the command that frees it (``requeue_hint``: and the option of
+        ``record`` that would have, for a failed mirror job)."""
         where = f" in {self.location}" if self.location else ""
         count = f"{len(self.jobs)} machine job{'s' if len(self.jobs) != 1 else ''}"
+        hint = ", or record with --requeue-failed" if requeue_hint and self.why == "failed" else ""
         return (
             f"{count}{where} wait on mirror job {self.mirror}, which {self.why}: queue it with "
-            f"`cfanalytics queue {self.mirror} --asid {asid} --mirror`"
+            f"`cfanalytics queue {self.mirror} --asid {asid} --mirror`{hint}"
         )
 
 

@@ -251,6 +251,26 @@ def test_record_overwrite_flag(
     assert len(events_from_cassette(cassette)) >= 40
 
 
+def test_record_takes_its_queueing_options_into_the_plan(
+    sim_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--concurrency and --requeue-failed reach the recorded plan; bad counts are one line."""
+    from cfanalytics.recording import load_cassette
+
+    cassette = tmp_path / "run.yaml"
+    argv = ["record", "--asid", "1", "--interval", "0", "--max-polls", "1"]
+    argv += ["--cassette", str(cassette)]
+    assert main([*argv, "--concurrency", "3", "--requeue-failed", "2"]) == 0
+    meta = load_cassette(cassette).metadata
+    assert (meta["concurrency"], meta["requeue_failed"]) == (3, 2)
+    capsys.readouterr()
+    for bad in (["--concurrency", "0"], ["--requeue-failed", "-1"], ["--concurrency", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--overwrite", *bad])
+        assert exit_info.value.code == 2
+        assert f"{bad[0]}: not a whole number of at least" in capsys.readouterr().err
+
+
 def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     """JSON has ``failures`` and ``api_errors`` with the documented keys."""
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0

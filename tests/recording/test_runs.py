@@ -227,6 +227,74 @@ def test_a_run_whose_jobs_wait_on_failed_mirrors_stops_and_names_them(tmp_path: 
     pd.testing.assert_frame_equal(again.events, run.events)
 
 
+def test_failed_jobs_are_queued_again_up_to_n_times(tmp_path: Path) -> None:
+    """--requeue-failed 2: a job that fails is queued again, twice at most; the simulator's
+    truth counts the attempts; the replay repeats every decision."""
+    scenario = dataclasses.replace(default_scenario(), machine_failure_rate=0.3)
+    rig = SimRig(scenario=scenario, seed=3)
+    plan = RunPlan(asid=1, requeue_failed=2)
+    run = record(plan, cassette=tmp_path / "again.yaml", **rig.record_options(run_id="again"))
+    progress, truth = run.progress, rig.truth()
+    assert progress.stop_reason == "every queued job ended"
+    assert progress.requeued and max(progress.requeued.values()) == 2
+    for jobid in progress.watched:
+        job = truth[jobid]
+        assert job["attempts"] == 1 + progress.requeued[jobid], jobid
+        assert progress.requeued[jobid] == min(job["failures"], 2), jobid
+        if progress.ended[jobid] == "failed":
+            assert job["failures"] == 3 and job["outcome"] == "failed", jobid
+    assert load_cassette(tmp_path / "again.yaml").metadata["requeue_failed"] == 2
+    again = replay(tmp_path / "again.yaml")
+    pd.testing.assert_frame_equal(again.events, run.events)
+    assert again.progress.requeued == progress.requeued
+
+
+class Lagging(httpx.AsyncBaseTransport):
+    """The status list lags one poll behind each queue request (it shows the old list)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.last: bytes | None = None
+        self.lag = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        if request.url.path.endswith("/queue"):
+            self.lag = True
+        elif self.lag and self.last is not None:
+            self.lag = False
+            return httpx.Response(200, headers=response.headers, content=self.last)
+        else:
+            self.last = body
+        return response
+
+
+def test_a_failure_listed_again_after_its_requeue_is_not_a_new_one(tmp_path: Path) -> None:
+    """The list still shows the failure a job was queued again from: that is no second
+    failure, so the job is not queued once more for it."""
+    scenario = dataclasses.replace(default_scenario(), machine_failure_rate=0.3)
+    rig = SimRig(scenario=scenario, seed=3)
+    options = rig.record_options(run_id="lag", transport=Lagging(rig.transport()))
+    run = record(RunPlan(asid=1, requeue_failed=2), cassette=tmp_path / "lag.yaml", **options)
+    truth = rig.truth()
+    assert run.progress.requeued
+    for jobid in run.progress.watched:
+        assert truth[jobid]["attempts"] == 1 + min(truth[jobid]["failures"], 2), jobid
+
+
+def test_a_mirror_that_fails_every_time_strands_its_jobs_once_requeues_are_spent(
+    tmp_path: Path,
+) -> None:
+    run = failed_mirrors(tmp_path, RunPlan(asid=1, max_polls=400, requeue_failed=2))
+    progress = run.progress
+    reason = progress.stop_reason or ""
+    assert reason.startswith("every job left is stranded: ") and "--requeue-failed" not in reason
+    assert {progress.requeued[strand.mirror] for strand in progress.stranded} == {2}
+    plain = failed_mirrors(tmp_path, RunPlan(asid=1, max_polls=400), name="plain")
+    assert "or record with --requeue-failed" in (plain.progress.stop_reason or "")
+
+
 def test_a_run_in_which_nothing_changes_stops_at_the_stall_limit(tmp_path: Path) -> None:
     """Without the stranded stop, the stall limit ends the run: responses spanning
     ``max_stall`` seconds in which no followed job changed."""
