@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult
+from ..client import AsyncClient, Client, InstallJob, InstallStatus, QueueResult, may_have_acted
 from ..events import BOOL, INT, TEXT
 from ..exceptions import CfAnalyticsError, ConfigurationError, RecordingError
 from ..recording import QUEUEABLE, replay_source
@@ -59,6 +59,9 @@ class QueueOutcome:
         if self.result is not None:
             state = self.result.jobstatename or "accepted"
             return f"queued: {state}"
+        if self.error is not None and may_have_acted(self.error):
+            # Sending it again could queue it twice: the status list says whether it took.
+            return f"unclear, it may have been queued ({self.error}): refresh before queueing again"
         return f"error: {self.error}"
 
 

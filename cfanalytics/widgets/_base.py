@@ -28,6 +28,7 @@ W = TypeVar("W", bound=widgets.DOMWidget)
 STYLE = {
     "error": "color:#a40000;background:#fdecea;border-left:4px solid #D55E00;padding:.3em .6em",
     "note": "color:#555",
+    "warning": "color:#6b4400;background:#fff4e0;border-left:4px solid #E69F00;padding:.3em .6em",
 }
 
 

@@ -190,12 +190,16 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         seen = f"; last response {when(progress.last_seen)}" if progress.last_seen else ""
         failed = f", {progress.failed_polls} failed" if progress.failed_polls else ""
         polls = f"{progress.polls} polls{failed}{seen}"
+        stuck = "".join(  # the jobs that will not move until someone queues their mirror
+            message(strand.message(self.monitor.runner.asid), "warning")
+            for strand in progress.stranded
+        )
         if self.running:
             every = self.monitor.runner.interval
-            return message(f"Polling every {every:g} s: {polls}.")
+            return message(f"Polling every {every:g} s: {polls}.") + stuck
         if progress.stop_reason:
             return message(f"Finished: {progress.stop_reason} ({polls}).")
-        return message(f"Not polling: {polls}. Press Start to follow the jobs.")
+        return message(f"Not polling: {polls}. Press Start to follow the jobs.") + stuck
 
 
 def _draw(states: pd.DataFrame, errors: pd.DataFrame, left: Axes, right: Axes) -> None:

@@ -9,10 +9,12 @@ widgets' tasks really run. The controller alone is tested in ``tests/live/test_m
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 from cfanalytics.live import QueueController
 from cfanalytics.recording import RolloutRunner
+from cfanalytics.simulator import default_scenario
 from cfanalytics.widgets import LiveMonitor, QueuePanel
 
 from ..live.doubles import PNG, RecordingRig, created, run, scripted
@@ -78,6 +80,34 @@ def test_monitor_rows_show_progress_eta_and_slip() -> None:
             assert not monitor.tasks.errors
 
     run(scenario)
+
+
+def test_the_monitor_names_jobs_that_wait_on_a_failed_mirror() -> None:
+    """Every mirror job fails: the status says which machine jobs wait on which mirror job,
+    and the command that queues it again."""
+    scenario = dataclasses.replace(default_scenario(), mirror_failure_rate=1.0)
+    rig = RecordingRig(scenario=scenario)
+
+    async def scenario_() -> None:
+        async with rig.async_client() as client:
+            panel = QueuePanel(client, rig.sim.asid)
+            monitor = LiveMonitor(rig.runner(client, max_polls=40), redraw_s=0, plot_s=0)
+            panel.on_queued(monitor.follow)
+            await panel.tasks.idle()
+            panel.select_all.click()
+            panel._on_confirm(None)
+            await panel.tasks.idle()
+            await monitor.tasks.idle()
+            stranded = monitor.monitor.progress.stranded
+            assert stranded, "machine jobs wait on the failed mirror jobs"
+            for strand in stranded:
+                assert f"wait on mirror job {strand.mirror}, which failed" in monitor.status.value
+                assert (
+                    f"cfanalytics queue {strand.mirror} --asid 1 --mirror" in monitor.status.value
+                )
+            assert not monitor.tasks.errors
+
+    run(scenario_)
 
 
 def test_stop_ends_polling_at_once() -> None:
