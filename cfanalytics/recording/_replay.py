@@ -241,8 +241,8 @@ class ReplayTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         )
 
 
-#: How long (wall clock) an ordered replay waits for the request recorded before another.
-#: Replay never sleeps, so one that has not come by then never will: the run left its path.
+#: How long (wall clock) an ordered replay waits with no answer served at all. Replay never
+#: sleeps, so a request recorded earlier that has not come by then never will.
 _TURN_TIMEOUT_S = 10.0
 
 
@@ -252,28 +252,23 @@ class _Turns:
     def __init__(self, name: str) -> None:
         self.name = name
         self.next = 0
-        self._waiting: dict[int, asyncio.Future[None]] = {}
+        self._moved = asyncio.Event()
 
     def now(self, place: int) -> bool:
         """Whether the answer at ``place`` may be served now."""
         return place <= self.next
 
     def served(self, place: int) -> None:
-        """The answer at ``place`` was served: wake the request whose turn is next."""
+        """The answer at ``place`` was served: the waiting requests look again."""
         self.next = max(self.next, place + 1)
-        waiter = self._waiting.pop(self.next, None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
 
     async def wait(self, place: int, request: httpx.Request) -> None:
-        """Wait until the answer before ``place`` was served."""
-        waiter = self._waiting.get(place)
-        if waiter is None:
-            waiter = self._waiting[place] = asyncio.get_running_loop().create_future()
+        """Wait until the next answer is served (raises when none is, for too long)."""
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), _TURN_TIMEOUT_S)
+            await asyncio.wait_for(self._moved.wait(), _TURN_TIMEOUT_S)
         except TimeoutError:
-            self._waiting.pop(place, None)
             target = f"{request.method} {request.url.raw_path.decode('ascii')}"
             raise ReplayExhaustedError(
                 f"replaying {self.name}: {target} waits for answer {place + 1}, but the request "
