@@ -54,8 +54,9 @@ def env() -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def slow_env() -> Iterator[dict[str, str]]:
-    """The simulator ten times slower: a rollout outlasts what a test does meanwhile."""
-    yield from serving(SPEED / 10)
+    """The simulator five times slower: a rollout (some 20 s) outlasts what a test does
+    meanwhile (three refused runs)."""
+    yield from serving(SPEED / 5)
 
 
 def record_args(folder: Path, *more: str) -> list[str]:
