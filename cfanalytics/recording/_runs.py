@@ -60,8 +60,9 @@ __all__ = [
 
 log = logging.getLogger("cfanalytics.recording")
 
-# Replay needs some credentials to build a client; they are never sent anywhere.
-_REPLAY_KEY = "replay"
+# Replay needs some credentials to build a client; they are never sent anywhere. Its error
+# messages scrub them, so they must be text no message holds ("replay" did: in paths).
+_REPLAY_KEY = "cfanalytics-replay-key-never-sent"
 
 
 @dataclass(frozen=True)
@@ -278,8 +279,13 @@ class Recording:
         if prior is not None:
             wire = resume = ResumeTransport(prior, wire)
             sleep = _unless_rereading(resume, sleep)
-        if "retry" not in client_options:  # as the plan says (a resumed old one: without)
-            client_options["retry"] = RetryPolicy(queue_recovery=_recovers(writer.metadata))
+        retry = client_options.get("retry") or _retry_of(writer.metadata)  # resumed: as then
+        client_options["retry"] = retry
+        writer.metadata["retry"] = {  # what a replay must repeat; waits do not matter there
+            "attempts": retry.attempts,
+            "max_retry_after": retry.max_retry_after,
+            "queue_recovery": retry.queue_recovery,
+        }
         client = AsyncClient(
             base_url=base_url,
             access_key=credentials.access_key,
@@ -529,7 +535,7 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
         transport=recorder.wrap_async(
             ReplayTransport(cassette, ordered=_concurrency(cassette.metadata) > 1)
         ),
-        retry=RetryPolicy(queue_recovery=_recovers(cassette.metadata)),
+        retry=_retry_of(cassette.metadata),
         sleep=no_sleep,
         access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent
         secret_key=_REPLAY_KEY,
@@ -540,6 +546,24 @@ def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
 def _concurrency(metadata: Mapping[str, Any]) -> int:
     """How many queue requests a recording's plan sent at once (before it said: one)."""
     return int(metadata.get("concurrency", 1))
+
+
+def _retry_of(metadata: Mapping[str, Any]) -> RetryPolicy:
+    """How the recording's client retried: how often, how long a ``Retry-After`` it waited
+    for, whether it resent refused queue requests. Recordings made before they kept it
+    retried by default, and resent as their plan says."""
+    kept = metadata.get("retry")
+    if not isinstance(kept, Mapping):
+        return RetryPolicy(queue_recovery=_recovers(metadata))
+    default = RetryPolicy()
+    try:
+        return RetryPolicy(
+            attempts=int(kept.get("attempts", default.attempts)),
+            max_retry_after=float(kept.get("max_retry_after", default.max_retry_after)),
+            queue_recovery=bool(kept.get("queue_recovery", _recovers(metadata))),
+        )
+    except (TypeError, ValueError) as exc:
+        raise CassetteError(f"unreadable retry settings in the cassette's metadata: {exc}") from exc
 
 
 def _recovers(metadata: Mapping[str, Any]) -> bool:

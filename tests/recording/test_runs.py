@@ -181,6 +181,34 @@ def test_queue_faults_are_recovered_and_replayed_the_same(tmp_path: Path) -> Non
     assert again.progress.settled == run.progress.settled
 
 
+def test_a_replay_retries_as_the_recording_did(tmp_path: Path) -> None:
+    """A client that gave up after 2 tries: the replay gives up where it did, not after the
+    default 5 (it would ask for answers never recorded)."""
+    from cfanalytics import RetryPolicy
+
+    rig = SimRig(seed=5, faults=0.3)
+    options = rig.record_options(run_id="brief", retry=RetryPolicy(attempts=2))
+    run = record(RunPlan(asid=1, max_polls=40), cassette=tmp_path / "brief.yaml", **options)
+    assert run.progress.failed_polls, "some polls gave up after two tries"
+    kept = load_cassette(tmp_path / "brief.yaml").metadata["retry"]
+    assert kept == {"attempts": 2, "max_retry_after": 120.0, "queue_recovery": True}
+    pd.testing.assert_frame_equal(replay(tmp_path / "brief.yaml").events, run.events)
+
+
+def test_a_replay_leaves_the_word_replay_in_its_messages(tmp_path: Path) -> None:
+    """The replay client's stand-in keys are scrubbed from its messages: they must not be
+    words that messages hold (they were "replay": a path with it came out <FILTERED>)."""
+    folder = tmp_path / "replay-here"
+    folder.mkdir()
+    run = record_sim(folder, name="cut", plan=RunPlan(asid=1, max_polls=3))
+    assert run.cassette is not None
+    cassette = load_cassette(run.cassette)
+    cut = dataclasses.replace(cassette, interactions=cassette.interactions[:-1])
+    with pytest.raises(ReplayExhaustedError) as raised:
+        replay(cut)
+    assert "<FILTERED>" not in str(raised.value) and "replay" in str(raised.value)
+
+
 def test_recordings_from_before_queue_recovery_replay_as_they_were_made(tmp_path: Path) -> None:
     """A cassette without ``queue_recovery`` in its plan was made without it (no resent or
     settled queue requests): its replay runs without it, and gives its events exactly."""
