@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 from pathlib import Path
@@ -321,6 +322,23 @@ def test_a_mirror_that_fails_every_time_strands_its_jobs_once_requeues_are_spent
     assert {progress.requeued[strand.mirror] for strand in progress.stranded} == {2}
     plain = failed_mirrors(tmp_path, RunPlan(asid=1, max_polls=400), name="plain")
     assert "or record with --requeue-failed" in (plain.progress.stop_reason or "")
+
+
+def test_machine_jobs_queued_without_their_mirror_job_are_stranded(tmp_path: Path) -> None:
+    """Only a location's machine jobs are queued: their mirror job was never queued, so the
+    run stops at once and says which one to queue."""
+    rig = SimRig(seed=2)
+    listing = asyncio.run(rig.async_client().install_status(1))
+    location = next(job.location for job in listing if job.mirroring)
+    machines = tuple(j.jobid for j in listing if j.location == location and not j.mirroring)
+    mirror = next(j.jobid for j in listing if j.location == location and j.mirroring)
+    plan = RunPlan(asid=1, jobs=machines, max_polls=400)
+    run = record(plan, cassette=tmp_path / "alone.yaml", **rig.record_options(run_id="alone"))
+    reason = run.progress.stop_reason or ""
+    assert run.progress.polls <= 2
+    waiting = f"{len(machines)} machine jobs in {location} wait on mirror job {mirror}"
+    assert f"{waiting}, which was never queued: queue it with" in reason
+    assert "--requeue-failed" not in reason  # that frees failed mirror jobs only
 
 
 def test_a_run_in_which_nothing_changes_stops_at_the_stall_limit(tmp_path: Path) -> None:
