@@ -46,6 +46,17 @@ from ._history import (
     standing,
     trend,
 )
+from ._refusals import (
+    REASONS_SCHEMA,
+    REFUSAL_REASONS,
+    REFUSAL_SCHEMA,
+    REMEDIES,
+    never_queued,
+    queue_refusals,
+    reason_label,
+    refusal_reasons,
+    remedy,
+)
 from ._rollout import rollout_metrics
 from ._stragglers import STRAGGLER_SCHEMA, stragglers
 from ._summary import OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
@@ -72,6 +83,10 @@ __all__ = [
     "ORDER",
     "OUTCOMES",
     "PROGRESS_SCHEMA",
+    "REASONS_SCHEMA",
+    "REFUSAL_REASONS",
+    "REFUSAL_SCHEMA",
+    "REMEDIES",
     "REPEAT_K",
     "REPEAT_N",
     "ROLLOUTS_SCHEMA",
@@ -102,11 +117,16 @@ __all__ = [
     "job_eta_metrics",
     "job_summary",
     "machine_history",
+    "never_queued",
     "open_history",
     "other_endings",
     "poll_interval_s",
     "polling_gaps",
     "progress_curves",
+    "queue_refusals",
+    "reason_label",
+    "refusal_reasons",
+    "remedy",
     "rollout_metrics",
     "standing",
     "state_intervals",

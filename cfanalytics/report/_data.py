@@ -19,6 +19,8 @@ from ..analysis import (
     other_endings,
     polling_gaps,
     progress_curves,
+    queue_refusals,
+    refusal_reasons,
     rollout_metrics,
     state_intervals,
     stragglers,
@@ -51,6 +53,8 @@ class ReportData:
     api_errors: pd.DataFrame
     polling_gaps: pd.DataFrame
     other_endings: pd.DataFrame
+    refusals: pd.DataFrame
+    refusal_reasons: pd.DataFrame
 
 
 def analyse(events: pd.DataFrame) -> ReportData:
@@ -58,6 +62,7 @@ def analyse(events: pd.DataFrame) -> ReportData:
     summary = job_summary(events)
     errors = eta_errors(events, summary=summary)
     per_job = job_eta_metrics(events, errors=errors, summary=summary)
+    refusals = queue_refusals(events, summary=summary)
     return ReportData(
         events=events,
         summary=summary,
@@ -79,4 +84,6 @@ def analyse(events: pd.DataFrame) -> ReportData:
         api_errors=api_errors(events),
         polling_gaps=polling_gaps(events),
         other_endings=other_endings(summary),
+        refusals=refusals,
+        refusal_reasons=refusal_reasons(refusals),
     )

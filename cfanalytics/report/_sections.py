@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..analysis import first_failure
+from ..analysis import first_failure, never_queued
 from ..plots import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
@@ -80,9 +80,27 @@ def headline(data: ReportData) -> Section:
 
 
 def _never_queued(data: ReportData) -> str:
-    jobs = data.summary
-    never = int((jobs["queued_at"].isna() & jobs["started_at"].isna()).sum())
-    return f"; {never} never queued" if never else ""
+    never = int(never_queued(data.summary).sum())
+    refused = len(data.refusals)
+    parts = [f"{refused} refused at queue time"] if refused else []
+    if never > refused:
+        parts.append(f"{never - refused} never queued")
+    return "".join(f"; {part}" for part in parts)
+
+
+def _refused(data: ReportData) -> str:
+    """The refusals in a sentence, with what to do: what went wrong first, said first."""
+    reasons = data.refusal_reasons
+    if reasons.empty:
+        return ""
+    said = ", ".join(
+        f"{n} {label}" for n, label in zip(reasons["jobs"], reasons["label"], strict=True)
+    )
+    todo = "; ".join(dict.fromkeys(reasons["remedy"]))
+    return (
+        f"{len(data.refusals)} of {len(data.summary)} jobs were refused at queue time "
+        f"({said}): {todo}. "
+    )
 
 
 def _count(value: Any) -> str:
@@ -108,19 +126,22 @@ def _answer(data: ReportData) -> str:
     decile = data.by_decile.assign(
         progress=lambda f: f["progress_decile"].map(lambda d: f"{10 * d}-{10 * d + 9} %")
     )
-    return (
-        f"On average, jobs finished {duration(abs(bias)) if pd.notna(bias) else NA} {lateness} "
-        f"their ETA. The ETAs were worst at progress {_worst(decile, 'progress')} and in "
-        f"location {_worst(data.by_location, 'location')}. "
-        f"{_when_share(m, 90)}."
+    etas = (  # no ETA was met or missed (nothing ran): nothing to say of them
+        f"On average, jobs finished {duration(abs(bias))} {lateness} their ETA. The ETAs "
+        f"were worst at progress {_worst(decile, 'progress')} and in location "
+        f"{_worst(data.by_location, 'location')}. "
+        if pd.notna(bias)
+        else ""
     )
+    return f"{_refused(data)}{etas}{_when_share(m, 90)}."
 
 
 def _when_share(m: pd.Series, share: int) -> str:
     at, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
     if pd.notna(at):
         return f"{share} % of jobs had completed {duration(at)} after the first queue answer"
-    text = f"Only {m['completed']} of {m['n_jobs']} jobs completed, so {share} % never did"
+    done, jobs = _count(m["completed"]), _count(m["n_jobs"])
+    text = f"Only {done} of {jobs} jobs completed, so {share} % never did"
     if pd.notna(ended):
         text += f"; {share} % had ended (completed or failed) after {duration(ended)}"
     return text
