@@ -16,7 +16,6 @@ from typing import Any
 
 from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
 from ..events import json_records
-from ..exceptions import RolloutError
 from ._output import job_row, out, progress_bar, render, steps_bar, write_frame
 
 __all__ = [
@@ -384,12 +383,7 @@ def compare(args: argparse.Namespace) -> int:
         store = HistoryStore(args.history)
         a, b = store.events(rollout=args.a), store.events(rollout=args.b)
         picked = {"rollout_a": args.a, "rollout_b": args.b}
-    try:
-        frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
-    except RolloutError as exc:  # name the options, not the keywords
-        raise RolloutError(
-            str(exc).replace("rollout_a=", "--rollout-a").replace("rollout_b=", "--rollout-b")
-        ) from None
+    frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
     if args.format == "table":
         out(_compare_table(frame, args.level))
     else:

@@ -426,17 +426,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from . import _commands  # after parsing: --help and --version load nothing heavy
+    from ._stderr import cli_terms, retry_notices
 
     run: Callable[[argparse.Namespace], int] = getattr(_commands, args.command.replace("-", "_"))
     try:
-        return run(args)
+        with retry_notices():
+            return run(args)
     except BrokenPipeError:  # the reader went away (`| head`): not an error worth a line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (CfAnalyticsError, OSError, ValueError) as exc:
         if args.verbose:
             raise
-        print(f"cfanalytics: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"cfanalytics: error: {cli_terms(_one_line(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("cfanalytics: interrupted", file=sys.stderr)
