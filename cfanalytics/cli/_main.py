@@ -18,6 +18,7 @@ from .._defaults import MAX_STALL_S
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
 from ._parser import Parser
+from ._values import column_names, port, positive, positive_number, share
 
 __all__ = ["build_parser", "main"]
 
@@ -27,14 +28,14 @@ EXIT_INTERRUPTED = 130
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--asid", type=int, required=True, help="account service ID (ASID) to work on"
+        "--asid", type=positive, required=True, help="account service ID (ASID) to work on"
     )
     parser.add_argument(
         "--base-url",
         help="API base URL (default: $CLANFORGE_BASE_URL, else https://api.multiplay.co.uk)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for each answer"
+        "--timeout", type=positive_number, default=30.0, help="seconds to wait for each answer"
     )
 
 
@@ -53,10 +54,12 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "keys are made and printed as export lines.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
-    p.add_argument("--port", type=int, default=8086, help="port (0 picks a free one)")
-    p.add_argument("--asid", type=int, help="ASID to serve (default: the scenario's, 1)")
+    p.add_argument("--port", type=port, default=8086, help="port (0 picks a free one)")
+    p.add_argument("--asid", type=positive, help="ASID to serve (default: the scenario's, 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument(
+        "--speed", type=positive_number, default=1.0, help="simulated seconds per real second"
+    )
     p.add_argument("--scenario", help="scenario file (JSON or TOML) over the defaults")
     p.add_argument("--faults", type=float, default=0.0, help="share of requests to fault")
 
@@ -68,7 +71,9 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Start the embedded simulator on loopback, queue every queueable install "
         "job of its default rollout and watch them until they end, with a progress bar.",
     )
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    p.add_argument(
+        "--speed", type=positive_number, default=60.0, help="simulated seconds per real second"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--interval", type=float, default=15.0, help="simulated seconds between polls")
     p.add_argument("--max-polls", type=int, default=400, help="stop after this many polls")
@@ -91,7 +96,7 @@ def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Queue one install job. The request changes state, so it is sent once; "
         "when the answer is lost, read the status list to see whether it took effect.",
     )
-    p.add_argument("jobid", type=int, help="install job id")
+    p.add_argument("jobid", type=positive, help="install job id")
     _add_connection(p)
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--mirror", dest="mirroring", action="store_true", help="a mirror job")
@@ -103,7 +108,7 @@ def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="How many machines have an image completed, pending and failed (the "
         "v2 image status); with --detail, per fleet and region too.",
     )
-    p.add_argument("imageid", type=int, help="image id")
+    p.add_argument("imageid", type=positive, help="image id")
     _add_connection(p)
     p.add_argument("--detail", action="store_true", help="include fleets and regions")
 
@@ -215,20 +220,6 @@ def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout"
     )
 
 
-def _column_names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
-    return value
-
-
 def _add_history(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--history", metavar="DIR", help=f"history store folder: {what}")
 
@@ -265,7 +256,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_history(p, "add a section against the previous rollouts of the ASID in this store")
     p.add_argument(
         "--previous",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="how many earlier rollouts the history section compares with (default: 5)",
     )
@@ -297,11 +288,11 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--rollout-b", metavar="ID", help="the rollout of B, if it holds several")
     p.add_argument(
         "--by",
-        type=_column_names,
+        type=column_names,
         default="location,kind",
         help="job summary columns to group by, comma-separated, '' for none",
     )
-    p.add_argument("--level", type=float, default=0.9, help="confidence level of the intervals")
+    p.add_argument("--level", type=share, default=0.9, help="confidence level of the intervals")
     _add_format(p)
 
     p = sub.add_parser(
@@ -337,13 +328,19 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "non-linear progress, optimistic ETAs, clustered failures, a few HTTP 503 polls. "
         "The same arguments always give the same events.",
     )
-    q.add_argument("--rollouts", type=int, required=True, metavar="N", help="rollouts to write")
-    q.add_argument("--jobs", type=int, required=True, metavar="J", help="install jobs per rollout")
     q.add_argument(
-        "--polls", type=int, required=True, metavar="P", help="polls per job, on average"
+        "--rollouts", type=positive, required=True, metavar="N", help="rollouts to write"
+    )
+    q.add_argument(
+        "--jobs", type=positive, required=True, metavar="J", help="install jobs per rollout"
+    )
+    q.add_argument(
+        "--polls", type=positive, required=True, metavar="P", help="polls per job, on average"
     )
     q.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
-    q.add_argument("--asids", type=int, default=1, metavar="K", help="ASIDs 1..K to spread over")
+    q.add_argument(
+        "--asids", type=positive, default=1, metavar="K", help="ASIDs 1..K to spread over"
+    )
     q.add_argument("--to", required=True, metavar="DIR", help="the store folder")
 
     p = sub.add_parser(
@@ -354,7 +351,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "install times, ETA error and bias, failure rate and the slowest location.",
     )
     p.add_argument("store", metavar="DIR", help="the history store folder")
-    p.add_argument("--asid", type=int, help="only this ASID's rollouts")
+    p.add_argument("--asid", type=positive, help="only this ASID's rollouts")
     p.add_argument(
         "--since", metavar="DATE", help="only rollouts that started at or after DATE (UTC)"
     )
@@ -369,7 +366,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="worker processes (embedded: default the cores; dask's LocalCluster: 2)",
     )

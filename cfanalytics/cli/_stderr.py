@@ -22,6 +22,7 @@ _CLI_TERMS = (
     (r"events_from_cassette\(\)", "`cfanalytics summary` or `cfanalytics events`"),
     (r"; pass allow_remote=True if you mean it", ": the command line serves it on loopback only"),
     (r"\bengine='dask'", "--engine dask"),
+    (r"^(since|until): not a date", r"--\1: not a date"),
     (r"\brollout_a=", "--rollout-a"),
     (r"\brollout_b=", "--rollout-b"),
     (r"\brollout=", "--rollout"),

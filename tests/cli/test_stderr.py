@@ -154,6 +154,10 @@ def _scheduler_without_dask(tmp_path: Path) -> list[str]:
             "pick one with --rollout-a",
         ),
         (_scheduler_without_dask, "a scheduler address is for --engine dask"),
+        (
+            lambda tmp: [*_scheduler_without_dask(tmp)[:2], "--since", "soon"],
+            "--since: not a date: 'soon'",
+        ),
     ],
 )
 def test_errors_name_options_not_keyword_arguments(

@@ -85,12 +85,28 @@ def test_every_command_has_a_description_and_shows_its_defaults() -> None:
             "cfanalytics status: error: the following arguments are required: --asid; see "
             "'cfanalytics status --help'",
         ),
+        (
+            ["status", "--asid", "-1"],
+            "cfanalytics status: error: argument --asid: not a whole number of at least 1: "
+            "'-1'; see 'cfanalytics status --help'",
+        ),
+        (
+            ["simulate", "--port", "99999"],
+            "cfanalytics simulate: error: argument --port: not a port (0 to 65535): '99999'; "
+            "see 'cfanalytics simulate --help'",
+        ),
+        (
+            ["compare", "a", "b", "--level", "1.5"],
+            "cfanalytics compare: error: argument --level: not a number between 0 and 1: "
+            "'1.5'; see 'cfanalytics compare --help'",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_naming_the_nearest(
     capsys: pytest.CaptureFixture[str], argv: list[str], line: str
 ) -> None:
-    """A mistyped option, command or choice: exit 2 and one line that names the nearest."""
+    """A mistyped option, command or choice: exit 2 and one line that names the nearest; a
+    value out of range names its option."""
     with pytest.raises(SystemExit) as info:
         main(argv)
     assert info.value.code == 2
