@@ -211,7 +211,8 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout") -> None:
     parser.add_argument(
         "source",
-        help="cassette, folder of cassettes, event log folder, .parquet file or history store",
+        help="cassette, folder of cassettes, event log folder, .parquet or .csv events export, "
+        "or history store",
     )
     parser.add_argument(
         "--rollout",
