@@ -16,8 +16,8 @@ from typing import Any
 
 from ..client import ENV_ACCESS_KEY, ENV_BASE_URL, ENV_SECRET_KEY, Client
 from ..events import json_records
-from ..exceptions import RolloutError
-from ._output import job_row, out, progress_bar, render, steps_bar, write_frame
+from ._output import STATUS_COLUMNS, job_row, out, progress_bar, render, steps_bar
+from ._sources import check_source
 
 __all__ = [
     "compare",
@@ -37,19 +37,6 @@ __all__ = [
     "status",
     "summary",
 ]
-
-STATUS_COLUMNS = (
-    "jobid",
-    "kind",
-    "state",
-    "jobprogress",
-    "jobeta",
-    "location",
-    "machine",
-    "mirror",
-    "target_imageversionid",
-    "joberror",
-)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -198,14 +185,15 @@ def _describe(run: Any) -> None:
 
 def replay(args: argparse.Namespace) -> int:
     """``cfanalytics replay``: run the recorded plan again, offline, and show the events."""
+    from ..recording import EXPORT_SUFFIXES, write_events
     from ..recording import replay as replay_run
 
-    if args.events_out and Path(args.events_out).suffix not in (".parquet", ".csv"):
+    if args.events_out and Path(args.events_out).suffix not in EXPORT_SUFFIXES:
         raise ValueError(f"cannot write {args.events_out}: use a .parquet or .csv file name")
     run = replay_run(args.cassette)
     _describe(run)
     if args.events_out:
-        _write_events(run.events, Path(args.events_out))
+        write_events(run.events, args.events_out)
         out(f"events:    {args.events_out} ({len(run.events)} rows)")
     return 0
 
@@ -215,18 +203,8 @@ def _events(args: argparse.Namespace) -> Any:
     from ..events import rollout_events
     from ..recording import load_source
 
-    events = load_source(args.source)
+    events = load_source(check_source(args.source))
     return events if args.rollout is None else rollout_events(events, args.rollout)
-
-
-def _write_events(frame: Any, path: Path) -> None:
-    """Events as Parquet the event log's way (read back by every command), or as CSV."""
-    from ..recording import write_events
-
-    if path.suffix == ".parquet":
-        write_events(frame, path)
-    else:
-        write_frame(frame, path)
 
 
 def summary(args: argparse.Namespace) -> int:
@@ -248,10 +226,11 @@ def summary(args: argparse.Namespace) -> int:
 
 def events(args: argparse.Namespace) -> int:
     """``cfanalytics events``: write the events table of a source for other tools."""
-    target = Path(args.out)
+    from ..recording import write_events
+
     frame = _events(args)
-    _write_events(frame, target)
-    out(f"events: {target} ({len(frame)} rows)")
+    write_events(frame, args.out)
+    out(f"events: {args.out} ({len(frame)} rows)")
     return 0
 
 
@@ -266,7 +245,7 @@ def history(args: argparse.Namespace) -> int:
         catalog = HistoryStore(args.store).catalog()
         out(render(json_records(catalog), list(catalog.columns), args.format))
         return 0
-    added = HistoryStore(args.to).add(*args.sources)
+    added = HistoryStore(args.to).add(*map(check_source, args.sources))
     out(
         f"{args.to}: {added.responses_added} response(s) added from {len(added.runs)} run(s), "
         f"{added.responses_present} already there"
@@ -333,7 +312,7 @@ def report(args: argparse.Namespace) -> int:
     if args.previous is not None and args.history is None:
         raise ValueError("--previous counts earlier rollouts of a history: give --history DIR")
     path = write_report(
-        args.source,
+        check_source(args.source),
         args.out,
         rollout=args.rollout,
         progress=sys.stderr.isatty(),
@@ -350,7 +329,7 @@ def postmortem(args: argparse.Namespace) -> int:
     from ..report import postmortem as build
 
     found = build(
-        load_source(args.source),
+        load_source(check_source(args.source)),
         source=Path(args.source).name,
         rollout=args.rollout,
         history=args.history,
@@ -376,7 +355,7 @@ def compare(args: argparse.Namespace) -> int:
     if args.history is None:
         from ..recording import load_source
 
-        a, b = load_source(args.a), load_source(args.b)
+        a, b = load_source(check_source(args.a)), load_source(check_source(args.b))
         picked = {"rollout_a": args.rollout_a, "rollout_b": args.rollout_b}
     elif args.rollout_a or args.rollout_b:
         raise ValueError("--rollout-a/-b pick rollouts of SOURCEs; with --history, A and B are ids")
@@ -386,12 +365,7 @@ def compare(args: argparse.Namespace) -> int:
         store = HistoryStore(args.history)
         a, b = store.events(rollout=args.a), store.events(rollout=args.b)
         picked = {"rollout_a": args.a, "rollout_b": args.b}
-    try:
-        frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
-    except RolloutError as exc:  # name the options, not the keywords
-        raise RolloutError(
-            str(exc).replace("rollout_a=", "--rollout-a").replace("rollout_b=", "--rollout-b")
-        ) from None
+    frame = compare_rollouts(a, b, by=args.by, level=args.level, **picked)
     if args.format == "table":
         out(_compare_table(frame, args.level))
     else:

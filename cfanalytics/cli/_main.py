@@ -12,10 +12,13 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
+from typing import cast
 
 from .._defaults import MAX_STALL_S, QUEUE_CONCURRENCY
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
+from ._parser import Parser
+from ._values import column_names, count, port, positive, positive_number, share
 
 __all__ = ["build_parser", "main"]
 
@@ -25,14 +28,14 @@ EXIT_INTERRUPTED = 130
 
 def _add_connection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--asid", type=int, required=True, help="account service ID (ASID) to work on"
+        "--asid", type=positive, required=True, help="account service ID (ASID) to work on"
     )
     parser.add_argument(
         "--base-url",
         help="API base URL (default: $CLANFORGE_BASE_URL, else https://api.multiplay.co.uk)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=30.0, help="seconds to wait for each answer (30)"
+        "--timeout", type=positive_number, default=30.0, help="seconds to wait for each answer"
     )
 
 
@@ -51,12 +54,14 @@ def _simulate_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "keys are made and printed as export lines.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (loopback only)")
-    p.add_argument("--port", type=int, default=8086, help="port (8086; 0 picks a free one)")
-    p.add_argument("--asid", type=int, help="ASID to serve (default: the scenario's, 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    p.add_argument("--port", type=port, default=8086, help="port (0 picks a free one)")
+    p.add_argument("--asid", type=positive, help="ASID to serve (default: the scenario's, 1)")
+    p.add_argument("--seed", type=int, default=0, help="random seed")
+    p.add_argument(
+        "--speed", type=positive_number, default=1.0, help="simulated seconds per real second"
+    )
     p.add_argument("--scenario", help="scenario file (JSON or TOML) over the defaults")
-    p.add_argument("--faults", type=float, default=0.0, help="share of requests to fault (0)")
+    p.add_argument("--faults", type=float, default=0.0, help="share of requests to fault")
 
 
 def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,27 +71,44 @@ def _demo_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Start the embedded simulator on loopback, queue every queueable install "
         "job of its default rollout and watch them until they end, with a progress bar.",
     )
-    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
-    p.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    p.add_argument(
+        "--speed", type=positive_number, default=60.0, help="simulated seconds per real second"
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--interval", type=float, default=15.0, help="simulated seconds between polls")
     p.add_argument("--max-polls", type=int, default=400, help="stop after this many polls")
-    p.add_argument("--out", default="demo-out", help="folder for the outputs (demo-out)")
+    p.add_argument("--out", default="demo-out", help="folder for the outputs")
 
 
 def _client_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("status", help="list the incomplete install jobs of an ASID")
+    p = sub.add_parser(
+        "status",
+        help="list the incomplete install jobs of an ASID",
+        description="List every incomplete install job of an ASID (the status list): kind, "
+        "state, progress, ETA, location, machine and mirror, target image version, error.",
+    )
     _add_connection(p)
     _add_format(p)
 
-    p = sub.add_parser("queue", help="queue one install job (sent once, never retried)")
-    p.add_argument("jobid", type=int, help="install job id")
+    p = sub.add_parser(
+        "queue",
+        help="queue one install job (sent once, never retried)",
+        description="Queue one install job. The request changes state, so it is sent once; "
+        "when the answer is lost, read the status list to see whether it took effect.",
+    )
+    p.add_argument("jobid", type=positive, help="install job id")
     _add_connection(p)
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--mirror", dest="mirroring", action="store_true", help="a mirror job")
     kind.add_argument("--machine", dest="mirroring", action="store_false", help="a machine job")
 
-    p = sub.add_parser("image-status", help="fleet rollout counts of an image")
-    p.add_argument("imageid", type=int, help="image id")
+    p = sub.add_parser(
+        "image-status",
+        help="fleet rollout counts of an image",
+        description="How many machines have an image completed, pending and failed (the "
+        "v2 image status); with --detail, per fleet and region too.",
+    )
+    p.add_argument("imageid", type=positive, help="image id")
     _add_connection(p)
     p.add_argument("--detail", action="store_true", help="include fleets and regions")
 
@@ -110,21 +132,6 @@ class _SampleNames(Collection[str]):
 
     def __len__(self) -> int:
         return len(self._names())
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``minimum``."""
-
-    def whole(text: str) -> int:
-        try:
-            number = int(text)
-        except ValueError:
-            number = minimum - 1
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"not a whole number of at least {minimum}: {text!r}")
-        return number
-
-    return whole
 
 
 def _job_ids(text: str) -> tuple[int, ...]:
@@ -154,7 +161,7 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         const=None,
         help="queue every queueable job in the status list (the default)",
     )
-    p.add_argument("--interval", type=float, default=15.0, help="seconds between polls (15)")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between polls")
     p.add_argument("--max-duration", type=float, help="stop once responses span this many s")
     p.add_argument("--max-polls", type=int, help="stop after this many polls")
     p.add_argument(
@@ -162,24 +169,23 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         type=float,
         default=MAX_STALL_S,
         help="stop once no queued job changed (state, progress, ETA) for this many s of "
-        f"responses ({MAX_STALL_S:g}; 0: never). A run also stops once every job left "
+        "responses (default: %(default)s; 0: never). A run also stops once every job left "
         "waits on a mirror job that failed or was never queued, and names that mirror job",
     )
     p.add_argument(
         "--concurrency",
-        type=_at_least(1),
+        type=positive,
         default=QUEUE_CONCURRENCY,
         metavar="N",
-        help=f"queue requests in flight at once ({QUEUE_CONCURRENCY}); all hold back while "
-        "the API says to slow down (429, 503 with Retry-After)",
+        help="queue requests in flight at once; all hold back while the API says to slow "
+        "down (429, 503 with Retry-After)",
     )
     p.add_argument(
         "--requeue-failed",
-        type=_at_least(0),
+        type=count,
         default=0,
         metavar="N",
-        help="queue a job that failed again, up to N times each (0: never); the status "
-        "list says when it failed, so a replay re-queues alike",
+        help="queue a job that failed again, up to N times each (0: never)",
     )
     p.add_argument("--cassette", required=True, help="cassette file to write (.yaml or .json)")
     p.add_argument("--events", help="event log folder to append to")
@@ -193,6 +199,12 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
 
     p = sub.add_parser("replay", help="replay a recorded run offline and rebuild its events")
+    p.description = (
+        "Run a recording's plan again over its cassette, offline and without sleeping: the "
+        "same requests get the recorded answers, giving the same events. Only cassettes "
+        "written by cfanalytics record hold a plan; read any other with cfanalytics summary "
+        "or cfanalytics events."
+    )
     p.add_argument("cassette", help="a cassette written by cfanalytics record")
     p.add_argument("--events-out", help="write the events to FILE.parquet or FILE.csv")
 
@@ -214,7 +226,8 @@ def _recording_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout") -> None:
     parser.add_argument(
         "source",
-        help="cassette, folder of cassettes, event log folder, .parquet file or history store",
+        help="cassette, folder of cassettes, event log folder, .parquet or .csv events export, "
+        "or history store",
     )
     parser.add_argument(
         "--rollout",
@@ -223,26 +236,18 @@ def _add_source(parser: argparse.ArgumentParser, *, every: str = "every rollout"
     )
 
 
-def _column_names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
-    return value
-
-
 def _add_history(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--history", metavar="DIR", help=f"history store folder: {what}")
 
 
 def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("summary", help="one row per job from a cassette or an event log")
+    p = sub.add_parser(
+        "summary",
+        help="one row per job from a cassette or an event log",
+        description="One row per job and rollout of any source: how it ended (completed, "
+        "failed, squashed, unfinished, unknown), when, its queue and start times, last "
+        "error, and how far its ETAs were off.",
+    )
     _add_source(p)
     _add_format(p)
 
@@ -263,13 +268,13 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "anywhere without a network. The same source always gives the same bytes.",
     )
     _add_source(p)
-    p.add_argument("-o", "--out", default="report.html", help="HTML file to write (report.html)")
+    p.add_argument("-o", "--out", default="report.html", help="HTML file to write")
     _add_history(p, "add a section against the previous rollouts of the ASID in this store")
     p.add_argument(
         "--previous",
-        type=_positive,
+        type=positive,
         metavar="N",
-        help="how many earlier rollouts the history section compares with (5)",
+        help="how many earlier rollouts the history section compares with (default: 5)",
     )
 
     p = sub.add_parser(
@@ -281,7 +286,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     _add_source(p, every="the only one; name it if there are several")
     p.add_argument(
-        "--format", choices=("table", "json", "md"), default="table", help="output format (table)"
+        "--format", choices=("table", "json", "md"), default="table", help="output format"
     )
     _add_history(p, "also list repeat offenders (failed here and in earlier rollouts)")
 
@@ -299,13 +304,11 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--rollout-b", metavar="ID", help="the rollout of B, if it holds several")
     p.add_argument(
         "--by",
-        type=_column_names,
-        default=("location", "kind"),
-        help="job summary columns to group by, comma-separated (location,kind; '' for none)",
+        type=column_names,
+        default="location,kind",
+        help="job summary columns to group by, comma-separated, '' for none",
     )
-    p.add_argument(
-        "--level", type=float, default=0.9, help="confidence level of the intervals (0.9)"
-    )
+    p.add_argument("--level", type=share, default=0.9, help="confidence level of the intervals")
     _add_format(p)
 
     p = sub.add_parser(
@@ -316,10 +319,21 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "idempotent, atomic and safe with several processes at once.",
     )
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    q = actions.add_parser("add", help="add cassettes, event logs, Parquet exports or stores")
+    q = actions.add_parser(
+        "add",
+        help="add cassettes, event logs, exports or stores",
+        description="Add every response of each SOURCE (cassette, folder of cassettes, event "
+        "log, .parquet or .csv events export, history store) to the store, creating it. "
+        "A response already there is kept once.",
+    )
     q.add_argument("sources", nargs="+", metavar="SOURCE", help="what to add")
     q.add_argument("--to", required=True, metavar="DIR", help="the store folder")
-    q = actions.add_parser("list", help="one row per rollout in the store")
+    q = actions.add_parser(
+        "list",
+        help="one row per rollout in the store",
+        description="List the rollouts a store holds, one row each: ASID, image version, "
+        "first and last seen, runs and jobs.",
+    )
     q.add_argument("store", metavar="DIR", help="the store folder")
     _add_format(q)
     q = actions.add_parser(
@@ -330,14 +344,18 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "non-linear progress, optimistic ETAs, clustered failures, a few HTTP 503 polls. "
         "The same arguments always give the same events.",
     )
-    q.add_argument("--rollouts", type=int, required=True, metavar="N", help="rollouts to write")
-    q.add_argument("--jobs", type=int, required=True, metavar="J", help="install jobs per rollout")
     q.add_argument(
-        "--polls", type=int, required=True, metavar="P", help="polls per job, on average"
+        "--rollouts", type=positive, required=True, metavar="N", help="rollouts to write"
     )
-    q.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (0)")
     q.add_argument(
-        "--asids", type=int, default=1, metavar="K", help="ASIDs 1..K to spread over (1)"
+        "--jobs", type=positive, required=True, metavar="J", help="install jobs per rollout"
+    )
+    q.add_argument(
+        "--polls", type=positive, required=True, metavar="P", help="polls per job, on average"
+    )
+    q.add_argument("--seed", type=int, default=0, metavar="S", help="random seed")
+    q.add_argument(
+        "--asids", type=positive, default=1, metavar="K", help="ASIDs 1..K to spread over"
     )
     q.add_argument("--to", required=True, metavar="DIR", help="the store folder")
 
@@ -349,7 +367,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "install times, ETA error and bias, failure rate and the slowest location.",
     )
     p.add_argument("store", metavar="DIR", help="the history store folder")
-    p.add_argument("--asid", type=int, help="only this ASID's rollouts")
+    p.add_argument("--asid", type=positive, help="only this ASID's rollouts")
     p.add_argument(
         "--since", metavar="DATE", help="only rollouts that started at or after DATE (UTC)"
     )
@@ -359,12 +377,12 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--engine",
         choices=("embedded", "dask"),
         default="embedded",
-        help="where rollouts are analysed: worker processes here (embedded, the default) or "
-        "a Dask cluster",
+        help="where rollouts are analysed: worker processes here (embedded) or a Dask "
+        "cluster (dask)",
     )
     p.add_argument(
         "--workers",
-        type=_positive,
+        type=positive,
         metavar="N",
         help="worker processes (embedded: default the cores; dask's LocalCluster: 2)",
     )
@@ -393,14 +411,18 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cfanalytics",
         description="Study Multiplay Clanforge image rollouts: query, queue, record, replay, "
         "summarise, report, postmortem, scan for secrets, simulate.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logs, tracebacks")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # The commands are built with argparse's API alone, so typed as its own parsers.
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True, metavar="COMMAND"),
+    )
     _demo_parser(sub)
     _simulate_parser(sub)
     _client_parsers(sub)
@@ -417,17 +439,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     from . import _commands  # after parsing: --help and --version load nothing heavy
+    from ._stderr import cli_terms, retry_notices
 
     run: Callable[[argparse.Namespace], int] = getattr(_commands, args.command.replace("-", "_"))
     try:
-        return run(args)
+        with retry_notices():
+            return run(args)
     except BrokenPipeError:  # the reader went away (`| head`): not an error worth a line
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (CfAnalyticsError, OSError, ValueError) as exc:
         if args.verbose:
             raise
-        print(f"cfanalytics: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"cfanalytics: error: {cli_terms(_one_line(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("cfanalytics: interrupted", file=sys.stderr)

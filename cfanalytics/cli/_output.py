@@ -1,4 +1,4 @@
-"""What the commands print and write: text tables, JSON, CSV, a progress bar, frame files."""
+"""What the commands print and write: text tables, JSON, CSV, a progress bar, CSV files."""
 
 from __future__ import annotations
 
@@ -13,9 +13,24 @@ from typing import Any
 import pandas as pd
 
 from ..client import JobFields
-from ..events import as_stored, json_value
+from ..events import json_value
+from ..recording import CSV_TIME_FORMAT
 
-__all__ = ["job_row", "out", "progress_bar", "render", "steps_bar", "write_frame"]
+__all__ = ["STATUS_COLUMNS", "job_row", "out", "progress_bar", "render", "steps_bar", "write_frame"]
+
+#: The columns ``cfanalytics status`` prints, in order.
+STATUS_COLUMNS = (
+    "jobid",
+    "kind",
+    "state",
+    "jobprogress",
+    "jobeta",
+    "location",
+    "machine",
+    "mirror",
+    "target_imageversionid",
+    "joberror",
+)
 
 
 def out(text: str = "") -> None:
@@ -80,11 +95,6 @@ def steps_bar(desc: str, *, unit: str) -> tuple[Any, Any]:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
-    """Write a frame as Parquet or CSV, by the file's suffix; events as files keep them
-    (:func:`~cfanalytics.events.as_stored`: text and ``Int64``, as every export before)."""
-    if path.suffix == ".parquet":
-        as_stored(frame).to_parquet(path, index=False)
-    elif path.suffix == ".csv":
-        frame.to_csv(path, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
-    else:
-        raise ValueError(f"cannot write {path}: use a .parquet or .csv file name")
+    """Write a table (not events: :func:`~cfanalytics.recording.write_events` writes those)
+    as CSV, times as an events CSV gives them."""
+    frame.to_csv(path, index=False, date_format=CSV_TIME_FORMAT)

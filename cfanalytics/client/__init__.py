@@ -27,7 +27,7 @@ from ._results import (
     QueueResult,
     RawResponse,
 )
-from ._retry import RetryPolicy, may_have_acted, refused_unacted
+from ._retry import RETRY_LOGGER, RetryPolicy, may_have_acted, refused_unacted
 from ._routes import Endpoint, Route, route
 from ._secrets import FILTERED, MIN_KEY_LENGTH, scrub, scrub_bytes, scrubbable, unsafe_reason
 from ._sync import Client
@@ -40,6 +40,7 @@ __all__ = [
     "FIELDS",
     "FILTERED",
     "MIN_KEY_LENGTH",
+    "RETRY_LOGGER",
     "STATUS_FIELDS",
     "AsyncClient",
     "Client",

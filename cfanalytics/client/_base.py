@@ -44,4 +44,4 @@ class ClientBase:
         return self._core.config.base_url
 
     def _request(self, http: httpx.Client | httpx.AsyncClient, call: Call[Any]) -> httpx.Request:
-        return http.build_request("GET", call.path, params=call.params)
+        return http.build_request(call.method, call.path, params=call.params)

@@ -14,11 +14,11 @@ from typing import Any, Generic, TypeVar
 
 from ..exceptions import CfAnalyticsError
 from ._config import CONTENT_TYPE, USER_AGENT, ClientConfig
-from ._errors import envelope_error, format_error, status_error
+from ._errors import brief, envelope_error, format_error, status_error
 from ._fields import JOB_FIELDS, STATUS_FIELDS
 from ._parse import JobReader, loads
 from ._results import ImageStatus, InstallJob, InstallStatus, QueueResult, RawResponse
-from ._retry import RetryPolicy
+from ._retry import RETRY_LOGGER, RetryPolicy
 from ._secrets import scrub
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "read_response",
 ]
 
-log = logging.getLogger("cfanalytics.client")
+retries = logging.getLogger(RETRY_LOGGER)
 T = TypeVar("T")
 
 
@@ -45,6 +45,7 @@ class Call(Generic[T]):
     params: Mapping[str, str]
     idempotent: bool
     parse: Callable[[RawResponse, Any], T]
+    method: str = "GET"  # every Clanforge call is a GET, queueing too
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -99,7 +100,15 @@ class ClientCore:
         )
         if wait is None:
             raise self.scrubbed(exc)
-        log.info("retrying %s in %.2f s after try %d: %s", call.path, wait, attempt, exc)
+        retries.info(
+            "retrying %s %s in %.1f s (attempt %d of %d): %s",
+            call.method,
+            call.path,
+            wait,
+            attempt + 1,
+            self.retry.attempts,
+            brief(exc),
+        )
         return wait
 
 

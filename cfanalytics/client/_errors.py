@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from ..exceptions import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    CfAnalyticsError,
     ConnectError,
     HTTPStatusError,
     NotFoundError,
@@ -21,9 +23,10 @@ from ..exceptions import (
     ServerError,
     TransportError,
 )
+from ._config import ENV_BASE_URL
 from ._results import RawResponse
 
-__all__ = ["envelope_error", "format_error", "status_error", "transport_error"]
+__all__ = ["brief", "envelope_error", "format_error", "status_error", "transport_error"]
 
 _STATUS_CLASSES: dict[int, type[HTTPStatusError]] = {
     400: BadRequestError,
@@ -134,8 +137,11 @@ def _transport_error(exc: httpx.TransportError, request: httpx.Request) -> Trans
     where = f"{request.method} {request.url.copy_with(query=None)}"
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        url = request.url
         return ConnectError(
-            f"Could not connect to Clanforge for {where}: {detail}; check the base URL and "
+            f"Could not connect to {url.scheme}://{url.netloc.decode()} ({request.method} "
+            f"{url.path}): {_plain(detail)}. Is the Clanforge API, or the simulator, running "
+            f"there? If not, check the base URL (base_url=, else {ENV_BASE_URL}) and the "
             "network. The request was not sent.",
             method=request.method,
             url=str(request.url),
@@ -153,3 +159,25 @@ def _transport_error(exc: httpx.TransportError, request: httpx.Request) -> Trans
         method=request.method,
         url=str(request.url),
     )
+
+
+def _plain(detail: str) -> str:
+    """An OS or httpx error text as part of a sentence: ``[Errno 111] Connection refused``
+    reads ``connection refused``."""
+    detail = re.sub(r"^\[Errno -?\d+\] ", "", detail).rstrip(".")
+    return detail[:1].lower() + detail[1:]
+
+
+def brief(exc: CfAnalyticsError) -> str:
+    """What went wrong, in a few words: the end of a line saying a request is retried. Never
+    the body, which could echo anything."""
+    if isinstance(exc, RequestTimeoutError):
+        return "no answer in time"
+    if isinstance(exc, TransportError):
+        cause = exc.__cause__
+        return _plain(str(cause) or type(cause).__name__) if cause else type(exc).__name__
+    if isinstance(exc, ResponseFormatError):
+        return f"unreadable answer (HTTP {exc.status_code})"
+    if isinstance(exc, HTTPStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__

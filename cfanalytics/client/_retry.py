@@ -26,7 +26,13 @@ from ..exceptions import (
     TransportError,
 )
 
-__all__ = ["Backoff", "RetryPolicy", "may_have_acted", "refused_unacted"]
+__all__ = ["RETRY_LOGGER", "Backoff", "RetryPolicy", "may_have_acted", "refused_unacted"]
+
+#: The logger that says, at INFO, one line per retry: what is retried, when, which attempt
+#: of how many, and why. Python shows no INFO record until logging is set up, so a notebook
+#: sees them only when it asks (``logging.getLogger(RETRY_LOGGER).setLevel("INFO")`` and a
+#: handler); the command line prints them on stderr.
+RETRY_LOGGER = "cfanalytics.client.retry"
 
 _TRANSIENT = (TransportError, RateLimitedError, ServerError, ResponseFormatError)
 

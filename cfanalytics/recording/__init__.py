@@ -11,7 +11,8 @@ samples and the secret scanner.
 """
 
 from ._cassette import FILTERED, Cassette, CassetteWriter, Interaction, load_cassette
-from ._eventlog import EventLog, load_events, write_events
+from ._eventcsv import CSV_TIME_FORMAT
+from ._eventlog import EXPORT_SUFFIXES, EventLog, load_events, write_events
 from ._history import HistoryAdded, HistoryProgress, HistoryStore, is_store
 from ._journal import journal_path
 from ._recorder import AsyncRecordingTransport, Recorder, RecordingTransport, new_run_id
@@ -48,11 +49,15 @@ from ._sources import (
     load_source,
     source_kind,
 )
+from ._store_catalog import CATALOG_COLUMNS
 from ._synth import BATCH_ROWS, MANY_JOBS, Synthesized, synthesize, synthetic_events
 
 __all__ = [
     "BATCH_ROWS",
     "CASSETTE_SUFFIXES",
+    "CATALOG_COLUMNS",
+    "CSV_TIME_FORMAT",
+    "EXPORT_SUFFIXES",
     "FAILURES_KEY",
     "FILTERED",
     "HISTORY",

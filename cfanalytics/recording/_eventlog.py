@@ -28,11 +28,14 @@ from .._files import drop_partial_line
 from ..client import scrub
 from ..events import COLUMNS, SCHEMA_VERSION, as_stored, conform, empty_events
 from ..exceptions import EventLogError
+from ._eventcsv import read_events_csv, write_events_csv
 
-__all__ = ["EventLog", "load_events", "write_events"]
+__all__ = ["EXPORT_SUFFIXES", "EventLog", "load_events", "write_events"]
 
 log = logging.getLogger("cfanalytics.eventlog")
 _META_KEY = b"cfanalytics.schema_version"
+#: The files :func:`write_events` writes, by suffix, and :func:`load_events` reads back.
+EXPORT_SUFFIXES = (".parquet", ".csv")
 
 
 def _json_value(value: object) -> object:
@@ -124,11 +127,18 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 
 
 def write_events(events: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write an events table to one Parquet file as the event log writes its own: text and
-    ``Int64`` columns, the schema version in its metadata, written whole or not at all.
-    :func:`load_events` (and ``cfanalytics summary``) read it back as it was."""
+    """Write an events table to one file, whole or not at all: ``.parquet`` as the event
+    log writes its own (text and ``Int64`` columns, the schema version in its metadata), or
+    ``.csv`` (times ISO 8601 UTC). :func:`load_events` (and ``cfanalytics summary``) read
+    either back as it was."""
+    path = Path(path)
+    if path.suffix not in EXPORT_SUFFIXES:
+        raise ValueError(f"cannot write {path}: use a .parquet or .csv file name")
+    if path.suffix == ".csv":
+        write_events_csv(events, path)
+        return
     try:
-        _write_parquet(conform(events), Path(path))
+        _write_parquet(conform(events), path)
     except OSError as exc:
         raise EventLogError(f"cannot write {path}: {exc}") from exc
 
@@ -159,7 +169,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
 
 
 def load_events(source: str | os.PathLike[str]) -> pd.DataFrame:
-    """Every event in an event log folder (or one .parquet / .jsonl file), typed.
+    """Every event in an event log folder (or one .parquet / .jsonl file, or a .csv export
+    of :func:`write_events`), typed.
 
     Rows come run by run (runs sorted by file name), each in recorded order.
     """
@@ -169,8 +180,13 @@ def load_events(source: str | os.PathLike[str]) -> pd.DataFrame:
     files = [path] if path.is_file() else sorted([*path.glob("*.parquet"), *path.glob("*.jsonl")])
     if not files:
         raise EventLogError(f"{path} holds no event files (*.parquet or *.jsonl)")
-    frames = [_read_parquet(p) if p.suffix == ".parquet" else _read_journal(p) for p in files]
-    return _combine(frames)
+    return _combine([_read_file(p) for p in files])
+
+
+def _read_file(path: Path) -> pd.DataFrame:
+    if path.suffix == ".parquet":
+        return _read_parquet(path)
+    return read_events_csv(path) if path.suffix == ".csv" else _read_journal(path)
 
 
 def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:

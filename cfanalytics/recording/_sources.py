@@ -1,5 +1,5 @@
 """Where events come from: any cassette (ours or another tool's), its journal, a folder of
-cassettes, an event log, a history store.
+cassettes, an event log, an events export (.parquet or .csv), a history store.
 
 Reading never re-runs anything: a cassette's recorded answers are read by the live client's
 own rules, in the order they were recorded (:func:`events_from_cassette`).
@@ -15,8 +15,9 @@ from typing import Literal
 import pandas as pd
 
 from ..events import Exchange, conform, events_from_exchanges
+from ..exceptions import RecordingError
 from ._cassette import Cassette, Interaction, load_cassette
-from ._eventlog import load_events
+from ._eventlog import EXPORT_SUFFIXES, load_events
 from ._history import HistoryStore, is_store
 from ._journal import journal_path, read_journal
 from ._replay import RecordedFailure, in_recorded_order
@@ -36,11 +37,18 @@ __all__ = [
 CASSETTE_SUFFIXES = (".yaml", ".yml", ".json", ".gz")
 #: What a source is, as :func:`source_kind` tells it.
 SourceKind = Literal["history store", "event log", "cassettes", "cassette"]
-_EVENT_SUFFIXES = (".parquet", ".jsonl")
+_EVENT_SUFFIXES = (".parquet", ".jsonl")  # the files of an event log folder
+_JOURNAL = ".journal"
+# Read as a cassette besides CASSETTE_SUFFIXES: vcrpy adds no suffix to the name it is
+# given, and a killed recording leaves its journal.
+_ALSO_CASSETTES = ("", _JOURNAL)
 
 
 def open_cassette(path: str | os.PathLike[str]) -> Cassette:
-    """A cassette, or the journal of one whose recording was killed before it was written."""
+    """A cassette, or the journal of one whose recording was killed before it was written
+    (given as the cassette's name or as the journal's own)."""
+    if Path(path).suffix == _JOURNAL:
+        return read_journal(Path(path).with_suffix(""))
     if not Path(path).exists() and journal_path(path).exists():
         return read_journal(path)
     return load_cassette(path)
@@ -48,15 +56,27 @@ def open_cassette(path: str | os.PathLike[str]) -> Cassette:
 
 def source_kind(source: str | os.PathLike[str]) -> SourceKind:
     """What ``source`` is: a history store (a folder of ``asid=<n>`` partitions), an event
-    log (a folder of event files, or one .parquet / .jsonl file), a folder of cassettes (and
-    no event file), else a cassette."""
+    log (a folder of event files, or one .parquet / .jsonl file or .csv export), a folder of
+    cassettes (and no event file), or a cassette (by its suffix, or none).
+
+    Raises :class:`~cfanalytics.exceptions.RecordingError` naming what is read for a file
+    of any other suffix.
+    """
     path = Path(source)
     if is_store(path):
         return "history store"
     if path.is_dir():
         events = any(p.suffix in _EVENT_SUFFIXES for p in path.iterdir())
         return "cassettes" if not events and cassettes_in(path) else "event log"
-    return "event log" if path.suffix in _EVENT_SUFFIXES else "cassette"
+    if path.suffix in (*_EVENT_SUFFIXES, *EXPORT_SUFFIXES):
+        return "event log"
+    if path.suffix.lower() in (*CASSETTE_SUFFIXES, *_ALSO_CASSETTES):
+        return "cassette"
+    raise RecordingError(
+        f"{path} is not a source cfanalytics reads (no {path.suffix} files): give a cassette "
+        f"({', '.join(CASSETTE_SUFFIXES)}), an events export (.parquet, .csv), or a folder: "
+        "an event log, a history store or cassettes"
+    )
 
 
 def cassettes_in(folder: str | os.PathLike[str]) -> list[Path]:

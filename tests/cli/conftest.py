@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
 import pytest
+
+from cfanalytics.client import RetryPolicy
 
 from ..conftest import ACCESS_KEY, SECRET_KEY, SimRig
 
@@ -17,3 +20,10 @@ def sim_url(monkeypatch: pytest.MonkeyPatch, sim_rig: Callable[..., SimRig]) -> 
         monkeypatch.setenv("CLANFORGE_SECRET_KEY", SECRET_KEY)
         monkeypatch.setenv("CLANFORGE_BASE_URL", url)
         yield url
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients the command line makes wait a millisecond between tries, not seconds."""
+    fast = functools.partial(RetryPolicy, initial=0.001, jitter=0.0)
+    monkeypatch.setattr("cfanalytics.client._base.RetryPolicy", fast)

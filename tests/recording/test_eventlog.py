@@ -11,9 +11,15 @@ import pyarrow.dataset as pads
 import pytest
 
 from cfanalytics.client import RawResponse
-from cfanalytics.events import Exchange, events_from_exchanges, exchange_rows, validate
+from cfanalytics.events import (
+    Exchange,
+    conform,
+    events_from_exchanges,
+    exchange_rows,
+    validate,
+)
 from cfanalytics.exceptions import EventLogError
-from cfanalytics.recording import EventLog, load_events
+from cfanalytics.recording import EventLog, load_events, write_events
 
 URL = "https://api.multiplay.co.uk/cfp/v1/imageinstall/status?accountserviceid=3"
 
@@ -145,3 +151,24 @@ def test_a_journal_named_as_before_is_taken_over(tmp_path: Path) -> None:
         write(again, 2, start=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r1.parquet"]
     pd.testing.assert_frame_equal(load_events(tmp_path), expected(4))
+
+
+def test_a_csv_export_keeps_awkward_text_and_every_missing_value(tmp_path: Path) -> None:
+    """Text that CSV readers like to reinterpret ("NA", "null", digits, commas, quotes, line
+    breaks, a leading space) comes back as it was; every missing value comes back missing."""
+    events = expected(4)
+    awkward = ["NA", "null", "007", ' a, "quoted"\nsecond line']
+    events = events.assign(joberror=awkward, extra=awkward[::-1], mirror=pd.NA, restart=pd.NA)
+    events = conform(events)
+    path = tmp_path / "events.csv"
+    write_events(events, path)
+    back = load_events(path)
+    pd.testing.assert_frame_equal(back, events)
+    pd.testing.assert_frame_equal(back, load_events(_twin(events, tmp_path)))
+
+
+def _twin(events: pd.DataFrame, tmp_path: Path) -> Path:
+    """The same events exported as Parquet."""
+    path = tmp_path / "events.parquet"
+    write_events(events, path)
+    return path
