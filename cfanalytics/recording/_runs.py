@@ -313,7 +313,9 @@ class Recording:
         journal = self.recorder.journal
         try:
             self.writer.close()
-            if journal is not None and self.writer.saved:  # else it is the only copy
+            # Saved, the cassette holds it all; with no answer received (a wrong URL, a dead
+            # API) nothing was asked of the API but the first listing: nothing to resume.
+            if journal is not None and (self.writer.saved or not self.writer.interactions):
                 journal.discard()
         finally:
             try:

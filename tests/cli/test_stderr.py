@@ -111,6 +111,19 @@ def test_a_dead_port_says_what_to_check(
 
 
 @pytest.mark.usefixtures("fast_retries", "keys_in_env")
+def test_a_record_that_never_reached_the_api_leaves_nothing_to_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A wrong URL: the run ends with the connect error, and leaves no journal (nothing was
+    asked of the API), so the same command with the right URL starts without --overwrite."""
+    cassette = tmp_path / "run.yaml"
+    argv = ["record", "--asid", "1", "--cassette", str(cassette)]
+    assert main([*argv, "--base-url", f"http://127.0.0.1:{_dead_port()}"]) == 2
+    assert "Could not connect" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.usefixtures("fast_retries", "keys_in_env")
 def test_a_server_that_never_answers_names_the_timeout_option(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
