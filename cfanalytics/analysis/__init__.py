@@ -55,6 +55,7 @@ from ._refusals import (
     queue_refusals,
     reason_label,
     refusal_reasons,
+    refusal_sentence,
     remedy,
 )
 from ._rollout import rollout_metrics
@@ -126,6 +127,7 @@ __all__ = [
     "queue_refusals",
     "reason_label",
     "refusal_reasons",
+    "refusal_sentence",
     "remedy",
     "rollout_metrics",
     "standing",

@@ -33,6 +33,7 @@ __all__ = [
     "queue_refusals",
     "reason_label",
     "refusal_reasons",
+    "refusal_sentence",
     "remedy",
 ]
 
@@ -185,6 +186,19 @@ def refusal_reasons(refusals: pd.DataFrame) -> pd.DataFrame:
     ]
     out = out.sort_values(["jobs", "first_refused_at"], ascending=[False, True], kind="stable")
     return conform(out, _REASON_COLUMNS)
+
+
+def refusal_sentence(refusals: pd.DataFrame, *, jobs: int) -> str:
+    """The refusals of one rollout in a sentence, with what to do ("" when none): how many
+    of its ``jobs`` jobs, for which reasons, then the remedies."""
+    if refusals.empty:
+        return ""
+    reasons = refusal_reasons(refusals)
+    said = ", ".join(
+        f"{n} {label}" for n, label in zip(reasons["jobs"], reasons["label"], strict=True)
+    )
+    todo = "; ".join(dict.fromkeys(reasons["remedy"]))
+    return f"{len(refusals)} of {jobs} jobs were refused at queue time ({said}): {todo}."
 
 
 def _reason(problem: object, status: object, message: object) -> str:

@@ -343,7 +343,7 @@ def postmortem(args: argparse.Namespace) -> int:
         out(found.lead + "\n")
         for title, frame in found.sections():
             rows = json_records(frame)
-            out(f"{title}: {len(rows)}")
+            out(f"{title} ({len(rows)})")  # as the Markdown draft heads it
             out((render(rows, list(frame.columns), "table") if rows else "  none") + "\n")
     return 0
 

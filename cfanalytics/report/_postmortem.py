@@ -1,4 +1,5 @@
-"""The postmortem of a recorded rollout: failed installs, where they concentrate, API errors.
+"""The postmortem of a recorded rollout: queue refusals, failed installs, where they
+concentrate, API errors.
 
 One :class:`Postmortem` holds every table; the CLI prints it (``cfanalytics postmortem``) as
 text, JSON (:meth:`Postmortem.tables`) or a Markdown draft for a ticket
@@ -27,6 +28,9 @@ from ..analysis import (
     open_history,
     other_endings,
     polling_gaps,
+    queue_refusals,
+    refusal_reasons,
+    refusal_sentence,
     standing,
 )
 from ..events import TEXT, json_records, rollout_events
@@ -48,6 +52,9 @@ FAILURE_COLUMNS = (
     "error",
 )
 API_ERROR_COLUMNS = ("observed_at", "endpoint", "problem", "http_status", "jobid", "error_message")
+#: The columns of the refusals by reason, and of each refused job, a reader sees.
+REASON_COLUMNS = ("label", "jobs", "requests", "first_refused_at", "remedy")
+REFUSAL_COLUMNS = ("jobid", "kind", "location", "machine", "reason", "requests", "error_message")
 RATES_BY = ("location", "mirror")
 #: The columns of a repeat offender a reader sees.
 OFFENDER_COLUMNS = (
@@ -72,6 +79,10 @@ class Postmortem:
     source: str
     rollouts: tuple[str, ...]
     summary: pd.DataFrame
+    #: The jobs the API refused to queue (:func:`~cfanalytics.analysis.queue_refusals`),
+    #: and the same grouped by reason, each with its remedy.
+    refusals: pd.DataFrame
+    refusal_reasons: pd.DataFrame
     failures: pd.DataFrame
     api_errors: pd.DataFrame
     other_endings: pd.DataFrame
@@ -85,6 +96,8 @@ class Postmortem:
     def tables(self) -> dict[str, pd.DataFrame]:
         """The tables by their JSON names (``failures``, ``api_errors``, ``by_location``, ...)."""
         return {
+            "refusal_reasons": self.refusal_reasons,
+            "queue_refusals": self.refusals,
             "failures": self.failures,
             "api_errors": self.api_errors,
             "other_endings": self.other_endings,
@@ -100,14 +113,16 @@ class Postmortem:
         first when there are several)."""
         whose = ["rollout"] if len(self.rollouts) > 1 else []
         rates = [
-            (f"Failure rate by {by} (worst first)", _cut(frame.round({"failure_rate": 3}), whose))
+            (f"Failure rate by {by}, worst first", _cut(frame.round({"failure_rate": 3}), whose))
             for by, frame in self.failure_rates.items()
         ]
         return [
+            ("Refused at queue time, by reason", self.refusal_reasons[[*whose, *REASON_COLUMNS]]),
+            ("Jobs refused at queue time", self.refusals[[*whose, *REFUSAL_COLUMNS]]),
             ("Failed installs", self.failures[[*whose, *FAILURE_COLUMNS]]),
             *rates,
             ("API errors, in time order", self.api_errors[[*whose, *API_ERROR_COLUMNS]]),
-            ("Gaps in polling (no successful status poll)", _cut(self.polling_gaps, whose)),
+            ("Gaps in polling, without a successful status poll", _cut(self.polling_gaps, whose)),
             ("Squashed, or gone with no known outcome", _cut(self.other_endings, whose)),
             *self._offenders(whose),
         ]
@@ -115,7 +130,7 @@ class Postmortem:
     def _offenders(self, whose: list[str]) -> list[tuple[str, pd.DataFrame]]:
         if self.repeat_offenders is None:
             return []
-        title = "Repeat offenders (failed here and in earlier rollouts)"
+        title = "Repeat offenders, failed here and in earlier rollouts"
         return [(title, self.repeat_offenders[[*whose, *OFFENDER_COLUMNS]])]
 
     def markdown(self) -> str:
@@ -123,10 +138,10 @@ class Postmortem:
         counts = self.summary["outcome"].value_counts()
         outcomes = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
         lines = [
-            f"# Postmortem draft: {self.source}" + _of_rollouts(self.rollouts),
+            f"# Postmortem draft: {_markdown_text(self.source + _of_rollouts(self.rollouts))}",
             "",
             f"- {len(self.summary)} install jobs: {outcomes}.",
-            f"- {self.lead}",
+            f"- {_markdown_text(self.lead)}",
             "- Impact: _who noticed, and what it cost._",
             "- Root cause: _to be confirmed._",
             "",
@@ -159,15 +174,18 @@ def postmortem(
         events = rollout_events(events, rollout)
     summary = job_summary(events)
     failed, errors = failures(events, summary=summary), api_errors(events)
+    refused = queue_refusals(events, summary=summary)
     names = tuple(dict.fromkeys(summary["rollout"].dropna()))
     offenders = None if history is None else _offenders(events, names, history, k=k, n=n)
-    lead = _lead(failed, errors, names)
+    lead = _lead(summary, refused, failed, errors, names)
     if offenders is not None and len(offenders):
         lead += " " + _offender_sentence(offenders, n)
     return Postmortem(
         source=source,
         rollouts=names,
         summary=summary,
+        refusals=refused,
+        refusal_reasons=refusal_reasons(refused),
         failures=failed,
         api_errors=errors,
         other_endings=other_endings(summary),
@@ -212,11 +230,25 @@ def _offender_sentence(offenders: pd.DataFrame, n: int) -> str:
     return f"Repeat offenders: {'; '.join(names)}."
 
 
-def _lead(failed: pd.DataFrame, errors: pd.DataFrame, rollouts: tuple[str, ...]) -> str:
-    """The first failure of each rollout, in a sentence each."""
+def _lead(
+    summary: pd.DataFrame,
+    refused: pd.DataFrame,
+    failed: pd.DataFrame,
+    errors: pd.DataFrame,
+    rollouts: tuple[str, ...],
+) -> str:
+    """Per rollout, what went wrong first: the refusals at queue time (they come before any
+    install), then the first failure, a sentence each."""
+
+    def said(name: str | None) -> str:
+        jobs = summary if name is None else summary.loc[summary["rollout"] == name]
+        refusals = refused if name is None else refused.loc[refused["rollout"] == name]
+        first = refusal_sentence(refusals, jobs=len(jobs))
+        return f"{first} {first_failure(failed, errors, rollout=name)}".lstrip()
+
     if len(rollouts) <= 1:
-        return first_failure(failed, errors)
-    return " ".join(f"{name}: {first_failure(failed, errors, rollout=name)}" for name in rollouts)
+        return said(rollouts[0] if rollouts else None)
+    return " ".join(f"{name}: {said(name)}" for name in rollouts)
 
 
 def _cut(frame: pd.DataFrame, whose: list[str]) -> pd.DataFrame:
@@ -232,7 +264,8 @@ def _of_rollouts(rollouts: tuple[str, ...]) -> str:
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
-    """A frame as a GitHub-flavoured Markdown table (pipes in values escaped); "None." if empty."""
+    """A frame as a GitHub-flavoured Markdown table (pipes and HTML in values escaped);
+    "None." if empty."""
     rows = json_records(frame)
     if not rows:
         return "None."
@@ -243,4 +276,14 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def _markdown_cell(value: Any) -> str:
-    return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
+    return "" if value is None else _markdown_text(str(value)).replace("|", "\\|")
+
+
+#: What the API sends is text, never markup: GitHub renders raw HTML in Markdown, so a
+#: location named ``<script>`` or ``<b onmouseover=...>`` would land in the ticket live.
+_MARKDOWN_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "})
+
+
+def _markdown_text(text: str) -> str:
+    """API text as Markdown that shows it as it is: HTML escaped, one line."""
+    return text.translate(_MARKDOWN_ESCAPES)

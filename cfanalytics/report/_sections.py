@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..analysis import first_failure, never_queued
+from ..analysis import first_failure, never_queued, refusal_sentence
 from ..plots import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
@@ -90,17 +90,8 @@ def _never_queued(data: ReportData) -> str:
 
 def _refused(data: ReportData) -> str:
     """The refusals in a sentence, with what to do: what went wrong first, said first."""
-    reasons = data.refusal_reasons
-    if reasons.empty:
-        return ""
-    said = ", ".join(
-        f"{n} {label}" for n, label in zip(reasons["jobs"], reasons["label"], strict=True)
-    )
-    todo = "; ".join(dict.fromkeys(reasons["remedy"]))
-    return (
-        f"{len(data.refusals)} of {len(data.summary)} jobs were refused at queue time "
-        f"({said}): {todo}. "
-    )
+    said = refusal_sentence(data.refusals, jobs=len(data.summary))
+    return f"{said} " if said else ""
 
 
 def _count(value: Any) -> str:

@@ -279,7 +279,13 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
     keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
-    assert set(body) == keys and len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
+    assert set(body) == keys | {"refusal_reasons", "queue_refusals"}
+    (reason,) = body["refusal_reasons"]
+    assert (reason["reason"], reason["diffid"], reason["jobs"]) == (
+        "diff_lock",
+        218599,
+        24,
+    ) and len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
     assert len({gap["rollout"] for gap in body["polling_gaps"]}) == 2
     assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
     first = body["failures"][0]
@@ -298,12 +304,13 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
     assert text.startswith(f"# Postmortem draft: troubled.yaml, rollouts {first}, {idle}")
     failed = failures(events_from_cassette(CASSETTES / "troubled.yaml")).iloc[0]
     assert f"{first}: The first failure was job {failed['jobid']} (machine, Frankfurt)" in text
-    assert f"{idle}: No install failed." in text
+    assert f"{idle}: 24 of 24 jobs were refused at queue time (24 image locked by diff" in text
+    assert "## Refused at queue time, by reason (1)" in text
     assert "## Failed installs (7)" in text and "| rollout | jobid | kind |" in text
     assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
     text = capsys.readouterr().out
-    assert "Failed installs: 5" in text and "API errors, in time order: 0" in text
-    assert "Failure rate by location (worst first): 4" in text
+    assert "Failed installs (5)" in text and "API errors, in time order (0)" in text
+    assert "Failure rate by location, worst first (4)" in text
 
 
 def test_cli_postmortem_bad_source(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
