@@ -281,11 +281,8 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
     assert set(body) == keys | {"refusal_reasons", "queue_refusals"}
     (reason,) = body["refusal_reasons"]
-    assert (reason["reason"], reason["diffid"], reason["jobs"]) == (
-        "diff_lock",
-        218599,
-        24,
-    ) and len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
+    assert (reason["reason"], reason["diffid"], reason["jobs"]) == ("diff_lock", 218599, 24)
+    assert len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
     assert len({gap["rollout"] for gap in body["polling_gaps"]}) == 2
     assert body["by_mirror"][0]["mirror"] == "mirror-fra-01"  # the bad mirror, first
     first = body["failures"][0]
