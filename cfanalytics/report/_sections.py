@@ -79,6 +79,46 @@ def headline(data: ReportData) -> Section:
     return Section("headline", "Headline", [cards(items), paragraph(_answer(data))])
 
 
+def refusals(data: ReportData) -> Section:
+    """The jobs the API would not queue, by reason, with what to do: before any install ran,
+    this is what went wrong first."""
+    reasons = data.refusal_reasons.rename(columns=_REASON_COLUMNS)[list(_REASON_COLUMNS.values())]
+    jobs = data.refusals.rename(columns=_REFUSED_COLUMNS)[list(_REFUSED_COLUMNS.values())]
+    if data.refusals.empty:
+        return Section("refusals", "Queue refusals", [paragraph(_NONE_REFUSED)])
+    return Section(
+        "refusals",
+        "Queue refusals",
+        [
+            paragraph(refusal_sentence(data.refusals, jobs=len(data.summary))),
+            table(reasons, {"first refused at": when, "last refused at": when}),
+            "<h3>Each job refused</h3>",
+            table(jobs, {"last refused at": when}),
+        ],
+    )
+
+
+_NONE_REFUSED = "The API queued every job it was asked to (or none was asked)."
+_REASON_COLUMNS = {
+    "label": "reason",
+    "jobs": "jobs",
+    "requests": "queue requests",
+    "first_refused_at": "first refused at",
+    "last_refused_at": "last refused at",
+    "remedy": "what to do",
+}
+_REFUSED_COLUMNS = {
+    "jobid": "job",
+    "kind": "kind",
+    "location": "location",
+    "machine": "machine",
+    "requests": "queue requests",
+    "last_refused_at": "last refused at",
+    "http_status": "HTTP status",
+    "error_message": "the API said",
+}
+
+
 def _never_queued(data: ReportData) -> str:
     never = int(never_queued(data.summary).sum())
     refused = len(data.refusals)
@@ -514,6 +554,7 @@ def _param(value: Any) -> str:
 
 SECTIONS: tuple[Callable[[ReportData], Section], ...] = (
     headline,
+    refusals,
     fleet,
     accuracy,
     where,

@@ -92,7 +92,8 @@ def test_nothing_is_fetched_to_view_it(demo_report: str) -> None:
 def test_sections_answer_the_questions(demo_report: str) -> None:
     """Headline, fleet, accuracy, where, failures, jobs, method and provenance are all there."""
     ids = parse(demo_report).ids
-    for section in ("headline", "fleet", "accuracy", "where", "failures", "jobs", "provenance"):
+    sections = ("headline", "refusals", "fleet", "accuracy", "where", "failures", "jobs")
+    for section in (*sections, "provenance"):
         assert section in ids
 
 
@@ -112,6 +113,19 @@ def test_provenance_names_the_source_and_its_hash(demo_report: str) -> None:
     assert "demo.yaml (cassette)" in text and "127.0.0.1:8086" in text
     assert "2026-11-02 09:00:00 UTC" in text
     assert str(CASSETTES) not in demo_report  # no absolute path: same bytes anywhere
+
+
+def test_queue_refusals_come_first_with_what_to_do(tmp_path: Path) -> None:
+    """The troubled cassette's second rollout: every job refused for diff 218599, said in the
+    headline and in its own section with the remedy; the demo says none was refused."""
+    troubled = write_report(CASSETTES / "troubled.yaml", tmp_path / "t.html")
+    text = " ".join(parse(troubled.read_text(encoding="utf-8")).text)
+    said = "24 of 24 jobs were refused at queue time (24 image locked by diff 218599)"
+    assert text.count(said) == 2  # the headline's answer, and the section's lead
+    assert "reject or finish diff 218599, then queue the jobs again" in text
+    assert "; 24 refused at queue time" in text
+    demo = write_report(DEMO, tmp_path / "d.html").read_text(encoding="utf-8")
+    assert "The API queued every job it was asked to" in " ".join(parse(demo).text)
 
 
 def test_failures_are_listed_with_their_error(demo_report: str) -> None:
