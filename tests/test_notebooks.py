@@ -110,6 +110,19 @@ def test_timing_notebook_takes_another_source() -> None:
     )
 
 
+@pytest.mark.timeout(600)
+def test_postmortem_notebook_shows_the_diff_lock_first() -> None:
+    """The troubled source: the refusals cell names diff 218599 and its remedy, before the
+    error classes of the install failures."""
+    ran = execute(read(NOTEBOOKS / "failed_install_postmortem.ipynb"))
+    code = [c for c in ran.cells if c.cell_type == "code"]
+    refused = next(i for i, c in enumerate(code) if "refusal_reasons" in c.source)
+    classes = next(i for i, c in enumerate(code) if "error_class" in c.source)
+    shown = code[refused].outputs[0]["data"]["text/plain"]
+    assert refused < classes
+    assert "image locked by diff 218599" in shown and "reject or finish diff 218599" in shown
+
+
 #: Appended to the history notebook: what it studied, as plain text.
 STUDIED = """\
 print(h.path)
