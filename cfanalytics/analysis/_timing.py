@@ -17,10 +17,11 @@ with ETA ``E``, progress ``p`` and start ``s``, and completion ``T``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category
 from . import _segments as segments
@@ -58,6 +59,8 @@ _ERROR_COLUMNS: Mapping[str, object] = {
     "jobid": INT,
     "kind": category(KINDS),
     "location": TEXT,
+    "machine": TEXT,  # the job's, as its summary has them: group errors by any of these
+    "mirror": TEXT,
     "observed_at": TIME,
     "jobprogress": INT,
     "progress_decile": INT,  # 0 for 0-9 %, ..., 9 for 90-100 %
@@ -82,7 +85,8 @@ ETA_ERROR_SCHEMA = with_rollout(_ERROR_COLUMNS)
 
 _NAT = np.iinfo(np.int64).min
 #: The summary columns an ETA error row takes from its job.
-_WINDOW = ["jobid", "kind", "location", "started_at", "completed_at"]
+_ATTRIBUTES = ["kind", "location", "machine", "mirror"]
+_WINDOW = ["jobid", *_ATTRIBUTES, "started_at", "completed_at"]
 _WINDOW += ["completed_after", "completed_before"]
 
 
@@ -169,8 +173,7 @@ def eta_errors_of(events: pd.DataFrame, summary: pd.DataFrame | None = None) -> 
     floor = max(2 * poll_interval_s(events), 60.0) if len(at) else 60.0
     columns = {
         "jobid": events["jobid"].array.take(at),
-        "kind": done["kind"].array.take(job),
-        "location": done["location"].array.take(job),
+        **{name: done[name].array.take(job) for name in _ATTRIBUTES},
         "observed_at": pd.array(t, dtype=TIME),
         **_scores(events, done, (at, job, t), floor),
     }
@@ -335,6 +338,25 @@ def job_eta_metrics_of(
     return out.astype(FLOAT).astype({"n_etas": INT, "revisions": INT}).reset_index()
 
 
+def _group_keys(
+    errors: pd.DataFrame, keys: list[str]
+) -> tuple[np.ndarray, dict[str, ExtensionArray | np.ndarray]]:
+    """Per row, the number of its combination of ``keys`` among those present in sorted
+    order (-1: a key is missing); and per key, its value in each combination."""
+    codes, uniques = zip(*(segments.factorize(errors[key]) for key in keys), strict=True)
+    if len(keys) == 1:
+        return codes[0], {keys[0]: uniques[0]}
+    shape = tuple(len(u) for u in uniques)
+    number = np.full(len(errors), -1, dtype=np.int64)
+    known = np.logical_and.reduce([c >= 0 for c in codes])
+    if not known.any():
+        return number, {key: u[:0] for key, u in zip(keys, uniques, strict=True)}
+    flat = np.ravel_multi_index([c[known] for c in codes], shape)
+    number[known], present = segments.group_numbers(flat, int(np.prod(shape)))
+    which = np.unravel_index(present, shape)
+    return number, {key: u.take(w) for key, u, w in zip(keys, uniques, which, strict=True)}
+
+
 def _flags(column: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Where a boolean ``column`` is true, and where it is known: its mean is the share of
     the one among the other, the same number whichever way it is summed."""
@@ -373,13 +395,24 @@ def job_eta_metrics(
 
 
 @per_rollout_rows
-def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
-    """ETA accuracy by ``by`` (e.g. ``progress_decile``, ``location``, ``kind``), per rollout.
+def error_by(errors: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
+    """ETA accuracy by ``by``: one column of :func:`eta_errors` (``progress_decile``,
+    ``location``, ``kind``, ``machine``, ``mirror``, ``rollout``...) or several, one row per
+    combination present, in sorted order; rows with a missing key are left out, as groupby
+    does.
 
     Aggregated per job first, then across jobs, so long jobs with many polls do not dominate:
     ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.
     """
-    group, values = segments.factorize(errors[by])  # NA: -1, left out as groupby does
+    keys = [by] if isinstance(by, str) else list(by)
+    unknown = [key for key in keys if key not in errors.columns]
+    if not keys or unknown:
+        raise ValueError(
+            f"cannot group ETA errors by {', '.join(map(repr, unknown)) or 'nothing'}: give "
+            f"columns of eta_errors ({', '.join(errors.columns)})"
+        )
+    group, labels = _group_keys(errors, keys)
+    values = np.arange(len(next(iter(labels.values()))))
     job, jobids = segments.factorize(errors["jobid"])
     keep = (group >= 0) & (job >= 0)
     rows = slice(None) if keep.all() else np.flatnonzero(keep)  # usually all: no copies
@@ -398,7 +431,7 @@ def error_by(errors: pd.DataFrame, by: str) -> pd.DataFrame:
     means = mean_by(per_job, groups.of_row, len(groups.keys))
     return pd.DataFrame(
         {
-            by: values.take(groups.keys),
+            **{key: label.take(groups.keys) for key, label in labels.items()},
             "n_jobs": groups.sizes(),
             "n_observations": pd.array(groups.sum(np.bincount(pair, minlength=len(pairs))), INT),
             "mae_s": means["mae"].array,

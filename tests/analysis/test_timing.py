@@ -374,3 +374,24 @@ def test_a_failed_attempt_is_not_scored_against_the_next_attempts_completion() -
     table = eta_errors(rec.events())
     assert list(table["observed_at"]) == [at(2), at(3)]
     assert list(table["error_s"]) == [0.0, 0.0]
+
+
+def test_error_by_several_keys_is_pandas_groupby_per_job_first() -> None:
+    """error_by(["location", "kind"]): one row per pair present, the mean over jobs of each
+    job's mean absolute error, as a plain groupby gives it; the job's machine and mirror
+    ride along in eta_errors, so errors group by them too."""
+    from .recorded import cassette_events
+
+    errors = eta_errors(cassette_events("demo"))
+    assert {"machine", "mirror"} <= set(errors.columns)
+    got = error_by(errors, ["location", "kind"])
+    per_job = errors.groupby(["location", "kind", "jobid"], observed=True)["abs_error_s"].mean()
+    expected = per_job.groupby(level=["location", "kind"], observed=True).mean()
+    assert list(got.columns[:3]) == ["rollout", "location", "kind"]
+    assert len(got) == len(expected)
+    for row in got.itertuples():
+        assert row.mae_s == pytest.approx(expected[(row.location, row.kind)])
+    by_machine = error_by(errors, "machine")
+    assert by_machine["n_jobs"].eq(1).all()  # one job per machine in a rollout
+    with pytest.raises(ValueError, match="cannot group ETA errors by 'nope': give columns"):
+        error_by(errors, "nope")
