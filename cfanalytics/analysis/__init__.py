@@ -58,7 +58,7 @@ from ._refusals import (
     refusal_sentence,
     remedy,
 )
-from ._rollout import rollout_metrics
+from ._rollout import METRICS_SCHEMA, metrics_by_rollout, rollout_metrics
 from ._stragglers import STRAGGLER_SCHEMA, stragglers
 from ._summary import OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
@@ -81,6 +81,7 @@ __all__ = [
     "GROUP_METRICS",
     "INTERVAL_SCHEMA",
     "MACHINE_HISTORY_SCHEMA",
+    "METRICS_SCHEMA",
     "ORDER",
     "OUTCOMES",
     "PROGRESS_SCHEMA",
@@ -118,6 +119,7 @@ __all__ = [
     "job_eta_metrics",
     "job_summary",
     "machine_history",
+    "metrics_by_rollout",
     "never_queued",
     "open_history",
     "other_endings",

@@ -6,15 +6,43 @@ averages are per job first, then across jobs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 import pandas as pd
 
-from ..events import TIME
-from ._common import SQUASHED, is_snapshot, of_rollout, one_rollout, select, state_ids
+from ..events import FLOAT, INT, TEXT, TIME, split_rollouts
+from ._common import SQUASHED, conform, is_snapshot, of_rollout, one_rollout, select, state_ids
 from ._headline import group_metrics, rollout_start, time_to_share
+from ._refusals import never_queued
 from ._summary import job_summary_of
 from ._timing import job_eta_metrics_of
 
-__all__ = ["rollout_metrics"]
+__all__ = ["METRICS_SCHEMA", "metrics_by_rollout", "rollout_metrics"]
+
+_SHARES = (50, 90, 100)
+#: The headline numbers of a rollout and their dtypes, in order (:func:`rollout_metrics`).
+METRICS_SCHEMA: Mapping[str, object] = MappingProxyType(
+    {
+        "rollout": TEXT,
+        "n_jobs": INT,  # every job of the rollout
+        "n_queued": INT,  # of them, queued (not never_queued)
+        "completed": INT,
+        "failed": INT,
+        "unfinished": INT,  # unfinished or unknown
+        "started": TIME,  # the first queue answer, else the first observation
+        **{f"time_to_{share}_s": FLOAT for share in _SHARES},  # seconds from started
+        **{f"time_to_{share}_ended_s": FLOAT for share in _SHARES},
+        **{f"time_to_{share}_queued_s": FLOAT for share in _SHARES},
+        "duration_p50_s": FLOAT,  # install time (started to completed) of completed jobs
+        "duration_p90_s": FLOAT,
+        "eta_mae_s": FLOAT,
+        "eta_bias_s": FLOAT,
+        "hit_rate": FLOAT,
+        "baseline_mae_s": FLOAT,
+        "skill": FLOAT,
+    }
+)
 
 
 def rollout_metrics(
@@ -30,6 +58,10 @@ def rollout_metrics(
     Raises :class:`~cfanalytics.exceptions.RolloutError`, naming the rollouts found, when
     ``events`` hold several and ``rollout`` is not given, or not one of them.
 
+    Returns a Series of :data:`METRICS_SCHEMA`'s names, each value of its dtype (counts as
+    integers, times as ``Timestamp``, the rest as floats; NA where unknown);
+    :func:`metrics_by_rollout` gives the same as a typed frame, one row per rollout.
+
     Times run from the first queue answer (else the first observation); NA if never reached.
     Shares are of all the rollout's jobs, unfinished and unknown ones included:
 
@@ -39,7 +71,9 @@ def rollout_metrics(
     - ``time_to_50/90/100_ended_s``: until 50/90/100 % had *ended for good*, "when was the
       fleet 90 % done": completed (``completed_at``), failed (``failed_at``: the first
       Failed snapshot of the job's final run of Failed states) or squashed (its first
-      Squashed snapshot); a snapshot's time is its ``jobupdated``, else when it was observed.
+      Squashed snapshot); a snapshot's time is its ``jobupdated``, else when it was observed;
+    - ``time_to_50/90/100_queued_s``: until 50/90/100 % of the jobs *queued* had completed:
+      jobs the API refused to queue (:func:`~cfanalytics.analysis.never_queued`) left out.
 
     ``skill`` is the ETA's MAE over the linear baseline's (below 1: ``jobeta`` beats the
     naive rule). Per-job averages first, then across jobs.
@@ -47,6 +81,28 @@ def rollout_metrics(
     ``summary`` (:func:`~cfanalytics.job_summary`), ``errors`` (:func:`eta_errors`) and
     ``per_job`` (:func:`job_eta_metrics`) of the same ``events`` are computed unless given.
     """
+    frame = _metrics(events, summary=summary, errors=errors, per_job=per_job, rollout=rollout)
+    return pd.Series({name: frame[name].iloc[0] for name in frame.columns}, dtype=object)
+
+
+def metrics_by_rollout(events: pd.DataFrame) -> pd.DataFrame:
+    """:func:`rollout_metrics` of every rollout of ``events``, one row each in their order:
+    a frame of :data:`METRICS_SCHEMA`."""
+    rows = [_metrics(frame) for name, frame in split_rollouts(events) if name is not None]
+    if not rows:
+        return conform({name: [] for name in METRICS_SCHEMA}, METRICS_SCHEMA)
+    return pd.concat(rows, ignore_index=True)
+
+
+def _metrics(
+    events: pd.DataFrame,
+    *,
+    summary: pd.DataFrame | None = None,
+    errors: pd.DataFrame | None = None,
+    per_job: pd.DataFrame | None = None,
+    rollout: str | None = None,
+) -> pd.DataFrame:
+    """:func:`rollout_metrics` as a one-row frame of :data:`METRICS_SCHEMA`."""
     name, events = one_rollout(events, rollout)
     summary = (
         job_summary_of(events) if summary is None else of_rollout(summary, name, what="summary=")
@@ -58,17 +114,22 @@ def rollout_metrics(
         per_job = of_rollout(per_job, name, what="per_job=")
     start = rollout_start(summary)
     head = group_metrics(summary, per_job).iloc[0]
+    queued = ~never_queued(summary)
     metrics: dict[str, object] = {
         "rollout": name,
         "n_jobs": head["jobs"],
+        "n_queued": int(queued.sum()),
         **{key: head[key] for key in ("completed", "failed", "unfinished")},
         "started": start,
     }
     ended = _ended_at(events, summary)
-    for share in (50, 90, 100):
+    for share in _SHARES:
         metrics[f"time_to_{share}_s"] = time_to_share(summary["completed_at"], share, start)
-    for share in (50, 90, 100):
+    for share in _SHARES:
         metrics[f"time_to_{share}_ended_s"] = time_to_share(ended, share, start)
+    for share in _SHARES:
+        done = summary["completed_at"][queued.to_numpy()]
+        metrics[f"time_to_{share}_queued_s"] = time_to_share(done, share, start)
     metrics["duration_p50_s"] = head["install_p50_s"]
     metrics["duration_p90_s"] = head["install_p90_s"]
     baseline_mae, paired_mae = per_job["baseline_mae_s"].mean(), per_job["paired_mae_s"].mean()
@@ -78,7 +139,7 @@ def rollout_metrics(
     metrics["baseline_mae_s"] = baseline_mae
     known = pd.notna(baseline_mae) and baseline_mae != 0  # no ETA errors: no skill either
     metrics["skill"] = paired_mae / baseline_mae if known else pd.NA
-    return pd.Series(metrics, dtype=object)
+    return conform({key: [value] for key, value in metrics.items()}, METRICS_SCHEMA)
 
 
 def _ended_at(events: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:

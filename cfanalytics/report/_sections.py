@@ -48,11 +48,21 @@ _ERROR_FORMATS = {
 def _fleet_done(m: pd.Series, share: int) -> tuple[str, str, str]:
     completed, ended = m[f"time_to_{share}_s"], m[f"time_to_{share}_ended_s"]
     if pd.notna(completed):
-        return duration(completed), f"to {share} % of jobs completed", "from the first queue answer"
+        note = "from the first queue answer" + _of_queued(m, share)
+        return duration(completed), f"to {share} % of all jobs completed", note
     done = f"{m['completed']} of {m['n_jobs']} completed"
     if pd.notna(ended):
         done += f"; {share} % had ended (completed or failed) after {duration(ended)}"
-    return "not reached", f"{share} % of jobs completed", done
+    return "not reached", f"{share} % of all jobs completed", done + _of_queued(m, share)
+
+
+def _of_queued(m: pd.Series, share: int) -> str:
+    """The same share of the queued jobs only, when the API refused some."""
+    if m["n_queued"] == m["n_jobs"]:
+        return ""
+    at = m[f"time_to_{share}_queued_s"]
+    when = duration(at) if pd.notna(at) else "not reached"
+    return f"; {share} % of the {m['n_queued']} jobs queued: {when}"
 
 
 def headline(data: ReportData) -> Section:

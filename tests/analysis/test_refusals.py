@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cfanalytics.analysis import (
@@ -105,3 +106,34 @@ def test_never_queued_is_no_queue_answer_and_no_queued_or_later_state() -> None:
     rec.poll(2, job(1, CREATED), job(2, 3), running(3))
     flags = never_queued(job_summary(rec.events())).tolist()
     assert flags == [True, False, False]
+
+
+def test_rollout_metrics_are_typed_and_count_the_queued_apart() -> None:
+    """Counts are integers (never 41.0), the frame form is typed by METRICS_SCHEMA, and the
+    queued-only times leave the refused job out: 3 of 3 queued jobs done is 100 %, though
+    only 3 of 4 jobs are."""
+    import pandas as pd
+
+    from cfanalytics.analysis import METRICS_SCHEMA, metrics_by_rollout, rollout_metrics
+
+    from .test_summary import COMPLETE
+
+    rec = Recording()
+    rec.poll(0, *(job(j, CREATED, target_imageversionid=7) for j in range(1, 5)))
+    for jobid in (1, 2, 3):
+        rec.queue(1, jobid, 3, target_imageversionid=7)
+    rec.queue_error(1, 4, "image locked by diffid: 9")
+    rec.poll(5, job(1, COMPLETE, target_imageversionid=7), job(3, 4, target_imageversionid=7))
+    rec.poll(
+        9, job(2, COMPLETE, target_imageversionid=7), job(3, COMPLETE, target_imageversionid=7)
+    )
+    events = rec.events()
+    m = rollout_metrics(events)
+    assert (m["n_jobs"], m["n_queued"], m["completed"]) == (4, 3, 3)
+    assert all(isinstance(m[k], int | np.integer) for k in ("n_jobs", "completed", "failed"))
+    assert pd.isna(m["time_to_90_s"]) and pd.notna(m["time_to_90_queued_s"])
+    frame = metrics_by_rollout(events)
+    assert dict(frame.dtypes) == {
+        k: pd.api.types.pandas_dtype(v) for k, v in METRICS_SCHEMA.items()
+    }
+    assert frame.iloc[0]["n_queued"] == 3 and len(frame) == 1
