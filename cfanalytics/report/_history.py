@@ -9,7 +9,20 @@ from matplotlib.axes import Axes
 
 from ..analysis import Standing
 from ..plots import plot_trend
-from ._html import MINUS, Formatter, Section, duration, figure, paragraph, percent, table, when
+from ._html import (
+    MINUS,
+    SECONDS,
+    SIGNED_SECONDS,
+    Formatter,
+    Seconds,
+    Section,
+    duration,
+    figure,
+    paragraph,
+    percent,
+    table,
+    when,
+)
 
 __all__ = ["history_section"]
 
@@ -22,6 +35,12 @@ _FIGURES: dict[str, tuple[str, Formatter]] = {
     "eta_mae_s": ("ETA mean abs. error", duration),
     "eta_bias_s": ("ETA mean error (+ late)", lambda s: duration(s, signed=True)),
     "failure_rate": ("failure rate", percent),
+}
+#: How a column of the figures is written when it is a column (one unit for all its rows).
+_COLUMNS: dict[str, Seconds] = {
+    **{metric: SECONDS for metric in ("time_to_50_s", "time_to_90_s", "eta_mae_s")},
+    **{metric: SECONDS for metric in ("install_p50_s", "install_p90_s")},
+    "eta_bias_s": SIGNED_SECONDS,
 }
 #: The trend plots, side by side: where it degrades, how long, how often it fails.
 _TRENDS = (("install_p50_s", "location"), ("time_to_50_s", None), ("failure_rate", None))
@@ -111,8 +130,8 @@ def _rollouts(found: Standing) -> pd.DataFrame:
     return shown
 
 
-def _formats() -> dict[str, Formatter]:
-    return {label: fmt for label, fmt in _FIGURES.values()}
+def _formats() -> dict[str, Formatter | Seconds]:
+    return {label: _COLUMNS.get(metric, fmt) for metric, (label, fmt) in _FIGURES.items()}
 
 
 def _trends(found: Standing) -> Callable[..., None]:

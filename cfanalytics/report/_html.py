@@ -10,6 +10,7 @@ import base64
 import html
 import io
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.style
@@ -19,6 +20,9 @@ from matplotlib.figure import Figure
 __all__ = [
     "MINUS",
     "NA",
+    "SECONDS",
+    "SIGNED_SECONDS",
+    "Seconds",
     "Section",
     "duration",
     "figure",
@@ -82,6 +86,36 @@ def duration(seconds: Any, *, signed: bool = False) -> str:
     return f"{sign}{size / 3600:.1f} h"
 
 
+@dataclass(frozen=True)
+class Seconds:
+    """A table column of seconds, written in one unit for the whole column and named in its
+    header ("run time (min)"): s, min or h, by the column's typical (median) size, as
+    :func:`duration` picks one for a single value. Whole seconds; minutes and hours to one
+    decimal. ``signed`` adds ``+`` to positive values."""
+
+    signed: bool = False
+
+    def unit(self, values: pd.Series) -> tuple[str, float]:
+        """The unit of a column of ``values``, and seconds per unit."""
+        sizes = pd.to_numeric(values, errors="coerce").abs().dropna()
+        typical = float(sizes.median()) if len(sizes) else 0.0
+        if typical < 90:
+            return "s", 1.0
+        return ("min", 60.0) if typical < 5400 else ("h", 3600.0)
+
+    def cell(self, seconds: Any, per_unit: float) -> str:
+        """One value in the column's unit, without the unit (the header has it)."""
+        if missing(seconds):
+            return NA
+        value = float(seconds) / per_unit
+        sign = MINUS if value < 0 else "+" if self.signed and value > 0 else ""
+        return f"{sign}{abs(value):,.{0 if per_unit == 1 else 1}f}"
+
+
+#: The column formats of durations, and of signed ones (an ETA's error).
+SECONDS, SIGNED_SECONDS = Seconds(), Seconds(signed=True)
+
+
 def percent(share: Any) -> str:
     """A share (0-1) as a percentage with no decimals."""
     return NA if missing(share) else f"{100 * float(share):.0f} %"
@@ -92,7 +126,9 @@ def when(moment: Any) -> str:
     return NA if missing(moment) else pd.Timestamp(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _cell(value: Any, fmt: Formatter | None) -> tuple[str, bool]:
+def _cell(value: Any, fmt: Formatter | Seconds | None) -> tuple[str, bool]:
+    if isinstance(fmt, Seconds):  # table() gives these in their unit: never here
+        raise TypeError("a Seconds column format needs its column's unit")
     if fmt is not None:
         return fmt(value), True
     if missing(value):
@@ -103,19 +139,33 @@ def _cell(value: Any, fmt: Formatter | None) -> tuple[str, bool]:
 
 
 def table(
-    frame: pd.DataFrame, formats: Mapping[str, Formatter] | None = None, *, empty: str = "None."
+    frame: pd.DataFrame,
+    formats: Mapping[str, Formatter | Seconds] | None = None,
+    *,
+    empty: str = "None.",
 ) -> str:
-    """A frame as an HTML table; ``formats`` maps columns to formatters (numbers align right)."""
+    """A frame as an HTML table; ``formats`` maps columns to formatters, or to
+    :class:`Seconds` for a column of durations in one unit (numbers align right)."""
     if frame.empty:
         return paragraph(empty)
-    formats = formats or {}
-    head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
+    given = formats or {}
+    units = {c: f.unit(frame[c]) for c, f in given.items() if isinstance(f, Seconds) and c in frame}
+    cellwise = {c: _in_unit(f, units[c][1]) if c in units else f for c, f in given.items()}
+    head = "".join(
+        f"<th>{escape(f'{c} ({units[c][0]})' if c in units else c)}</th>" for c in frame.columns
+    )
     rows = []
     for record in frame.astype(object).itertuples(index=False):
-        cells = (_cell(v, formats.get(c)) for c, v in zip(frame.columns, record, strict=True))
+        cells = (_cell(v, cellwise.get(c)) for c, v in zip(frame.columns, record, strict=True))
         tds = (f"<td{' class=num' if n else ''}>{escape(t)}</td>" for t, n in cells)
         rows.append("<tr>" + "".join(tds) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _in_unit(column: Formatter | Seconds, per_unit: float) -> Formatter:
+    if isinstance(column, Seconds):
+        return lambda seconds: column.cell(seconds, per_unit)
+    return column
 
 
 def png(

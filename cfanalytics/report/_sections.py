@@ -15,7 +15,10 @@ from ._data import ReportData
 from ._html import (
     MINUS,
     NA,
+    SECONDS,
+    SIGNED_SECONDS,
     Formatter,
+    Seconds,
     Section,
     cards,
     duration,
@@ -38,9 +41,9 @@ _ERROR_COLUMNS = {
 }
 _MAX_LANES = 60  # a readable number of lanes in one picture
 
-_ERROR_FORMATS = {
-    "mean abs. error": duration,
-    "mean error (+ late)": lambda s: duration(s, signed=True),
+_ERROR_FORMATS: dict[str, Formatter | Seconds] = {
+    "mean abs. error": SECONDS,
+    "mean error (+ late)": SIGNED_SECONDS,
     "finished by ETA": percent,
 }
 
@@ -436,10 +439,10 @@ def stragglers(data: ReportData) -> Section:
         "outcome": "outcome",
     }
     shown = data.stragglers[list(columns)].rename(columns=columns)
-    formats: dict[str, Formatter] = {
+    formats: dict[str, Formatter | Seconds] = {
         "overdue since": when,
         "stalled since": when,
-        "most overdue": duration,
+        "most overdue": SECONDS,
     }
     return Section(
         "stragglers",
@@ -472,14 +475,14 @@ def jobs(data: ReportData) -> Section:
         "eta_bias_s": "mean error (+ late)",
         "revisions": "ETA changes",
     }
-    formats: dict[str, Formatter] = {
+    formats: dict[str, Formatter | Seconds] = {
         "started": when,
         "completed": when,
-        "queue wait": duration,
-        "run time": duration,
-        "mean abs. error": duration,
+        "queue wait": SECONDS,
+        "run time": SECONDS,
+        "mean abs. error": SECONDS,
         "ETA changes": _count,
-        "mean error (+ late)": lambda s: duration(s, signed=True),
+        "mean error (+ late)": SIGNED_SECONDS,
     }
     shown = merged[list(columns)].rename(columns=columns)
     return Section(
@@ -527,10 +530,10 @@ def overview_section(rollouts: list[tuple[str | None, pd.Series]]) -> Section:
             for name, m in rollouts
         ]
     )
-    formats: dict[str, Formatter] = {
-        "to 90 % completed": duration,
-        "ETA mean abs. error": duration,
-        "ETA mean error (+ late)": lambda s: duration(s, signed=True),
+    formats: dict[str, Formatter | Seconds] = {
+        "to 90 % completed": SECONDS,
+        "ETA mean abs. error": SECONDS,
+        "ETA mean error (+ late)": SIGNED_SECONDS,
     }
     note = paragraph(
         "A rollout is the install jobs of one image version on one ASID (ASID/version). "
