@@ -198,10 +198,12 @@ class LiveSession:
 
     @classmethod
     def replay(cls, cassette: str | os.PathLike[str]) -> LiveSession:
-        """A cassette, served back in recorded order: browse it, never queue for real."""
+        """A cassette, served back in recorded order per request: browse it, never queue for
+        real. Browsing asks what it likes, in its own order, so answers are not held back for
+        the requests a run made before them (``ordered=False``)."""
         loaded = load_cassette(cassette)
         plan = RunPlan.from_metadata(loaded.metadata, str(cassette))
-        client, recorder = replay_client(loaded)
+        client, recorder = replay_client(loaded, ordered=False)
         return cls(
             client,
             recorder,

@@ -10,6 +10,7 @@ stale lock behind: ``--resume`` takes it over.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from contextlib import suppress
 from pathlib import Path
@@ -39,6 +40,8 @@ except ImportError:  # pragma: no cover - Windows
 
 __all__ = ["RecordingLock", "lock_path"]
 
+log = logging.getLogger("cfanalytics.recording")
+
 
 def lock_path(cassette: str | os.PathLike[str]) -> Path:
     """Where the lock of ``cassette`` lives: beside it, ``.lock`` appended."""
@@ -53,16 +56,22 @@ class RecordingLock:
     def __init__(self, cassette: str | os.PathLike[str], run_id: str) -> None:
         self.path = lock_path(cassette)
         self.cassette = Path(cassette)
-        self._fd: int | None = self._acquire(run_id)
+        self._fd = self._acquire(run_id)
 
     def __repr__(self) -> str:
         state = "held" if self._fd is not None else "released"
         return f"RecordingLock({str(self.path)!r}, {state})"
 
-    def _acquire(self, run_id: str) -> int:
+    def _acquire(self, run_id: str) -> int | None:
         for _ in range(3):  # the holder may remove the file between our open and our lock
             fd = self._open()
-            if not _try_lock(fd):
+            try:
+                locked = _try_lock(fd)
+            except OSError as exc:  # a file system without locks (some network mounts)
+                os.close(fd)
+                log.warning("cannot lock %s (%s): recording without a lock", self.path, exc)
+                return None
+            if not locked:
                 holder = _holder(fd)
                 os.close(fd)
                 raise CassetteError(
@@ -92,8 +101,9 @@ class RecordingLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        with suppress(OSError):
-            self.path.unlink()  # first: a run waiting on this inode sees it is gone
+        if _same_file(fd, self.path):  # never another run's lock file (ours was removed)
+            with suppress(OSError):
+                self.path.unlink()  # first: a run waiting on this inode sees it is gone
         os.close(fd)
 
 

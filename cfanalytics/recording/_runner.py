@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,8 +78,11 @@ class RolloutProgress:
     last_change: datetime | None = None
     polls: int = 0
     failed_polls: int = 0
-    #: What each re-queued job's failure looked like: listed so again, it is that failure.
-    requeued_from: dict[int, tuple[object, ...]] = field(default_factory=dict, repr=False)
+    #: Each re-queued job's failure, and the poll it was re-queued after: listed so again
+    #: soon after, it is that failure (:meth:`stale_failure`).
+    requeued_from: dict[int, tuple[tuple[object, ...], int]] = field(
+        default_factory=dict, repr=False
+    )
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     stop_reason: str | None = None
@@ -129,9 +132,14 @@ class RolloutProgress:
         self.stranded = strands(left, status)
 
     def stale_failure(self, job: InstallJob) -> bool:
-        """Whether ``job`` is listed with the failure it was re-queued from (the list may
-        lag behind the queue request): not a new failure."""
-        return self.requeued_from.get(job.jobid) == _failure_of(job)
+        """Whether ``job`` is listed with the failure it was re-queued from, within
+        :data:`SETTLE_ROUNDS` polls of the re-queue: the list may lag behind the request,
+        so that is no new failure. Listed so for longer, the re-queue did not take."""
+        found = self.requeued_from.get(job.jobid)
+        if found is None:
+            return False
+        failure, at_poll = found
+        return failure == _failure_of(job) and self.polls - at_poll <= SETTLE_ROUNDS
 
     @property
     def all_stranded(self) -> bool:
@@ -151,6 +159,11 @@ class RolloutProgress:
 def _failure_of(job: InstallJob) -> tuple[object, ...]:
     """What tells one failure of a job from the next: when it was updated, how often failed."""
     return (job.state, job.jobupdated, job.jobfailed)
+
+
+def _lags(job: InstallJob, failures: Mapping[int, tuple[object, ...]]) -> bool:
+    """Whether the list still shows the failure ``job`` was just re-queued from."""
+    return failures.get(job.jobid) == _failure_of(job)
 
 
 def _looks(job: InstallJob) -> tuple[object, ...]:
@@ -338,11 +351,24 @@ class RolloutRunner:
             log.warning("job %s is not in the status list of ASID %s; skipped", jobid, self.asid)
         return [listed[jobid] for jobid in self.jobs if jobid in listed]
 
-    async def _queue(self, jobs: Iterable[InstallJob]) -> _Sent:
+    async def _queue(
+        self,
+        jobs: Iterable[InstallJob],
+        *,
+        failures: Mapping[int, tuple[object, ...]] | None = None,
+    ) -> _Sent:
         """Queue each job once. A request that failed leaving open whether the API acted on
         it (:func:`~cfanalytics.client.may_have_acted`) is settled by the status list: a job
         listed as anything but queueable was queued; one still queueable is queued again, up
-        to :data:`SETTLE_ROUNDS` times. Never twice for a job listed as Queued or Running."""
+        to :data:`SETTLE_ROUNDS` times. Never twice for a job listed as Queued or Running,
+        nor for a failed job re-queued from ``failures`` (its failure as :func:`_failure_of`
+        gives it) that the list still shows with that failure: the list may lag.
+
+        Jobs are sent in the order given, again in that order: never in the order answers
+        came, which a replay (or a resumed run) cannot repeat."""
+        jobs = list(jobs)
+        order = {job.jobid: n for n, job in enumerate(jobs)}
+        failures = failures or {}
         sent = _Sent()
         unsettled = await self._send_queue_requests(jobs, sent)
         for _ in range(SETTLE_ROUNDS if self.queue_recovery else 0):
@@ -359,11 +385,16 @@ class RolloutRunner:
             again = []
             for jobid, failure in unsettled.items():
                 job = listed.get(jobid)
-                if job is not None and job.state in QUEUEABLE:
+                if (
+                    job is not None
+                    and job.state in QUEUEABLE
+                    and _failure_of(job) != failures.get(jobid)
+                ):
                     again.append(job)
                 else:  # queued after all: listed past queueable, or already gone (ended)
                     log.info("job %s was queued despite %s", jobid, type(failure).__name__)
                     sent.settled.add(jobid)
+            again.sort(key=lambda job: order[job.jobid])
             unsettled = await self._send_queue_requests(again, sent)
         sent.errors.update(unsettled)
         return sent
@@ -417,7 +448,7 @@ class RolloutRunner:
         progress = self.progress
         failed = [
             progress.latest[jobid]
-            for jobid, outcome in progress.ended.items()
+            for jobid, outcome in sorted(progress.ended.items())  # not in the order seen
             if outcome == "failed"
             and progress.requeued[jobid] < self.requeue_failed
             and jobid in progress.latest
@@ -427,7 +458,7 @@ class RolloutRunner:
             return
         for job in failed:  # an attempt counts, taken or not: a refusal may be for good
             progress.requeued[job.jobid] += 1
-        sent = await self._queue(failed)
+        sent = await self._queue(failed, failures={job.jobid: _failure_of(job) for job in failed})
         again = {q.jobid for q in sent.results} | sent.settled
         for job in failed:
             if job.jobid in again:
@@ -435,7 +466,7 @@ class RolloutRunner:
                     "re-queued failed job %s (time %d)", job.jobid, progress.requeued[job.jobid]
                 )
                 del progress.ended[job.jobid]
-                progress.requeued_from[job.jobid] = _failure_of(job)
+                progress.requeued_from[job.jobid] = (_failure_of(job), progress.polls)
             else:
                 log.warning(
                     "could not queue failed job %s again: %s", job.jobid, sent.errors.get(job.jobid)

@@ -229,6 +229,8 @@ class Recording:
         lock = RecordingLock(cassette, "a resumed run")  # the run may still be going
         with _released_on_error(lock):
             prior = interrupted(cassette)
+            RunPlan.from_metadata(prior.metadata, str(cassette))  # one to carry on, or raise
+            before = events_from_cassette(prior)  # now: an unreadable one fails here, too
             meta = dict(prior.metadata) | {"resumed": int(prior.metadata.get("resumed", 0)) + 1}
             lock.note(str(meta["run_id"]))
             writer = CassetteWriter(
@@ -241,8 +243,7 @@ class Recording:
             recording = cls._wire(
                 writer, events_dir, str(meta["run_id"]), credentials, prior=prior, **options
             )
-        recording.history, recording.before = store, events_from_cassette(prior)
-        recording.lock = lock
+        recording.history, recording.before, recording.lock = store, before, lock
         return recording, prior
 
     @classmethod
@@ -527,16 +528,23 @@ async def areplay(
     return RecordedRun(recorder.run_id, progress, recorder.events, loaded.path, None)
 
 
-def replay_client(cassette: Cassette) -> tuple[AsyncClient, Recorder]:
-    """A client answered from ``cassette`` (never the network), and the recorder of it all."""
+def replay_client(
+    cassette: Cassette, *, ordered: bool | None = None
+) -> tuple[AsyncClient, Recorder]:
+    """A client answered from ``cassette`` (never the network), and the recorder of it all.
+
+    ``ordered``: serve answers in the order they were recorded, as a run that sent requests
+    concurrently needs to make the same decisions (:class:`ReplayTransport`); by default as
+    the recorded plan says. Browsing a recording (asking some of its requests, in another
+    order) needs ``ordered=False``.
+    """
     where = str(cassette.path or "<in memory>")
     recorder = Recorder(run_id=str(cassette.metadata.get("run_id") or Path(where).stem))
+    if ordered is None:
+        ordered = _concurrency(cassette.metadata) > 1
     client = AsyncClient(
         base_url=cassette.metadata.get("base_url"),
-        # Sent concurrently, answers must come back in the order they did.
-        transport=recorder.wrap_async(
-            ReplayTransport(cassette, ordered=_concurrency(cassette.metadata) > 1)
-        ),
+        transport=recorder.wrap_async(ReplayTransport(cassette, ordered=ordered)),
         retry=_retry_of(cassette.metadata),
         sleep=no_sleep,
         access_key=_REPLAY_KEY,  # some keys are needed to build a client; never sent

@@ -170,3 +170,46 @@ def test_an_ordered_replay_that_leaves_the_recorded_path_says_so(
     request = httpx.Request("GET", "http://api.invalid/b")
     with pytest.raises(ReplayExhaustedError, match=r"GET /b waits for answer 2, but the request"):
         asyncio.run(transport.handle_async_request(request))
+
+
+class Kill(BaseException):
+    """What kills the recorder mid-run (a BaseException, as a SIGINT's KeyboardInterrupt)."""
+
+
+class KillAfter(httpx.AsyncBaseTransport):
+    """Passes ``after`` requests on to ``inner``, then kills the run."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, after: int) -> None:
+        self.inner, self.after, self.sent = inner, after, 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        if self.sent > self.after:
+            raise Kill(f"killed at request {self.sent}")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.mark.parametrize(("seed", "after"), [(3, 30), (6, 60), (7, 30), (1, 10)])
+def test_a_concurrent_run_killed_under_faults_resumes_and_replays(
+    tmp_path: Path, seed: int, after: int
+) -> None:
+    """Killed while queueing under faults, resumed, then replayed: the same events. The
+    resumed run re-reads its answers in another order than they came, so what it sends again
+    (settling, re-queueing) must follow the jobs' order, never the answers'."""
+    from cfanalytics.recording import aresume
+
+    rig = SimRig(seed=seed, faults=0.3)
+    cassette = tmp_path / "run.yaml"
+    plan = RunPlan(asid=1, interval=15, concurrency=4, requeue_failed=2, max_polls=400)
+    killer = KillAfter(Jostle(rig.transport(), seed=seed), after)
+    with pytest.raises(Kill):
+        asyncio.run(arecord(plan, cassette=cassette, **rig.record_options(transport=killer)))
+    options = rig.record_options(transport=Jostle(rig.transport(), seed=seed + 100))
+    options.pop("base_url")  # the recorded one
+    resumed = asyncio.run(aresume(cassette, **options))
+    again = replay(cassette)
+    pd.testing.assert_frame_equal(again.events, resumed.events)
+    assert again.progress.stop_reason == resumed.progress.stop_reason

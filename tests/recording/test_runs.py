@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -310,6 +311,61 @@ def test_a_failure_listed_again_after_its_requeue_is_not_a_new_one(tmp_path: Pat
     assert run.progress.requeued
     for jobid in run.progress.watched:
         assert truth[jobid]["attempts"] == 1 + min(truth[jobid]["failures"], 2), jobid
+
+
+def test_an_unclear_requeue_under_a_lagging_list_is_not_sent_twice(tmp_path: Path) -> None:
+    """A re-queue the API acted on but whose answer was lost (a 500), then a list that still
+    shows the old failure: the settling read takes that for lag, not for a refusal, and sends
+    nothing more. One re-queue, one request."""
+
+    class LoseFirstRequeueAnswer(httpx.AsyncBaseTransport):
+        def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+            self.inner, self.sent, self.lost = inner, Counter(), set()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            response = await self.inner.handle_async_request(request)
+            if request.url.path.endswith("/queue"):
+                jobid = int(request.url.path.split("/")[-2])
+                self.sent[jobid] += 1
+                if self.sent[jobid] == 2:  # the simulator acted; the answer is lost
+                    self.lost.add(jobid)
+                    await response.aread()
+                    return httpx.Response(500, json={"error": "internal"})
+            return response
+
+    scenario = dataclasses.replace(default_scenario(), machine_failure_rate=0.3)
+    rig = SimRig(scenario=scenario, seed=3)
+    lose = LoseFirstRequeueAnswer(rig.transport())
+    options = rig.record_options(run_id="lag", transport=Lagging(lose))
+    plan = RunPlan(asid=1, requeue_failed=2, concurrency=1)
+    run = record(plan, cassette=tmp_path / "lag.yaml", **options)
+    truth = rig.truth()
+    assert lose.lost
+    for jobid in lose.lost:
+        assert lose.sent[jobid] == truth[jobid]["attempts"] == 1 + run.progress.requeued[jobid]
+
+
+def test_a_resume_that_cannot_carry_on_lets_go_of_the_cassette(tmp_path: Path) -> None:
+    """An interrupted cassette without a readable plan: the resume fails the same way twice
+    (never "being recorded now" by its own process), and leaves the cassette as it was."""
+    from cfanalytics.recording import aresume
+    from cfanalytics.recording._cassette import CassetteWriter
+
+    run = record_sim(tmp_path, name="planless", plan=RunPlan(asid=1, max_polls=2))
+    assert run.cassette is not None
+    loaded = load_cassette(run.cassette)
+    meta = {k: v for k, v in loaded.metadata.items() if k != "asid"} | {"complete": False}
+    writer = CassetteWriter(run.cassette, metadata=meta, overwrite=True)
+    for interaction in loaded.interactions:
+        writer.append(interaction)
+    writer.close()
+    before = run.cassette.read_bytes()
+    keys = {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY}
+    for _ in range(2):
+        with pytest.raises(CassetteError, match="no cfanalytics run plan"):
+            asyncio.run(aresume(run.cassette, **keys))
+    assert run.cassette.read_bytes() == before
+    assert not list(tmp_path.glob("planless.yaml.*")), "no journal, no lock left"
 
 
 def test_a_mirror_that_fails_every_time_strands_its_jobs_once_requeues_are_spent(
