@@ -59,6 +59,7 @@ from ._refusals import (
     remedy,
 )
 from ._rollout import METRICS_SCHEMA, metrics_by_rollout, rollout_metrics
+from ._select import SELECTABLE, select_jobs
 from ._stragglers import STRAGGLER_SCHEMA, stragglers
 from ._summary import OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
@@ -92,6 +93,7 @@ __all__ = [
     "REPEAT_K",
     "REPEAT_N",
     "ROLLOUTS_SCHEMA",
+    "SELECTABLE",
     "SNAPSHOT_SCHEMA",
     "STRAGGLER_SCHEMA",
     "SUMMARY_SCHEMA",
@@ -132,6 +134,7 @@ __all__ = [
     "refusal_sentence",
     "remedy",
     "rollout_metrics",
+    "select_jobs",
     "standing",
     "state_intervals",
     "stragglers",

@@ -317,6 +317,8 @@ def report(args: argparse.Namespace) -> int:
         rollout=args.rollout,
         progress=sys.stderr.isatty(),
         history=args.history,
+        title=args.title,
+        jobs={"location": args.location, "kind": args.kind},
         **({} if args.previous is None else {"previous": args.previous}),
     )
     out(f"report: {path.resolve()}")

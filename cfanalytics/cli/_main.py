@@ -276,6 +276,19 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="N",
         help="how many earlier rollouts the history section compares with (default: 5)",
     )
+    p.add_argument("--title", help="the report's title (default: Rollout timing report)")
+    p.add_argument(
+        "--location",
+        type=column_names,
+        metavar="NAME[,NAME]",
+        help="only the jobs of these locations, analysed as if watched alone",
+    )
+    p.add_argument(
+        "--kind",
+        type=column_names,
+        metavar="KIND[,KIND]",
+        help="only the jobs of these kinds (mirror, machine)",
+    )
 
     p = sub.add_parser(
         "postmortem",

@@ -14,6 +14,7 @@ from ._build import (
 from ._records import json_records, json_value
 from ._rollouts import (
     choose_rollout,
+    job_events,
     rollout_events,
     rollout_of,
     rollouts,
@@ -67,6 +68,7 @@ __all__ = [
     "events_from_exchanges",
     "exchange_rows",
     "is_label",
+    "job_events",
     "json_records",
     "json_value",
     "labels",

@@ -22,7 +22,7 @@ A missing ``asid`` or ``run_id`` is written ``?``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ from ._schema import COLUMNS
 
 __all__ = [
     "choose_rollout",
+    "job_events",
     "rollout_events",
     "rollout_of",
     "rollouts",
@@ -216,6 +217,17 @@ def rollout_events(events: pd.DataFrame, rollout: str) -> pd.DataFrame:
         if name == rollout:
             return frame
     raise RolloutError(f"no rollout {rollout!r}; found: {_listed(rollouts(events))}")
+
+
+def job_events(events: pd.DataFrame, jobids: Collection[int]) -> pd.DataFrame:
+    """The events of the jobs ``jobids``, as if recorded watching them alone: their rows and
+    every row naming no job. A successful status response listing none of them is kept as
+    an empty list (as :func:`rollout_events` keeps one), so it still tells they were gone.
+    Rows keep their order and dtypes."""
+    named = events["jobid"].notna().to_numpy()
+    keep = ~named | events["jobid"].isin(list(jobids)).to_numpy(dtype=bool)
+    scope = _Scope(events, ~named)
+    return _kept(events, keep, scope.emptied(np.ones(len(events), dtype=bool), keep))
 
 
 def split_rollouts(events: pd.DataFrame) -> Iterator[tuple[str | None, pd.DataFrame]]:

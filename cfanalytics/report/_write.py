@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .._files import write_atomically
-from ..analysis import REPEAT_K, REPEAT_N, History, open_history, standing
+from ..analysis import REPEAT_K, REPEAT_N, History, open_history, select_jobs, standing
 from ..events import rollout_events, split_rollouts
 from ..exceptions import ReportError
 from ._data import ReportData, analyse
@@ -39,8 +39,15 @@ def build_report(
     progress: bool = False,
     history: History | str | os.PathLike[str] | None = None,
     previous: int = 5,
+    title: str | None = None,
+    jobs: Mapping[str, str | Sequence[str] | None] | None = None,
 ) -> str:
     """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr.
+
+    ``title`` replaces :data:`TITLE`. ``jobs`` keeps the jobs whose attributes match, as
+    :func:`~cfanalytics.analysis.select_jobs` takes them (``{"location": ["Frankfurt"],
+    "kind": "machine"}``): each is analysed as if those jobs were watched alone, and the
+    selection is stated under the title.
 
     Each rollout is analysed and shown on its own, after an overview of them all when there
     are several; ``rollout`` picks one (:class:`~cfanalytics.exceptions.RolloutError` names
@@ -48,6 +55,9 @@ def build_report(
     :class:`~cfanalytics.History`), each rollout also gets a section against the
     ``previous`` rollouts of its ASID there: trend plots, its rank, repeat offenders.
     """
+    chosen = {name: value for name, value in (jobs or {}).items() if value}
+    if chosen:
+        events = select_jobs(events, **chosen)
     parts = _rollouts(events, rollout)
     found = None if history is None else open_history(history)
     if previous < 1:
@@ -81,14 +91,20 @@ def build_report(
                 shown.insert(-1, _against(found, name, data, previous))  # before Method
                 bar.update()
             sections += shown if len(analysed) == 1 else [_of(name, s) for s in shown]
-    jobs = sum(len(data.summary) for _, data in analysed)
-    lede = f"{provenance.source}: {jobs} install jobs"
+    count = sum(len(data.summary) for _, data in analysed)
+    lede = f"{provenance.source}: {count} install jobs"
     if len(analysed) > 1:
         lede += f" in {len(analysed)} rollouts"
         sections.insert(0, overview_section([(name, data.metrics) for name, data in analysed]))
     elif analysed[0][0] is not None:
         lede += f" of rollout {analysed[0][0]}"
-    return page(TITLE, lede, [*sections, provenance_section(provenance)])
+    if chosen:
+        lede += " (only " + "; ".join(f"{k} {_listed(v)}" for k, v in chosen.items()) + ")"
+    return page(title or TITLE, lede, [*sections, provenance_section(provenance)])
+
+
+def _listed(value: str | Sequence[str] | None) -> str:
+    return str(value) if isinstance(value, str) else ", ".join(map(str, value or ()))
 
 
 def _against(found: History, name: str | None, data: ReportData, previous: int) -> Section:
@@ -129,19 +145,29 @@ def write_report(
     progress: bool = False,
     history: History | str | os.PathLike[str] | None = None,
     previous: int = 5,
+    title: str | None = None,
+    jobs: Mapping[str, str | Sequence[str] | None] | None = None,
 ) -> Path:
     """Write the report of a cassette, event log or history store to ``out``; returns its path.
 
     ``parameters`` are shown under provenance; ``rollout`` picks one rollout (default: all,
     each on its own); ``progress`` shows a bar on stderr; ``history`` and ``previous`` add
-    each rollout's section against the previous ones (:func:`build_report`).
+    each rollout's section against the previous ones; ``title`` and ``jobs`` (a selection of
+    jobs by location, kind, mirror or machine) as for :func:`build_report`.
     """
     path = Path(out)
     _check_output(Path(source), path)
     found = None if history is None else open_history(history)  # a wrong folder fails first
     events, provenance = load_with_provenance(source, parameters)
     text = build_report(
-        events, provenance, rollout=rollout, progress=progress, history=found, previous=previous
+        events,
+        provenance,
+        rollout=rollout,
+        progress=progress,
+        history=found,
+        previous=previous,
+        title=title,
+        jobs=jobs,
     )
     write_atomically(path, text, what="report", error=ReportError)
     return path

@@ -9,6 +9,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cfanalytics import (
@@ -212,6 +213,32 @@ def test_cli_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["report", str(DEMO), "-o", str(out)]) == 0
     assert str(out) in capsys.readouterr().out
     assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_a_report_of_some_jobs_and_its_title(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--location and --kind keep those jobs, each analysed as if watched alone (the same job
+    summary rows as the whole recording's), stated under the --title; a location that no job
+    has is one line naming those there are."""
+    from cfanalytics.analysis import select_jobs
+
+    out = tmp_path / "r.html"
+    argv = ["report", str(DEMO), "-o", str(out), "--location", "Frankfurt,London"]
+    assert main([*argv, "--kind", "machine", "--title", "Two <cities>"]) == 0
+    html = out.read_text(encoding="utf-8")
+    whole = job_summary(events_from_cassette(DEMO))
+    chosen = whole.query("location in ['Frankfurt', 'London'] and kind == 'machine'")
+    assert "<h1>Two &lt;cities&gt;</h1>" in html
+    assert f"{len(chosen)} install jobs of rollout" in html
+    assert "(only location Frankfurt, London; kind machine)" in html
+    alone = job_summary(select_jobs(events_from_cassette(DEMO), location=["Frankfurt", "London"]))
+    mine = whole.query("location in ['Frankfurt', 'London']").reset_index(drop=True)
+    pd.testing.assert_frame_equal(alone, mine)
+    capsys.readouterr()
+    assert main(["report", str(DEMO), "-o", str(out), "--location", "Paris"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no job has location Paris; found: Ashburn" in err
 
 
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
