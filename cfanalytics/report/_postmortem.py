@@ -20,6 +20,7 @@ from ..analysis import (
     REPEAT_K,
     REPEAT_N,
     History,
+    api_error_stretches,
     api_errors,
     failure_rates,
     failures,
@@ -52,6 +53,7 @@ FAILURE_COLUMNS = (
     "error",
 )
 API_ERROR_COLUMNS = ("observed_at", "endpoint", "problem", "http_status", "jobid", "error_message")
+STRETCH_COLUMNS = ("endpoint", "kind", "errors", "statuses", "jobs", "first_at", "span_s")
 #: The columns of the refusals by reason, and of each refused job, a reader sees.
 REASON_COLUMNS = ("label", "jobs", "requests", "first_refused_at", "remedy")
 REFUSAL_COLUMNS = ("jobid", "kind", "location", "machine", "reason", "requests", "error_message")
@@ -85,6 +87,8 @@ class Postmortem:
     refusal_reasons: pd.DataFrame
     failures: pd.DataFrame
     api_errors: pd.DataFrame
+    #: ``api_errors`` by kind and stretch of time (:func:`~cfanalytics.api_error_stretches`).
+    api_error_stretches: pd.DataFrame
     other_endings: pd.DataFrame
     polling_gaps: pd.DataFrame
     failure_rates: Mapping[str, pd.DataFrame]
@@ -99,6 +103,7 @@ class Postmortem:
             "refusal_reasons": self.refusal_reasons,
             "queue_refusals": self.refusals,
             "failures": self.failures,
+            "api_error_stretches": self.api_error_stretches,
             "api_errors": self.api_errors,
             "other_endings": self.other_endings,
             "polling_gaps": self.polling_gaps,
@@ -110,8 +115,12 @@ class Postmortem:
 
     def sections(self) -> list[tuple[str, pd.DataFrame]]:
         """The titled tables to read, each cut to the columns a reader needs (``rollout``
-        first when there are several)."""
+        first when there are several), times to the second and durations in whole seconds
+        (:func:`readable`); :meth:`tables` keeps them exact."""
         whose = ["rollout"] if len(self.rollouts) > 1 else []
+        return [(title, readable(frame)) for title, frame in self._sections(whose)]
+
+    def _sections(self, whose: list[str]) -> list[tuple[str, pd.DataFrame]]:
         rates = [
             (f"Failure rate by {by}, worst first", _cut(frame.round({"failure_rate": 3}), whose))
             for by, frame in self.failure_rates.items()
@@ -121,11 +130,14 @@ class Postmortem:
             ("Jobs refused at queue time", self.refusals[[*whose, *REFUSAL_COLUMNS]]),
             ("Failed installs", self.failures[[*whose, *FAILURE_COLUMNS]]),
             *rates,
-            ("API errors, in time order", self.api_errors[[*whose, *API_ERROR_COLUMNS]]),
+            ("API errors by kind and stretch of time", self._stretches(whose)),
             ("Gaps in polling, without a successful status poll", _cut(self.polling_gaps, whose)),
             ("Squashed, or gone with no known outcome", _cut(self.other_endings, whose)),
             *self._offenders(whose),
         ]
+
+    def _stretches(self, whose: list[str]) -> pd.DataFrame:
+        return self.api_error_stretches[[*whose, *STRETCH_COLUMNS]]
 
     def _offenders(self, whose: list[str]) -> list[tuple[str, pd.DataFrame]]:
         if self.repeat_offenders is None:
@@ -188,6 +200,7 @@ def postmortem(
         refusal_reasons=refusal_reasons(refused),
         failures=failed,
         api_errors=errors,
+        api_error_stretches=api_error_stretches(errors),
         other_endings=other_endings(summary),
         polling_gaps=polling_gaps(events),
         failure_rates={by: failure_rates(summary, by) for by in RATES_BY},
@@ -249,6 +262,19 @@ def _lead(
     if len(rollouts) <= 1:
         return said(rollouts[0] if rollouts else None)
     return " ".join(f"{name}: {said(name)}" for name in rollouts)
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as a reader takes it in: times to the second, and the seconds of ``*_s``
+    columns whole (a poll's gap is 41 s, not 41.047266)."""
+    out = frame.copy()
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            out[name] = column.dt.floor("s")
+        elif name.endswith("_s") and pd.api.types.is_float_dtype(column.dtype):
+            out[name] = column.round().astype("Int64")
+    return out
 
 
 def _cut(frame: pd.DataFrame, whose: list[str]) -> pd.DataFrame:

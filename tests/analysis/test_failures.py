@@ -229,3 +229,29 @@ def test_a_job_failing_twice_is_described_by_its_first_failure() -> None:
         20,
     )
     assert row["times_failed"] == 2 and row["requeued"]
+
+
+def test_api_errors_grouped_by_kind_and_stretch_of_time() -> None:
+    """Server errors of any 5xx are one kind; errors of a kind under 5 min apart are one
+    stretch; an envelope is its message, with no HTTP status to count."""
+    from cfanalytics.analysis import STRETCH_SCHEMA, api_error_stretches
+
+    rec = Recording()
+    rec.poll(0, running(1, jobprogress=10))
+    rec.outage(1, status=502)
+    rec.outage(2, status=500)
+    rec.outage(3, status=502)
+    rec.outage(12, status=503)  # 9 min later: a stretch of its own
+    rec.outage(4, status=429)
+    rec.queue_error(5, 7, "image locked by diffid: 218595")
+    got = api_error_stretches(api_errors(rec.events()))
+    assert dict(got.dtypes) == dict(STRETCH_SCHEMA)
+    rows = [(r.kind, r.errors, r.statuses, r.span_s) for r in got.itertuples()]
+    assert rows == [
+        ("5xx", 3, "502 \u00d72, 500 \u00d71", 120),
+        ("429", 1, "429 \u00d71", 0),
+        ("image locked by diffid: 218595", 1, "", 0),
+        ("5xx", 1, "503 \u00d71", 0),
+    ]
+    assert got["jobs"].tolist() == [0, 0, 1, 0]
+    assert api_error_stretches(api_errors(empty_events())).empty

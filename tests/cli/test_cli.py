@@ -279,7 +279,7 @@ def test_cli_postmortem_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["postmortem", str(CASSETTES / "troubled.yaml"), "--format", "json"]) == 0
     body = json.loads(capsys.readouterr().out)
     keys = {"failures", "api_errors", "other_endings", "by_location", "by_mirror", "polling_gaps"}
-    assert set(body) == keys | {"refusal_reasons", "queue_refusals"}
+    assert set(body) == keys | {"refusal_reasons", "queue_refusals", "api_error_stretches"}
     (reason,) = body["refusal_reasons"]
     assert (reason["reason"], reason["diffid"], reason["jobs"]) == ("diff_lock", 218599, 24)
     assert len(body["polling_gaps"]) == 4  # 2 gaps, seen by both rollouts
@@ -306,7 +306,7 @@ def test_cli_postmortem_markdown_and_table(capsys: pytest.CaptureFixture[str]) -
     assert "## Failed installs (7)" in text and "| rollout | jobid | kind |" in text
     assert main(["postmortem", str(CASSETTES / "demo.yaml")]) == 0
     text = capsys.readouterr().out
-    assert "Failed installs (5)" in text and "API errors, in time order (0)" in text
+    assert "Failed installs (5)" in text and "API errors by kind and stretch of time (0)" in text
     assert "Failure rate by location, worst first (4)" in text
 
 

@@ -22,8 +22,8 @@ def test_tables_are_the_analyses_of_the_recording(troubled: Postmortem) -> None:
     events = cf.load_source(CASSETTES / "troubled.yaml")
     summary = cf.job_summary(events)
     tables = troubled.tables()
-    names = "refusal_reasons queue_refusals failures api_errors other_endings polling_gaps"
-    assert list(tables) == [*names.split(), "by_location", "by_mirror"]
+    names = "refusal_reasons queue_refusals failures api_error_stretches api_errors other_endings"
+    assert list(tables) == [*names.split(), "polling_gaps", "by_location", "by_mirror"]
     pd.testing.assert_frame_equal(tables["queue_refusals"], cf.analysis.queue_refusals(events))
     pd.testing.assert_frame_equal(tables["failures"], cf.failures(events, summary=summary))
     pd.testing.assert_frame_equal(tables["api_errors"], cf.api_errors(events))
@@ -53,7 +53,7 @@ def test_markdown_draft_escapes_pipes_and_says_none() -> None:
     draft = postmortem(events, source="demo.yaml").markdown()
     (rollout,) = cf.rollouts(events)
     assert draft.startswith(f"# Postmortem draft: demo.yaml, rollout {rollout}\n")
-    assert "## API errors, in time order (0)\n\nNone." in draft
+    assert "## API errors by kind and stretch of time (0)\n\nNone." in draft
     from cfanalytics.report._postmortem import markdown_table
 
     table = markdown_table(pd.DataFrame({"error": ["a | b"], "at": [pd.NaT]}))
