@@ -374,7 +374,7 @@ def failures(data: ReportData) -> Section:
             table(
                 data.other_endings.rename(columns={"last_seen": "last seen"}),
                 {"last seen": when},
-                empty="None: every job's outcome is known.",
+                empty="None: no job was squashed, and none vanished with its outcome unknown.",
             ),
         ],
     )
