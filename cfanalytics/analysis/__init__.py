@@ -63,7 +63,7 @@ from ._refusals import (
 from ._rollout import METRICS_SCHEMA, metrics_by_rollout, rollout_metrics
 from ._select import SELECTABLE, select_jobs
 from ._stragglers import STRAGGLER_SCHEMA, stragglers
-from ._summary import OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
+from ._summary import OUTCOME_MEANINGS, OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, poll_interval_s
 
@@ -87,6 +87,7 @@ __all__ = [
     "METRICS_SCHEMA",
     "ORDER",
     "OUTCOMES",
+    "OUTCOME_MEANINGS",
     "PROGRESS_SCHEMA",
     "REASONS_SCHEMA",
     "REFUSAL_REASONS",

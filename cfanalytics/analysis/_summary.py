@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -33,10 +34,27 @@ from ._common import (
     with_rollout,
 )
 
-__all__ = ["OUTCOMES", "SUMMARY_SCHEMA", "install_seconds", "job_summary", "job_summary_of"]
+__all__ = [
+    "OUTCOMES",
+    "OUTCOME_MEANINGS",
+    "SUMMARY_SCHEMA",
+    "install_seconds",
+    "job_summary",
+    "job_summary_of",
+]
 
 #: The categories of ``outcome``.
 OUTCOMES = ("completed", "failed", "squashed", "unfinished", "unknown")
+#: What each outcome means, in the words every table, plot and report uses.
+OUTCOME_MEANINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "completed": "seen Complete, or gone from the status list after it was seen running",
+        "failed": "last seen Failed",
+        "squashed": "seen Squashed: superseded by a newer install",
+        "unfinished": "still listed at the last successful poll (never queued ones included)",
+        "unknown": "gone from the status list before it was seen running",
+    }
+)
 
 # The columns of one rollout's summary, before its ``rollout``.
 _JOB_COLUMNS: Mapping[str, object] = {

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..analysis import first_failure, never_queued, refusal_sentence
+from ..analysis import OUTCOME_MEANINGS, first_failure, never_queued, refusal_sentence
 from ..plots import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
@@ -22,6 +22,7 @@ from ._html import (
     Section,
     cards,
     duration,
+    escape,
     figure,
     paragraph,
     percent,
@@ -85,7 +86,7 @@ def headline(data: ReportData) -> Section:
         (duration(m["duration_p50_s"]), "median install", f"p90 {duration(m['duration_p90_s'])}"),
         (
             f"{m['completed']} / {m['failed']} / {m['unfinished']}",
-            "completed / failed / open",
+            "completed / failed / unfinished",
             f"of {m['n_jobs']} jobs{_never_queued(data)}",
         ),
     ]
@@ -509,6 +510,10 @@ def method(_: ReportData) -> Section:
         "Skill compares Clanforge's ETA with a naive rule (elapsed time scaled by progress): "
         "below 1, the ETA beats the rule.",
         "Failed requests (5xx, timeouts, bad bodies) never count as a job's absence.",
+        "Outcomes: "
+        + "; ".join(f"<b>{name}</b>: {escape(text)}" for name, text in OUTCOME_MEANINGS.items())
+        + ". A job <b>refused at queue time</b> got an error for every queue request sent "
+        "for it and was never queued; it stays unfinished.",
     ]
     return Section("method", "Method", [f"<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>"])
 
