@@ -73,8 +73,9 @@ _INT16 = pd.Int16Dtype()
 FLOAT = pd.Float64Dtype()
 #: Flags.
 BOOL = pd.BooleanDtype()
-#: Free text.
-TEXT = pd.StringDtype()
+#: Free text: Arrow-backed, pandas 3's default, named so pandas 2 (whose default keeps Python
+#: objects) gives the same dtype and writes the same Arrow type.
+TEXT = pd.StringDtype("pyarrow")
 #: The dtype of a label's categories: the one pandas infers for Python strings (``str`` in
 #: pandas 3, ``object`` before), which is also what Arrow dictionaries read back as.
 _TEXT_INDEX = pd.Index(["text"]).dtype
