@@ -514,13 +514,7 @@ READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-# dask's own reset_index(inplace=True) warns under pandas 3; not ours to fix.
-DASK_WARNS = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
-
-
-@pytest.mark.parametrize(
-    "reader", [pytest.param(n, marks=DASK_WARNS) if n == "dask" else n for n in READERS]
-)
+@pytest.mark.parametrize("reader", READERS)
 def test_stock_tools_read_the_store_as_it_is(
     reader: str, varied: HistoryStore, recordings: dict[str, pd.DataFrame], odd: pd.DataFrame
 ) -> None:
