@@ -1,0 +1,47 @@
+"""The files that describe the project agree with pyproject.toml: CI's lowest-versions
+constraints."""
+
+from __future__ import annotations
+
+import tomllib
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from .conftest import REPO
+
+PYPROJECT: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+
+
+def requirements(*groups: str) -> dict[str, SpecifierSet]:
+    """pyproject's requirements of ``groups`` (``""``: the runtime ones) by canonical name."""
+    found: dict[str, SpecifierSet] = {}
+    for group in groups:
+        lines = PYPROJECT["optional-dependencies"][group] if group else PYPROJECT["dependencies"]
+        for line in lines:
+            requirement = Requirement(line)
+            found[canonicalize_name(requirement.name)] = requirement.specifier
+    return found
+
+
+def lower_bound(specifier: SpecifierSet) -> Version:
+    (bound,) = [Version(s.version) for s in specifier if s.operator == ">="]
+    return bound
+
+
+def test_lowest_constraints_pin_each_runtime_dependency_at_its_lower_bound() -> None:
+    """.ci/lowest.txt pins every runtime dependency and nothing else, each to a release of its
+    lower bound's series (vcrpy>=9.4 to 9.4.2, the first 9.4 published)."""
+    pins = {}
+    for line in (REPO / ".ci" / "lowest.txt").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = Version(version)
+    runtime = requirements("")
+    assert set(pins) == set(runtime)
+    for name, pin in pins.items():
+        bound = lower_bound(runtime[name])
+        assert pin in runtime[name] and pin.release[: len(bound.release)] == bound.release, name
