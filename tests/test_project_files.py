@@ -1,11 +1,12 @@
 """The files that describe the project agree with pyproject.toml: CI's lowest-versions
-constraints."""
+constraints, the conda environment."""
 
 from __future__ import annotations
 
 import tomllib
 from typing import Any
 
+import yaml
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
@@ -14,6 +15,9 @@ from packaging.version import Version
 from .conftest import REPO
 
 PYPROJECT: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+#: conda-forge's name where it is not PyPI's.
+CONDA_NAMES = {"matplotlib": "matplotlib-base", "duckdb": "python-duckdb"}
+CONDA_NAMES |= {"playwright": "playwright-python"}
 
 
 def requirements(*groups: str) -> dict[str, SpecifierSet]:
@@ -45,3 +49,26 @@ def test_lowest_constraints_pin_each_runtime_dependency_at_its_lower_bound() -> 
     for name, pin in pins.items():
         bound = lower_bound(runtime[name])
         assert pin in runtime[name] and pin.release[: len(bound.release)] == bound.release, name
+
+
+def test_the_conda_environment_asks_what_pyproject_asks() -> None:
+    """environment.yml lists every requirement (runtime, test, notebook, dev) under its
+    conda-forge name with the same bounds, and installs cfanalytics with pip."""
+    environment = yaml.safe_load((REPO / "environment.yml").read_text())
+    assert environment["channels"] == ["conda-forge"]
+    listed: dict[str, SpecifierSet] = {}
+    pip: list[str] = []
+    for entry in environment["dependencies"]:
+        if isinstance(entry, dict):
+            pip += entry["pip"]
+            continue
+        requirement = Requirement(entry)
+        listed[requirement.name] = requirement.specifier
+    assert pip == ["-e ."]
+    assert listed.pop("python") == SpecifierSet(PYPROJECT["requires-python"])
+    assert listed.pop("pip") == SpecifierSet()
+    wanted = {
+        CONDA_NAMES.get(name, name): specifier
+        for name, specifier in requirements("", "test", "notebook", "dev").items()
+    }
+    assert listed == wanted
