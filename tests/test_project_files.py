@@ -1,5 +1,5 @@
 """The files that describe the project agree with pyproject.toml: CI's lowest-versions
-constraints, the conda environment."""
+constraints, the conda environment, the licence."""
 
 from __future__ import annotations
 
@@ -72,3 +72,8 @@ def test_the_conda_environment_asks_what_pyproject_asks() -> None:
         for name, specifier in requirements("", "test", "notebook", "dev").items()
     }
     assert listed == wanted
+
+
+def test_the_licence_file_is_the_licence_pyproject_names() -> None:
+    assert PYPROJECT["license"] == "MIT"
+    assert (REPO / "LICENSE").read_text().startswith("MIT License\n")
