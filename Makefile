@@ -3,8 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The lowest versions pyproject.toml allows of each runtime dependency (.ci/lowest.txt), the
+# test tools at their usual versions.
+LOWEST := .venv-lowest
+LOWEST_STAMP := $(LOWEST)/.installed
 
-.PHONY: demo test lint bench simulate cassettes notebook live clean
+.PHONY: demo test test-lowest lint bench simulate cassettes notebook live clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,11 +16,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,dev]'
 	touch $(STAMP)
 
+$(LOWEST_STAMP): pyproject.toml .ci/lowest.txt
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python -m pip install --quiet -c .ci/lowest.txt -e '.[test]'
+	touch $(LOWEST_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/cfanalytics demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The fast tests (not slow, no browser) against the lowest supported versions.
+test-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/python -m pytest -m 'not slow and not browser'
 
 lint: $(STAMP)
 	$(BIN)/ruff check cfanalytics tests bench
@@ -51,4 +65,4 @@ simulate: $(STAMP)
 	$(BIN)/cfanalytics simulate
 
 clean:
-	rm -rf $(VENV) demo-out bench-out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOWEST) demo-out bench-out .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,7 @@ import pytest
 from .conftest import REPO
 
 
+@pytest.mark.slow  # some 45 s
 @pytest.mark.timeout(600)
 def test_the_history_benchmark_runs_at_a_small_size() -> None:
     pytest.importorskip("distributed")

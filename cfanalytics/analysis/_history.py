@@ -425,11 +425,15 @@ def _trend_table(
     head = ["rollout", "asid", "imageversionid", "first_seen"]
     if by is None or groups is None:
         return _rollouts_table(entries)[[*head, metric]]
-    parts = [pd.DataFrame(columns=[*head, by, metric])]
-    for (row, _), frame in zip(entries, groups, strict=True):
-        parts.append(frame[[by, metric]].assign(**{name: getattr(row, name) for name in head}))
+    parts = [
+        frame[[by, metric]].assign(**{name: getattr(row, name) for name in head})
+        for (row, _), frame in zip(entries, groups, strict=True)
+    ]
     schema = {**{c: _CATALOG_COLUMNS[c] for c in head}, by: TEXT, metric: GROUP_METRICS[metric]}
-    return conform(pd.concat(parts, ignore_index=True), schema)
+    # The empty frame only when there is nothing else: pandas 2 and 3 type a concat with one
+    # differently (conform makes either the same, but pandas 2 warns).
+    table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(schema))
+    return conform(table, schema)
 
 
 def _machines_table(entries: list[_Entry], *, k: int, n: int) -> pd.DataFrame:

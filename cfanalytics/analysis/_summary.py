@@ -274,7 +274,9 @@ def _error(rows: _Rows) -> pd.Series:
     """Per job: the last non-empty ``joberror``, else the last queue ``error_message``."""
     joberror = rows.take("joberror", rows.jobs.last(rows.ok & _nonblank(rows, "joberror")))
     queue = rows.jobs.last(~rows.status & _nonblank(rows, "error_message"))
-    return pd.Series(joberror).combine_first(pd.Series(rows.take("error_message", queue)))
+    # As text: the two labels' categories differ, which pandas 2 and 3 combine differently.
+    message = rows.take("error_message", queue)
+    return pd.Series(joberror, dtype=TEXT).combine_first(pd.Series(message, dtype=TEXT))
 
 
 def _nonblank(rows: _Rows, name: str) -> np.ndarray:

@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
-from ._schema import SCHEMA
+from ._schema import SCHEMA, TEXT
 
 __all__ = ["typed_values", "within"]
 
@@ -95,7 +95,7 @@ def _texts(array: Arrow, rule: FieldRule) -> pd.array | None:
     elif not pa.types.is_string(array.type):
         return None
     array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
-    return pd.array(array, dtype=pd.StringDtype())
+    return pd.array(array, dtype=TEXT)
 
 
 def _state_ids(ids: Arrow, names: Arrow) -> pd.array | None:

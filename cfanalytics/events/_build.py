@@ -28,7 +28,7 @@ from ..client import (
 )
 from ..exceptions import APIError, HTTPStatusError, ResponseError, ResponseFormatError
 from ._fast import StatusBody, status_frame
-from ._schema import COLUMNS, STATES, conform, empty_events
+from ._schema import COLUMNS, STATES, concat_events, conform, empty_events
 
 __all__ = ["STAMP_HEADER", "Exchange", "events_from_exchanges", "exchange_rows", "observed_at"]
 
@@ -221,6 +221,6 @@ def events_from_exchanges(exchanges: Iterable[Exchange], *, run_id: str) -> pd.D
         frame = {name: columns[name] if name in columns else blank[name] for name in COLUMNS}
         return conform(pd.DataFrame(frame, copy=False))  # the text read as labels
     slow = conform(pd.DataFrame(rows).drop(columns="_pos")).assign(_pos=[r["_pos"] for r in rows])
-    frame = pd.concat([pd.DataFrame(columns), slow], ignore_index=True)
+    frame = concat_events([pd.DataFrame(columns), slow])
     frame = frame.sort_values(["seq", "_pos"], kind="stable").drop(columns="_pos")
     return conform(frame)

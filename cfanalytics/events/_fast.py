@@ -25,7 +25,7 @@ import pandas as pd
 from ..client import STATUS_FIELDS, FieldRule, FieldType, state_id_of
 from ._arrow import eligible, read_bodies
 from ._arrowtypes import within
-from ._schema import ENDPOINTS, SCHEMA, STATES, labels
+from ._schema import ENDPOINTS, SCHEMA, STATES, TEXT, labels
 
 __all__ = ["StatusBody", "status_frame"]
 
@@ -207,8 +207,8 @@ def _texts(values: list[Any], invalid: dict[int, dict[str, Any]], rule: FieldRul
         plain = (
             values if kinds <= {str, type(None)} else [v if v is None else str(v) for v in values]
         )
-        return pd.array([v if v != "" else None for v in plain], dtype="string")
-    return pd.array(_convert(values, rule, invalid), dtype="string")
+        return pd.array([v if v != "" else None for v in plain], dtype=TEXT)
+    return pd.array(_convert(values, rule, invalid), dtype=TEXT)
 
 
 def _state_ids(values: dict[str, list[Any]], invalid: dict[int, dict[str, Any]]) -> pd.array:
@@ -241,7 +241,7 @@ def _extras(extras: list[dict[str, Any]], invalid: dict[int, dict[str, Any]]) ->
         if key not in cache:
             cache[key] = json.dumps(extra, sort_keys=True, default=str)
         out.append(cache[key])
-    return pd.array(out, dtype="string")
+    return pd.array(out, dtype=TEXT)
 
 
 Reader = Callable[[list[Any], dict[int, dict[str, Any]], FieldRule], Any]

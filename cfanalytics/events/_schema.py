@@ -19,7 +19,7 @@ Bump :data:`SCHEMA_VERSION` on any change of columns or dtypes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ __all__ = [
     "TIME",
     "as_stored",
     "category",
+    "concat_events",
     "conform",
     "empty_events",
     "is_label",
@@ -73,8 +74,9 @@ _INT16 = pd.Int16Dtype()
 FLOAT = pd.Float64Dtype()
 #: Flags.
 BOOL = pd.BooleanDtype()
-#: Free text.
-TEXT = pd.StringDtype()
+#: Free text: Arrow-backed, pandas 3's default, named so pandas 2 (whose default keeps Python
+#: objects) gives the same dtype and writes the same Arrow type.
+TEXT = pd.StringDtype("pyarrow")
 #: The dtype of a label's categories: the one pandas infers for Python strings (``str`` in
 #: pandas 3, ``object`` before), which is also what Arrow dictionaries read back as.
 _TEXT_INDEX = pd.Index(["text"]).dtype
@@ -215,6 +217,22 @@ def conform(frame: pd.DataFrame) -> pd.DataFrame:
         except (TypeError, ValueError, OverflowError) as exc:
             raise SchemaError(f"column {name!r} cannot be read as {dtype}: {exc}") from exc
     return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def concat_events(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat`` of event tables (a new index), labels as pandas 3 concatenates them on any
+    pandas: one whose categories differ between tables comes out as text, which :func:`conform`
+    makes a label again. pandas 2 would instead skip a table where it is all missing (and warn
+    that pandas 3 does not)."""
+    differ = [name for name, dtype in SCHEMA.items() if dtype is LABEL and _differ(frames, name)]
+    if differ:
+        frames = [f.astype({name: TEXT for name in differ if name in f}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _differ(frames: Sequence[pd.DataFrame], name: str) -> bool:
+    dtypes = [f[name].dtype for f in frames if name in f]
+    return any(dtype != dtypes[0] for dtype in dtypes[1:])
 
 
 def validate(frame: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from .._files import drop_partial_line
 from ..client import scrub
-from ..events import COLUMNS, SCHEMA_VERSION, as_stored, conform, empty_events
+from ..events import COLUMNS, SCHEMA_VERSION, as_stored, concat_events, conform, empty_events
 from ..exceptions import EventLogError
 from ._eventcsv import read_events_csv, write_events_csv
 
@@ -193,6 +193,6 @@ def _combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """Concatenate parts; a response seen twice (crash during compaction) is kept once."""
     if not frames:
         return empty_events()
-    frame = pd.concat(frames, ignore_index=True)
+    frame = concat_events(frames)
     frame = frame.drop_duplicates(subset=["run_id", "seq", "jobid"], keep="first")
     return conform(frame.sort_values(["run_id", "seq"], kind="stable"))

@@ -26,7 +26,7 @@ import pandas as pd
 from .._defaults import MAX_STALL_S, QUEUE_CONCURRENCY
 from .._version import __version__
 from ..client import AsyncClient, Credentials, RetryPolicy, resolve_credentials
-from ..events import SCHEMA_VERSION, conform, events_from_exchanges, exchange_rows
+from ..events import SCHEMA_VERSION, concat_events, conform, events_from_exchanges, exchange_rows
 from ..exceptions import CassetteError, CfAnalyticsError, ReplayExhaustedError
 from ._cassette import Cassette, CassetteWriter, Interaction, load_cassette
 from ._eventlog import EventLog
@@ -335,9 +335,7 @@ class Recording:
         now = self.recorder.events
         if self.before is None or self.before.empty:
             return now
-        return (
-            conform(pd.concat([self.before, now], ignore_index=True)) if len(now) else self.before
-        )
+        return conform(concat_events([self.before, now])) if len(now) else self.before
 
     def keep(self) -> HistoryAdded | None:
         """Add the run to the history store, if it has one (idempotent: call it again as the

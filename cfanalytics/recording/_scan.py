@@ -61,7 +61,8 @@ SCANNED_SUFFIXES = frozenset(
 SKIPPED_DIRS = frozenset(
     {".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox"}
 )
-"""Folders never walked (also any ``*_cache`` and ``*.egg-info``)."""
+"""Folders never walked (also any ``*_cache`` and ``*.egg-info``, and any virtual environment,
+a folder holding ``pyvenv.cfg``, whatever its name: ``make test-lowest``'s ``.venv-lowest``)."""
 MIN_SECRET_LENGTH = 6
 """Shorter known secrets would match everywhere: refused if given, ignored from the environment."""
 MAX_PER_FILE = 50
@@ -348,7 +349,7 @@ def _files(roots: list[Path]) -> Iterator[Path]:
         if root.is_dir():
             found = []
             for folder, dirs, names in os.walk(root):
-                dirs[:] = sorted(d for d in dirs if not _skipped(d))
+                dirs[:] = sorted(d for d in dirs if not _skipped(Path(folder, d)))
                 found += [Path(folder, n) for n in sorted(names) if _scanned(n)]
         for path in found:
             if path.resolve() not in seen:  # a file named twice is reported once
@@ -360,8 +361,10 @@ def _scanned(name: str) -> bool:
     return _format(Path(name)) in SCANNED_SUFFIXES
 
 
-def _skipped(folder: str) -> bool:
-    return folder in SKIPPED_DIRS or folder.endswith(("_cache", ".egg-info"))
+def _skipped(folder: Path) -> bool:
+    name = folder.name
+    skipped = name in SKIPPED_DIRS or name.endswith(("_cache", ".egg-info"))
+    return skipped or (folder / "pyvenv.cfg").is_file()
 
 
 def _format(path: Path) -> str:

@@ -100,11 +100,14 @@ def _ranks(found: Standing) -> pd.DataFrame:
     rows = []
     for metric, (label, fmt) in _FIGURES.items():
         rank, of = found.rank(metric)
+        before = previous[metric].astype(float)
+        # NaN when no earlier rollout has the figure, without numpy < 2's empty-slice warning.
+        median = before.median() if before.notna().any() else float("nan")
         rows.append(
             {
                 "": label,
                 "this rollout": fmt(found.rollouts[metric].iloc[-1]),
-                "median before": fmt(previous[metric].astype(float).median()),
+                "median before": fmt(median),
                 "rank": f"{rank} of {of}" if rank else MINUS,
             }
         )

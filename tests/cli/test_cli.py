@@ -129,27 +129,27 @@ def test_usage_error_exits_2() -> None:
 def test_simulate_serves_until_stopped() -> None:
     """``cfanalytics simulate`` prints its URL and keys, answers Basic auth, refuses bad keys."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CLANFORGE_")}
-    process = subprocess.Popen(
+    with subprocess.Popen(  # leaving closes its stdout
         [sys.executable, "-m", "cfanalytics", "simulate", "--port", "0", "--speed", "5"],
         stdout=subprocess.PIPE,
         text=True,
         env=env,
-    )
-    try:
-        assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(5)]
-        url = lines[0].split("serving ")[1].split()[0]
-        values = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines[2:5])
-        assert values["CLANFORGE_BASE_URL"] == url
-        auth = (values["CLANFORGE_ACCESS_KEY"], values["CLANFORGE_SECRET_KEY"])
-        params = {"accountserviceid": "1"}
-        good = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=auth)
-        assert good.status_code == 200 and len(good.json()["installs"]) >= 40
-        bad = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=("x", "y"))
-        assert bad.status_code == 403 and bad.json()["error_message"] == "Forbidden"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    ) as process:
+        try:
+            assert process.stdout is not None
+            lines = [process.stdout.readline() for _ in range(5)]
+            url = lines[0].split("serving ")[1].split()[0]
+            values = dict(line.strip().removeprefix("export ").split("=", 1) for line in lines[2:5])
+            assert values["CLANFORGE_BASE_URL"] == url
+            auth = (values["CLANFORGE_ACCESS_KEY"], values["CLANFORGE_SECRET_KEY"])
+            params = {"accountserviceid": "1"}
+            good = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=auth)
+            assert good.status_code == 200 and len(good.json()["installs"]) >= 40
+            bad = httpx.get(f"{url}/cfp/v1/imageinstall/status", params=params, auth=("x", "y"))
+            assert bad.status_code == 403 and bad.json()["error_message"] == "Forbidden"
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 
 
 def test_demo_records_a_rollout_to_the_end(

@@ -22,6 +22,7 @@ from cfanalytics.events import (
     TIME,
     Exchange,
     category,
+    concat_events,
     conform,
     empty_events,
     events_from_exchanges,
@@ -248,6 +249,19 @@ def test_labels_are_categoricals_of_the_strings_present_sorted() -> None:
     assert is_label(validate(full)["location"].dtype)  # text (a concat's) is made labels again
     with pytest.raises(SchemaError, match="location"):
         validate(full.assign(location=pd.array([1, 2], dtype=INT)))
+
+
+def test_concat_events_gives_labels_as_pandas_3_does_on_any_pandas() -> None:
+    """A label all missing in one table and present in another comes out as text (pandas 2's
+    pd.concat would keep the other table's categories, and warn), which conform makes a label
+    again; a label with the same categories in every table stays as it is."""
+    some = empty_events().reindex(range(2)).assign(location=["Sydney", "London"], run_id="r")
+    none = empty_events().reindex(range(1)).assign(run_id="r")
+    both = concat_events([conform(some), conform(none)])
+    assert both["location"].dtype == TEXT and is_label(both["run_id"].dtype)
+    location = conform(both)["location"]
+    assert is_label(location.dtype) and list(location.cat.categories) == ["London", "Sydney"]
+    assert location.iloc[:2].tolist() == ["Sydney", "London"] and location.isna().iloc[2]
 
 
 @pytest.mark.parametrize(("column", "value"), [("jobprogress", 300), ("http_status", 70_000)])

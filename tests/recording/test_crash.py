@@ -121,12 +121,12 @@ def check_whole(folder: Path) -> pd.DataFrame:
 def test_sigkill_mid_run_then_resume(tmp_path: Path, env: dict[str, str]) -> None:
     """Killed after some 40 responses: everything flushed is readable, and --resume
     finishes the run into the same cassette and log without repeating anything."""
-    process = subprocess.Popen(
+    with subprocess.Popen(  # leaving closes its stderr
         record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    wait_for(lambda: responses_on_disk(tmp_path) >= 40 or process.poll() is not None)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    ) as process:
+        wait_for(lambda: responses_on_disk(tmp_path) >= 40 or process.poll() is not None)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
     assert process.returncode == -signal.SIGKILL, "the run should still have been going"
 
     before = load_events(tmp_path / "events")
@@ -158,7 +158,7 @@ def test_a_second_run_on_the_same_cassette_is_refused_at_start(
     anything; once the holder is killed, the OS has let go and --resume carries it on."""
     env = slow_env
     first = subprocess.Popen(
-        record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        record_args(tmp_path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     wait_for(lambda: responses_on_disk(tmp_path) >= 5 or first.poll() is not None)
     assert first.poll() is None, "the first run should still be going"
@@ -281,6 +281,8 @@ def test_a_resume_after_ctrl_c_keeps_the_whole_run_in_its_journal(tmp_path: Path
     again = read_journal(cassette)
     assert again.interactions == first.interactions == prior.interactions
     assert again.metadata["transport_failures"] == first.metadata.get("transport_failures", [])
+    assert recording.log is not None
+    recording.log.close(compact=False)  # as the killed process's exit would close its file
 
 
 def test_catch_up_rewrites_a_response_the_log_kept_only_in_part(tmp_path: Path) -> None:

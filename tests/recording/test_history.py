@@ -282,6 +282,12 @@ def test_a_file_without_rollout_statistics_is_read_to_know(tmp_path: Path) -> No
     assert _store_files._rollout_range(pq.read_metadata(tmp_path / "none.parquet"), 0) == ("", "")
 
 
+def written(path: Path) -> tuple[int, int, int]:
+    """What a rewrite of ``path`` changes (not its access time: reading it changes that)."""
+    stat = path.stat()
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 def test_adding_again_adds_nothing_and_rewrites_nothing(
     tmp_path: Path, recordings: dict[str, pd.DataFrame]
 ) -> None:
@@ -293,11 +299,11 @@ def test_adding_again_adds_nothing_and_rewrites_nothing(
     first = store.add(demo, demo, on_progress=stages.append)
     assert (first.responses_added, first.responses_present) == (responses(demo), 0)
     assert [s.stage for s in stages] == ["locked", "staged", "committed", "applied"]
-    files = {p: p.stat() for p in store.path.rglob("*.parquet")}
+    files = {p: written(p) for p in store.path.rglob("*.parquet")}
     again = store.add(demo)
     assert again.runs == () and again.responses_added == 0
     assert again.responses_present == responses(demo)
-    assert {p: p.stat() for p in store.path.rglob("*.parquet")} == files
+    assert {p: written(p) for p in store.path.rglob("*.parquet")} == files
     pd.testing.assert_frame_equal(store.events(), demo)
 
 
@@ -508,13 +514,7 @@ READERS: dict[str, Callable[[Path], pd.DataFrame]] = {
 }
 
 
-# dask's own reset_index(inplace=True) warns under pandas 3; not ours to fix.
-DASK_WARNS = pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")
-
-
-@pytest.mark.parametrize(
-    "reader", [pytest.param(n, marks=DASK_WARNS) if n == "dask" else n for n in READERS]
-)
+@pytest.mark.parametrize("reader", READERS)
 def test_stock_tools_read_the_store_as_it_is(
     reader: str, varied: HistoryStore, recordings: dict[str, pd.DataFrame], odd: pd.DataFrame
 ) -> None:
@@ -556,7 +556,7 @@ def add_and_stall(
 ) -> subprocess.Popen[bytes]:
     """A real process adding the pickled ``sources``, stalled at ``stage`` (``done``) until
     killed or until a line on its stdin. Its stdout is unbuffered: a line read is all that
-    was printed."""
+    was printed. Use it in ``with``, which closes its pipes."""
     args = [sys.executable, "-c", ADD_AND_STALL, folder, sources, stage, done, until]
     return subprocess.Popen(
         list(map(str, args)), stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
@@ -590,10 +590,10 @@ def test_an_add_killed_midway_leaves_the_store_before_or_after(
     reference.add(*rest)
     expected = {"before": store.events(), "after": reference.events()}[outcome]
     pd.to_pickle(rest, tmp_path / "rest.pkl")
-    child = add_and_stall(store.path, tmp_path / "rest.pkl", stage, done, "killed")
-    assert lines(child, 3) == [b"adding", b"locked", b"stalled"]
-    os.kill(child.pid, signal.SIGKILL)
-    assert child.wait(timeout=30) == -signal.SIGKILL
+    with add_and_stall(store.path, tmp_path / "rest.pkl", stage, done, "killed") as child:
+        assert lines(child, 3) == [b"adding", b"locked", b"stalled"]
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
     assert (store.path / "_staging").exists()
     ds.dataset(store.path, partitioning="hive").count_rows()  # stock readers are not tripped
     pd.testing.assert_frame_equal(HistoryStore(store.path).events(), expected)
@@ -611,15 +611,15 @@ def test_two_processes_adding_at_once_lose_nothing(
     for name, frame in runs.items():
         pd.to_pickle([frame], tmp_path / f"{name}.pkl")
     folder = tmp_path / "history"
-    first = add_and_stall(folder, tmp_path / "first.pkl", "staged", 1, "told")
-    assert lines(first, 3) == [b"adding", b"locked", b"stalled"]
-    second = add_and_stall(folder, tmp_path / "second.pkl", "never", 0, "told")
-    assert lines(second, 1) == [b"adding"] and second.stdout is not None
-    waiting, _, _ = select.select([second.stdout], [], [], 1.0)
-    assert not waiting, "the second add got the lock while the first held it"
-    first.communicate(b"go\n", timeout=30)
-    assert first.returncode == 0
-    assert lines(second, 2) == [b"locked", b"added"] and second.wait(timeout=30) == 0
+    with add_and_stall(folder, tmp_path / "first.pkl", "staged", 1, "told") as first:
+        assert lines(first, 3) == [b"adding", b"locked", b"stalled"]
+        with add_and_stall(folder, tmp_path / "second.pkl", "never", 0, "told") as second:
+            assert lines(second, 1) == [b"adding"] and second.stdout is not None
+            waiting, _, _ = select.select([second.stdout], [], [], 1.0)
+            assert not waiting, "the second add got the lock while the first held it"
+            first.communicate(b"go\n", timeout=30)
+            assert first.returncode == 0
+            assert lines(second, 2) == [b"locked", b"added"] and second.wait(timeout=30) == 0
     stored = HistoryStore(folder).events()
     for name, frame in runs.items():
         mine = stored.loc[(stored["run_id"] == name).to_numpy()].reset_index(drop=True)

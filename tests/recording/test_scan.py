@@ -307,9 +307,10 @@ def test_short_keys_are_refused_or_ignored(tmp_path: Path) -> None:
 
 
 def test_walk_skips_tools_folders_and_code_but_reads_named_files(tmp_path: Path) -> None:
-    for folder in (".git", ".venv", "node_modules", ".mypy_cache", "x.egg-info", "data"):
+    for folder in (".git", ".venv", "node_modules", ".mypy_cache", "x.egg-info", "data", "env2"):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "leak.json").write_text(json.dumps([SECRET_KEY]))
+    (tmp_path / "env2" / "pyvenv.cfg").write_text("home = /usr/bin\n")  # a venv by any name
     (tmp_path / "conftest.py").write_text(f"SECRET_KEY = {SECRET_KEY!r}\n")
     (tmp_path / "run.log.gz").write_bytes(gzip.compress(SECRET_KEY.encode()))
     names = [Path(f.path).relative_to(tmp_path).as_posix() for f in scan_with(tmp_path)]

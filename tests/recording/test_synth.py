@@ -98,7 +98,7 @@ def test_a_flaky_machine_fails_again_in_later_rollouts(small: tuple[Path, Synthe
     """Failures cluster: some machine fails in several rollouts of its ASID."""
     events = HistoryStore(small[0]).events(columns=["asid", "machine", "state", "run_id"])
     failed = events.loc[events["state"] == "Failed"].dropna(subset=["machine"])
-    runs = failed.groupby(["asid", "machine"])["run_id"].nunique()
+    runs = failed.groupby(["asid", "machine"], observed=True)["run_id"].nunique()
     assert runs.max() >= 2
 
 

@@ -66,6 +66,7 @@ def test_live_session_records_a_replayable_rollout(
     assert SECRET_KEY not in repr(live) and ACCESS_KEY not in repr(live)
 
 
+@pytest.mark.slow  # some 20 s
 def test_refused_queue_requests_replay_too(tmp_path: Path) -> None:
     """With faults (5xx, 429, dropped connections) some queue requests are refused: the plan
     keeps every job asked for, so the replay asks the same and gets the same events."""
