@@ -46,6 +46,7 @@ from ._history import (
     machine_history,
     open_history,
     standing,
+    started_between,
     trend,
 )
 from ._refusals import (
@@ -141,6 +142,7 @@ __all__ = [
     "rollout_metrics",
     "select_jobs",
     "standing",
+    "started_between",
     "state_intervals",
     "stragglers",
     "time_to_fraction",

@@ -319,6 +319,8 @@ def report(args: argparse.Namespace) -> int:
         history=args.history,
         title=args.title,
         jobs={"location": args.location, "kind": args.kind},
+        since=args.since,
+        until=args.until,
         **({} if args.previous is None else {"previous": args.previous}),
     )
     out(f"report: {path.resolve()}")

@@ -134,6 +134,15 @@ class _SampleNames(Collection[str]):
         return len(self._names())
 
 
+def _add_window(p: argparse.ArgumentParser) -> None:
+    """--since and --until: which rollouts, by when they were first seen (one rule:
+    :func:`cfanalytics.analysis.started_between`)."""
+    p.add_argument(
+        "--since", metavar="DATE", help="only rollouts first seen at or after DATE (UTC)"
+    )
+    p.add_argument("--until", metavar="DATE", help="only rollouts first seen before DATE (UTC)")
+
+
 def _job_ids(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(part) for part in text.split(",") if part.strip())
@@ -289,6 +298,10 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="KIND[,KIND]",
         help="only the jobs of these kinds (mirror, machine)",
     )
+    p.add_argument(
+        "--since", metavar="DATE", help="only rollouts first seen at or after DATE (UTC)"
+    )
+    p.add_argument("--until", metavar="DATE", help="only rollouts first seen before DATE (UTC)")
 
     p = sub.add_parser(
         "postmortem",
@@ -381,10 +394,7 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p.add_argument("store", metavar="DIR", help="the history store folder")
     p.add_argument("--asid", type=positive, help="only this ASID's rollouts")
-    p.add_argument(
-        "--since", metavar="DATE", help="only rollouts that started at or after DATE (UTC)"
-    )
-    p.add_argument("--until", metavar="DATE", help="only rollouts that started before DATE (UTC)")
+    _add_window(p)
     _add_format(p)
     p.add_argument(
         "--engine",

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,16 @@ import pandas as pd
 from tqdm import tqdm
 
 from .._files import write_atomically
-from ..analysis import REPEAT_K, REPEAT_N, History, open_history, select_jobs, standing
-from ..events import rollout_events, split_rollouts
+from ..analysis import (
+    REPEAT_K,
+    REPEAT_N,
+    History,
+    open_history,
+    select_jobs,
+    standing,
+    started_between,
+)
+from ..events import TIME, rollout_events, split_rollouts
 from ..exceptions import ReportError
 from ._data import ReportData, analyse
 from ._history import history_section
@@ -41,8 +50,13 @@ def build_report(
     previous: int = 5,
     title: str | None = None,
     jobs: Mapping[str, str | Sequence[str] | None] | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> str:
     """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr.
+
+    ``since`` / ``until`` keep the rollouts first seen in that window, as
+    :func:`~cfanalytics.analysis.started_between` says (a history store's rollouts of a week).
 
     ``title`` replaces :data:`TITLE`. ``jobs`` keeps the jobs whose attributes match, as
     :func:`~cfanalytics.analysis.select_jobs` takes them (``{"location": ["Frankfurt"],
@@ -58,7 +72,10 @@ def build_report(
     chosen = {name: value for name, value in (jobs or {}).items() if value}
     if chosen:
         events = select_jobs(events, **chosen)
+    window = started_between(since=since, until=until)
     parts = _rollouts(events, rollout)
+    if since is not None or until is not None:
+        parts = _within(parts, window, since, until)
     found = None if history is None else open_history(history)
     if previous < 1:
         raise ValueError(f"previous must be at least 1, not {previous}")
@@ -128,6 +145,26 @@ def _rollouts(events: pd.DataFrame, rollout: str | None) -> list[tuple[str | Non
     return parts or [(None, events)]
 
 
+def _within(
+    parts: list[tuple[str | None, pd.DataFrame]],
+    window: Callable[[pd.Series], Any],
+    since: object,
+    until: object,
+) -> list[tuple[str | None, pd.DataFrame]]:
+    """The rollouts of ``parts`` that the window holds; an error naming when they started
+    if it holds none."""
+    first = pd.Series([frame["observed_at"].min() for _, frame in parts], dtype=TIME)
+    kept = [part for part, keep in zip(parts, window(first), strict=True) if keep]
+    if kept:
+        return kept
+    when = sorted((at, name) for (name, _), at in zip(parts, first, strict=True) if pd.notna(at))
+    started = ", ".join(f"{name} {at:%Y-%m-%d %H:%M}" for at, name in when)
+    raise ReportError(
+        f"no rollout was first seen between {since or 'the start'} and {until or 'the end'} "
+        f"(UTC); the source's started: {started or 'none'}"
+    )
+
+
 def _of(rollout: str | None, section: Section) -> Section:
     """``section`` as a part of ``rollout``'s report: its anchor and title say whose."""
     slug = "".join(c if c.isalnum() else "-" for c in str(rollout))
@@ -147,13 +184,16 @@ def write_report(
     previous: int = 5,
     title: str | None = None,
     jobs: Mapping[str, str | Sequence[str] | None] | None = None,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
 ) -> Path:
     """Write the report of a cassette, event log or history store to ``out``; returns its path.
 
     ``parameters`` are shown under provenance; ``rollout`` picks one rollout (default: all,
     each on its own); ``progress`` shows a bar on stderr; ``history`` and ``previous`` add
-    each rollout's section against the previous ones; ``title`` and ``jobs`` (a selection of
-    jobs by location, kind, mirror or machine) as for :func:`build_report`.
+    each rollout's section against the previous ones; ``title``, ``jobs`` (a selection of
+    jobs by location, kind, mirror or machine), ``since`` and ``until`` as for
+    :func:`build_report`.
     """
     path = Path(out)
     _check_output(Path(source), path)
@@ -168,6 +208,8 @@ def write_report(
         previous=previous,
         title=title,
         jobs=jobs,
+        since=since,
+        until=until,
     )
     write_atomically(path, text, what="report", error=ReportError)
     return path

@@ -241,6 +241,28 @@ def test_a_report_of_some_jobs_and_its_title(
     assert err.count("\n") == 1 and "no job has location Paris; found: Ashburn" in err
 
 
+def test_a_report_of_the_rollouts_of_some_weeks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--since and --until keep the rollouts first seen in the window, the rule `rollouts`
+    uses; a window with none names when the source's rollouts started."""
+    weeks = CASSETTES / "history"
+    out = tmp_path / "weeks.html"
+    assert (
+        main(
+            ["report", str(weeks), "-o", str(out), "--since", "2026-11-09"]
+            + ["--until", "2026-11-23"]
+        )
+        == 0
+    )
+    assert "48 install jobs in 2 rollouts" in out.read_text(encoding="utf-8")
+    capsys.readouterr()
+    assert main(["report", str(weeks), "-o", str(out), "--since", "2027-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no rollout was first seen between 2027-01-01" in err
+    assert "2026-11-02 09:00, " in err  # the earliest first
+
+
 def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A missing source or an unwritable output: exit 2, one readable line, nothing left."""
     assert main(["report", str(tmp_path / "missing.yaml"), "-o", str(tmp_path / "r.html")]) == 2
