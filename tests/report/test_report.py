@@ -248,13 +248,8 @@ def test_a_report_of_the_rollouts_of_some_weeks(
     uses; a window with none names when the source's rollouts started."""
     weeks = CASSETTES / "history"
     out = tmp_path / "weeks.html"
-    assert (
-        main(
-            ["report", str(weeks), "-o", str(out), "--since", "2026-11-09"]
-            + ["--until", "2026-11-23"]
-        )
-        == 0
-    )
+    window = ["--since", "2026-11-09", "--until", "2026-11-23"]
+    assert main(["report", str(weeks), "-o", str(out), *window]) == 0
     assert "48 install jobs in 2 rollouts" in out.read_text(encoding="utf-8")
     capsys.readouterr()
     assert main(["report", str(weeks), "-o", str(out), "--since", "2027-01-01"]) == 2
