@@ -32,23 +32,21 @@ def _whole(text: str, least: int) -> int:
 
 def positive_number(text: str) -> float:
     """A number above 0 (seconds to wait, a speed-up)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"not a number above 0: {text!r}")
-    return value
+    return _between(text, 0, math.inf, "a number above 0")
 
 
 def share(text: str) -> float:
     """A number between 0 and 1, both excluded (a confidence level)."""
+    return _between(text, 0, 1, "a number between 0 and 1")
+
+
+def _between(text: str, low: float, high: float, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = math.nan
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"not a number between 0 and 1: {text!r}")
+    if not low < value < high:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
     return value
 
 
