@@ -439,7 +439,10 @@ def stragglers(data: ReportData) -> Section:
         "longest_stall_polls": "longest stall (polls)",
         "outcome": "outcome",
     }
-    shown = data.stragglers[list(columns)].rename(columns=columns)
+    worst_first = data.stragglers.sort_values(  # the most overdue first, then the longest stalls
+        ["max_overdue_s", "longest_stall_polls"], ascending=False, na_position="last", kind="stable"
+    )
+    shown = worst_first[list(columns)].rename(columns=columns)
     formats: dict[str, Formatter | Seconds] = {
         "overdue since": when,
         "stalled since": when,
@@ -466,6 +469,7 @@ def jobs(data: ReportData) -> Section:
         "jobid": "job",
         "kind": "kind",
         "location": "location",
+        "machine": "machine",
         "outcome": "outcome",
         "started_at": "started",
         "completed_at": "completed",
@@ -475,6 +479,7 @@ def jobs(data: ReportData) -> Section:
         "eta_mae_s": "mean abs. error",
         "eta_bias_s": "mean error (+ late)",
         "revisions": "ETA changes",
+        "error": "error",
     }
     formats: dict[str, Formatter | Seconds] = {
         "started": when,

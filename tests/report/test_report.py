@@ -129,6 +129,22 @@ def test_queue_refusals_come_first_with_what_to_do(tmp_path: Path) -> None:
     assert "The API queued every job it was asked to" in " ".join(parse(demo).text)
 
 
+def test_stragglers_come_most_overdue_first_and_jobs_show_machine_and_error() -> None:
+    from cfanalytics.report._data import analyse
+    from cfanalytics.report._sections import jobs, stragglers
+
+    data = analyse(events_from_cassette(DEMO))
+    overdue = data.stragglers.dropna(subset=["max_overdue_s"])
+    assert overdue["max_overdue_s"].nunique() > 2
+    body = stragglers(data).body
+    keys = ["max_overdue_s", "longest_stall_polls"]
+    worst = overdue.sort_values(keys, ascending=False, kind="stable")["jobid"]
+    at = [body.index(f"<td class=num>{jobid}</td>") for jobid in worst]
+    assert at == sorted(at)
+    table = jobs(data).body
+    assert "<th>machine</th>" in table and "<th>error</th>" in table
+
+
 def test_failures_are_listed_with_their_error(demo_report: str) -> None:
     """Each failed job appears with its error text."""
     failed = job_summary(events_from_cassette(DEMO)).query("outcome == 'failed'")
