@@ -347,7 +347,8 @@ def failures(data: ReportData) -> Section:
         "Failures",
         [
             paragraph(
-                f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
+                _refused(data)  # what went wrong first, before any install ran
+                + f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
                 + first_failure(failed, data.api_errors)
             ),
             table(

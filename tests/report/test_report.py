@@ -122,7 +122,8 @@ def test_queue_refusals_come_first_with_what_to_do(tmp_path: Path) -> None:
     troubled = write_report(CASSETTES / "troubled.yaml", tmp_path / "t.html")
     text = " ".join(parse(troubled.read_text(encoding="utf-8")).text)
     said = "24 of 24 jobs were refused at queue time (24 image locked by diff 218599)"
-    assert text.count(said) == 2  # the headline's answer, and the section's lead
+    assert text.count(said) == 3  # the headline's answer, its section's lead, the failures'
+    assert text.index(said) < text.index("No install failed")
     assert "reject or finish diff 218599, then queue the jobs again" in text
     assert "; 24 refused at queue time" in text
     demo = write_report(DEMO, tmp_path / "d.html").read_text(encoding="utf-8")
