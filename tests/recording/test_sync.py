@@ -6,7 +6,7 @@ import asyncio
 import contextvars
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -32,6 +32,17 @@ def in_a_running_loop(call: Callable[[], Any], *, style: str = "kernel") -> Any:
         loop.close()
 
 
+@pytest.fixture
+def interruptible() -> Iterator[None]:
+    """SIGINT raising KeyboardInterrupt, as Python sets it up unless it started with SIGINT
+    ignored (under nohup, or as a background job of a shell without job control)."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.usefixtures("interruptible")
 @pytest.mark.parametrize("style", ["kernel", "asyncio.run"])
 def test_ctrl_c_cancels_the_run_and_is_raised_only_once_it_wound_down(style: str) -> None:
     """A kernel interrupt reaches the waiting thread: the run is cancelled in its own loop,
