@@ -145,12 +145,12 @@ class History:
         """The store's rollouts (:meth:`HistoryStore.catalog`) in :data:`ORDER`, of ``asid``
         only, started at or after ``since`` and before ``until`` (UTC). Kept while the store
         is unchanged; ``on_progress(done, total)`` is called as its files are read."""
-        keep = started_between(since=since, until=until)  # bad bounds fail before the work
+        _window(since, until)  # bad bounds fail before the work
         self._forget_if_changed()
         if asid not in self._catalogs:
             self._catalogs[asid] = self.store.catalog(asid=asid, on_progress=on_progress)
         found = self._catalogs[asid]
-        found = found.loc[keep(found["first_seen"])]
+        found = found.loc[started_between(found["first_seen"], since=since, until=until)]
         return found.sort_values(list(ORDER), na_position="last", kind="stable", ignore_index=True)
 
     def events(self, **filters: Any) -> pd.DataFrame:
@@ -499,26 +499,32 @@ def _check_offender(k: int, n: int) -> None:
 
 
 def started_between(
-    *, since: datetime | str | None = None, until: datetime | str | None = None
-) -> Callable[[pd.Series], np.ndarray]:
-    """The one rule of which rollouts a ``since`` / ``until`` window holds: those whose
-    first observation is at or after ``since`` and before ``until`` (UTC; naive times are
-    UTC). Returns the test, applied to rollouts' first observations (NaT: never in a
-    window). Raises ``ValueError`` for text that is no date, or a window ending first."""
+    first_seen: pd.Series,
+    *,
+    since: datetime | str | None = None,
+    until: datetime | str | None = None,
+) -> np.ndarray:
+    """The one rule of which rollouts a ``since`` / ``until`` window holds: per rollout's
+    first observation (``first_seen``), whether it is at or after ``since`` and before
+    ``until`` (UTC; naive times are UTC; NaT: in no window). Raises ``ValueError`` for text
+    that is no date, or a window ending first."""
+    start, end = _window(since, until)
+    keep = pd.Series(True, index=first_seen.index)
+    if start is not None:
+        keep &= first_seen >= start
+    if end is not None:
+        keep &= first_seen < end
+    found: np.ndarray = keep.to_numpy(dtype=bool, na_value=False)
+    return found
+
+
+def _window(
+    since: datetime | str | None, until: datetime | str | None
+) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
     start, end = _bound(since, "since"), _bound(until, "until")
     if start is not None and end is not None and start >= end:
         raise ValueError(f"since ({since}) must come before until ({until})")
-
-    def holds(first_seen: pd.Series) -> np.ndarray:
-        keep = pd.Series(True, index=first_seen.index)
-        if start is not None:
-            keep &= first_seen >= start
-        if end is not None:
-            keep &= first_seen < end
-        found: np.ndarray = keep.to_numpy(dtype=bool, na_value=False)
-        return found
-
-    return holds
+    return start, end
 
 
 def _bound(value: datetime | str | None, what: str) -> pd.Timestamp | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -72,10 +72,9 @@ def build_report(
     chosen = {name: value for name, value in (jobs or {}).items() if value}
     if chosen:
         events = select_jobs(events, **chosen)
-    window = started_between(since=since, until=until)
     parts = _rollouts(events, rollout)
     if since is not None or until is not None:
-        parts = _within(parts, window, since, until)
+        parts = _within(parts, since, until)
     found = None if history is None else open_history(history)
     if previous < 1:
         raise ValueError(f"previous must be at least 1, not {previous}")
@@ -147,14 +146,14 @@ def _rollouts(events: pd.DataFrame, rollout: str | None) -> list[tuple[str | Non
 
 def _within(
     parts: list[tuple[str | None, pd.DataFrame]],
-    window: Callable[[pd.Series], Any],
-    since: object,
-    until: object,
+    since: datetime | str | None,
+    until: datetime | str | None,
 ) -> list[tuple[str | None, pd.DataFrame]]:
     """The rollouts of ``parts`` that the window holds; an error naming when they started
     if it holds none."""
     first = pd.Series([frame["observed_at"].min() for _, frame in parts], dtype=TIME)
-    kept = [part for part, keep in zip(parts, window(first), strict=True) if keep]
+    held = started_between(first, since=since, until=until)
+    kept = [part for part, keep in zip(parts, held, strict=True) if keep]
     if kept:
         return kept
     when = sorted((at, name) for (name, _), at in zip(parts, first, strict=True) if pd.notna(at))
