@@ -213,7 +213,7 @@ def api_error_stretches(errors: pd.DataFrame, *, within_s: float = 300.0) -> pd.
     of 90 errors: "5xx on the status list: 9 in 2 min from 09:06"."""
     if errors.empty:
         return conform({name: [] for name in _STRETCH_COLUMNS}, _STRETCH_COLUMNS)
-    rows = errors.assign(kind=error_kind(errors)).sort_values("observed_at", kind="stable")
+    rows = errors.assign(kind=error_kind(errors))
     rows = rows.sort_values(["endpoint", "kind", "observed_at"], kind="stable")
     gap = rows.groupby(["endpoint", "kind"], observed=True)["observed_at"].diff()
     rows["_stretch"] = (gap.isna() | (gap.dt.total_seconds() >= within_s)).cumsum()

@@ -188,17 +188,17 @@ def refusal_reasons(refusals: pd.DataFrame) -> pd.DataFrame:
     return conform(out, _REASON_COLUMNS)
 
 
-def refusal_sentence(refusals: pd.DataFrame, *, jobs: int) -> str:
-    """The refusals of one rollout in a sentence, with what to do ("" when none): how many
-    of its ``jobs`` jobs, for which reasons, then the remedies."""
-    if refusals.empty:
+def refusal_sentence(reasons: pd.DataFrame, *, jobs: int) -> str:
+    """One rollout's :func:`refusal_reasons` in a sentence, with what to do ("" when none):
+    how many of its ``jobs`` jobs, for which reasons, then the remedies."""
+    if reasons.empty:
         return ""
-    reasons = refusal_reasons(refusals)
     said = ", ".join(
         f"{n} {label}" for n, label in zip(reasons["jobs"], reasons["label"], strict=True)
     )
     todo = "; ".join(dict.fromkeys(reasons["remedy"]))
-    return f"{len(refusals)} of {jobs} jobs were refused at queue time ({said}): {todo}."
+    refused = int(reasons["jobs"].sum())
+    return f"{refused} of {jobs} jobs were refused at queue time ({said}): {todo}."
 
 
 def _reason(problem: object, status: object, message: object) -> str:

@@ -127,8 +127,8 @@ def _metrics(
         metrics[f"time_to_{share}_s"] = time_to_share(summary["completed_at"], share, start)
     for share in _SHARES:
         metrics[f"time_to_{share}_ended_s"] = time_to_share(ended, share, start)
+    done = summary["completed_at"][queued.to_numpy()]
     for share in _SHARES:
-        done = summary["completed_at"][queued.to_numpy()]
         metrics[f"time_to_{share}_queued_s"] = time_to_share(done, share, start)
     metrics["duration_p50_s"] = head["install_p50_s"]
     metrics["duration_p90_s"] = head["install_p90_s"]

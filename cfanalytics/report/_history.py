@@ -38,8 +38,11 @@ _FIGURES: dict[str, tuple[str, Formatter]] = {
 }
 #: How a column of the figures is written when it is a column (one unit for all its rows).
 _COLUMNS: dict[str, Seconds] = {
-    **{metric: SECONDS for metric in ("time_to_50_s", "time_to_90_s", "eta_mae_s")},
-    **{metric: SECONDS for metric in ("install_p50_s", "install_p90_s")},
+    "time_to_50_s": SECONDS,
+    "time_to_90_s": SECONDS,
+    "install_p50_s": SECONDS,
+    "install_p90_s": SECONDS,
+    "eta_mae_s": SECONDS,
     "eta_bias_s": SIGNED_SECONDS,
 }
 #: The trend plots, side by side: where it degrades, how long, how often it fails.

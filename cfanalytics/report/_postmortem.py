@@ -189,7 +189,8 @@ def postmortem(
     refused = queue_refusals(events, summary=summary)
     names = tuple(dict.fromkeys(summary["rollout"].dropna()))
     offenders = None if history is None else _offenders(events, names, history, k=k, n=n)
-    lead = _lead(summary, refused, failed, errors, names)
+    reasons = refusal_reasons(refused)
+    lead = _lead(summary, reasons, failed, errors, names)
     if offenders is not None and len(offenders):
         lead += " " + _offender_sentence(offenders, n)
     return Postmortem(
@@ -197,7 +198,7 @@ def postmortem(
         rollouts=names,
         summary=summary,
         refusals=refused,
-        refusal_reasons=refusal_reasons(refused),
+        refusal_reasons=reasons,
         failures=failed,
         api_errors=errors,
         api_error_stretches=api_error_stretches(errors),
@@ -245,7 +246,7 @@ def _offender_sentence(offenders: pd.DataFrame, n: int) -> str:
 
 def _lead(
     summary: pd.DataFrame,
-    refused: pd.DataFrame,
+    reasons: pd.DataFrame,
     failed: pd.DataFrame,
     errors: pd.DataFrame,
     rollouts: tuple[str, ...],
@@ -255,8 +256,8 @@ def _lead(
 
     def said(name: str | None) -> str:
         jobs = summary if name is None else summary.loc[summary["rollout"] == name]
-        refusals = refused if name is None else refused.loc[refused["rollout"] == name]
-        first = refusal_sentence(refusals, jobs=len(jobs))
+        mine = reasons if name is None else reasons.loc[reasons["rollout"] == name]
+        first = refusal_sentence(mine, jobs=len(jobs))
         return f"{first} {first_failure(failed, errors, rollout=name)}".lstrip()
 
     if len(rollouts) <= 1:

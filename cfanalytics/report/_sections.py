@@ -104,7 +104,7 @@ def refusals(data: ReportData) -> Section:
         "refusals",
         "Queue refusals",
         [
-            paragraph(refusal_sentence(data.refusals, jobs=len(data.summary))),
+            paragraph(refusal_sentence(data.refusal_reasons, jobs=len(data.summary))),
             table(reasons, {"first refused at": when, "last refused at": when}),
             "<h3>Each job refused</h3>",
             table(jobs, {"last refused at": when}),
@@ -144,7 +144,7 @@ def _never_queued(data: ReportData) -> str:
 
 def _refused(data: ReportData) -> str:
     """The refusals in a sentence, with what to do: what went wrong first, said first."""
-    said = refusal_sentence(data.refusals, jobs=len(data.summary))
+    said = refusal_sentence(data.refusal_reasons, jobs=len(data.summary))
     return f"{said} " if said else ""
 
 
