@@ -172,3 +172,30 @@ def _twin(events: pd.DataFrame, tmp_path: Path) -> Path:
     path = tmp_path / "events.parquet"
     write_events(events, path)
     return path
+
+
+def test_stock_readers_read_the_exports(tmp_path: Path) -> None:
+    """The .csv and .parquet events exports read in DuckDB and pyarrow without custom code:
+    every row, the job ids and the times as written."""
+    import pyarrow.csv
+    import pyarrow.parquet
+
+    from cfanalytics import events_from_cassette
+    from cfanalytics.recording import write_events
+
+    from ..conftest import CASSETTES
+
+    events = events_from_cassette(CASSETTES / "demo.yaml")
+    for name in ("events.csv", "events.parquet"):
+        path = tmp_path / name
+        write_events(events, path)
+        reader = "read_csv_auto" if name.endswith(".csv") else "read_parquet"
+        ((count, jobs, first),) = duckdb.sql(
+            f"select count(*), count(distinct jobid), min(observed_at) from {reader}('{path}')"
+        ).fetchall()
+        assert (count, jobs) == (len(events), events["jobid"].nunique()), name
+        earliest = events["observed_at"].min().tz_convert("UTC").tz_localize(None)
+        assert pd.Timestamp(first).tz_localize(None) == earliest
+        read = pyarrow.csv.read_csv if name.endswith(".csv") else pyarrow.parquet.read_table
+        table = read(path)
+        assert table.num_rows == len(events) and "jobid" in table.column_names
