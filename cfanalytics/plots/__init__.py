@@ -17,7 +17,7 @@ from ._eta import (
 from ._failures import plot_failure_rates, plot_failure_timeline, plot_time_to_failure
 from ._fleet import plot_burnup, plot_swimlanes
 from ._history import plot_trend
-from ._style import OKABE_ITO, STATE_COLOURS
+from ._style import OKABE_ITO, STATE_COLOURS, set_tooltips, tooltips
 
 __all__ = [
     "DENSITY_ABOVE",
@@ -34,4 +34,6 @@ __all__ = [
     "plot_swimlanes",
     "plot_time_to_failure",
     "plot_trend",
+    "set_tooltips",
+    "tooltips",
 ]

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, cast
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 
 from ..exceptions import RolloutError
@@ -27,11 +28,16 @@ __all__ = [
     "label_text",
     "legend_above",
     "one_rollout",
+    "set_tooltips",
+    "tooltips",
     "utc_axis",
     "utc_values",
 ]
 
 _Plot = TypeVar("_Plot", bound=Callable[..., Axes])
+# The attribute an artist's hover texts live on: plain data on the artist itself, so a figure
+# carries its own tooltips (no registry, no global state) and any writer may use them.
+_TOOLTIPS = "_cfanalytics_tooltips"
 
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
@@ -171,3 +177,19 @@ def one_rollout(plot: _Plot) -> _Plot:
         return plot(data, *args, **kwargs)
 
     return cast(_Plot, draw)
+
+
+def set_tooltips(artist: Artist, texts: Sequence[str]) -> Artist:
+    """Give ``artist`` one hover text per mark it draws, in drawing order (one for a line or a
+    bar, one per point of a scatter); returns it.
+
+    Matplotlib has no tooltips: the report's SVG figures show these as each mark's ``<title>``.
+    """
+    setattr(artist, _TOOLTIPS, [str(text) for text in texts])
+    return artist
+
+
+def tooltips(artist: Artist) -> list[str] | None:
+    """The hover texts :func:`set_tooltips` gave ``artist``, or None."""
+    texts: list[str] | None = getattr(artist, _TOOLTIPS, None)
+    return texts
