@@ -6,7 +6,14 @@ overdue (``_stragglers``), when it finally failed (``_summary``). Functions take
 (or the frame they analyse) first; every optional input is keyword-only.
 """
 
-from ._common import FLEET_STATE_BY_ID, FLEET_STATE_BY_OUTCOME, FLEET_STATES
+from ._common import (
+    FLEET_STATE_BY_ID,
+    FLEET_STATE_BY_OUTCOME,
+    FLEET_STATES,
+    STATE_MEANINGS,
+    clock,
+    time_zone,
+)
 from ._compare import COMPARE_SCHEMA, compare
 from ._completion import COMPLETION_SCHEMA, completion_curve, time_to_fraction
 from ._digest import DIGEST_GROUPS, UNIT_SCHEMA, Digest
@@ -63,7 +70,7 @@ from ._refusals import (
 )
 from ._rollout import METRICS_SCHEMA, metrics_by_rollout, rollout_metrics
 from ._select import SELECTABLE, select_jobs
-from ._stragglers import STRAGGLER_SCHEMA, stragglers
+from ._stragglers import LATE_GRACE_S, STALLED_POLLS, STRAGGLER_SCHEMA, stragglers
 from ._summary import OUTCOME_MEANINGS, OUTCOMES, SUMMARY_SCHEMA, install_seconds, job_summary
 from ._timeline import SNAPSHOT_SCHEMA, FleetTimeline, fleet_at
 from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, poll_interval_s
@@ -84,6 +91,7 @@ __all__ = [
     "FLEET_STATE_BY_OUTCOME",
     "GROUP_METRICS",
     "INTERVAL_SCHEMA",
+    "LATE_GRACE_S",
     "MACHINE_HISTORY_SCHEMA",
     "METRICS_SCHEMA",
     "ORDER",
@@ -99,6 +107,8 @@ __all__ = [
     "ROLLOUTS_SCHEMA",
     "SELECTABLE",
     "SNAPSHOT_SCHEMA",
+    "STALLED_POLLS",
+    "STATE_MEANINGS",
     "STRAGGLER_SCHEMA",
     "STRETCH_SCHEMA",
     "SUMMARY_SCHEMA",
@@ -113,6 +123,7 @@ __all__ = [
     "api_error_stretches",
     "api_errors",
     "classify_error",
+    "clock",
     "compare",
     "completion_curve",
     "error_by",
@@ -146,5 +157,6 @@ __all__ = [
     "state_intervals",
     "stragglers",
     "time_to_fraction",
+    "time_zone",
     "trend",
 ]

@@ -36,6 +36,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 import pandas as pd
 
+from .._zones import time_zone
 from ..events import (
     STATES,
     TEXT,
@@ -61,7 +62,9 @@ __all__ = [
     "QUEUED",
     "RUNNING",
     "SQUASHED",
+    "STATE_MEANINGS",
     "answers",
+    "clock",
     "conform",
     "deprecated_positional",
     "endings",
@@ -82,6 +85,7 @@ __all__ = [
     "select",
     "snapshots",
     "state_ids",
+    "time_zone",
     "utc",
     "vanishing",
     "with_rollout",
@@ -94,6 +98,18 @@ NAT = np.datetime64("NaT", "us")
 
 #: The fleet's states, bottom of a burn-up last; codes are positions in this tuple.
 FLEET_STATES = ("waiting", "pending", "queued", "running", "completed", "failed", "other")
+#: What each of :data:`FLEET_STATES` means at a poll: the words the report, CLI and plots use.
+STATE_MEANINGS: Mapping[str, str] = MappingProxyType(
+    {
+        "waiting": "not listed yet: before the job's first appearance in the status list",
+        "pending": "listed, never queued (Created or Pending)",
+        "queued": "listed Queued: the API took the queue request, the install has not started",
+        "running": "listed Running: installing",
+        "completed": "its outcome is completed, from the start of its completion window on",
+        "failed": "listed Failed; once gone from the list, its outcome is failed",
+        "other": "outcome squashed or unknown, or listed with a state id the docs do not name",
+    }
+)
 FLEET_CODE: Mapping[str, int] = MappingProxyType({s: code for code, s in enumerate(FLEET_STATES)})
 #: The fleet state of a job listed with each state id; any other id, or none: ``other``.
 FLEET_STATE_BY_ID: Mapping[int, str] = MappingProxyType(
@@ -281,6 +297,12 @@ def utc(at: datetime | str) -> pd.Timestamp:
     """``at`` as a UTC timestamp; a naive one is taken to be UTC already."""
     stamp = pd.Timestamp(at)
     return stamp.tz_localize("UTC") if stamp.tz is None else stamp.tz_convert("UTC")
+
+
+def clock(at: datetime | str, *, tz: str = "UTC") -> str:
+    """How every time is written for people: to the second, in ``tz``, with its abbreviation
+    (``2024-05-01 11:03:30 CEST``); a naive time is taken to be UTC."""
+    return f"{utc(at).tz_convert(time_zone(tz)):%Y-%m-%d %H:%M:%S %Z}"
 
 
 def conform(

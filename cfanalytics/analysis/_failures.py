@@ -21,6 +21,7 @@ from ..events import BOOL, ENDPOINTS, FLOAT, INT, PROBLEMS, TEXT, TIME, category
 from ._common import (
     FAILED,
     answers,
+    clock,
     conform,
     deprecated_positional,
     known,
@@ -329,8 +330,10 @@ def first_failure(
     *,
     within_s: float = 600.0,
     rollout: str | None = None,
+    tz: str = "UTC",
 ) -> str:
-    """One sentence: the rollout's first failure, and what followed within ``within_s``.
+    """One sentence: the rollout's first failure, and what followed within ``within_s``;
+    its time in the zone ``tz``.
 
     Of ``rollout``, or of the only rollout ``failures`` and ``errors`` name: raises
     :class:`~cfanalytics.exceptions.RolloutError` naming them when there are several.
@@ -349,6 +352,6 @@ def first_failure(
     )
     return (
         f"The first failure was job {first['jobid']} ({first['kind']}, {first['location']}) "
-        f"at {first['failed_at']:%Y-%m-%d %H:%M:%S} UTC, {first['error_class']}; within "
+        f"at {clock(first['failed_at'], tz=tz)}, {first['error_class']}; within "
         f"{within_s / 60:.0f} min followed {more} more failure(s) and {api} API error(s)."
     )

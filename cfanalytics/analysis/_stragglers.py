@@ -1,10 +1,16 @@
 """Stragglers: jobs that ran past their ETA or stopped making progress.
 
-The two rules, defined here once for :func:`stragglers` (over a recording) and
-:class:`~cfanalytics.analysis.FleetTimeline` (at each poll):
+The rules, defined here once for :func:`stragglers` (over a recording),
+:class:`~cfanalytics.analysis.FleetTimeline` (at each poll) and the report:
 
-- *overdue*: a successful poll lists the job Running more than ``grace_s`` seconds after
-  an ETA it was given (:func:`overdue`; an ETA a few seconds short is not worth a flag);
+- *late by* (``late_s``, one number per job): its end minus the *first* ETA it was given
+  while Running, the promise people planned with. Its end is its completion (exact, or the
+  window's midpoint, as :func:`~cfanalytics.analysis.eta_errors` takes it); for a job that
+  did not complete, the last poll listing it Running, so the number is a lower bound
+  (:func:`late_by`);
+- *overdue*: a successful poll lists the job Running more than ``grace_s`` seconds
+  (:data:`LATE_GRACE_S` unless told) after an ETA it was given (:func:`overdue`; an ETA a
+  few seconds short is not worth a flag);
 - *stalled*: ``stalled_polls`` or more consecutive successful polls of its ASID list it
   Running at the same known ``jobprogress`` (:func:`stall_streaks`). Failed polls in
   between do not break the run; a poll not listing it Running does.
@@ -33,14 +39,22 @@ from ._common import (
 from ._summary import OUTCOMES, job_summary_of
 
 __all__ = [
+    "LATE_GRACE_S",
+    "STALLED_POLLS",
     "STRAGGLER_SCHEMA",
     "check_stalled_polls",
+    "late_by",
     "numbered_polls",
     "overdue",
     "running_polls",
     "stall_streaks",
     "stragglers",
 ]
+
+#: Seconds past an ETA before a job running on counts as overdue: a few seconds short is noise.
+LATE_GRACE_S = 60.0
+#: Consecutive polls at one progress that make a stall: one repeat is a slow poll, not a stall.
+STALLED_POLLS = 3
 
 _STRAGGLERS: Mapping[str, object] = {
     "jobid": INT,
@@ -49,6 +63,7 @@ _STRAGGLERS: Mapping[str, object] = {
     "machine": TEXT,
     "overdue_since": TIME,  # first poll listing it Running past its (first) ETA and grace
     "max_overdue_s": FLOAT,  # largest t - ETA over those polls
+    "late_s": FLOAT,  # late by: its end - its first ETA (late_by)
     "stalled_since": TIME,  # first poll of its first stall
     "longest_stall_polls": INT,  # most consecutive Running polls at one jobprogress
     "last_state": category(FLEET_STATES),  # of its last snapshot
@@ -63,8 +78,8 @@ STRAGGLER_SCHEMA = with_rollout(_STRAGGLERS)
 def stragglers(
     events: pd.DataFrame,
     *,
-    stalled_polls: int = 3,
-    grace_s: float = 60.0,
+    stalled_polls: int = STALLED_POLLS,
+    grace_s: float = LATE_GRACE_S,
     against: Literal["first", "current"] = "first",
     at: pd.Timestamp | str | None = None,
     summary: pd.DataFrame | None = None,
@@ -76,7 +91,9 @@ def stragglers(
     (the API keeps moving ``jobeta`` forward, so a job is rarely far past the ETA of the
     same poll); ``against="current"`` compares with the ``jobeta`` of each poll instead.
     ``reason`` says which: ``overdue``, ``stalled`` or ``both``. ``max_overdue_s`` is the
-    largest ``t - ETA`` (positive: late); ``longest_stall_polls`` is its longest run at one
+    largest ``t - ETA`` over the polls listing it Running; ``late_s`` how late the job was,
+    by the one rule of :func:`late_by` (against the first ETA, whatever ``against``);
+    ``longest_stall_polls`` is its longest run at one
     progress (1: progress moved at every poll). ``last_state`` and ``outcome``
     (:func:`job_summary`) are as of ``at``.
 
@@ -104,7 +121,20 @@ def stragglers(
         last["code"].reindex(found.index).to_numpy(dtype=np.int64), dtype=category(FLEET_STATES)
     )
     found = found.join(jobs[["kind", "location", "machine", "outcome"]])
+    found["late_s"] = late_by(running, jobs["completed_at"]).reindex(found.index)
     return conform(found.reset_index(), _STRAGGLERS, sort_by=["jobid"])
+
+
+def late_by(running: pd.DataFrame, completed_at: pd.Series) -> pd.Series:
+    """Seconds each job of ``running`` (:func:`running_polls`) was late: its end minus the
+    first ETA it was given while Running (positive: late). Its end is ``completed_at``
+    (indexed by job id; exact or a window's midpoint), else its last Running poll, which
+    makes the number a lower bound. NA for a job never given an ETA while Running."""
+    by_job = running.groupby("jobid")
+    first_eta, last_running = by_job["jobeta"].first(), by_job["observed_at"].last()
+    end = completed_at.reindex(first_eta.index).fillna(last_running)
+    late: pd.Series = (end - first_eta).dt.total_seconds().astype(FLOAT)
+    return late
 
 
 def check_stalled_polls(stalled_polls: int) -> None:

@@ -41,6 +41,8 @@ from ._common import (
     with_rollout,
 )
 from ._stragglers import (
+    LATE_GRACE_S,
+    STALLED_POLLS,
     check_stalled_polls,
     numbered_polls,
     overdue,
@@ -133,8 +135,8 @@ class FleetTimeline:
         self,
         events: pd.DataFrame,
         *,
-        grace_s: float = 60.0,
-        stalled_polls: int = 3,
+        grace_s: float = LATE_GRACE_S,
+        stalled_polls: int = STALLED_POLLS,
         rollout: str | None = None,
     ) -> None:
         check_stalled_polls(stalled_polls)
@@ -261,8 +263,8 @@ def fleet_at(
     events: pd.DataFrame,
     *,
     when: pd.Timestamp | str | datetime | None = None,
-    grace_s: float = 60.0,
-    stalled_polls: int = 3,
+    grace_s: float = LATE_GRACE_S,
+    stalled_polls: int = STALLED_POLLS,
     rollout: str | None = None,
 ) -> pd.DataFrame:
     """The fleet of one rollout at one moment: ``FleetTimeline(events, ...).at(when)``.

@@ -321,6 +321,7 @@ def report(args: argparse.Namespace) -> int:
         jobs={"location": args.location, "kind": args.kind},
         since=args.since,
         until=args.until,
+        tz=args.tz,
         **({} if args.previous is None else {"previous": args.previous}),
     )
     out(f"report: {path.resolve()}")

@@ -18,7 +18,7 @@ from .._defaults import MAX_STALL_S, QUEUE_CONCURRENCY
 from .._version import __version__
 from ..exceptions import CfAnalyticsError
 from ._parser import Parser
-from ._values import column_names, count, port, positive, positive_number, share
+from ._values import column_names, count, port, positive, positive_number, share, zone
 
 __all__ = ["build_parser", "main"]
 
@@ -298,10 +298,14 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="KIND[,KIND]",
         help="only the jobs of these kinds (mirror, machine)",
     )
+    _add_window(p)
     p.add_argument(
-        "--since", metavar="DATE", help="only rollouts first seen at or after DATE (UTC)"
+        "--tz",
+        type=zone,
+        default="UTC",
+        metavar="ZONE",
+        help="show times in this zone (an IANA name such as Europe/Berlin); the data stays UTC",
     )
-    p.add_argument("--until", metavar="DATE", help="only rollouts first seen before DATE (UTC)")
 
     p = sub.add_parser(
         "postmortem",

@@ -7,7 +7,17 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["column_names", "count", "port", "positive", "positive_number", "share"]
+from .._zones import time_zone
+
+__all__ = [
+    "column_names",
+    "count",
+    "port",
+    "positive",
+    "positive_number",
+    "share",
+    "zone",
+]
 
 
 def positive(text: str) -> int:
@@ -64,3 +74,11 @@ def port(text: str) -> int:
 def column_names(text: str) -> tuple[str, ...]:
     """Comma-separated names; empty parts (and so ``''``) are dropped."""
     return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def zone(text: str) -> str:
+    """A time zone name this machine knows (``UTC``, ``Europe/Berlin``)."""
+    try:
+        return time_zone(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None

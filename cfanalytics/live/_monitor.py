@@ -21,7 +21,9 @@ from ..analysis import (
     FLEET_STATE_BY_ID,
     FLEET_STATE_BY_OUTCOME,
     FLEET_STATES,
+    LATE_GRACE_S,
     SNAPSHOT_SCHEMA,
+    STALLED_POLLS,
     FleetTimeline,
     eta_errors,
     fleet_states,
@@ -112,7 +114,13 @@ class Throttle:
 class Monitor:
     """Follow ``runner``'s jobs; read the fleet from what its recorder has recorded."""
 
-    def __init__(self, runner: RolloutRunner, *, grace_s: float = 60.0, stalled_polls: int = 3):
+    def __init__(
+        self,
+        runner: RolloutRunner,
+        *,
+        grace_s: float = LATE_GRACE_S,
+        stalled_polls: int = STALLED_POLLS,
+    ):
         self.runner = runner
         self.grace_s = grace_s
         self.stalled_polls = stalled_polls

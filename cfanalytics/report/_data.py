@@ -24,6 +24,7 @@ from ..analysis import (
     rollout_metrics,
     state_intervals,
     stragglers,
+    time_zone,
 )
 
 __all__ = ["ReportData", "analyse"]
@@ -55,10 +56,12 @@ class ReportData:
     other_endings: pd.DataFrame
     refusals: pd.DataFrame
     refusal_reasons: pd.DataFrame
+    tz: str = "UTC"  # the zone times are shown in; the data stays UTC
 
 
-def analyse(events: pd.DataFrame) -> ReportData:
-    """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time."""
+def analyse(events: pd.DataFrame, *, tz: str = "UTC") -> ReportData:
+    """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time;
+    ``tz``: the zone the report shows times in."""
     summary = job_summary(events)
     errors = eta_errors(events, summary=summary)
     per_job = job_eta_metrics(events, errors=errors, summary=summary)
@@ -86,4 +89,5 @@ def analyse(events: pd.DataFrame) -> ReportData:
         other_endings=other_endings(summary),
         refusals=refusals,
         refusal_reasons=refusal_reasons(refusals),
+        tz=time_zone(tz),
     )

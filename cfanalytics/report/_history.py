@@ -49,8 +49,9 @@ _COLUMNS: dict[str, Seconds] = {
 _TRENDS = (("install_p50_s", "location"), ("time_to_50_s", None), ("failure_rate", None))
 
 
-def history_section(found: Standing, *, store: str, k: int, n: int) -> Section:
-    """``found``'s rollout against the previous rollouts of its ASID in the ``store``."""
+def history_section(found: Standing, *, store: str, k: int, n: int, tz: str = "UTC") -> Section:
+    """``found``'s rollout against the previous rollouts of its ASID in the ``store``; times
+    in ``tz``."""
     count = len(found.previous)
     rollouts = f"{count} rollout{'s' if count > 1 else ''}"
     title = f"Against the previous {rollouts}"
@@ -73,7 +74,7 @@ def history_section(found: Standing, *, store: str, k: int, n: int) -> Section:
             lead,
             table(_ranks(found)),
             figure(_trends(found), caption=_caption(found), size=(12.0, 3.8), ncols=len(_TRENDS)),
-            table(_rollouts(found), _formats()),
+            table(_rollouts(found, tz), _formats()),
             paragraph(
                 f"Repeat offenders: machines that failed here, and in at least {k} of their last "
                 f"{n} rollouts counting this one, among every earlier rollout of the ASID in the "
@@ -117,7 +118,7 @@ def _ranks(found: Standing) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _rollouts(found: Standing) -> pd.DataFrame:
+def _rollouts(found: Standing, tz: str) -> pd.DataFrame:
     """The rollouts compared, oldest first, this one marked."""
     frame = found.rollouts
     shown = pd.DataFrame(
@@ -125,7 +126,7 @@ def _rollouts(found: Standing) -> pd.DataFrame:
             "rollout": [
                 f"{name} (this one)" if name == found.rollout else name for name in frame["rollout"]
             ],
-            "started": [when(at) for at in frame["first_seen"]],
+            "started": [when(at, tz) for at in frame["first_seen"]],
             "jobs": frame["jobs"],
             "failed": frame["failed"],
         }

@@ -17,6 +17,8 @@ import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..analysis import clock
+
 __all__ = [
     "MINUS",
     "NA",
@@ -32,6 +34,7 @@ __all__ = [
     "png",
     "table",
     "when",
+    "when_in",
 ]
 
 Formatter = Callable[[Any], str]
@@ -121,9 +124,15 @@ def percent(share: Any) -> str:
     return NA if missing(share) else f"{100 * float(share):.0f} %"
 
 
-def when(moment: Any) -> str:
-    """A timestamp in UTC to the second."""
-    return NA if missing(moment) else pd.Timestamp(moment).strftime("%Y-%m-%d %H:%M:%S UTC")
+def when(moment: Any, tz: str = "UTC") -> str:
+    """A timestamp to the second in the zone ``tz``, as :func:`~cfanalytics.analysis.clock`
+    writes every time; :data:`NA` if missing."""
+    return NA if missing(moment) else clock(moment, tz=tz)
+
+
+def when_in(tz: str) -> Formatter:
+    """:func:`when` in the zone ``tz``: a table column's format."""
+    return lambda moment: when(moment, tz)
 
 
 def _cell(value: Any, fmt: Formatter | Seconds | None) -> tuple[str, bool]:

@@ -9,7 +9,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import plots
-from ..analysis import OUTCOME_MEANINGS, first_failure, never_queued, refusal_sentence
+from ..analysis import (
+    LATE_GRACE_S,
+    OUTCOME_MEANINGS,
+    STALLED_POLLS,
+    STATE_MEANINGS,
+    first_failure,
+    never_queued,
+    refusal_sentence,
+)
 from ..plots import DENSITY_ABOVE
 from ._data import ReportData
 from ._html import (
@@ -28,6 +36,7 @@ from ._html import (
     percent,
     table,
     when,
+    when_in,
 )
 from ._provenance import Provenance
 
@@ -98,6 +107,7 @@ def refusals(data: ReportData) -> Section:
     this is what went wrong first."""
     reasons = data.refusal_reasons.rename(columns=_REASON_COLUMNS)[list(_REASON_COLUMNS.values())]
     jobs = data.refusals.rename(columns=_REFUSED_COLUMNS)[list(_REFUSED_COLUMNS.values())]
+    at = when_in(data.tz)
     if data.refusals.empty:
         return Section("refusals", "Queue refusals", [paragraph(_NONE_REFUSED)])
     return Section(
@@ -105,9 +115,9 @@ def refusals(data: ReportData) -> Section:
         "Queue refusals",
         [
             paragraph(refusal_sentence(data.refusal_reasons, jobs=len(data.summary))),
-            table(reasons, {"first refused at": when, "last refused at": when}),
+            table(reasons, {"first refused at": at, "last refused at": at}),
             "<h3>Each job refused</h3>",
-            table(jobs, {"last refused at": when}),
+            table(jobs, {"last refused at": at}),
         ],
     )
 
@@ -207,7 +217,7 @@ def fleet(data: ReportData) -> Section:
             figure(
                 _draw(plots.plot_burnup, data.states),
                 caption=(
-                    "Jobs in each state at every poll (UTC), with the times 50 % and 90 % of all "
+                    "Jobs in each state at every poll, with the times 50 % and 90 % of all "
                     "jobs had completed."
                 ),
             ),
@@ -349,11 +359,11 @@ def failures(data: ReportData) -> Section:
             paragraph(
                 _refused(data)  # what went wrong first, before any install ran
                 + f"{len(failed)} of {len(data.summary)} jobs failed at least once. "
-                + first_failure(failed, data.api_errors)
+                + first_failure(failed, data.api_errors, tz=data.tz)
             ),
             table(
                 failed[list(columns)].rename(columns=columns),
-                {"failed at": when, "times": _count, "at progress": _count},
+                {"failed at": when_in(data.tz), "times": _count, "at progress": _count},
                 empty="No job failed.",
             ),
             *_time_to_failure(data),
@@ -375,7 +385,7 @@ def failures(data: ReportData) -> Section:
             "<h3>Squashed, or gone with no known outcome</h3>",
             table(
                 data.other_endings.rename(columns={"last_seen": "last seen"}),
-                {"last seen": when},
+                {"last seen": when_in(data.tz)},
                 empty="None: no job was squashed, and none vanished with its outcome unknown.",
             ),
         ],
@@ -434,20 +444,20 @@ def stragglers(data: ReportData) -> Section:
         "location": "location",
         "machine": "machine",
         "reason": "why",
+        "late_s": "late by",
         "overdue_since": "overdue since",
-        "max_overdue_s": "most overdue",
         "stalled_since": "stalled since",
         "longest_stall_polls": "longest stall (polls)",
         "outcome": "outcome",
     }
-    worst_first = data.stragglers.sort_values(  # the most overdue first, then the longest stalls
-        ["max_overdue_s", "longest_stall_polls"], ascending=False, na_position="last", kind="stable"
+    worst_first = data.stragglers.sort_values(  # the latest first, then the longest stalls
+        ["late_s", "longest_stall_polls"], ascending=False, na_position="last", kind="stable"
     )
     shown = worst_first[list(columns)].rename(columns=columns)
     formats: dict[str, Formatter | Seconds] = {
-        "overdue since": when,
-        "stalled since": when,
-        "most overdue": SECONDS,
+        "overdue since": when_in(data.tz),
+        "stalled since": when_in(data.tz),
+        "late by": SIGNED_SECONDS,
     }
     return Section(
         "stragglers",
@@ -455,8 +465,10 @@ def stragglers(data: ReportData) -> Section:
         [
             paragraph(
                 f"{len(shown)} of {len(data.summary)} jobs were still running more than "
-                "a minute past the first ETA they were given, or reported the same "
-                "progress for 3 polls or more in a row."
+                f"{duration(LATE_GRACE_S)} past the first ETA they were given, or reported the "
+                f"same progress for {STALLED_POLLS} polls or more in a row. Late by: the job's "
+                "completion (or, if it did not complete, its last poll seen running) minus "
+                "that first ETA."
             ),
             table(shown, formats, empty="No straggler."),
         ],
@@ -483,8 +495,8 @@ def jobs(data: ReportData) -> Section:
         "error": "error",
     }
     formats: dict[str, Formatter | Seconds] = {
-        "started": when,
-        "completed": when,
+        "started": when_in(data.tz),
+        "completed": when_in(data.tz),
         "queue wait": SECONDS,
         "run time": SECONDS,
         "mean abs. error": SECONDS,
@@ -502,7 +514,7 @@ def jobs(data: ReportData) -> Section:
 
 
 def method(_: ReportData) -> Section:
-    """How the numbers are defined."""
+    """How the numbers are defined, and the words the report uses for states and outcomes."""
     notes = [
         f"Error = actual completion {MINUS} ETA: positive when a job finished later than "
         "predicted.",
@@ -516,12 +528,37 @@ def method(_: ReportData) -> Section:
         "Skill compares Clanforge's ETA with a naive rule (elapsed time scaled by progress): "
         "below 1, the ETA beats the rule.",
         "Failed requests (5xx, timeouts, bad bodies) never count as a job's absence.",
-        "Outcomes: "
-        + "; ".join(f"<b>{name}</b>: {escape(text)}" for name, text in OUTCOME_MEANINGS.items())
-        + ". A job <b>refused at queue time</b> got an error for every queue request sent "
-        "for it and was never queued; it stays unfinished.",
     ]
-    return Section("method", "Method", [f"<ul>{''.join(f'<li>{n}</li>' for n in notes)}</ul>"])
+    return Section(
+        "method",
+        "Method",
+        [_items(notes), "<h3>Words</h3>", _terms(VOCABULARY)],
+    )
+
+
+#: The report's words, each defined once: states at a poll, outcomes, lateness, failure time.
+VOCABULARY: dict[str, str] = {
+    **{f"{state} (state)": text for state, text in STATE_MEANINGS.items()},
+    **{f"{outcome} (outcome)": text for outcome, text in OUTCOME_MEANINGS.items()},
+    "refused at queue time": "every queue request sent for the job got an error, so it was "
+    "never queued; its outcome stays unfinished",
+    "late by": f"the job's completion {MINUS} the first ETA it was given while running; for a "
+    "job that did not complete, its last poll seen running (a lower bound)",
+    "overdue": f"listed running more than {duration(LATE_GRACE_S)} past the first ETA it was given",
+    "stalled": f"listed running at the same progress for {STALLED_POLLS} polls or more in a row",
+    "failed at": "the API's jobupdated of the job's first Failed listing (else the time of that "
+    "poll): the failures table, the swimlanes and the failure plots all use it",
+    "times": "to the second, in the time zone the header states",
+}
+
+
+def _items(notes: list[str]) -> str:
+    return f"<ul>{''.join(f'<li>{escape(n)}</li>' for n in notes)}</ul>"
+
+
+def _terms(words: dict[str, str]) -> str:
+    rows = "".join(f"<dt>{escape(w)}</dt><dd>{escape(t)}</dd>" for w, t in words.items())
+    return f"<dl class='terms'>{rows}</dl>"
 
 
 def overview_section(rollouts: list[tuple[str | None, pd.Series]]) -> Section:
@@ -553,8 +590,8 @@ def overview_section(rollouts: list[tuple[str | None, pd.Series]]) -> Section:
     return Section("rollouts", "Rollouts", [note, table(frame, formats)])
 
 
-def provenance_section(source: Provenance) -> Section:
-    """Where the numbers come from, down to the source file's hash."""
+def provenance_section(source: Provenance, *, tz: str = "UTC") -> Section:
+    """Where the numbers come from, down to the source file's hash; times in ``tz``."""
     rows = [
         ("cfanalytics", source.version),
         ("source", f"{source.source} ({source.kind})"),
@@ -562,8 +599,8 @@ def provenance_section(source: Provenance) -> Section:
         ("API host", source.api_host or "not recorded"),
         ("ASID", ", ".join(map(str, source.asids)) or NA),
         ("runs", ", ".join(source.run_ids)),
-        ("first response", when(source.first_observed)),
-        ("last response", when(source.last_observed)),
+        ("first response", when(source.first_observed, tz)),
+        ("last response", when(source.last_observed, tz)),
         *((str(k), _param(v)) for k, v in source.parameters.items()),
     ]
     frame = pd.DataFrame(rows, columns=["", "value"])

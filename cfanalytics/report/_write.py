@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import pandas as pd
 from tqdm import tqdm
 
@@ -26,6 +27,7 @@ from ..analysis import (
     select_jobs,
     standing,
     started_between,
+    time_zone,
 )
 from ..events import TIME, rollout_events, split_rollouts
 from ..exceptions import ReportError
@@ -52,8 +54,12 @@ def build_report(
     jobs: Mapping[str, str | Sequence[str] | None] | None = None,
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    tz: str = "UTC",
 ) -> str:
     """The report of ``events`` as one HTML document; ``progress`` shows a bar on stderr.
+
+    ``tz`` is the zone every shown time is in, tables, text and plot axes alike (an IANA
+    name such as ``Europe/Berlin``), stated under the title; the data stays UTC.
 
     ``since`` / ``until`` keep the rollouts first seen in that window, as
     :func:`~cfanalytics.analysis.started_between` says (a history store's rollouts of a week).
@@ -69,6 +75,10 @@ def build_report(
     :class:`~cfanalytics.History`), each rollout also gets a section against the
     ``previous`` rollouts of its ASID there: trend plots, its rank, repeat offenders.
     """
+    try:
+        tz = time_zone(tz)
+    except ValueError as exc:
+        raise ReportError(str(exc)) from None
     chosen = {name: value for name, value in (jobs or {}).items() if value}
     if chosen:
         events = select_jobs(events, **chosen)
@@ -78,18 +88,21 @@ def build_report(
     found = None if history is None else open_history(history)
     if previous < 1:
         raise ValueError(f"previous must be at least 1, not {previous}")
-    with tqdm(
-        total=len(parts) * (len(SECTIONS) + 1 + (found is not None)),
-        desc="report",
-        unit="step",
-        disable=not progress,
-        file=sys.stderr,
-        leave=False,
-    ) as bar:
+    with (
+        tqdm(
+            total=len(parts) * (len(SECTIONS) + 1 + (found is not None)),
+            desc="report",
+            unit="step",
+            disable=not progress,
+            file=sys.stderr,
+            leave=False,
+        ) as bar,
+        matplotlib.rc_context({"timezone": tz}),  # plots' time axes, whatever matplotlibrc says
+    ):
         analysed = []
         for name, frame in parts:
             bar.set_postfix_str(f"analysing {name}")
-            data = analyse(frame)
+            data = analyse(frame, tz=tz)
             bar.update()
             if not data.summary.empty:
                 analysed.append((name, data))
@@ -116,7 +129,8 @@ def build_report(
         lede += f" of rollout {analysed[0][0]}"
     if chosen:
         lede += " (only " + "; ".join(f"{k} {_listed(v)}" for k, v in chosen.items()) + ")"
-    return page(title or TITLE, lede, [*sections, provenance_section(provenance)])
+    lede += f". Times in {tz}."
+    return page(title or TITLE, lede, [*sections, provenance_section(provenance, tz=tz)])
 
 
 def _listed(value: str | Sequence[str] | None) -> str:
@@ -185,13 +199,14 @@ def write_report(
     jobs: Mapping[str, str | Sequence[str] | None] | None = None,
     since: datetime | str | None = None,
     until: datetime | str | None = None,
+    tz: str = "UTC",
 ) -> Path:
     """Write the report of a cassette, event log or history store to ``out``; returns its path.
 
     ``parameters`` are shown under provenance; ``rollout`` picks one rollout (default: all,
     each on its own); ``progress`` shows a bar on stderr; ``history`` and ``previous`` add
     each rollout's section against the previous ones; ``title``, ``jobs`` (a selection of
-    jobs by location, kind, mirror or machine), ``since`` and ``until`` as for
+    jobs by location, kind, mirror or machine), ``since``, ``until`` and ``tz`` as for
     :func:`build_report`.
     """
     path = Path(out)
@@ -209,6 +224,7 @@ def write_report(
         jobs=jobs,
         since=since,
         until=until,
+        tz=tz,
     )
     write_atomically(path, text, what="report", error=ReportError)
     return path

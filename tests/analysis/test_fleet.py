@@ -258,6 +258,18 @@ def test_overdue_by_default_means_past_the_first_eta() -> None:
     assert list(got["jobid"]) == [1] and list(got["reason"]) == ["overdue"]
     assert got["overdue_since"].iloc[0] == at(3)  # 2 min past minute 1: over the 60 s grace
     assert got["max_overdue_s"].iloc[0] == 240.0  # minute 5
+    assert got["late_s"].iloc[0] == 240.0  # never completed: its last Running poll, minute 5
+
+
+def test_late_by_is_the_completion_against_the_first_eta_whatever_the_flag_rule() -> None:
+    """One lateness per job: completion minus first ETA, the same under either ``against``."""
+    events = straggling().events()
+    done = job_summary(events).set_index("jobid")["completed_at"]
+    for against in ("first", "current"):
+        got = stragglers(events, grace_s=0, against=against).set_index("jobid")
+        assert got.loc[1, "late_s"] == (done[1] - at(1)).total_seconds() > 0
+        assert got.loc[3, "late_s"] == 180.0  # unfinished: last Running poll (5) - ETA (2)
+        assert got.loc[2, "late_s"] == -1500.0  # stalled, not late: minute 5, its ETA 30
 
 
 def test_stragglers_up_to_a_time() -> None:

@@ -130,15 +130,16 @@ def test_queue_refusals_come_first_with_what_to_do(tmp_path: Path) -> None:
     assert "The API queued every job it was asked to" in " ".join(parse(demo).text)
 
 
-def test_stragglers_come_most_overdue_first_and_jobs_show_machine_and_error() -> None:
+def test_stragglers_come_latest_first_and_jobs_show_machine_and_error() -> None:
     from cfanalytics.report._data import analyse
     from cfanalytics.report._sections import jobs, stragglers
 
     data = analyse(events_from_cassette(DEMO))
-    overdue = data.stragglers.dropna(subset=["max_overdue_s"])
-    assert overdue["max_overdue_s"].nunique() > 2
+    overdue = data.stragglers.dropna(subset=["late_s"])
+    assert overdue["late_s"].nunique() > 2
     body = stragglers(data).body
-    keys = ["max_overdue_s", "longest_stall_polls"]
+    assert "<th>late by (" in body and "most overdue" not in body
+    keys = ["late_s", "longest_stall_polls"]
     worst = overdue.sort_values(keys, ascending=False, kind="stable")["jobid"]
     at = [body.index(f"<td class=num>{jobid}</td>") for jobid in worst]
     assert at == sorted(at)
@@ -313,3 +314,31 @@ def test_a_folder_of_two_recordings_reports_each_rollout_apart(tmp_path: Path) -
     assert f"of rollout {rollout}" in one and "rollouts" not in parse(one).ids
     with pytest.raises(RolloutError, match=rollout):
         write_report(folder, tmp_path / "none.html", rollout="9/9")
+
+
+_STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [A-Z]{3,4}")
+
+
+def test_tz_shows_every_time_in_that_zone_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--tz ZONE: every time shown is the UTC report's time in that zone, the zone is stated
+    under the title, and an unknown zone is one line naming how to write one."""
+    utc, berlin = tmp_path / "utc.html", tmp_path / "berlin.html"
+    assert main(["report", str(DEMO), "-o", str(utc)]) == 0
+    assert main(["report", str(DEMO), "-o", str(berlin), "--tz", "Europe/Berlin"]) == 0
+    shown = {name: _STAMP.findall(path.read_text()) for name, path in [("utc", utc), ("b", berlin)]}
+    assert len(shown["utc"]) > 10 and all(s.endswith(" UTC") for s in shown["utc"])
+    moved = [
+        f"{pd.Timestamp(s[:-4], tz='UTC').tz_convert('Europe/Berlin'):%Y-%m-%d %H:%M:%S %Z}"
+        for s in shown["utc"]
+    ]
+    assert shown["b"] == moved and "Times in Europe/Berlin." in berlin.read_text()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # a usage error, as argparse reports them
+        main(["report", str(DEMO), "-o", str(utc), "--tz", "Mars/Base"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown time zone 'Mars/Base'" in err
+    with pytest.raises(ReportError, match="unknown time zone"):
+        build_report(events_from_cassette(DEMO), load_with_provenance(DEMO)[1], tz="CEST+1")
