@@ -6,6 +6,7 @@ import base64
 import hashlib
 import re
 import shutil
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -342,3 +343,21 @@ def test_tz_shows_every_time_in_that_zone_and_says_so(
     assert err.count("\n") == 1 and "unknown time zone 'Mars/Base'" in err
     with pytest.raises(ReportError, match="unknown time zone"):
         build_report(events_from_cassette(DEMO), load_with_provenance(DEMO)[1], tz="CEST+1")
+
+
+def test_the_readme_and_the_method_section_use_the_words_the_code_defines() -> None:
+    """Every state and outcome, and the constants of lateness and stalls, appear in the
+    README's Words with the numbers the code has, and in the report's Method section."""
+    from cfanalytics.analysis import LATE_GRACE_S, OUTCOME_MEANINGS, STALLED_POLLS, STATE_MEANINGS
+    from cfanalytics.report._data import analyse
+    from cfanalytics.report._sections import method
+
+    readme = (CASSETTES.parent / "README.md").read_text(encoding="utf-8")
+    words = readme[readme.index("**Words**") : readme.index("**The notebook**")]
+    for name in [*STATE_MEANINGS, *OUTCOME_MEANINGS]:
+        assert re.search(rf"\b{name}\b", words), name
+    assert f"`LATE_GRACE_S` ({LATE_GRACE_S:.0f} s)" in words
+    assert f"`STALLED_POLLS` ({STALLED_POLLS})" in words
+    body = method(analyse(events_from_cassette(DEMO))).body
+    for name, meaning in {**STATE_MEANINGS, **OUTCOME_MEANINGS}.items():
+        assert f"<dt>{name} (" in body and escape(meaning) in body
