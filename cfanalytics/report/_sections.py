@@ -43,7 +43,7 @@ from ._provenance import Provenance
 __all__ = ["SECTIONS", "overview_section", "provenance_section"]
 
 _ERROR_COLUMNS = {
-    "n_jobs": "jobs",
+    "n_jobs": "jobs completed with an ETA",  # not all jobs: say so, beside the failure tables
     "n_observations": "ETAs",
     "mae_s": "mean abs. error",
     "bias_s": "mean error (+ late)",
@@ -73,6 +73,8 @@ def _of_queued(m: pd.Series, share: int) -> str:
     """The same share of the queued jobs only, when the API refused some."""
     if m["n_queued"] == m["n_jobs"]:
         return ""
+    if not m["n_queued"]:
+        return "; no job was queued"
     at = m[f"time_to_{share}_queued_s"]
     when = duration(at) if pd.notna(at) else "not reached"
     return f"; {share} % of the {m['n_queued']} jobs queued: {when}"
@@ -105,8 +107,8 @@ def headline(data: ReportData) -> Section:
 def refusals(data: ReportData) -> Section:
     """The jobs the API would not queue, by reason, with what to do: before any install ran,
     this is what went wrong first."""
-    reasons = data.refusal_reasons.rename(columns=_REASON_COLUMNS)[list(_REASON_COLUMNS.values())]
-    jobs = data.refusals.rename(columns=_REFUSED_COLUMNS)[list(_REFUSED_COLUMNS.values())]
+    reasons = data.refusal_reasons[list(_REASON_COLUMNS)].rename(columns=_REASON_COLUMNS)
+    jobs = data.refusals[list(_REFUSED_COLUMNS)].rename(columns=_REFUSED_COLUMNS)
     at = when_in(data.tz)
     if data.refusals.empty:
         return Section("refusals", "Queue refusals", [paragraph(_NONE_REFUSED)])
@@ -196,7 +198,11 @@ def _when_share(m: pd.Series, share: int) -> str:
     if pd.notna(at):
         return f"{share} % of jobs had completed {duration(at)} after the first queue answer"
     done, jobs = _count(m["completed"]), _count(m["n_jobs"])
-    text = f"Only {done} of {jobs} jobs completed, so {share} % never did"
+    text = (
+        f"Only {done} of {jobs} jobs completed, so {share} % never did"
+        if m["completed"]
+        else f"None of the {jobs} jobs completed"
+    )
     if pd.notna(ended):
         text += f"; {share} % had ended (completed or failed) after {duration(ended)}"
     return text
@@ -399,7 +405,7 @@ _PROBLEM_WORDS = {
     "transport": "without an answer",
 }
 _RATE_COLUMNS = {
-    "n_jobs": "jobs",
+    "n_jobs": "all jobs",
     "n_failed": "failed",
     "n_ended": "ended",
     "failure_rate": "failed of ended",

@@ -22,7 +22,7 @@ from cfanalytics import (
     rollout_metrics,
 )
 from cfanalytics.cli import main
-from cfanalytics.events import empty_events, rollouts
+from cfanalytics.events import empty_events, rollout_events, rollouts
 from cfanalytics.report import build_report, write_report
 from cfanalytics.report._provenance import load_with_provenance
 
@@ -361,3 +361,19 @@ def test_the_readme_and_the_method_section_use_the_words_the_code_defines() -> N
     body = method(analyse(events_from_cassette(DEMO))).body
     for name, meaning in {**STATE_MEANINGS, **OUTCOME_MEANINGS}.items():
         assert f"<dt>{name} (" in body and escape(meaning) in body
+
+
+def test_a_rollout_refused_whole_reads_plainly() -> None:
+    """Every job refused at queue time: the headline says none was queued and none completed
+    (no "50 % of the 0 jobs"), and the reasons table names each column once."""
+    from cfanalytics.report._data import analyse
+    from cfanalytics.report._sections import headline, refusals
+
+    events = rollout_events(events_from_cassette(CASSETTES / "troubled.yaml"), "1/845606")
+    data = analyse(events)
+    assert data.metrics["n_queued"] == 0 and len(data.refusals) == len(data.summary)
+    top = " ".join(parse(headline(data).html()).text)
+    assert "no job was queued" in top and "of the 0 jobs" not in top
+    assert f"None of the {len(data.summary)} jobs completed" in top
+    heads = re.findall(r"<th>([^<]*)</th>", refusals(data).body)
+    assert heads.count("reason") == 1
