@@ -48,6 +48,7 @@ __all__ = [
     "ROLLOUTS_SCHEMA",
     "History",
     "Standing",
+    "earlier_rollouts",
     "machine_history",
     "open_history",
     "standing",
@@ -372,6 +373,18 @@ def standing(
     compared = [*(everyone if previous is None else everyone[-previous:]), mine]
     machines = _machines_table([*everyone, mine], k=k, n=n)
     return Standing(name, _rollouts_table(compared), machines, compared)
+
+
+def earlier_rollouts(
+    events: pd.DataFrame, history: History, *, rollout: str, previous: int | None = 5
+) -> list[str]:
+    """The rollouts of ``rollout``'s ASID in ``history`` before it (in :data:`ORDER`), the
+    last ``previous`` of them (None: all): those :func:`standing` compares it with."""
+    head = _head(events, rollout)
+    catalog = history.catalog(asid=None if pd.isna(head.asid) else int(head.asid))
+    earlier = catalog.loc[_before(catalog, head) & (catalog["rollout"] != rollout).to_numpy()]
+    names = list(earlier["rollout"])
+    return names if previous is None else names[-previous:]
 
 
 def _before(catalog: pd.DataFrame, head: Any) -> np.ndarray:

@@ -39,7 +39,7 @@ from ._runs import (
     replay_client,
     resume,
 )
-from ._samples import HISTORY, SAMPLES, Sample, make_cassette, make_history
+from ._samples import HISTORY, SAMPLES, Sample, make_cassette, make_history, record_sample
 from ._scan import MIN_SECRET_LENGTH, SCANNED_SUFFIXES, SKIPPED_DIRS, Finding, scan_paths
 from ._sources import (
     CASSETTE_SUFFIXES,
@@ -106,6 +106,7 @@ __all__ = [
     "new_run_id",
     "no_sleep",
     "record",
+    "record_sample",
     "replay",
     "replay_client",
     "replay_source",

@@ -42,7 +42,7 @@ from ..simulator import (
 from ._runs import RecordedRun, RunPlan, arecord
 from ._sync import run_sync
 
-__all__ = ["HISTORY", "SAMPLES", "Sample", "make_cassette", "make_history"]
+__all__ = ["HISTORY", "SAMPLES", "Sample", "make_cassette", "make_history", "record_sample"]
 
 # Fixed, public, fake keys: the cassette filters them anyway.
 _KEYS = ("sample-access-key", "sample-secret-key")
@@ -161,6 +161,12 @@ async def _arecord(sample: Sample, name: str, path: str | os.PathLike[str]) -> R
         rng=random.Random(sample.seed),
         overwrite=True,
     )
+
+
+def record_sample(sample: Sample, path: str | os.PathLike[str], *, name: str) -> RecordedRun:
+    """Record ``sample`` (any scenario, seed and plan: a benchmark's fleets too) into the
+    cassette ``path`` (replacing it), as the shipped ones are made, with run id ``name``."""
+    return run_sync(_arecord(sample, name, path))
 
 
 def make_cassette(name: str, path: str | os.PathLike[str]) -> RecordedRun:
