@@ -3,7 +3,10 @@
 Every function takes its data first (a frame from :mod:`cfanalytics.analysis`), options
 keyword-only, draws on ``ax`` (default: the current Axes) and returns it. Nothing here
 computes a metric the analysis functions give, changes global style, or calls ``plt.show``.
-Colours are the Okabe-Ito palette, safe for colour-blind readers; times are UTC.
+Colours are the Okabe-Ito palette, safe for colour-blind readers. Times are shown in
+matplotlib's ``rcParams["timezone"]`` (default UTC; e.g. ``matplotlib.rc_context({"timezone":
+"Europe/Berlin"})``), named in each time axis' label; the data stays UTC. Marks that stand for
+a job (points, bars, lines) carry hover texts, :func:`tooltips`: job, machine, location, values.
 """
 
 from ._completion import plot_completion_curve

@@ -16,7 +16,7 @@ from ._style import (
     clock_time,
     completion_marks,
     one_rollout,
-    utc_axis,
+    time_axis,
     utc_values,
 )
 
@@ -77,7 +77,7 @@ def plot_completion_curve(
             label="completed: window midpoints",
         )
     if wall:
-        utc_axis(ax)
+        time_axis(ax)
     else:
         ax.set_xlabel("time since the job started (min)")
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))

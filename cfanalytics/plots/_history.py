@@ -10,7 +10,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.ticker import PercentFormatter
 
-from ._style import OKABE_ITO, axes_or_current, label_text, utc_values
+from ._style import OKABE_ITO, axes_or_current, label_text, utc_values, zone
 
 __all__ = ["plot_trend"]
 
@@ -82,12 +82,13 @@ def _mark(ax: Axes, trend: pd.DataFrame, highlight: str) -> None:
 
 
 def _axes(ax: Axes, metric: str, scale: float) -> None:
-    """Dates of the rollouts on x (UTC, day and month), the metric on y in readable units,
-    from 0 unless it can be negative (a bias)."""
-    locator = mdates.AutoDateLocator(tz="UTC", minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
+    """Dates of the rollouts on x (day and month, in the zone shown), the metric on y in
+    readable units, from 0 unless it can be negative (a bias)."""
+    tz = zone()
+    locator = mdates.AutoDateLocator(tz=tz, minticks=3, maxticks=7)  # type: ignore[no-untyped-call]
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz="UTC"))  # type: ignore[no-untyped-call]
-    ax.set_xlabel("rollout started (UTC)")
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b", tz=tz))  # type: ignore[no-untyped-call]
+    ax.set_xlabel(f"rollout started ({tz})")
     ax.margins(y=0.15)  # room above the top point for the rollout's label
     if "bias" not in metric:
         ax.set_ylim(bottom=0)

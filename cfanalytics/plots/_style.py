@@ -1,16 +1,23 @@
-"""Shared pieces of every plot: the palette, UTC time axes, legends, completion marks."""
+"""Shared pieces of every plot: the palette, time axes, legends, completion marks, hover texts.
+
+Times are shown in matplotlib's own zone setting, ``rcParams["timezone"]`` (its default:
+UTC), read when a plot is drawn: ``with matplotlib.rc_context({"timezone": "Europe/Berlin"})``
+draws in Berlin time. The data stays UTC; only ticks, labels and texts convert.
+"""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
+import matplotlib
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.transforms import ScaledTranslation
 
 from ..exceptions import RolloutError
 
@@ -19,19 +26,22 @@ __all__ = [
     "KIND_COLOURS",
     "OKABE_ITO",
     "STATE_COLOURS",
-    "TRAJECTORY_COLOURS",
     "axes_or_current",
+    "clock_texts",
     "clock_time",
     "completion_marks",
+    "date_numbers",
     "held_steps",
     "hours_formatter",
+    "job_names",
     "label_text",
     "legend_above",
     "one_rollout",
     "set_tooltips",
+    "time_axis",
     "tooltips",
-    "utc_axis",
     "utc_values",
+    "zone",
 ]
 
 _Plot = TypeVar("_Plot", bound=Callable[..., Axes])
@@ -42,8 +52,6 @@ _TOOLTIPS = "_cfanalytics_tooltips"
 #: Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
 OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 KIND_COLOURS = {"mirror": OKABE_ITO[1], "machine": OKABE_ITO[0]}
-# Okabe-Ito without its yellow (faint on white), vermillion next to orange moved apart.
-TRAJECTORY_COLOURS = tuple(OKABE_ITO[i] for i in (0, 1, 2, 4, 3, 5, 7))
 #: A colour per fleet state (:data:`cfanalytics.analysis.FLEET_STATES`), the same in every plot.
 STATE_COLOURS = {
     "completed": OKABE_ITO[2],
@@ -70,17 +78,25 @@ def label_text(value: object) -> str:
     return str(value).replace("$", r"\$")
 
 
+def zone() -> str:
+    """The zone times are shown in: matplotlib's ``rcParams["timezone"]``, read now."""
+    return str(matplotlib.rcParams["timezone"])
+
+
 def hours_formatter() -> mdates.DateFormatter:
-    return mdates.DateFormatter("%H:%M", tz="UTC")  # type: ignore[no-untyped-call]
+    return mdates.DateFormatter("%H:%M", tz=zone())  # type: ignore[no-untyped-call]
 
 
-def utc_axis(ax: Axes) -> None:
-    """Dates on x in UTC, whatever the local zone: hours and minutes, the day as offset."""
-    locator = mdates.AutoDateLocator(tz="UTC")  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_locator(locator)
-    formatter = mdates.ConciseDateFormatter(locator, tz="UTC")  # type: ignore[no-untyped-call]
-    ax.xaxis.set_major_formatter(formatter)
-    ax.set_xlabel("time (UTC)")
+def time_axis(ax: Axes, *, axis: Literal["x", "y"] = "x", label: str = "time") -> None:
+    """Dates on ``axis`` in :func:`zone`: hours and minutes, the day as offset; the label
+    names the zone ("time (UTC)"). The zone is fixed now, not when the figure is saved."""
+    tz = zone()
+    locator = mdates.AutoDateLocator(tz=tz)  # type: ignore[no-untyped-call]
+    formatter = mdates.ConciseDateFormatter(locator, tz=tz)  # type: ignore[no-untyped-call]
+    chosen = ax.xaxis if axis == "x" else ax.yaxis
+    chosen.set_major_locator(locator)
+    chosen.set_major_formatter(formatter)
+    chosen.set_label_text(f"{label} ({tz})")
 
 
 def utc_values(times: pd.Series) -> np.ndarray:
@@ -89,13 +105,22 @@ def utc_values(times: pd.Series) -> np.ndarray:
     return naive
 
 
-def legend_above(ax: Axes, handles: list[Any]) -> None:
-    """A one-row legend above the Axes on the right, beside a left-aligned title."""
+def date_numbers(times: pd.Series) -> np.ndarray:
+    """Tz-aware times as matplotlib date numbers (days since its epoch, UTC)."""
+    days: np.ndarray = mdates.date2num(utc_values(times))  # type: ignore[no-untyped-call]
+    return days
+
+
+def legend_above(ax: Axes, handles: list[Any], *, above: float = 0.0) -> None:
+    """A one-row legend above the Axes on the right, beside a left-aligned title; ``above``
+    points higher, to clear tick labels along the top."""
     if handles:
+        lift = ScaledTranslation(0, above / 72, ax.figure.dpi_scale_trans)
         ax.legend(
             handles=handles,
             loc="lower right",
             bbox_to_anchor=(1.0, 1.0),
+            bbox_transform=ax.transAxes + lift,
             ncol=len(handles),
             frameon=False,
             fontsize="small",
@@ -113,7 +138,36 @@ def held_steps(times: np.ndarray) -> np.ndarray:
 
 
 def clock_time(when: Any) -> str:
-    return f"{pd.Timestamp(when):%H:%M}"
+    """A time (naive values are UTC, as matplotlib reads them) as hours and minutes in
+    :func:`zone`."""
+    moment = pd.Timestamp(when)
+    moment = moment.tz_localize("UTC") if moment.tzinfo is None else moment
+    return f"{moment.tz_convert(zone()):%H:%M}"
+
+
+def clock_texts(times: pd.Series) -> pd.Series:
+    """Tz-aware times as ``HH:MM:SS`` in :func:`zone`, for hover texts; NaT as "?"."""
+    return times.dt.tz_convert(zone()).dt.strftime("%H:%M:%S").fillna("?")
+
+
+def job_names(jobs: pd.DataFrame) -> pd.Series:
+    """Who each row's job is, for hover texts: ``job 1234 · machine 31017 (Frankfurt)``.
+
+    A mirror job names its mirror; missing columns (a frame without ``machine``) and
+    missing values are left out.
+    """
+    kind = _text(jobs, "kind", "job")
+    name = _text(jobs, "machine", "").where(kind != "mirror", _text(jobs, "mirror", ""))
+    where = _text(jobs, "location", "").map(lambda place: f" ({place})" if place else "")
+    who = (kind + " " + name).str.strip() + where
+    return "job " + _text(jobs, "jobid", "?") + " · " + who
+
+
+def _text(frame: pd.DataFrame, column: str, missing: str) -> pd.Series:
+    """``frame[column]`` as text, ``missing`` where absent (the whole column, or a value)."""
+    if column not in frame.columns:
+        return pd.Series(missing, index=frame.index, dtype=object)
+    return frame[column].astype(object).where(frame[column].notna(), missing).astype(str)
 
 
 def completion_marks(

@@ -215,7 +215,7 @@ def _draw(plot: Callable[..., Axes], frame: pd.DataFrame, **options: Any) -> Cal
 def fleet(data: ReportData) -> Section:
     """The rollout over time: states stacked, completion curves, one lane per machine."""
     intervals, lanes_note = _lanes_shown(data)
-    lanes = max(int(intervals["machine"].nunique(dropna=False)), 1)
+    lanes = max(int(intervals["jobid"].nunique()), 1)
     return Section(
         "fleet",
         "Fleet over time",
@@ -245,9 +245,12 @@ def fleet(data: ReportData) -> Section:
                 ),
             ),
             figure(
-                _draw(plots.plot_swimlanes, intervals, by="machine"),
-                caption=(f"{lanes_note}, coloured by the state each poll saw; x: a failure."),
-                size=(9.0, min(2.0 + 0.22 * lanes, 14.0)),
+                _draw(plots.plot_swimlanes, intervals, by="machine", failures=data.failures),
+                caption=(
+                    f"{lanes_note}, coloured by the state each poll saw; x: a failure, "
+                    "at the time the Failures table gives."
+                ),
+                size=(9.0, min(2.4 + 0.22 * lanes, 14.0)),
             ),
         ],
     )
@@ -262,7 +265,7 @@ def _lanes_shown(data: ReportData) -> tuple[pd.DataFrame, str]:
     intervals = data.intervals
     machines = intervals["machine"].dropna().unique()
     if len(machines) <= _MAX_LANES:
-        return intervals, "One lane per machine (and mirror)"
+        return intervals, "One lane per job, named by its machine (or mirror)"
     jobs = data.summary.merge(data.per_job[["jobid", "run_time_s"]], on="jobid", how="left")
     failed = jobs[jobs["outcome"] == "failed"].sort_values("failed_at")
     slow = jobs.sort_values("run_time_s", ascending=False, na_position="last")
@@ -307,9 +310,11 @@ def accuracy(data: ReportData) -> Section:
             figure(
                 _draw(plots.plot_eta_trajectories, errors, jobs=worst),
                 caption=(
-                    "Each job's ETA over time; dotted: its actual completion, "
-                    "band: censoring window."
+                    "One panel per job, worst first: the ETA each poll gave; dotted: "
+                    "when the job actually completed, shaded: the window between the two polls "
+                    "that completion lies in. Panels share their axes."
                 ),
+                size=(9.0, 5.6),
             ),
         ],
     )
@@ -384,7 +389,8 @@ def failures(data: ReportData) -> Section:
             figure(
                 _draw(plots.plot_failure_timeline, data.failures, api_errors=data.api_errors),
                 caption="Each failure at its time and location, marked by error class; "
-                "below, every error answer of the API on the same time axis.",
+                "below, every error answer of the API on the same time axis, a row per "
+                "endpoint; a number counts the errors of a bunch too close to tell apart.",
                 size=(9.0, 2.0 + 0.4 * data.failure_rates["location"].nunique()),
             ),
             paragraph(_api_trouble(data)),

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # tests only: no display here
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -116,7 +117,8 @@ def test_plot_contract(
     """Given an Axes it draws there, titles and labels it, and returns it; else the current one."""
     fig, ax = plt.subplots()
     assert plot(data[source], ax=ax) is ax
-    assert ax.has_data() and title(ax) and ax.get_xlabel() and ax.get_ylabel()
+    drawn = any(axes.has_data() for axes in (ax, *ax.child_axes))  # small multiples: insets
+    assert drawn and title(ax) and ax.get_xlabel() and ax.get_ylabel()
     assert len(fig.axes) == 1  # drew nothing elsewhere
     other = plt.figure().add_subplot()
     assert plot(data[source]) is other  # ax=None: the current Axes
@@ -178,14 +180,18 @@ def test_completion_curve_on_the_job_clock_is_in_minutes(data: dict[str, pd.Data
 
 
 def test_failure_timeline_marks_each_failure_and_api_error() -> None:
-    """One marker per failure on its location's row; one tick per API error on its own row."""
+    """One marker per failure on its location's row; one tick per API error on its
+    endpoint's row, which counts them."""
     events = events_from_cassette(TROUBLED)
     failed, errors = failures(events), api_errors(events)
     ax = plots.plot_failure_timeline(failed, errors)
-    markers = sum(len(c.get_offsets()) for c in ax.collections if c.get_label() != "API error")
-    ticks = [c for c in ax.collections if c.get_label() == "API error"]
-    assert markers == len(failed) and len(ticks[0].get_segments()) == len(errors)
-    assert [t.get_text() for t in ax.get_yticklabels()][-1] == "API errors"
+    markers = sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, PathCollection))
+    ticks = [c for c in ax.collections if not isinstance(c, PathCollection)]
+    assert markers == len(failed)
+    assert sum(len(t.get_segments()) for t in ticks) == len(errors)
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    counts = errors.groupby("endpoint", observed=True).size()
+    assert rows[-len(counts) :] == [f"API: {name} ({n})" for name, n in counts.items()]
 
 
 def test_a_plot_refuses_two_rollouts() -> None:
@@ -261,39 +267,71 @@ def test_progress_curves_one_line_per_job(data: dict[str, pd.DataFrame]) -> None
     assert any(label.startswith("machine") for label in labels)
 
 
-def test_swimlanes_one_lane_per_machine_with_failures(troubled: dict[str, pd.DataFrame]) -> None:
-    """A lane per machine (mirrors by location), one bar per interval, an x per failure."""
+def test_swimlanes_one_labelled_lane_per_job(troubled: dict[str, pd.DataFrame]) -> None:
+    """A lane per job, labelled with its location, machine (or mirror) and id; a bar per
+    interval but the failed ones; an x per failure; time along the top and the bottom."""
     intervals = troubled["intervals"]
     ax = plots.plot_swimlanes(intervals)
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    machines = intervals["machine"].dropna().unique()
-    mirrors = intervals.loc[intervals["kind"] == "mirror", "location"].unique()
-    assert len(labels) == len(machines) + len(mirrors)
-    assert "Frankfurt · mirror" in labels
-    assert len(ax.patches) == len(intervals)
-    failures = (intervals["state"] == "failed").sum()
-    assert len(ax.collections[0].get_offsets()) == failures > 0
+    assert len(labels) == intervals["jobid"].nunique() == len(set(labels))
+    job = intervals[intervals["machine"] == "31014"].iloc[0]
+    assert f"Frankfurt · 31014 · job {job['jobid']}" in labels
+    assert any(label.startswith("Frankfurt · mirror · job ") for label in labels)
+    bars, marks = ax.collections[0], ax.collections[1]
+    failed = (intervals["state"] == "failed").to_numpy()
+    assert len(bars.get_paths()) == (~failed).sum()
+    assert len(marks.get_offsets()) == failed.sum() > 0
     assert title(ax) == "Jobs by machine"
+    assert ax.xaxis.get_tick_params()["labeltop"] and ax.xaxis.get_tick_params()["labelbottom"]
+
+
+def test_a_failed_lane_ends_at_its_failure(troubled: dict[str, pd.DataFrame]) -> None:
+    """No bar runs past a failure; given the failures table, the x sits at its failed_at
+    and the bar before it ends there."""
+    intervals, failed = troubled["intervals"], troubled["failures"]
+    ax = plots.plot_swimlanes(intervals, failures=failed)
+    bars, marks = ax.collections[0], ax.collections[1]
+    at = mdates.date2num(failed["failed_at"].dt.tz_localize(None).to_numpy("datetime64[us]"))
+    assert sorted(marks.get_offsets()[:, 0]) == pytest.approx(sorted(at))
+    boxes = [path.vertices for path in bars.get_paths()]
+    for day, y in marks.get_offsets():  # the lane's last bar ends at the x
+        lane = [box for box in boxes if box[:, 1].min() < y < box[:, 1].max()]
+        assert max(box[:, 0].max() for box in lane) == pytest.approx(day)
 
 
 def test_swimlanes_by_location(troubled: dict[str, pd.DataFrame]) -> None:
-    """By location: one lane per location; anything else is refused."""
-    ax = plots.plot_swimlanes(troubled["intervals"], by="location")
+    """By location: still a lane per job, grouped by location in the order first seen;
+    anything else is refused."""
+    intervals = troubled["intervals"]
+    ax = plots.plot_swimlanes(intervals, by="location")
     labels = [tick.get_text() for tick in ax.get_yticklabels()]
-    assert labels == sorted(troubled["intervals"]["location"].unique())
+    assert len(labels) == intervals["jobid"].nunique()
+    places = [label.split(" · ")[0] for label in labels]
+    assert places == sorted(places)
     with pytest.raises(ValueError, match="by must be"):
-        plots.plot_swimlanes(troubled["intervals"], by="mirror")  # type: ignore[arg-type]
+        plots.plot_swimlanes(intervals, by="mirror")  # type: ignore[arg-type]
 
 
-def test_time_axes_are_utc(data: dict[str, pd.DataFrame]) -> None:
-    """Ticks read in UTC whatever matplotlib's zone: the first poll, 09:00 UTC, reads 09:00."""
-    import matplotlib
-
-    with matplotlib.rc_context({"timezone": "America/New_York"}):  # 04:00 there
-        ax = plots.plot_burnup(data["states"])
-        ax.figure.canvas.draw()
+def test_time_axes_follow_matplotlibs_timezone(data: dict[str, pd.DataFrame]) -> None:
+    """Ticks and labels read in rcParams["timezone"] (matplotlib's default: UTC), named in
+    the axis label: the first poll, 09:00 UTC, reads 10:00 in Berlin."""
+    ax = plots.plot_burnup(data["states"])
+    ax.figure.canvas.draw()
     assert ax.get_xlabel() == "time (UTC)"
     assert "09:00" in [tick.get_text() for tick in ax.get_xticklabels()]
+    with matplotlib.rc_context({"timezone": "Europe/Berlin"}):
+        berlin = plots.plot_burnup(data["states"], ax=plt.figure().add_subplot())
+    berlin.figure.canvas.draw()  # after the context: the zone was fixed when drawn
+    assert berlin.get_xlabel() == "time (Europe/Berlin)"
+    assert "10:00" in [tick.get_text() for tick in berlin.get_xticklabels()]
+    half = [t.get_text() for t in berlin.texts if t.get_text().startswith("50% completed")]
+    assert half and half[0][-5:] == _berlin(ax, [t.get_text() for t in ax.texts])
+
+
+def _berlin(_: Any, texts: list[str]) -> str:
+    """The 50 % completed time of the UTC plot, an hour later (CET in November)."""
+    utc = next(t for t in texts if t.startswith("50% completed"))[-5:]
+    return f"{int(utc[:2]) + 1:02d}{utc[2:]}"
 
 
 def test_trend_rings_the_rollout_under_study(store: Path) -> None:
