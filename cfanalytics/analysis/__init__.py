@@ -6,6 +6,7 @@ overdue (``_stragglers``), when it finally failed (``_summary``). Functions take
 (or the frame they analyse) first; every optional input is keyword-only.
 """
 
+from ._backtest import BACKTEST_SCHEMA, PREDICTORS, Backtest, backtest
 from ._common import (
     FLEET_STATE_BY_ID,
     FLEET_STATE_BY_OUTCOME,
@@ -41,6 +42,7 @@ from ._fleet import (
     progress_curves,
     state_intervals,
 )
+from ._forecast import FORECAST_JOB_SCHEMA, FORECAST_ROLLOUT_SCHEMA, Forecast, forecast
 from ._headline import GROUP_METRICS, group_metrics
 from ._history import (
     MACHINE_HISTORY_SCHEMA,
@@ -77,6 +79,7 @@ from ._timing import ETA_ERROR_SCHEMA, error_by, eta_errors, job_eta_metrics, po
 
 __all__ = [
     "API_ERROR_SCHEMA",
+    "BACKTEST_SCHEMA",
     "COMPARE_SCHEMA",
     "COMPLETION_SCHEMA",
     "DIGEST_GROUPS",
@@ -89,6 +92,8 @@ __all__ = [
     "FLEET_STATES_SCHEMA",
     "FLEET_STATE_BY_ID",
     "FLEET_STATE_BY_OUTCOME",
+    "FORECAST_JOB_SCHEMA",
+    "FORECAST_ROLLOUT_SCHEMA",
     "GROUP_METRICS",
     "INTERVAL_SCHEMA",
     "LATE_GRACE_S",
@@ -97,6 +102,7 @@ __all__ = [
     "ORDER",
     "OUTCOMES",
     "OUTCOME_MEANINGS",
+    "PREDICTORS",
     "PROGRESS_SCHEMA",
     "REASONS_SCHEMA",
     "REFUSAL_REASONS",
@@ -113,15 +119,18 @@ __all__ = [
     "STRETCH_SCHEMA",
     "SUMMARY_SCHEMA",
     "UNIT_SCHEMA",
+    "Backtest",
     "Dask",
     "Digest",
     "Embedded",
     "Engine",
     "FleetTimeline",
+    "Forecast",
     "History",
     "Standing",
     "api_error_stretches",
     "api_errors",
+    "backtest",
     "classify_error",
     "clock",
     "compare",
@@ -133,6 +142,7 @@ __all__ = [
     "first_failure",
     "fleet_at",
     "fleet_states",
+    "forecast",
     "group_metrics",
     "install_seconds",
     "job_eta_metrics",

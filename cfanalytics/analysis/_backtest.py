@@ -57,6 +57,19 @@ class Backtest:
     observations: pd.DataFrame
     rollouts: pd.DataFrame
 
+    @classmethod
+    def combine(cls, parts: Sequence[Backtest]) -> Backtest:
+        """The backtests of several sources as one: their observations and rollouts."""
+        observations = [b.observations for b in parts if len(b.observations)]
+        table = pd.concat(observations, ignore_index=True) if observations else None
+        rollouts = [b.rollouts for b in parts if len(b.rollouts)]
+        return cls(
+            conform(
+                table if table is not None else {n: [] for n in BACKTEST_SCHEMA}, BACKTEST_SCHEMA
+            ),
+            pd.concat(rollouts, ignore_index=True) if rollouts else pd.DataFrame(),
+        )
+
     def scores(self, by: str | Sequence[str] | None = None) -> pd.DataFrame:
         """Per predictor (and per group of ``by``: ``progress_decile``, ``location``,
         ``kind``): MAE and bias in seconds, per job first, then across jobs; for the
@@ -166,6 +179,7 @@ def _rollout(
         f"interval_at_{_ROLLOUT_SHARE}_percent_s": None
         if judged is None
         else [judged["lower_s"], judged["upper_s"]],
+        f"reach_at_{_ROLLOUT_SHARE}_percent": None if judged is None else judged["reach"],
     }
     rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     return rows.assign(rollout=name), row

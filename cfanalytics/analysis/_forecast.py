@@ -419,7 +419,7 @@ _UNTAUGHT = _Kind(
     pace=1.0,
     residuals=(np.zeros(0),) * _BANDS,
 )
-_PACES = (0.0, 0.25, 0.5, 0.75, 1.0)  # how much of what is left scales with a job's pace
+_PACES = (1.0, 0.75, 0.5, 0.25, 0.0)  # how much of what is left scales with its pace; ties: 1
 _MAX_SCORED = 3000  # observations a pace is chosen on: a sample of them past that
 # Log-residuals of a lognormal spread whose LEVEL interval is x/÷ FALLBACK_SPREAD: its
 # quantiles at evenly spaced probabilities.

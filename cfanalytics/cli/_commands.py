@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from ._output import STATUS_COLUMNS, job_row, out, progress_bar, render, steps_b
 from ._sources import check_source
 
 __all__ = [
+    "backtest",
     "compare",
     "demo",
     "events",
@@ -351,6 +353,108 @@ def postmortem(args: argparse.Namespace) -> int:
             out(f"{title} ({len(rows)})")  # as the Markdown draft heads it
             out((render(rows, list(frame.columns), "table") if rows else "  none") + "\n")
     return 0
+
+
+def backtest(args: argparse.Namespace) -> int:
+    """``cfanalytics backtest``: the forecast, jobeta and the linear rule, side by side."""
+    from ..analysis import Backtest
+    from ..analysis import backtest as walk
+    from ..recording import load_source
+
+    bar, on_progress = steps_bar("backtest", unit="poll")
+    parts = []
+    with bar:
+        for source in args.sources:
+            events = load_source(check_source(source))
+            parts.append(
+                walk(events, history=args.history, every=args.every, on_progress=on_progress)
+            )
+    found = Backtest.combine(parts)
+    if args.format == "json":
+        out(json.dumps(found.summary(), indent=2))
+    else:
+        out(_backtest_table(found, ", ".join(Path(s).name for s in args.sources)))
+    return 0
+
+
+def _backtest_table(found: Any, sources: str) -> str:
+    """The backtest as text: the three predictors overall, by progress decile, location and
+    kind; then each rollout's time to 90 % against its forecast."""
+    figures = found.summary()
+    parts = [
+        f"backtest of {sources}: {figures['jobs']} jobs, {figures['observations']} "
+        "observations. Error = completion - prediction (+: later than predicted); MAE and "
+        "bias per job first, then across jobs; coverage: share inside the forecast's 80 % "
+        "interval."
+    ]
+    rows = _overall_rows(found.scores())
+    parts.append(render(rows, list(rows[0]), "table") if rows else "No observation to score.")
+    for by in ("progress_decile", "location", "kind"):
+        table = found.scores(by)
+        shown = [
+            {
+                by.replace("_", " "): row[by],
+                "jobs": row["jobs"],
+                **{
+                    f"{n} MAE (s)": _seconds(row[f"{n}_mae_s"])
+                    for n in ("forecast", "jobeta", "linear")
+                },
+                "coverage": _share(row["coverage"]),
+            }
+            for row in json_records(table)
+        ]
+        if shown:
+            parts.append(f"by {by.replace('_', ' ')}:\n{render(shown, list(shown[0]), 'table')}")
+    parts += [_rollout_line(row) for row in figures["rollouts"]]
+    return "\n\n".join(parts)
+
+
+def _overall_rows(overall: Any) -> list[dict[str, str]]:
+    """One row per predictor; the forecast's also with its interval's coverage and width."""
+    if overall.empty:
+        return []
+    first = overall.iloc[0]
+    return [
+        {
+            "predictor": name,
+            "MAE (s)": _seconds(first[f"{name}_mae_s"]),
+            "bias (s)": _seconds(first[f"{name}_bias_s"], signed=True),
+            "coverage": _share(first["coverage"]) if name == "forecast" else "",
+            "interval width (s)": _seconds(first["width_s"]) if name == "forecast" else "",
+        }
+        for name in ("forecast", "jobeta", "linear")
+    ]
+
+
+def _seconds(value: Any, *, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{float(value):+.0f}" if signed else f"{float(value):.0f}"
+
+
+def _share(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * float(value):.0f} %"
+
+
+def _rollout_line(row: Mapping[str, Any]) -> str:
+    """A rollout's time to 90 % against the forecast of it made when 25 % had completed."""
+    actual = row.get("time_to_90_s")
+    said = row.get("forecast_at_25_percent_s")
+    low, high = row.get("interval_at_25_percent_s") or (None, None)
+    reach = row.get("reach_at_25_percent")
+    if reach is None:
+        told = "no forecast of it: 25 % never completed"
+    elif said is None:
+        told = f"forecast when 25 % had completed: reached in only {_share(reach)} of the draws"
+    else:
+        told = (
+            f"forecast when 25 % had completed: {_seconds(said)} s "
+            f"(80 %: {_seconds(low)} to {'never' if high is None else _seconds(high) + ' s'})"
+        )
+    done = "never reached" if actual is None else f"{_seconds(actual)} s"
+    return f"rollout {row['rollout']} ({row['jobs']} jobs): time to 90 % completed {done}; {told}"
 
 
 def compare(args: argparse.Namespace) -> int:

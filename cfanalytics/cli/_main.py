@@ -342,6 +342,26 @@ def _analysis_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     _add_format(p)
 
     p = sub.add_parser(
+        "backtest",
+        help="how good the forecast, the ETA and the linear rule were, poll by poll",
+        description="Walk each recording poll by poll: at each, forecast every job's "
+        "completion from the data so far (cfanalytics.forecast), then score the forecast, "
+        "Clanforge's jobeta and the linear rule against the completions (per job first, "
+        "then across jobs), and the rollout's time to 90 % as forecast when 25 % of its "
+        "jobs had completed.",
+    )
+    p.add_argument("sources", nargs="+", metavar="SOURCE", help="cassettes or event logs")
+    _add_history(p, "also learn from the earlier rollouts of each ASID in it")
+    p.add_argument(
+        "--every",
+        type=positive,
+        default=1,
+        metavar="N",
+        help="forecast at every N-th poll (faster on long recordings)",
+    )
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+
+    p = sub.add_parser(
         "history",
         help="keep every recording in one store: add sources, list its rollouts, synthesize",
         description="A history store is one folder of Parquet files (Hive-partitioned by ASID "
