@@ -1,12 +1,11 @@
 """HTML building blocks of the report: escaped text, tables, inline figures, the page.
 
-Everything is inline (CSS, PNG images as ``data:`` URIs), so the file opens anywhere, with
-no network. Output depends only on its input: no timestamps, ids or random names.
+Everything is inline (CSS, figures as SVG), so the file opens anywhere, with no network and no
+script. Output depends only on its input: no timestamps, random ids or names.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from collections.abc import Callable, Iterable, Mapping
@@ -16,6 +15,8 @@ from typing import Any
 import matplotlib.style
 import pandas as pd
 from matplotlib.figure import Figure
+
+from ._svg import number_figures, svg_figure
 
 __all__ = [
     "MINUS",
@@ -51,7 +52,8 @@ th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .card{border:1px solid #d6dde4;border-radius:6px;padding:.6em .9em;min-width:11em;flex:1}
 .card b{display:block;font-size:1.45em}.card span{color:#555;font-size:.85em}
-figure{margin:1em 0}figure img{max-width:100%;height:auto}
+figure{margin:1em 0}svg.plot{display:block;width:100%;height:auto}
+svg.plot *{stroke-linejoin:round;stroke-linecap:butt}
 figcaption{color:#555;font-size:.9em}details{margin:1em 0}summary{cursor:pointer}
 code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
 .note{color:#555;font-size:.9em}
@@ -198,10 +200,10 @@ def figure(
     ncols: int = 1,
 ) -> str:
     """Draw on a fresh Figure (``ncols`` Axes side by side, given to ``draw``) and inline it
-    as a PNG ``data:`` URI, with a caption."""
-    data = base64.b64encode(png(draw, size=size, ncols=ncols)).decode("ascii")
+    as SVG with a caption; marks given hover texts (:func:`~cfanalytics.plots.set_tooltips`)
+    show them. :func:`page` makes its ids unique in the page."""
     return (
-        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figure>{svg_figure(draw, label=caption, size=size, ncols=ncols)}"
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
@@ -236,7 +238,7 @@ def page(title: str, lede: str, sections: Iterable[Section]) -> str:
     """The whole self-contained HTML document."""
     sections = list(sections)
     nav = " ".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
-    body = "\n".join(s.html() for s in sections)
+    body = number_figures("\n".join(s.html() for s in sections))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
