@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 Formatter = Callable[[Any], str]
+_LONG_TEXT = 40  # characters: a cell this long gets a column of some width
 
 #: Shown for a missing value (an en dash), and the typographic minus sign.
 NA, MINUS = "\u2013", "\u2212"
@@ -46,9 +47,10 @@ margin:0 auto;max-width:1100px;padding:0 1.2em 3em}
 h1{font-size:1.7em;margin:1em 0 .2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
 margin-top:2em}h3{margin-top:1.4em}
 nav a{margin-right:1em}.lede{color:#555;margin-top:0}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-align:top}
-th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.wide{overflow-x:auto;margin:.6em 0}table{border-collapse:collapse;font-size:.9em}
+th,td{border-bottom:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
+td.long{min-width:13em}
+th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .card{border:1px solid #d6dde4;border-radius:6px;padding:.6em .9em;min-width:11em;flex:1}
 .card b{display:block;font-size:1.45em}.card span{color:#555;font-size:.85em}
@@ -159,9 +161,19 @@ def table(
     rows = []
     for record in frame.astype(object).itertuples(index=False):
         cells = (_cell(v, cellwise.get(c)) for c, v in zip(frame.columns, record, strict=True))
-        tds = (f"<td{' class=num' if n else ''}>{escape(t)}</td>" for t, n in cells)
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        rows.append("<tr>" + "".join(_td(text, numeric) for text, numeric in cells) + "</tr>")
+    # In a box of its own that scrolls sideways: a wide table never widens the page.
+    return (
+        f"<div class=wide><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _td(text: str, numeric: bool) -> str:
+    """One cell: numbers (and times) on one line, aligned right; a long text in a column wide
+    enough to read it (else an error message wraps a word a line beside the timestamps)."""
+    css = " class=num" if numeric else " class=long" if len(text) > _LONG_TEXT else ""
+    return f"<td{css}>{escape(text)}</td>"
 
 
 def _in_unit(column: Formatter | Seconds, per_unit: float) -> Formatter:
