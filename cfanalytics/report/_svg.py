@@ -15,6 +15,7 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
+from typing import cast
 
 import matplotlib
 import matplotlib.style
@@ -87,6 +88,11 @@ def _give_ids(fig: Figure) -> dict[str, tuple[Artist, list[str]]]:
             gid = f"{_GID}{len(found)}"
             artist.set_gid(gid)
             found[gid] = (artist, texts)
+            if isinstance(artist, Collection):
+                # More than one (empty) url turns off matplotlib's one-path shortcut, which
+                # clips far-away points and so can drop or add marks: then each drawn mark is
+                # one element, skipped only at a non-finite offset.
+                artist.set_urls([None, None])
     return found
 
 
@@ -118,24 +124,28 @@ def _add_titles(root: ET.Element, tipped: Mapping[str, tuple[Artist, list[str]]]
 
 def _title_each(group: ET.Element, collection: Collection, texts: list[str]) -> None:
     """One title per drawn point or shape: matplotlib skips those at non-finite offsets."""
-    drawn = _drawn(collection)
-    if len(texts) != len(drawn[0]):
-        raise ValueError(f"{collection} draws {len(drawn[0])} marks but has {len(texts)} texts")
+    count, drawn = _drawn(collection)
+    if len(texts) != count:
+        raise ValueError(f"{collection} draws {count} marks but has {len(texts)} texts")
     marks = list(_marks(group))
-    if len(marks) != len(drawn[1]):
-        raise ValueError(f"{collection}: {len(marks)} marks in the SVG, {len(drawn[1])} expected")
-    for mark, index in zip(marks, drawn[1], strict=True):
+    if len(marks) != len(drawn):
+        raise ValueError(f"{collection}: {len(marks)} marks in the SVG, {len(drawn)} expected")
+    for mark, index in zip(marks, drawn, strict=True):
         mark.insert(0, _title(texts[index]))
 
 
-def _drawn(collection: Collection) -> tuple[range, list[int]]:
-    """The marks of ``collection``, and the indices of those drawn, in drawing order."""
-    offsets: np.ndarray = np.ma.filled(np.ma.asarray(collection.get_offsets(), dtype=float), np.nan)
+def _drawn(collection: Collection) -> tuple[int, list[int]]:
+    """How many marks ``collection`` has, and the indices of those drawn, in drawing order."""
+    offsets = cast(np.ndarray, collection.get_offsets())  # masked, for a scatter
     count = max(len(collection.get_paths()), len(offsets))
     if not len(offsets) or not collection.get_paths():
-        return range(count), []
-    finite = np.isfinite(collection.get_offset_transform().transform(offsets)).all(axis=1)
-    return range(count), [i for i in range(count) if finite[i % len(offsets)]]
+        return count, []
+    # As matplotlib does it: the non-affine part (a log scale) masks what a masked array cannot
+    # show, masked is NaN, and a mark at a non-finite offset is not drawn.
+    transform = collection.get_offset_transform()
+    moved: np.ndarray = np.ma.filled(transform.transform_non_affine(offsets), np.nan)
+    finite = np.isfinite(transform.get_affine().transform(moved)).all(axis=1)
+    return count, [i for i in range(count) if finite[i % len(offsets)]]
 
 
 def _marks(element: ET.Element) -> Iterator[ET.Element]:
@@ -169,6 +179,20 @@ def _trim(root: ET.Element) -> None:
         for child in list(parent):
             if child.tag == "defs" and not len(child):
                 parent.remove(child)
+        _merge_clips(parent)
+
+
+def _merge_clips(parent: ET.Element) -> None:
+    """Neighbouring groups that only clip, by the same path, as one: matplotlib wraps each mark
+    of a collection in a group of its own."""
+    last: ET.Element | None = None
+    for child in list(parent):
+        clips = child.tag == "g" and list(child.attrib) == ["clip-path"]
+        if clips and last is not None and last.attrib == child.attrib:
+            last.extend(child)
+            parent.remove(child)
+        else:
+            last = child if clips else None
 
 
 def _scope(root: ET.Element, prefix: str) -> None:

@@ -141,10 +141,11 @@ def test_same_source_same_bytes_in_another_zone_and_matplotlibrc(
 
 
 def _marks(ax: Axes) -> None:
-    """A scatter with a NaN point (not drawn) and one out of the axes (drawn, clipped), one
-    with a colour per point, a line, broken bars, bars, and a hexbin with no hover texts."""
-    scatter = ax.scatter([1, np.nan, 3, 100], [1, 2, 3, 4])
-    set_tooltips(scatter, ["a", "nan", "c", MARKUP])
+    """A scatter with a NaN point (not drawn) and two far out of the axes (drawn, clipped: for
+    matplotlib's one-path shortcut they would be two other marks at the edge of its clip box),
+    one with a colour per point, a line, broken bars, bars, and a hexbin with no hover texts."""
+    scatter = ax.scatter([1, np.nan, 3, -1e7, 1e7], [1, 2, 3, 4, 5])
+    set_tooltips(scatter, ["a", "nan", "c", "far", MARKUP])
     set_tooltips(ax.scatter([1, 2], [1, 2], c=[1, 2]), ["e", "f"])
     set_tooltips(ax.plot([1, 2], [2, 1], marker="o")[0], ["line"])
     set_tooltips(ax.broken_barh([(1, 1), (2.5, 0.5)], (0, 1)), ["bb1", "bb2"])
@@ -173,15 +174,26 @@ def test_each_hover_text_is_the_title_of_its_own_mark() -> None:
     the axes keeps its own; single-mark artists (line, bar) titled on their group."""
     html = page("t", "lede", [Section("s", "S", [figure(_marks, caption="marks")])])
     titled = dict((text, element) for element, text in _titled(_svg_of(html)))
-    expected = ["a", "c", MARKUP, "e", "f", "bb1", "bb2", "bar1", "bar2", "line"]
+    expected = ["a", "c", "far", MARKUP, "e", "f", "bb1", "bb2", "bar1", "bar2", "line"]
     assert list(titled) == expected
     assert elements(html).titles == expected
-    assert [titled[t].tag for t in ("a", "c", MARKUP, "e", "f")] == ["use"] * 5
+    assert [titled[t].tag for t in ("a", "c", "far", MARKUP, "e", "f")] == ["use"] * 6
     assert [titled[t].tag for t in ("bb1", "bb2")] == ["path"] * 2
     assert titled["line"].tag == "g" and titled["bar1"].tag == "g"
-    xs = [float(titled[t].attrib["x"]) for t in ("a", "c", MARKUP)]
+    xs = [float(titled[t].attrib["x"]) for t in ("far", "a", "c", MARKUP)]
     width = float(_svg_of(html).attrib["viewBox"].split()[2])
-    assert xs[0] < xs[1] < width < xs[2]  # the third point is the one at x = 100
+    assert xs[0] < 0 < xs[1] < xs[2] < width * 1000 < xs[3]  # at -10 and +10 million
+
+
+def test_a_point_a_log_scale_cannot_show_has_no_title() -> None:
+    """On a log axis a point at y <= 0 is not drawn: the next point keeps its own text."""
+
+    def draw(ax: Axes) -> None:
+        set_tooltips(ax.scatter([1, 2, 3], [-1, 2, 3]), ["negative", "two", "three"])
+        ax.set_yscale("log")
+
+    titled = [text for _, text in _titled(_svg_of(figure(draw, caption="log")))]
+    assert titled == ["two", "three"]
 
 
 def test_markup_in_a_hover_text_or_caption_stays_text() -> None:
