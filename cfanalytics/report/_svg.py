@@ -137,9 +137,9 @@ def _title_each(group: ET.Element, collection: Collection, texts: list[str]) -> 
 def _drawn(collection: Collection) -> tuple[int, list[int]]:
     """How many marks ``collection`` has, and the indices of those drawn, in drawing order."""
     offsets = cast(np.ndarray, collection.get_offsets())  # masked, for a scatter
-    count = max(len(collection.get_paths()), len(offsets))
     if not len(offsets) or not collection.get_paths():
-        return count, []
+        return 0, []  # matplotlib draws nothing (an empty scatter, no polygons)
+    count = max(len(collection.get_paths()), len(offsets))
     # As matplotlib does it: the non-affine part (a log scale) masks what a masked array cannot
     # show, masked is NaN, and a mark at a non-finite offset is not drawn.
     transform = collection.get_offset_transform()

@@ -152,6 +152,7 @@ def _marks(ax: Axes) -> None:
     for bar, text in zip(ax.barh([1, 2], [2, 3]), ["bar1", "bar2"], strict=True):
         set_tooltips(bar, [text])
     ax.hexbin([1, 2, 3], [1, 2, 3], gridsize=3)
+    set_tooltips(ax.scatter([], []), [])  # an empty selection: no mark, no text
     ax.set_xlim(0, 5)
 
 
