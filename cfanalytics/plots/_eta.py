@@ -255,17 +255,22 @@ def plot_eta_trajectories(
     ax.set_ylabel(f"ETA given ({tz})")
     ax.set_title("How the ETAs moved", loc="left")
     if parts:
-        legend_above(ax, _TRAJECTORY_KEY)
+        legend_above(ax, _trajectory_key())
     else:
         ax.text(0.5, 0.5, "No ETAs to show", ha="center", color="0.4", transform=ax.transAxes)
     return ax
 
 
-_TRAJECTORY_KEY = [
-    Line2D([], [], color=OKABE_ITO[0], linewidth=1.2, label="ETA at each poll"),
-    Line2D([], [], color=OKABE_ITO[3], linestyle=":", label="actual completion"),
-    Patch(color=OKABE_ITO[3], alpha=0.2, label="window it lies in"),
-]
+def _trajectory_key() -> list[Any]:
+    """The legend's entries, made at draw time: artists take the rcParams in force when
+    they are made, and a module-level list would keep those of the import."""
+    return [
+        Line2D([], [], color=OKABE_ITO[0], linewidth=1.2, label="ETA at each poll"),
+        Line2D([], [], color=OKABE_ITO[3], linestyle=":", label="actual completion"),
+        Patch(color=OKABE_ITO[3], alpha=0.2, label="window it lies in"),
+    ]
+
+
 # Room in the parent Axes for the panels' tick labels and titles, in points.
 _TICKS_LEFT, _TICKS_BELOW, _PANEL_TITLE, _GAP = 34.0, 16.0, 16.0, 10.0
 

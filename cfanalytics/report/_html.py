@@ -1,12 +1,11 @@
 """HTML building blocks of the report: escaped text, tables, inline figures, the page.
 
-Everything is inline (CSS, PNG images as ``data:`` URIs), so the file opens anywhere, with
-no network. Output depends only on its input: no timestamps, ids or random names.
+Everything is inline (CSS, figures as SVG), so the file opens anywhere, with no network and no
+script. Output depends only on its input: no timestamps, random ids or names.
 """
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 from collections.abc import Callable, Iterable, Mapping
@@ -18,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..analysis import clock
+from ._svg import number_figures, svg_figure
 
 __all__ = [
     "MINUS",
@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 Formatter = Callable[[Any], str]
+_LONG_TEXT = 40  # characters: a cell this long gets a column of some width
 
 #: Shown for a missing value (an en dash), and the typographic minus sign.
 NA, MINUS = "\u2013", "\u2212"
@@ -48,13 +49,15 @@ margin:0 auto;max-width:1100px;padding:0 1.2em 3em}
 h1{font-size:1.7em;margin:1em 0 .2em}h2{border-bottom:2px solid #0072B2;padding-bottom:.2em;
 margin-top:2em}h3{margin-top:1.4em}
 nav a{margin-right:1em}.lede{color:#555;margin-top:0}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}
-th,td{border-bottom:1px solid #ddd;padding:.25em .7em;text-align:left;vertical-align:top}
-th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.wide{overflow-x:auto;margin:.6em 0}table{border-collapse:collapse;font-size:.9em}
+th,td{border-bottom:1px solid #ddd;padding:.25em .55em;text-align:left;vertical-align:top}
+td.long{min-width:13em}
+th{background:#f3f6f9}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .cards{display:flex;flex-wrap:wrap;gap:.8em;margin:1em 0}
 .card{border:1px solid #d6dde4;border-radius:6px;padding:.6em .9em;min-width:11em;flex:1}
 .card b{display:block;font-size:1.45em}.card span{color:#555;font-size:.85em}
-figure{margin:1em 0}figure img{max-width:100%;height:auto}
+figure{margin:1em 0}svg.plot{display:block;width:100%;height:auto}
+svg.plot *{stroke-linejoin:round;stroke-linecap:butt}
 figcaption{color:#555;font-size:.9em}details{margin:1em 0}summary{cursor:pointer}
 code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
 .note{color:#555;font-size:.9em}
@@ -166,9 +169,19 @@ def table(
     rows = []
     for record in frame.astype(object).itertuples(index=False):
         cells = (_cell(v, cellwise.get(c)) for c, v in zip(frame.columns, record, strict=True))
-        tds = (f"<td{' class=num' if n else ''}>{escape(t)}</td>" for t, n in cells)
-        rows.append("<tr>" + "".join(tds) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        rows.append("<tr>" + "".join(_td(text, numeric) for text, numeric in cells) + "</tr>")
+    # In a box of its own that scrolls sideways: a wide table never widens the page.
+    return (
+        f"<div class=wide><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def _td(text: str, numeric: bool) -> str:
+    """One cell: numbers (and times) on one line, aligned right; a long text in a column wide
+    enough to read it (else an error message wraps a word a line beside the timestamps)."""
+    css = " class=num" if numeric else " class=long" if len(text) > _LONG_TEXT else ""
+    return f"<td{css}>{escape(text)}</td>"
 
 
 def _in_unit(column: Formatter | Seconds, per_unit: float) -> Formatter:
@@ -207,10 +220,10 @@ def figure(
     ncols: int = 1,
 ) -> str:
     """Draw on a fresh Figure (``ncols`` Axes side by side, given to ``draw``) and inline it
-    as a PNG ``data:`` URI, with a caption."""
-    data = base64.b64encode(png(draw, size=size, ncols=ncols)).decode("ascii")
+    as SVG with a caption; marks given hover texts (:func:`~cfanalytics.plots.set_tooltips`)
+    show them. :func:`page` makes its ids unique in the page."""
     return (
-        f'<figure><img alt="{escape(caption)}" src="data:image/png;base64,{data}">'
+        f"<figure>{svg_figure(draw, label=caption, size=size, ncols=ncols)}"
         f"<figcaption>{escape(caption)}</figcaption></figure>"
     )
 
@@ -245,7 +258,7 @@ def page(title: str, lede: str, sections: Iterable[Section]) -> str:
     """The whole self-contained HTML document."""
     sections = list(sections)
     nav = " ".join(f'<a href="#{s.anchor}">{escape(s.title)}</a>' for s in sections)
-    body = "\n".join(s.html() for s in sections)
+    body = number_figures("\n".join(s.html() for s in sections))
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'

@@ -43,7 +43,7 @@ def test_the_report_places_the_rollout_among_the_previous_ones(store: Path, tmp_
     offenders = placed.offenders()
     assert "31011" in set(offenders["machine"]) and "31011" in text
     plain = write_report(LAST, tmp_path / "plain.html").read_text()
-    assert html.count("data:image/png") == plain.count("data:image/png") + 1  # the trends
+    assert html.count("<figure>") == plain.count("<figure>") + 1  # the trends
     # Same inputs, same bytes.
     again = write_report(LAST, tmp_path / "again.html", history=store, previous=3).read_text()
     assert again == html
