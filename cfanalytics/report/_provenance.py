@@ -77,9 +77,29 @@ def _run_metadata(cassette: Cassette) -> dict[str, Any]:
     """The run plan and stop reason a cassette carries, and the API host it talked to."""
     meta = dict(cassette.metadata)
     url = meta.get("base_url") or next((i.uri for i in cassette), None)
-    keep = ("interval", "max_polls", "max_duration", "jobs", "stop_reason", "complete")
-    found = {f"run {key}": meta[key] for key in keep if meta.get(key) is not None}
+    found = {
+        label: _with_unit(key, meta[key])
+        for key, label in _RUN_LABELS.items()
+        if meta.get(key) is not None
+    }
     return found | {"api_host": _host(url)}
+
+
+#: The run plan's entries a report shows, and how it names them.
+_RUN_LABELS = {
+    "interval": "run: poll interval",
+    "max_polls": "run: at most, polls",
+    "max_duration": "run: at most",
+    "jobs": "run: jobs followed",
+    "stop_reason": "run: stopped because",
+    "complete": "run: every followed job ended",
+}
+_SECONDS = frozenset({"interval", "max_duration"})
+
+
+def _with_unit(key: str, value: Any) -> Any:
+    """Seconds with their unit (whole seconds, or the decimals they have); the rest as is."""
+    return f"{float(value):g} s" if key in _SECONDS and isinstance(value, int | float) else value
 
 
 def _host(url: str | None) -> str | None:
