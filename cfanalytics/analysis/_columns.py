@@ -40,23 +40,6 @@ def dtype_name(dtype: object) -> str:
     return str(dtype)
 
 
-def describe(table: Schema | Callable[..., Any]) -> pd.DataFrame:
-    """The columns of ``table`` (a schema, or a function returning a table: ``eta_errors``),
-    one row each, in order: ``name``, ``dtype`` (:func:`dtype_name`) and ``meaning``.
-
-    ``describe(cf.eta_errors)`` in a notebook; ``help(cf.eta_errors)`` shows the same.
-    """
-    schema = table if isinstance(table, Schema) else getattr(table, "schema", None)
-    if not isinstance(schema, Schema):
-        raise TypeError(f"{table!r} is neither a Schema nor a function documenting its columns")
-    columns = {
-        "name": list(schema),
-        "dtype": [dtype_name(dtype) for dtype in schema.values()],
-        "meaning": list(schema.meanings.values()),
-    }
-    return pd.DataFrame({name: pd.array(values, dtype=TEXT) for name, values in columns.items()})
-
-
 def returns(schema: Schema, *, note: str = "") -> Callable[[_Function], _Function]:
     """Document that the decorated function returns a table of ``schema``: its docstring
     ends with the columns (name, dtype, meaning) and ``note`` (which columns come from the
@@ -98,3 +81,28 @@ def _row(cells: tuple[str | None, ...], widths: tuple[int, int]) -> str:
     """One line of the table: a row, or its continuation (no name)."""
     name, dtype, meaning = (cell or "" for cell in cells)
     return f"{name:<{widths[0]}}  {dtype:<{widths[1]}}  {meaning}".rstrip()
+
+
+# What describe returns: a table of columns, itself documented so.
+_DESCRIPTION = Schema(
+    {
+        "name": (TEXT, "the column's name"),
+        "dtype": (TEXT, "its dtype, as dtype_name writes it"),
+        "meaning": (TEXT, "what it holds"),
+    }
+)
+
+
+@returns(_DESCRIPTION)
+def describe(table: Schema | Callable[..., Any]) -> pd.DataFrame:
+    """The columns of ``table`` (a schema, or a function returning a table: ``eta_errors``),
+    one row each, in order: ``name``, ``dtype`` (:func:`dtype_name`) and ``meaning``.
+
+    ``describe(cf.eta_errors)`` in a notebook; ``help(cf.eta_errors)`` shows the same.
+    """
+    schema = table if isinstance(table, Schema) else getattr(table, "schema", None)
+    if not isinstance(schema, Schema):
+        raise TypeError(f"{table!r} is neither a Schema nor a function documenting its columns")
+    values = (list(schema), map(dtype_name, schema.values()), schema.meanings.values())
+    columns = zip(_DESCRIPTION.items(), values, strict=True)
+    return pd.DataFrame({name: pd.array(list(v), dtype=dtype) for (name, dtype), v in columns})

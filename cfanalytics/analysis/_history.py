@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..events import INT, TEXT, TIME, Schema, rollout_of
+from ..events import INT, TEXT, Schema, rollout_of
+from ..events import SCHEMA as EVENTS
 from ..exceptions import RolloutError
-from ..recording import HistoryStore
+from ..recording import CATALOG_COLUMNS, HistoryStore
 from ._columns import returns
 from ._common import ROLLOUT, conform, one_rollout, utc
 from ._digest import (
@@ -63,16 +64,19 @@ REPEAT_K, REPEAT_N = 2, 3
 # Fewer jobs than this in all are digested in this process: workers take a second to start.
 _FEW_JOBS = 20_000
 
-_CATALOG_COLUMNS = Schema(
-    {
-        **ROLLOUT,
-        "asid": (INT, "the rollout's ASID"),
-        "imageversionid": (INT, "the rollout's image version"),
-        "first_seen": (TIME, "the rollout's first observation: rollouts start in this order"),
-        "last_seen": (TIME, "the rollout's last observation"),
-        "runs": (INT, "recording runs that saw it"),
-    }
-)
+# The store's catalog (its dtypes: CATALOG_COLUMNS): one row per rollout.
+_CATALOG_MEANINGS = {
+    "rollout": ROLLOUT["rollout"][1],
+    "asid": "the rollout's ASID",
+    "imageversionid": "the rollout's image version",
+    "first_seen": "the rollout's first observation: rollouts start in this order",
+    "last_seen": "the rollout's last observation",
+    "runs": "recording runs that saw it",
+    "jobs": "jobs of the rollout",
+}
+_CATALOG = Schema({name: (t, _CATALOG_MEANINGS[name]) for name, t in CATALOG_COLUMNS.items()})
+# The catalog's columns every table of rollouts starts with.
+_CATALOG_COLUMNS = Schema(_CATALOG.entries(*(name for name in _CATALOG if name != "jobs")))
 #: :meth:`History.rollouts`: one row per rollout, in the order they started.
 ROLLOUTS_SCHEMA = Schema(
     {
@@ -150,6 +154,7 @@ class History:
         """The store's folder."""
         return self.store.path
 
+    @returns(_CATALOG)
     def catalog(
         self,
         *,
@@ -169,6 +174,7 @@ class History:
         found = found.loc[started_between(found["first_seen"], since=since, until=until)]
         return found.sort_values(list(ORDER), na_position="last", kind="stable", ignore_index=True)
 
+    @returns(EVENTS, note="Every column, unless ``columns=`` picks some.")
     def events(self, **filters: Any) -> pd.DataFrame:
         """The stored events: :meth:`HistoryStore.events` (``rollout=``, ``asid=``,
         ``since=``, ``until=``, ``columns=``), reading only what the filters need."""
