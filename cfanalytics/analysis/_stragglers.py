@@ -90,12 +90,8 @@ def stragglers(
     is by default the *first* it was given while Running, the promise people planned with
     (the API keeps moving ``jobeta`` forward, so a job is rarely far past the ETA of the
     same poll); ``against="current"`` compares with the ``jobeta`` of each poll instead.
-    ``reason`` says which: ``overdue``, ``stalled`` or ``both``. ``max_overdue_s`` is the
-    largest ``t - ETA`` over the polls listing it Running; ``late_s`` how late the job was,
-    by the one rule of :func:`late_by` (against the first ETA, whatever ``against``);
-    ``longest_stall_polls`` is its longest run at one
-    progress (1: progress moved at every poll). ``last_state`` and ``outcome``
-    (:func:`job_summary`) are as of ``at``.
+    ``late_s`` is against the first ETA whatever ``against``; ``longest_stall_polls`` is 1
+    when progress moved at every poll. ``last_state`` and ``outcome`` are as of ``at``.
 
     ``summary`` (:func:`job_summary` of ``events``) is computed unless given; it is ignored
     with ``at``, which needs the summary as of that moment.
