@@ -54,7 +54,7 @@ from cfanalytics.analysis import (
 from cfanalytics.events import FLOAT, INT, LABEL, SCHEMA, TEXT, Schema, is_label, rollouts
 from cfanalytics.recording import HistoryStore
 
-from ..conftest import CASSETTES
+from ..conftest import CASSETTES, REPO
 from .recorded import cassette_events, rollout_of_cassette
 
 _ERROR_KEYS = ["kind", "progress_decile"]
@@ -332,3 +332,12 @@ def test_tables_kept_as_attributes_are_their_schemas(tables: Tables) -> None:
     ):
         assert list(frame.columns) == list(schema)
         assert all(_same_dtype(frame[name].dtype, dtype) for name, dtype in schema.items())
+
+
+def test_readme_example_is_what_help_shows() -> None:
+    """The README's example of a columns table is failure_rates' docstring as it is."""
+    readme = (REPO / "README.md").read_text()
+    section = readme.split("### What each column means", 1)[1].split("\n## ", 1)[0]
+    shown = section.split("Columns\n-------\n", 1)[1].split("```", 1)[0]
+    documented = (failure_rates.__doc__ or "").split("Columns\n-------\n", 1)[1]
+    assert shown.strip() == documented.strip()
