@@ -104,11 +104,7 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     jobid)``; each rollout is summarised on its own, as if recorded alone.
 
     Attributes (``kind``, ``location``, ...) are the last non-null value of the job's
-    snapshots. ``first_seen`` / ``last_seen`` are its first and last snapshot,
-    ``n_observations`` its rows in successful status polls. ``queued_at`` is the first
-    successful queue answer, else the first status snapshot in state Queued; ``started_at``
-    the API's ``jobstart``, else the first snapshot in state Running. ``error`` is the last
-    non-empty ``joberror``, else the last ``error_message`` of a queue answer.
+    snapshots; the other columns are below.
 
     ``outcome`` follows the first rule that applies:
 
