@@ -3,10 +3,13 @@
 Every domain rule is defined once in this package and imported where used: what a poll and
 a snapshot are, the state ids and the fleet's states (``_common``), when a job is stalled or
 overdue (``_stragglers``), when it finally failed (``_summary``). Functions take the events
-(or the frame they analyse) first; every optional input is keyword-only.
+(or the frame they analyse) first; every optional input is keyword-only. Every table's
+columns, dtypes and meanings are declared once; ``help()`` of a function returning one shows
+them, and so does :func:`describe`.
 """
 
 from ._backtest import BACKTEST_SCHEMA, PREDICTORS, Backtest, backtest
+from ._columns import describe
 from ._common import (
     FLEET_STATE_BY_ID,
     FLEET_STATE_BY_OUTCOME,
@@ -135,6 +138,7 @@ __all__ = [
     "clock",
     "compare",
     "completion_curve",
+    "describe",
     "error_by",
     "eta_errors",
     "failure_rates",

@@ -11,40 +11,54 @@ interval. Figures are per job first, then across jobs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category, split_rollouts, validate
+from ..events import BOOL, FLOAT, TEXT, TIME, Schema, split_rollouts, validate
+from ._columns import returns
 from ._common import conform, polls
 from ._forecast import LEVEL, forecast
 from ._headline import rollout_start, time_to_share
 from ._summary import job_summary_of
-from ._timing import eta_errors_of
+from ._timing import ETA_ERROR_SCHEMA, eta_errors_of
 
 __all__ = ["BACKTEST_SCHEMA", "PREDICTORS", "Backtest", "backtest"]
 
 #: The predictors scored, in the order tables show them.
 PREDICTORS = ("forecast", "jobeta", "linear")
 
-BACKTEST_SCHEMA: Mapping[str, object] = {
-    "rollout": TEXT,
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "observed_at": TIME,
-    "jobprogress": INT,
-    "progress_decile": INT,
-    "completed_at": TIME,
-    "forecast_error_s": FLOAT,  # completion - the forecast's median
-    "jobeta_error_s": FLOAT,  # completion - jobeta
-    "linear_error_s": FLOAT,  # completion - the linear rule
-    "covered": BOOL,  # completion inside the forecast's interval
-    "width_s": FLOAT,  # the interval's width
-}
+#: :class:`Backtest`'s ``observations``: one row per scored Running observation.
+BACKTEST_SCHEMA = Schema(
+    {
+        "rollout": (TEXT, "the rollout (ASID/version)"),
+        **ETA_ERROR_SCHEMA.entries(
+            "jobid", "kind", "location", "observed_at", "jobprogress", "progress_decile"
+        ),
+        "completed_at": (TIME, "its completion: exact, or the middle of its window"),
+        "forecast_error_s": (FLOAT, "completion - the forecast's median, s (+: later)"),
+        "jobeta_error_s": (FLOAT, "completion - jobeta, s"),
+        "linear_error_s": (FLOAT, "completion - the linear rule, s"),
+        "covered": (BOOL, "the completion lies inside the forecast's 80 % interval"),
+        "width_s": (FLOAT, "the width of the forecast's 80 % interval, s"),
+    }
+)
+_SCORES = Schema(
+    {
+        "<by>": ("as in the observations", "the group: its values of the columns ``by`` names"),
+        "jobs": (np.dtype("int64"), "jobs scored in the group"),
+        **{
+            f"{name}_{kind}": (np.dtype("float64"), f"{what} of {name}'s errors, per job first, s")
+            for name in PREDICTORS
+            for kind, what in (("mae_s", "mean absolute value"), ("bias_s", "mean"))
+        },
+        "coverage": (np.dtype("float64"), "share inside the forecast's 80 % interval"),
+        "width_s": (np.dtype("float64"), "mean width of the forecast's 80 % interval, s"),
+    }
+)
 _ROLLOUT_SHARE = 25  # the rollout's time to 90 % is judged as forecast when this % completed
 
 
@@ -70,6 +84,7 @@ class Backtest:
             pd.concat(rollouts, ignore_index=True) if rollouts else pd.DataFrame(),
         )
 
+    @returns(_SCORES)
     def scores(self, by: str | Sequence[str] | None = None) -> pd.DataFrame:
         """Per predictor (and per group of ``by``: ``progress_decile``, ``location``,
         ``kind``): MAE and bias in seconds, per job first, then across jobs; for the
@@ -212,9 +227,11 @@ def _score(truth: pd.DataFrame, jobs: pd.DataFrame) -> pd.DataFrame:
 def scores(observations: pd.DataFrame, *, by: str | Sequence[str] | None = None) -> pd.DataFrame:
     """:meth:`Backtest.scores` of a table of :data:`BACKTEST_SCHEMA`."""
     keys = [by] if isinstance(by, str) else list(by or [])
-    rows = observations.assign(covered=observations["covered"].astype(float))
+    rows = observations.assign(covered=observations["covered"].to_numpy(float, na_value=np.nan))
     for name in PREDICTORS:
-        rows[f"{name}_abs"] = rows[f"{name}_error_s"].abs()
+        error = rows[f"{name}_error_s"].to_numpy(float, na_value=np.nan)
+        rows[f"{name}_error_s"], rows[f"{name}_abs"] = error, np.abs(error)
+    rows["width_s"] = rows["width_s"].to_numpy(float, na_value=np.nan)
     values = [f"{n}_{kind}" for n in PREDICTORS for kind in ("abs", "error_s")]
     per_job = rows.groupby([*keys, "rollout", "jobid"], observed=True)[
         [*values, "covered", "width_s"]

@@ -41,6 +41,7 @@ from ..events import (
     STATES,
     TEXT,
     TIME,
+    Schema,
     choose_rollout,
     split_rollouts,
     validate,
@@ -60,6 +61,7 @@ __all__ = [
     "NO_ASID",
     "PENDING",
     "QUEUED",
+    "ROLLOUT",
     "RUNNING",
     "SQUASHED",
     "STATE_MEANINGS",
@@ -374,9 +376,15 @@ def _as_keywords(
     return kwargs | moved
 
 
-def with_rollout(schema: Mapping[str, object]) -> Mapping[str, object]:
+#: The ``rollout`` column, first in every table per rollout: its dtype and meaning.
+ROLLOUT: Mapping[str, tuple[object, str]] = MappingProxyType(
+    {"rollout": (TEXT, "one image version on one ASID: ``<asid>/<target_imageversionid>``")}
+)
+
+
+def with_rollout(schema: Schema) -> Schema:
     """``schema`` with the ``rollout`` column first: every table per rollout starts so."""
-    return MappingProxyType({"rollout": TEXT, **schema})
+    return Schema({**ROLLOUT, **schema.entries()})
 
 
 def per_rollout(analyse: _Table) -> _Table:

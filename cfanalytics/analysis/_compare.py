@@ -19,14 +19,15 @@ for each resample; ``low`` and ``high`` are its percentile interval at ``level``
 from __future__ import annotations
 
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, TEXT, category
+from ..events import FLOAT, INT, TEXT, Schema, category
 from ..exceptions import RolloutError
+from ._columns import returns
 from ._common import conform, one_rollout
 from ._headline import STATISTICS, job_values, severity
 from ._summary import SUMMARY_SCHEMA, job_summary_of
@@ -46,25 +47,32 @@ _DEFAULT_BY = ("location", "kind")
 _CHUNK = 100
 
 
-def _schema(by: Sequence[str]) -> dict[str, object]:
-    """The columns and dtypes of a comparison grouped by ``by``."""
-    return {
-        "rollout_a": TEXT,
-        "rollout_b": TEXT,
-        "metric": category(METRICS),
-        **dict.fromkeys(by, TEXT),
-        **dict.fromkeys(("a", "b", "diff", "low", "high"), FLOAT),
-        "n_a": INT,
-        "n_b": INT,
-        "verdict": category(VERDICTS),
-    }
+def _schema(by: Sequence[str]) -> Schema:
+    """The columns, dtypes and meanings of a comparison grouped by ``by``."""
+    return Schema(
+        {
+            "rollout_a": (TEXT, "the reference rollout"),
+            "rollout_b": (TEXT, "the rollout in question"),
+            "metric": (category(METRICS), "what is compared (module docstring)"),
+            **dict.fromkeys(by, (TEXT, "the group's value of this summary column, or all")),
+            "a": (FLOAT, "the metric's value in a"),
+            "b": (FLOAT, "the metric's value in b"),
+            "diff": (FLOAT, "b - a"),
+            "low": (FLOAT, "the bootstrap percentile interval of diff at level: its low end"),
+            "high": (FLOAT, "its high end"),
+            "n_a": (INT, "the jobs behind the value in a: with a duration, ETA errors, ended"),
+            "n_b": (INT, "the same in b"),
+            "verdict": (category(VERDICTS), "b against a, beyond noise (below); NA: none given"),
+        }
+    )
 
 
-#: Every column of :func:`compare` with the default ``by`` and its dtype, in order. Another
-#: ``by`` puts its columns (text) where ``location`` and ``kind`` are.
-COMPARE_SCHEMA: Mapping[str, object] = _schema(_DEFAULT_BY)
+#: Every column of :func:`compare` with the default ``by``, its dtype and meaning, in order.
+#: Another ``by`` puts its columns (text) where ``location`` and ``kind`` are.
+COMPARE_SCHEMA = _schema(_DEFAULT_BY)
 
 
+@returns(_schema(["<by>"]))
 def compare(
     a: pd.DataFrame,
     b: pd.DataFrame,
@@ -85,11 +93,8 @@ def compare(
     One row per group and metric, tidy: the group's rows about every job first (each ``by``
     column holds :data:`ALL`), then one group per combination of the ``by`` columns (job
     summary columns, as text; a missing value is NA) seen in either rollout, sorted. In each
-    group the metrics come in :data:`METRICS` order. Columns (:data:`COMPARE_SCHEMA`):
-    ``rollout_a``, ``rollout_b``, ``metric``, the ``by`` columns, ``a`` and ``b`` (the
-    metric's value), ``diff`` = ``b - a``, ``low`` and ``high`` (the bootstrap percentile
-    interval of ``diff`` at ``level``), ``n_a`` and ``n_b`` (the jobs behind each value: with
-    a duration, with ETA errors, ended) and ``verdict``:
+    group the metrics come in :data:`METRICS` order. Columns below (:data:`COMPARE_SCHEMA`
+    for the default ``by``); ``verdict``:
 
     - ``worse``: the interval lies above 0 (slower installs, larger ETA error, more
       failures); ``better``: below 0; ``same``: it holds 0;

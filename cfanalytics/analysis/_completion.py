@@ -31,15 +31,15 @@ NPMLE keeps that mass apart, of no cause, so the incidences then add up to less 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from ..events import FLOAT, INT, TIME, category
+from ..events import FLOAT, INT, TIME, Schema, category
 from ..exceptions import SchemaError
+from ._columns import returns
 from ._common import conform, of_rollout, per_rollout_rows, pick_rollout, with_rollout
 
 __all__ = ["COMPLETION_SCHEMA", "completion_curve", "time_to_fraction"]
@@ -49,18 +49,20 @@ _log = logging.getLogger(__name__)
 #: The outcomes a curve is drawn for, in this order: always all three.
 _ENDINGS = ("completed", "failed", "squashed")
 
-#: Every column of a completion curve and its dtype, in order. A curve has exactly one of
-#: the two time columns: ``time`` with ``clock="wall"``, ``elapsed_s`` with ``clock="job"``.
-COMPLETION_SCHEMA: Mapping[str, object] = with_rollout(
-    {
-        "time": TIME,
-        "elapsed_s": FLOAT,  # seconds since each job's started_at
-        "outcome": category(_ENDINGS),
-        "incidence": FLOAT,  # the CIF: share of the risk set ended this way by this time
-        "lower": FLOAT,  # share certainly ended this way by this time
-        "upper": FLOAT,  # share that may have ended this way by this time
-        "n_jobs": INT,  # jobs in the risk set
-    }
+#: Every column of a completion curve, its dtype and meaning, in order. A curve has exactly
+#: one of the two time columns: ``time`` with ``clock="wall"``, ``elapsed_s`` with ``clock="job"``.
+COMPLETION_SCHEMA = with_rollout(
+    Schema(
+        {
+            "time": (TIME, 'when (clock="wall" only)'),
+            "elapsed_s": (FLOAT, 'seconds since each job\'s started_at (clock="job" only)'),
+            "outcome": (category(_ENDINGS), "the outcome the row's shares are of"),
+            "incidence": (FLOAT, "the CIF: share of the risk set ended this way by this time"),
+            "lower": (FLOAT, "share certainly ended this way by this time"),
+            "upper": (FLOAT, "share that may have ended this way by this time"),
+            "n_jobs": (INT, "jobs in the risk set, the same on every row"),
+        }
+    )
 )
 
 _TOLERANCE = 1e-9  # EM stops when no cell's mass moves more than this...
@@ -91,6 +93,7 @@ class _Jobs(NamedTuple):
     mid: _Floats
 
 
+@returns(COMPLETION_SCHEMA, note='One of time (clock="wall") and elapsed_s (clock="job").')
 @per_rollout_rows
 def completion_curve(
     summary: pd.DataFrame,
@@ -112,17 +115,14 @@ def completion_curve(
     (the earliest ``first_seen`` or window end on the wall clock, 0 s or earlier on the job
     clock; incidence 0 unless a job ended exactly then), then every window end.
 
-    - ``incidence``: the share of the risk set that had ended that way by the time;
-    - ``lower``: the share that certainly had (its window closed by then);
-    - ``upper``: the share that may have (its window opened by then, or it was censored by
-      then and may have ended so afterwards). Any estimate that spreads each job over its
-      own window, as both methods do, lies in ``[lower, upper]``;
-    - ``n_jobs``: the size of the risk set, the same on every row.
+    ``lower`` counts a job once its window closed, ``upper`` once its window opened (or it
+    was censored and may have ended so afterwards): any estimate that spreads each job over
+    its own window, as both methods do, lies in ``[lower, upper]``.
 
     With ``method="npmle"``, how mass spreads within a cell (an innermost interval) is not
     identified: it is placed at the cell's right end, so the curve rises as late as the
-    data allow. Columns and dtypes are :data:`COMPLETION_SCHEMA`; rows are sorted by
-    rollout, outcome, then time.
+    data allow. Rows are sorted by rollout, outcome, then time; columns below
+    (:data:`COMPLETION_SCHEMA`).
     """
     _check(summary, clock, method)
     jobs, origin = _risk_set(summary, clock)

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import pandas as pd
 
-from ..events import TEXT
+from ..events import TEXT, Schema
 from ..recording import HistoryStore
 from ._common import conform, of_rollout
 from ._failures import failures
@@ -38,13 +38,15 @@ __all__ = [
 #: The groups a digest holds the figures of (a trend by another column reads the store again).
 DIGEST_GROUPS = ("location", "kind")
 #: :attr:`Digest.units`: one row per job of the rollout, about what it ran on.
-UNIT_SCHEMA: Mapping[str, object] = {
-    "kind": TEXT,
-    "location": TEXT,
-    "machine": TEXT,  # the machine's name; the mirror's for a mirror job
-    "failed": "boolean",  # failed at least once (failures lists it)
-    "error_class": TEXT,  # the class of its first failure, else NA
-}
+UNIT_SCHEMA = Schema(
+    {
+        "kind": (TEXT, "machine or mirror"),
+        "location": (TEXT, "the location of the job's machine"),
+        "machine": (TEXT, "the machine's name; the mirror's for a mirror job"),
+        "failed": ("boolean", "failed at least once (failures lists it)"),
+        "error_class": (TEXT, "the class of its first failure, else NA"),
+    }
+)
 
 
 @dataclass(frozen=True)

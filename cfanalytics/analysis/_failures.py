@@ -13,11 +13,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
 import pandas as pd
 
-from ..events import BOOL, ENDPOINTS, FLOAT, INT, PROBLEMS, TEXT, TIME, category, validate
+from ..events import BOOL, ENDPOINTS, FLOAT, INT, TEXT, TIME, Schema, category, validate
+from ..events import SCHEMA as EVENTS
+from ._columns import returns
 from ._common import (
     FAILED,
     answers,
@@ -84,47 +85,78 @@ _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern i
 
 
 # The columns of one rollout's failures, before its ``rollout``.
-_FAILURE_COLUMNS: Mapping[str, object] = {
-    **{name: SUMMARY_SCHEMA[name] for name in ("jobid", "kind", "location", "machine")},
-    **{name: SUMMARY_SCHEMA[name] for name in ("mirror", "target_imageversionid")},
-    "error": TEXT,  # the last non-empty joberror, as the API wrote it
-    "error_class": category(ERROR_CLASSES),
-    "failed_at": TIME,  # first Failed snapshot: its jobupdated, else when it was seen
-    "progress_at_failure": INT,  # jobprogress of that snapshot, else the last one before
-    "time_to_failure_s": FLOAT,  # failed_at - started_at
-    "times_failed": INT,  # the largest jobfailed seen, at least the Failed runs seen
-    "requeued": BOOL,  # seen in another state after failing
-    "outcome": category(OUTCOMES),  # as job_summary: completed if it recovered
-}
+_FAILURE_COLUMNS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "mirror"),
+        **SUMMARY_SCHEMA.entries("target_imageversionid"),
+        "error": (TEXT, "its first failure's ``joberror``, as the API wrote it"),
+        "error_class": (category(ERROR_CLASSES), "the cause ``error`` names (ERROR_RULES)"),
+        "failed_at": (TIME, "its first Failed snapshot's ``jobupdated``, else when it was seen"),
+        "progress_at_failure": (INT, "that snapshot's ``jobprogress``, else the last one before"),
+        "time_to_failure_s": (FLOAT, "``failed_at`` minus its ``started_at``, s"),
+        "times_failed": (INT, "the largest ``jobfailed`` seen, at least the Failed runs seen"),
+        "requeued": (BOOL, "seen in another state after failing"),
+        "outcome": (category(OUTCOMES), "as job_summary: completed if it recovered"),
+    }
+)
 #: :func:`failures`: one row per job that failed at least once.
 FAILURE_SCHEMA = with_rollout(_FAILURE_COLUMNS)
 # The columns of one rollout's API errors, before its ``rollout``.
-_API_ERROR_COLUMNS: Mapping[str, object] = {
-    "observed_at": TIME,
-    "run_id": TEXT,
-    "seq": INT,
-    "endpoint": category(ENDPOINTS),
-    "problem": category(PROBLEMS),
-    "http_status": INT,
-    "error_code": INT,
-    "error_message": TEXT,
-    "jobid": INT,  # the job the request named (queue requests), else NA
-}
+_API_ERROR_COLUMNS = Schema(
+    {
+        "observed_at": (TIME, "when the error answer came, or the request gave up"),
+        "run_id": (TEXT, EVENTS.meanings["run_id"]),
+        **EVENTS.entries("seq", "endpoint", "problem"),
+        "http_status": (INT, "the answer's HTTP status (NA: none came)"),
+        **EVENTS.entries("error_code"),
+        "error_message": (TEXT, "the answer's error message, as the API wrote it"),
+        "jobid": (INT, "the job the request named (queue requests), else NA"),
+    }
+)
 #: :func:`api_errors`: one row per error response or request without a response.
 API_ERROR_SCHEMA = with_rollout(_API_ERROR_COLUMNS)
 
-_STRETCH_COLUMNS: Mapping[str, object] = {
-    "endpoint": category(ENDPOINTS),
-    "kind": TEXT,  # "5xx", "429", "404", an envelope's message, "unreadable", "no answer"
-    "statuses": TEXT,  # its HTTP error statuses, most frequent first: "502 x4, 500 x2"
-    "errors": INT,
-    "jobs": INT,  # distinct jobs the requests named (queue requests)
-    "first_at": TIME,
-    "last_at": TIME,
-    "span_s": INT,  # last_at - first_at, whole seconds
-}
+_STRETCH_COLUMNS = Schema(
+    {
+        "endpoint": (category(ENDPOINTS), "the request the errors answer"),
+        "kind": (TEXT, "5xx, 429, 404..., an envelope's message, unreadable, no answer"),
+        "statuses": (TEXT, "its HTTP error statuses, most frequent first, with counts"),
+        "errors": (INT, "error answers (or missing ones) in the stretch"),
+        "jobs": (INT, "distinct jobs the requests named (queue requests)"),
+        "first_at": (TIME, "its first error"),
+        "last_at": (TIME, "its last error"),
+        "span_s": (INT, "``last_at`` minus ``first_at``, whole seconds"),
+    }
+)
 #: :func:`api_error_stretches`: errors of one kind close in time, one row a stretch.
 STRETCH_SCHEMA = with_rollout(_STRETCH_COLUMNS)
+# failure_rates: per group of jobs; <by> is the column ``by`` names.
+_RATES = with_rollout(
+    Schema(
+        {
+            "<by>": ("as in the summary", "the group: its value of the column ``by`` names"),
+            "n_jobs": (INT, "jobs in the group"),
+            "n_failed": (INT, "of them, outcome failed"),
+            "n_ended": (INT, "of them, ended: completed, failed or squashed"),
+            "failure_rate": (FLOAT, "``n_failed / n_ended``, worst first; NA before any ended"),
+        }
+    )
+)
+# polling_gaps: one row per stretch without a successful status poll.
+_GAPS = with_rollout(
+    Schema(
+        {
+            "start": (TIME, "the last successful status poll before the gap"),
+            "end": (TIME, "the next successful status poll"),
+            "gap_s": (FLOAT, "``end`` minus ``start``, s"),
+            "failed_polls": (INT, "status responses in between that were no successful poll"),
+        }
+    )
+)
+# other_endings: the summary's columns that say where and how a job ended.
+_OTHER = with_rollout(
+    Schema(SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "outcome", "last_seen"))
+)
 _NO_STATUS = {"format": "unreadable", "transport": "no answer"}
 
 
@@ -135,12 +167,13 @@ def classify_error(text: object) -> str:
     return next((name for name, pattern in _COMPILED if pattern.search(text)), "other")
 
 
+@returns(FAILURE_SCHEMA)
 @deprecated_positional("summary")
 @per_rollout
 def failures(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per install job seen Failed at least once, in the order they first failed.
 
-    Columns and dtypes: :data:`FAILURE_SCHEMA`. ``error``, ``failed_at`` and the progress
+    Columns below (:data:`FAILURE_SCHEMA`). ``error``, ``failed_at`` and the progress
     and time to failure describe the job's *first* failure; ``times_failed`` counts them
     all. A job that failed, was queued again and then completed is listed with
     ``requeued`` true and ``outcome`` ``completed``. ``summary`` (:func:`job_summary` of
@@ -193,6 +226,7 @@ def _requeued(snaps: pd.DataFrame, failed_seen: pd.Series) -> pd.Series:
     return flag
 
 
+@returns(API_ERROR_SCHEMA)
 @per_rollout
 def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     """Every error answer or missing answer, one row per response, in recording order.
@@ -206,11 +240,12 @@ def api_errors(events: pd.DataFrame) -> pd.DataFrame:
     return conform(rows, _API_ERROR_COLUMNS)
 
 
+@returns(STRETCH_SCHEMA)
 @per_rollout_rows
 def api_error_stretches(errors: pd.DataFrame, *, within_s: float = 300.0) -> pd.DataFrame:
     """:func:`api_errors` grouped by kind and by stretch of time: errors of one endpoint and
     kind (:func:`error_kind`) less than ``within_s`` seconds apart are one stretch. In the
-    order stretches began; columns and dtypes: :data:`STRETCH_SCHEMA`. What a reader wants
+    order stretches began; columns below (:data:`STRETCH_SCHEMA`). What a reader wants
     of 90 errors: "5xx on the status list: 9 in 2 min from 09:06"."""
     if errors.empty:
         return conform({name: [] for name in _STRETCH_COLUMNS}, _STRETCH_COLUMNS)
@@ -264,14 +299,11 @@ def ended_failed(summary: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.arrays.BooleanArray(failed, ~ended), index=summary.index, name="failed")
 
 
+@returns(_RATES)
 @per_rollout_rows
 def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
-    """Share of jobs that ended failed, by ``by`` (location, mirror, machine, kind, ...).
-
-    From a job summary: ``n_jobs``, ``n_failed`` (outcome failed), ``n_ended`` (completed,
-    failed or squashed) and ``failure_rate`` = failed / ended (NA before anything ended),
-    worst first, so a bad mirror or location stands out.
-    """
+    """Share of jobs that ended failed, by ``by`` (location, mirror, machine, kind, ...) of a
+    job summary: worst first, so a bad mirror or location stands out."""
     failed = ended_failed(summary)
     frame = summary.assign(
         failed=failed.fillna(False).astype("int64"), ended=failed.notna().astype("int64")
@@ -289,14 +321,12 @@ def failure_rates(summary: pd.DataFrame, by: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@returns(_GAPS)
 @per_rollout
 def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
-    """Stretches without a successful status poll longer than ``factor`` median intervals.
-
-    One row per gap: ``start`` (last successful poll before it), ``end`` (the next one),
-    ``gap_s`` and ``failed_polls`` (status responses in between that were no successful
-    poll). Jobs can't be seen to end during a gap, so completion windows there are wide.
-    """
+    """Stretches without a successful status poll longer than ``factor`` median intervals,
+    one row each. Jobs can't be seen to end during a gap, so completion windows there are
+    wide."""
     ok = polls(validate(events))["polled_at"].reset_index(drop=True)
     gaps = ok.diff().dt.total_seconds()
     limit = factor * float(gaps.median()) if gaps.notna().any() else float("inf")
@@ -312,14 +342,12 @@ def polling_gaps(events: pd.DataFrame, *, factor: float = 2.0) -> pd.DataFrame:
     return out.astype({"gap_s": FLOAT, "failed_polls": INT}).reset_index(drop=True)
 
 
+@returns(_OTHER)
 @per_rollout_rows
 def other_endings(summary: pd.DataFrame) -> pd.DataFrame:
-    """Jobs squashed by a newer install, or gone from the list with no known outcome.
-
-    Listed so that a postmortem does not hide them: ``jobid``, where, ``outcome`` and when
-    the job was last seen, in that order.
-    """
-    shown = ["jobid", "kind", "location", "machine", "outcome", "last_seen"]
+    """Jobs squashed by a newer install, or gone from the list with no known outcome: listed
+    so that a postmortem does not hide them, in the order they were last seen."""
+    shown = list(_OTHER)[1:]  # after the rollout
     rows = summary.loc[summary["outcome"].isin(["squashed", "unknown"]), shown]
     return rows.sort_values(["last_seen", "jobid"], kind="stable").reset_index(drop=True)
 

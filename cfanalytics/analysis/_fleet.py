@@ -1,19 +1,18 @@
 """The fleet over time: how many jobs were in each state at every poll, and who was where when.
 
 Every function reads an events table (:mod:`cfanalytics.events`) and returns a tidy frame whose
-columns and dtypes are declared below (``*_SCHEMA``). Snapshots, successful polls, a job's
+columns, dtypes and meanings are declared below (``*_SCHEMA``). Snapshots, successful polls, a job's
 vanishing poll and the fleet's states (:data:`FLEET_STATES`) are as :mod:`._common` defines
 them; stragglers are in :mod:`._stragglers`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import FLOAT, INT, TIME, Schema, category, validate
+from ._columns import returns
 from ._common import (
     FLEET_CODE,
     FLEET_STATES,
@@ -28,7 +27,7 @@ from ._common import (
     vanishing,
     with_rollout,
 )
-from ._summary import job_summary_of
+from ._summary import SUMMARY_SCHEMA, job_summary_of
 
 __all__ = [
     "FLEET_STATES_SCHEMA",
@@ -41,28 +40,37 @@ __all__ = [
 
 _STATE = category(FLEET_STATES)
 
-_STATE_COUNTS: Mapping[str, object] = {
-    "observed_at": TIME,
-    "state": _STATE,
-    "jobs": INT,  # jobs in that state; the states of one time add up to every job
-}
-_INTERVALS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "state": _STATE,
-    "start": TIME,  # first snapshot in the state
-    "end": TIME,  # next snapshot in another state, else the vanishing poll, else last snapshot
-}
-_PROGRESS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "observed_at": TIME,
-    "jobprogress": INT,
-    "elapsed_fraction": FLOAT,  # (t - start) / (completed_at - start)
-}
+_STATE_COUNTS = Schema(
+    {
+        "observed_at": (TIME, "a successful poll's time"),
+        "state": (_STATE, "a fleet state (STATE_MEANINGS)"),
+        "jobs": (INT, "jobs in that state; the states of one time add up to every job"),
+    }
+)
+_INTERVALS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine"),
+        "state": (_STATE, "the fleet state of the run of snapshots (STATE_MEANINGS)"),
+        "start": (TIME, "the run's first snapshot"),
+        "end": (
+            TIME,
+            "the job's next snapshot (in another state), else its vanishing poll, else its "
+            "last snapshot",
+        ),
+    }
+)
+_PROGRESS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location"),
+        "observed_at": (TIME, "t: when the Running snapshot was seen"),
+        "jobprogress": (INT, "its progress at t, percent"),
+        "elapsed_fraction": (
+            FLOAT,
+            "(t - start) / (completed_at - start), start its jobstart else started_at; "
+            "NA for a zero duration",
+        ),
+    }
+)
 #: :func:`fleet_states`: one row per rollout, successful poll time and state.
 FLEET_STATES_SCHEMA = with_rollout(_STATE_COUNTS)
 #: :func:`state_intervals`: one row per job and contiguous run of one state.
@@ -71,6 +79,7 @@ INTERVAL_SCHEMA = with_rollout(_INTERVALS)
 PROGRESS_SCHEMA = with_rollout(_PROGRESS)
 
 
+@returns(FLEET_STATES_SCHEMA)
 @deprecated_positional("summary")
 @per_rollout
 def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -85,7 +94,7 @@ def fleet_states(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -
     is counted at every time. Poll times of all ASIDs are used; each job only vanishes at a
     poll of its own ASID.
 
-    Columns and dtypes: :data:`FLEET_STATES_SCHEMA`; sorted by rollout, time, then state.
+    Columns below (:data:`FLEET_STATES_SCHEMA`); sorted by rollout, time, then state.
     """
     validate(events)
     jobs = job_summary_of(events) if summary is None else summary
@@ -128,6 +137,7 @@ def _segments(
     )
 
 
+@returns(INTERVAL_SCHEMA)
 @deprecated_positional("summary")
 @per_rollout
 def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -138,7 +148,7 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     snapshot. Failed polls in between change nothing. ``kind``, ``location`` and ``machine``
     come from ``summary`` (default :func:`job_summary`): the last value given.
 
-    Columns and dtypes: :data:`INTERVAL_SCHEMA`; sorted by rollout, ``jobid``, ``start``.
+    Columns below (:data:`INTERVAL_SCHEMA`); sorted by rollout, ``jobid``, ``start``.
     """
     validate(events)
     jobs = job_summary_of(events) if summary is None else summary
@@ -162,6 +172,7 @@ def state_intervals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     return conform(frame, _INTERVALS, sort_by=["jobid", "start"])
 
 
+@returns(PROGRESS_SCHEMA)
 @deprecated_positional("summary")
 @per_rollout
 def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -172,7 +183,7 @@ def progress_curves(events: pd.DataFrame, *, summary: pd.DataFrame | None = None
     (default :func:`job_summary`; the window's midpoint when interval-censored). Jobs without
     a completion time (failed, unfinished, ...) are left out; NA where the duration is 0.
 
-    Columns and dtypes: :data:`PROGRESS_SCHEMA`; sorted by rollout, ``jobid``, time.
+    Columns below (:data:`PROGRESS_SCHEMA`); sorted by rollout, ``jobid``, time.
     """
     validate(events)
     jobs = job_summary_of(events) if summary is None else summary

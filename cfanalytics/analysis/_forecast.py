@@ -40,7 +40,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import FLOAT, INT, KINDS, TIME, Schema, category, validate
 from ._common import (
     FLEET_STATES,
     conform,
@@ -53,7 +53,7 @@ from ._common import (
 )
 from ._headline import rollout_start
 from ._refusals import queue_refusals
-from ._summary import job_summary_of
+from ._summary import SUMMARY_SCHEMA, job_summary_of
 from ._timing import eta_errors_of
 
 __all__ = [
@@ -84,33 +84,38 @@ TRUSTED_JOBS = 10
 DRAWS = 400
 _RESIDUAL_BANDS = (0, 25, 50, 75, 101)  # progress bands calibrated apart: early ETAs err more
 
-FORECAST_JOB_SCHEMA: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "mirror": TEXT,
-    "state": category(FLEET_STATES),  # at ``at``
-    "jobprogress": INT,  # its last reported progress, if running
-    "observed_at": TIME,  # its last snapshot
-    "jobeta": TIME,  # the API's ETA at its last snapshot
-    "linear_eta": TIME,  # the linear rule: elapsed time scaled by progress
-    "forecast_at": TIME,  # the forecast completion: the median
-    "lower_at": TIME,  # the interval's bounds (LEVEL)
-    "upper_at": TIME,
-    "basis": category(("running", "waiting")),  # progress so far, or a start and a run time
-}
-FORECAST_ROLLOUT_SCHEMA: Mapping[str, object] = {
-    "share": INT,  # % of all jobs completed
-    "forecast_s": FLOAT,  # from the rollout's start: the median over the draws
-    "lower_s": FLOAT,
-    "upper_s": FLOAT,
-    "forecast_at": TIME,
-    "lower_at": TIME,
-    "upper_at": TIME,
-    "reach": FLOAT,  # share of the draws in which that share of jobs completed at all
-    "done": "boolean",  # already reached by ``at``: the actual time, no interval
-}
+#: :class:`Forecast`'s ``jobs``: one row per job not ended at ``at``.
+FORECAST_JOB_SCHEMA = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "mirror"),
+        "state": (category(FLEET_STATES), "its state at ``at``"),
+        "jobprogress": (INT, "its last reported progress, %"),
+        "observed_at": (TIME, "its last snapshot"),
+        "jobeta": (TIME, "the API's ETA at its last snapshot"),
+        "linear_eta": (TIME, "the linear rule: its elapsed time scaled by its progress"),
+        "forecast_at": (TIME, "the forecast completion: the median"),
+        "lower_at": (TIME, "the lower bound of the forecast's 80 % interval"),
+        "upper_at": (TIME, "the upper bound of the forecast's 80 % interval (NaT: never)"),
+        "basis": (
+            category(("running", "waiting")),
+            "running: from its progress so far; waiting: from a start and a run time",
+        ),
+    }
+)
+#: :class:`Forecast`'s ``rollout``: one row per share of the rollout's jobs completed.
+FORECAST_ROLLOUT_SCHEMA = Schema(
+    {
+        "share": (INT, "% of all the rollout's jobs completed"),
+        "forecast_s": (FLOAT, "seconds from the rollout's start: the median over the draws"),
+        "lower_s": (FLOAT, "the lower bound of its 80 % interval, s"),
+        "upper_s": (FLOAT, "the upper bound of its 80 % interval, s (NA: maybe never)"),
+        "forecast_at": (TIME, "the forecast as a time"),
+        "lower_at": (TIME, "the lower bound as a time"),
+        "upper_at": (TIME, "the upper bound as a time"),
+        "reach": (FLOAT, "share of the draws in which that share of jobs completed at all"),
+        "done": ("boolean", "reached by ``at``: the times are the actual one"),
+    }
+)
 _SHARES = (50, 90, 100)
 
 

@@ -21,8 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, TEXT, TIME
+from ..events import FLOAT, INT, TEXT, TIME, Schema
 from ..exceptions import RolloutError
+from ._columns import returns
 from ._common import conform, pick_rollout, seconds
 from ._failures import ended_failed
 from ._summary import install_seconds
@@ -40,20 +41,27 @@ __all__ = [
     "time_to_share",
 ]
 
-#: Headline figures of a rollout or a group of its jobs, and their dtypes.
-GROUP_METRICS: dict[str, object] = {
-    "jobs": INT,
-    "completed": INT,
-    "failed": INT,
-    "unfinished": INT,  # unfinished or unknown
-    "failure_rate": FLOAT,  # failed / ended (completed, failed or squashed)
-    "time_to_50_s": FLOAT,  # from the rollout's start until 50 % of the jobs completed
-    "time_to_90_s": FLOAT,
-    "install_p50_s": FLOAT,  # install time (started to completed) of completed jobs
-    "install_p90_s": FLOAT,
-    "eta_mae_s": FLOAT,  # per job first, then the mean across jobs
-    "eta_bias_s": FLOAT,
-}
+#: Headline figures of a rollout or a group of its jobs, their dtypes and meanings.
+GROUP_METRICS = Schema(
+    {
+        "jobs": (INT, "jobs in the group"),
+        "completed": (INT, "of them, completed"),
+        "failed": (INT, "of them, failed"),
+        "unfinished": (INT, "of them, unfinished or unknown"),
+        "failure_rate": (FLOAT, "failed / ended (completed, failed or squashed)"),
+        "time_to_50_s": (FLOAT, "from the rollout's start until 50 % of the jobs completed, s"),
+        "time_to_90_s": (FLOAT, "from the rollout's start until 90 % of the jobs completed, s"),
+        "install_p50_s": (FLOAT, "median install time (started to completed), s"),
+        "install_p90_s": (FLOAT, "90th percentile of the install time, s"),
+        "eta_mae_s": (FLOAT, "mean over jobs of each job's ETA mean absolute error, s"),
+        "eta_bias_s": (FLOAT, "mean over jobs of each job's mean ETA error (T - E), s"),
+    }
+)
+# group_metrics: the figures of each group of ``by``, or of all the jobs.
+_GROUPS = Schema(
+    {"<by>": (TEXT, "the group's value of the summary column ``by`` names (none without)")}
+    | GROUP_METRICS.entries()
+)
 
 
 def _median(x: np.ndarray) -> Any:
@@ -157,6 +165,7 @@ def statistic(metric: str, values: np.ndarray) -> float:
     return float(STATISTICS[metric][1](known)) if len(known) else np.nan
 
 
+@returns(_GROUPS)
 def group_metrics(
     summary: pd.DataFrame, per_job: pd.DataFrame, *, by: str | None = None
 ) -> pd.DataFrame:

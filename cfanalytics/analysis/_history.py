@@ -24,10 +24,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..events import INT, TEXT, TIME, rollout_of
+from ..events import INT, TEXT, Schema, rollout_of
+from ..events import SCHEMA as EVENTS
 from ..exceptions import RolloutError
-from ..recording import HistoryStore
-from ._common import conform, one_rollout, utc
+from ..recording import CATALOG_COLUMNS, HistoryStore
+from ._columns import returns
+from ._common import ROLLOUT, conform, one_rollout, utc
 from ._digest import (
     DIGEST_GROUPS,
     Digest,
@@ -63,33 +65,51 @@ REPEAT_K, REPEAT_N = 2, 3
 # Fewer jobs than this in all are digested in this process: workers take a second to start.
 _FEW_JOBS = 20_000
 
-_CATALOG_COLUMNS: dict[str, object] = {
-    "rollout": TEXT,
-    "asid": INT,
-    "imageversionid": INT,
-    "first_seen": TIME,
-    "last_seen": TIME,
-    "runs": INT,
+# The store's catalog (its dtypes: CATALOG_COLUMNS): one row per rollout.
+_CATALOG_MEANINGS = {
+    "rollout": ROLLOUT["rollout"][1],
+    "asid": "the rollout's ASID",
+    "imageversionid": "the rollout's image version",
+    "first_seen": "the rollout's first observation: rollouts start in this order",
+    "last_seen": "the rollout's last observation",
+    "runs": "recording runs that saw it",
+    "jobs": "jobs of the rollout",
 }
+_CATALOG = Schema({name: (t, _CATALOG_MEANINGS[name]) for name, t in CATALOG_COLUMNS.items()})
+# The catalog's columns every table of rollouts starts with.
+_CATALOG_COLUMNS = Schema(_CATALOG.entries(*(name for name in _CATALOG if name != "jobs")))
 #: :meth:`History.rollouts`: one row per rollout, in the order they started.
-ROLLOUTS_SCHEMA: dict[str, object] = {
-    **_CATALOG_COLUMNS,
-    **GROUP_METRICS,
-    "worst_location": TEXT,  # the location with the slowest median install
-}
+ROLLOUTS_SCHEMA = Schema(
+    {
+        **_CATALOG_COLUMNS.entries(),
+        **GROUP_METRICS.entries(),
+        "worst_location": (TEXT, "the location with the slowest median install"),
+    }
+)
 #: :func:`machine_history`: one row per machine (or mirror) and ASID.
-MACHINE_HISTORY_SCHEMA: dict[str, object] = {
-    "asid": INT,
-    "kind": TEXT,
-    "location": TEXT,
-    "machine": TEXT,  # the machine's name; the mirror's for a mirror job
-    "rollouts": INT,  # rollouts it had a job in
-    "failed": INT,  # of those, the rollouts where its job failed at least once
-    "failed_recent": INT,  # failed among its last ``n`` rollouts, the latest included
-    "failure_classes": TEXT,  # error classes of its failures, most frequent first
-    "last_failed": TEXT,  # the last rollout it failed in
-    "repeat_offender": "boolean",  # failed in at least ``k`` of its last ``n`` rollouts
-}
+MACHINE_HISTORY_SCHEMA = Schema(
+    {
+        "asid": (INT, "the ASID its jobs were of"),
+        "kind": (TEXT, "machine, or mirror for a mirror's jobs"),
+        "location": (TEXT, "its location (its last job's)"),
+        "machine": (TEXT, "the machine's name; the mirror's for a mirror job"),
+        "rollouts": (INT, "rollouts it had a job in"),
+        "failed": (INT, "of those, the rollouts where its job failed at least once"),
+        "failed_recent": (INT, "failed among its last n rollouts, the latest included"),
+        "failure_classes": (TEXT, "error classes of its failures, most frequent first"),
+        "last_failed": (TEXT, "the last rollout it failed in"),
+        "repeat_offender": ("boolean", "failed in at least k of its last n rollouts"),
+    }
+)
+# trend: a figure of each rollout, or of each group of ``by`` of each rollout.
+_TREND_HEAD = ("rollout", "asid", "imageversionid", "first_seen")
+_TREND = Schema(
+    {
+        **_CATALOG_COLUMNS.entries(*_TREND_HEAD),
+        "<by>": (TEXT, "the group's value of the summary column ``by`` names (none without)"),
+        "<metric>": ("as GROUP_METRICS", "the figure ``metric`` names (GROUP_METRICS)"),
+    }
+)
 
 
 class History:
@@ -135,6 +155,7 @@ class History:
         """The store's folder."""
         return self.store.path
 
+    @returns(_CATALOG)
     def catalog(
         self,
         *,
@@ -154,11 +175,13 @@ class History:
         found = found.loc[started_between(found["first_seen"], since=since, until=until)]
         return found.sort_values(list(ORDER), na_position="last", kind="stable", ignore_index=True)
 
+    @returns(EVENTS, note="Every column, unless ``columns=`` picks some.")
     def events(self, **filters: Any) -> pd.DataFrame:
         """The stored events: :meth:`HistoryStore.events` (``rollout=``, ``asid=``,
         ``since=``, ``until=``, ``columns=``), reading only what the filters need."""
         return self.store.events(**filters)
 
+    @returns(SUMMARY_SCHEMA)
     def summary(
         self,
         *,
@@ -175,6 +198,7 @@ class History:
         parts = list(self.engine.map(summary_in_store, [(str(self.path), n) for n in names]))
         return pd.concat(parts, ignore_index=True) if parts else _empty(SUMMARY_SCHEMA)
 
+    @returns(ROLLOUTS_SCHEMA)
     def rollouts(
         self,
         *,
@@ -184,7 +208,7 @@ class History:
         on_progress: Callable[[int, int], object] | None = None,
     ) -> pd.DataFrame:
         """One row per rollout, in :data:`ORDER`: the catalog's columns, then
-        :data:`GROUP_METRICS` and ``worst_location`` (columns: :data:`ROLLOUTS_SCHEMA`).
+        :data:`GROUP_METRICS` and ``worst_location`` (columns below: :data:`ROLLOUTS_SCHEMA`).
 
         ``on_progress(done, total)`` is called as rollouts are digested.
         """
@@ -260,6 +284,7 @@ def open_history(history: History | HistoryStore | str | os.PathLike[str]) -> Hi
     return history if isinstance(history, History) else History(history)
 
 
+@returns(_TREND)
 def trend(
     history: History | HistoryStore | str | os.PathLike[str],
     metric: str,
@@ -270,8 +295,7 @@ def trend(
     until: datetime | str | None = None,
 ) -> pd.DataFrame:
     """``metric`` (one of :data:`GROUP_METRICS`) of each rollout in :data:`ORDER`, or of each
-    group ``by`` (a job summary column: ``location``, ``kind``...) of each rollout: columns
-    ``rollout``, ``asid``, ``imageversionid``, ``first_seen``, ``by`` if given, ``metric``.
+    group ``by`` (a job summary column: ``location``, ``kind``...) of each rollout.
     """
     _check_trend(metric, by)
     found = open_history(history)
@@ -280,6 +304,7 @@ def trend(
     return _trend_table(entries, metric, by, groups)
 
 
+@returns(MACHINE_HISTORY_SCHEMA)
 def machine_history(
     history: History | HistoryStore | str | os.PathLike[str],
     *,
@@ -293,7 +318,7 @@ def machine_history(
     its job failed at least once (a failure that was queued again and then completed
     counts: a failing drive shows so), their error classes, and ``repeat_offender``: failed
     in at least ``k`` of its last ``n`` rollouts. Repeat offenders first, then by failures
-    (columns: :data:`MACHINE_HISTORY_SCHEMA`)."""
+    (columns below: :data:`MACHINE_HISTORY_SCHEMA`)."""
     _check_offender(k, n)
     return _machines_table(open_history(history)._entries(asid, since, until), k=k, n=n)
 
@@ -317,6 +342,7 @@ class Standing:
         """The earlier rollouts compared with, oldest first."""
         return tuple(self.rollouts["rollout"].iloc[:-1])
 
+    @returns(_TREND)
     def trend(self, metric: str, *, by: str | None = None) -> pd.DataFrame:
         """:func:`trend` of these rollouts, whole or ``by`` one of :data:`DIGEST_GROUPS`."""
         _check_trend(metric, by)
@@ -335,6 +361,7 @@ class Standing:
             return 0, len(known)
         return int((known > mine).sum()) + 1, len(known)
 
+    @returns(MACHINE_HISTORY_SCHEMA)
     def offenders(self) -> pd.DataFrame:
         """The repeat offenders that failed in this rollout."""
         here = self.machines["last_failed"] == self.rollout
@@ -429,7 +456,7 @@ def _trend_table(
     entries: list[_Entry], metric: str, by: str | None, groups: list[pd.DataFrame] | None
 ) -> pd.DataFrame:
     """:func:`trend` of the rollouts of ``entries`` (``groups``: each one's figures ``by``)."""
-    head = ["rollout", "asid", "imageversionid", "first_seen"]
+    head = list(_TREND_HEAD)
     if by is None or groups is None:
         return _rollouts_table(entries)[[*head, metric]]
     parts = [

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from ..events import INT, KINDS, TEXT, TIME, category, validate
+from ..events import INT, TEXT, TIME, Schema, category, validate
+from ._columns import returns
 from ._common import answers, conform, per_rollout, per_rollout_rows, select, with_rollout
 from ._failures import classify_error
-from ._summary import job_summary_of
+from ._summary import SUMMARY_SCHEMA, job_summary_of
 
 __all__ = [
     "REASONS_SCHEMA",
@@ -69,35 +70,34 @@ _LABELS: Mapping[str, str] = {
 }
 _DIFFID = re.compile(r"diff(?:id)?\s*:?\s*(\d+)", re.IGNORECASE)
 
-_REFUSAL_COLUMNS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "mirror": TEXT,
-    "requests": INT,  # queue requests sent for the job, all answered with an error
-    "first_refused_at": TIME,
-    "last_refused_at": TIME,
-    "http_status": INT,  # of the last answer (NA: none came)
-    "error_message": TEXT,  # of the last answer
-    "reason": category(REFUSAL_REASONS),
-    "diffid": INT,  # the diff that locks the image (diff_lock only)
-    "remedy": TEXT,
-}
-#: Every column of :func:`queue_refusals` and its dtype, in order.
+_REFUSAL_COLUMNS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "mirror"),
+        "requests": (INT, "queue requests sent for the job, all answered with an error"),
+        "first_refused_at": (TIME, "its first refused queue request"),
+        "last_refused_at": (TIME, "its last refused queue request"),
+        "http_status": (INT, "the last answer's HTTP status (NA: no answer came)"),
+        "error_message": (TEXT, "the last answer's error message"),
+        "reason": (category(REFUSAL_REASONS), "why, from the last answer (REFUSAL_REASONS)"),
+        "diffid": (INT, "the diff that locks the image (diff_lock only)"),
+        "remedy": (TEXT, "what to do about it (REMEDIES)"),
+    }
+)
+#: Every column of :func:`queue_refusals`, its dtype and meaning, in order.
 REFUSAL_SCHEMA = with_rollout(_REFUSAL_COLUMNS)
 
-_REASON_COLUMNS: Mapping[str, object] = {
-    "reason": category(REFUSAL_REASONS),
-    "diffid": INT,
-    "label": TEXT,  # the reason in a sentence: "image locked by diff 218599"
-    "jobs": INT,
-    "requests": INT,
-    "first_refused_at": TIME,
-    "last_refused_at": TIME,
-    "remedy": TEXT,
-}
-#: Every column of :func:`refusal_reasons` and its dtype, in order.
+_REASON_COLUMNS = Schema(
+    {
+        **_REFUSAL_COLUMNS.entries("reason", "diffid"),
+        "label": (TEXT, "the reason in a sentence: image locked by diff 218599"),
+        "jobs": (INT, "jobs refused for it"),
+        "requests": (INT, "queue requests refused for it"),
+        "first_refused_at": (TIME, "the first of those requests"),
+        "last_refused_at": (TIME, "the last of those requests"),
+        **_REFUSAL_COLUMNS.entries("remedy"),
+    }
+)
+#: Every column of :func:`refusal_reasons`, its dtype and meaning, in order.
 REASONS_SCHEMA = with_rollout(_REASON_COLUMNS)
 
 _ANSWER = ("jobid", "observed_at", "problem", "http_status", "error_message")
@@ -110,12 +110,13 @@ def never_queued(summary: pd.DataFrame) -> pd.Series:
     return out.astype(bool).rename("never_queued")
 
 
+@returns(REFUSAL_SCHEMA)
 @per_rollout
 def queue_refusals(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per job the API refused to queue: every queue request sent for it got an
     error (status, envelope, unreadable answer or none), and it was never queued
-    (:func:`never_queued`). In the order of their last refusal; columns and dtypes:
-    :data:`REFUSAL_SCHEMA`. ``reason`` and ``diffid`` come from the last answer.
+    (:func:`never_queued`). In the order of their last refusal; columns below
+    (:data:`REFUSAL_SCHEMA`).
     ``summary`` (:func:`~cfanalytics.job_summary` of ``events``) is computed unless given.
     """
     events = validate(events)
@@ -163,11 +164,11 @@ def reason_label(reason: str, *, diffid: object = None) -> str:
     return _LABELS[reason].format(diffid=_shown(diffid))
 
 
+@returns(REASONS_SCHEMA)
 @per_rollout_rows
 def refusal_reasons(refusals: pd.DataFrame) -> pd.DataFrame:
     """:func:`queue_refusals` grouped by reason and locking diff, most jobs first: how many
-    jobs and requests, when, and the remedy. Columns and dtypes:
-    :data:`REASONS_SCHEMA`."""
+    jobs and requests, when, and the remedy. Columns below (:data:`REASONS_SCHEMA`)."""
     if refusals.empty:
         return conform({name: [] for name in _REASON_COLUMNS}, _REASON_COLUMNS)
     keys = ["reason", "diffid"]

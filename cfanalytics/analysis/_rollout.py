@@ -6,14 +6,21 @@ averages are per job first, then across jobs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
-
 import pandas as pd
 
-from ..events import FLOAT, INT, TEXT, TIME, split_rollouts
-from ._common import SQUASHED, conform, is_snapshot, of_rollout, one_rollout, select, state_ids
-from ._headline import group_metrics, rollout_start, time_to_share
+from ..events import FLOAT, INT, TIME, Schema, split_rollouts
+from ._columns import returns
+from ._common import (
+    ROLLOUT,
+    SQUASHED,
+    conform,
+    is_snapshot,
+    of_rollout,
+    one_rollout,
+    select,
+    state_ids,
+)
+from ._headline import GROUP_METRICS, group_metrics, rollout_start, time_to_share
 from ._refusals import never_queued
 from ._summary import job_summary_of
 from ._timing import job_eta_metrics_of
@@ -21,30 +28,33 @@ from ._timing import job_eta_metrics_of
 __all__ = ["METRICS_SCHEMA", "metrics_by_rollout", "rollout_metrics"]
 
 _SHARES = (50, 90, 100)
-#: The headline numbers of a rollout and their dtypes, in order (:func:`rollout_metrics`).
-METRICS_SCHEMA: Mapping[str, object] = MappingProxyType(
+#: What each share of jobs is of, in the names ``time_to_<share><of>_s``.
+_OF = {"": "completed", "_ended": "ended for good", "_queued": "of the jobs queued completed"}
+#: The headline numbers of a rollout, their dtypes and meanings, in order
+#: (:func:`rollout_metrics`).
+METRICS_SCHEMA = Schema(
     {
-        "rollout": TEXT,
-        "n_jobs": INT,  # every job of the rollout
-        "n_queued": INT,  # of them, queued (not never_queued)
-        "completed": INT,
-        "failed": INT,
-        "unfinished": INT,  # unfinished or unknown
-        "started": TIME,  # the first queue answer, else the first observation
-        **{f"time_to_{share}_s": FLOAT for share in _SHARES},  # seconds from started
-        **{f"time_to_{share}_ended_s": FLOAT for share in _SHARES},
-        **{f"time_to_{share}_queued_s": FLOAT for share in _SHARES},
-        "duration_p50_s": FLOAT,  # install time (started to completed) of completed jobs
-        "duration_p90_s": FLOAT,
-        "eta_mae_s": FLOAT,
-        "eta_bias_s": FLOAT,
-        "hit_rate": FLOAT,
-        "baseline_mae_s": FLOAT,
-        "skill": FLOAT,
+        **ROLLOUT,
+        "n_jobs": (INT, "every job of the rollout"),
+        "n_queued": (INT, "of them, queued (not never_queued)"),
+        **GROUP_METRICS.entries("completed", "failed", "unfinished"),
+        "started": (TIME, "its first queue answer, else its first observation"),
+        **{
+            f"time_to_{share}{of}_s": (FLOAT, f"from started until {share} % {said}, s")
+            for of, said in _OF.items()
+            for share in _SHARES
+        },
+        "duration_p50_s": (FLOAT, GROUP_METRICS.meanings["install_p50_s"]),
+        "duration_p90_s": (FLOAT, GROUP_METRICS.meanings["install_p90_s"]),
+        **GROUP_METRICS.entries("eta_mae_s", "eta_bias_s"),
+        "hit_rate": (FLOAT, "mean over jobs of each job's share of ETAs hit"),
+        "baseline_mae_s": (FLOAT, "the same MAE of the naive linear ETA, s"),
+        "skill": (FLOAT, "the ETA's MAE over the baseline's, paired; below 1: jobeta is better"),
     }
 )
 
 
+@returns(METRICS_SCHEMA, note="A Series: the columns are its index.")
 def rollout_metrics(
     events: pd.DataFrame,
     *,
@@ -85,6 +95,7 @@ def rollout_metrics(
     return pd.Series({name: frame[name].iloc[0] for name in frame.columns}, dtype=object)
 
 
+@returns(METRICS_SCHEMA)
 def metrics_by_rollout(events: pd.DataFrame) -> pd.DataFrame:
     """:func:`rollout_metrics` of every rollout of ``events``, one row each in their order:
     a frame of :data:`METRICS_SCHEMA`."""

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from ..events import job_events, validate
+from ..events import SCHEMA, job_events, validate
+from ._columns import returns
 from ._summary import job_summary
 
 __all__ = ["SELECTABLE", "select_jobs"]
@@ -20,6 +21,7 @@ __all__ = ["SELECTABLE", "select_jobs"]
 SELECTABLE = ("location", "kind", "mirror", "machine")
 
 
+@returns(SCHEMA)
 def select_jobs(events: pd.DataFrame, **attributes: str | Sequence[str] | None) -> pd.DataFrame:
     """The events of the jobs whose attributes (:data:`SELECTABLE`) match: each given as a
     value or a list of values (any of them), None for any. ``select_jobs(events,

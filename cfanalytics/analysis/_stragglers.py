@@ -18,13 +18,13 @@ The rules, defined here once for :func:`stragglers` (over a recording),
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, KINDS, TEXT, TIME, category, validate
+from ..events import FLOAT, INT, TIME, Schema, category, validate
+from ._columns import returns
 from ._common import (
     FLEET_CODE,
     FLEET_STATES,
@@ -36,7 +36,7 @@ from ._common import (
     utc,
     with_rollout,
 )
-from ._summary import OUTCOMES, job_summary_of
+from ._summary import SUMMARY_SCHEMA, job_summary_of
 
 __all__ = [
     "LATE_GRACE_S",
@@ -56,24 +56,24 @@ LATE_GRACE_S = 60.0
 #: Consecutive polls at one progress that make a stall: one repeat is a slow poll, not a stall.
 STALLED_POLLS = 3
 
-_STRAGGLERS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "overdue_since": TIME,  # first poll listing it Running past its (first) ETA and grace
-    "max_overdue_s": FLOAT,  # largest t - ETA over those polls
-    "late_s": FLOAT,  # late by: its end - its first ETA (late_by)
-    "stalled_since": TIME,  # first poll of its first stall
-    "longest_stall_polls": INT,  # most consecutive Running polls at one jobprogress
-    "last_state": category(FLEET_STATES),  # of its last snapshot
-    "outcome": category(OUTCOMES),
-    "reason": category(("overdue", "stalled", "both")),
-}
+_STRAGGLERS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine"),
+        "overdue_since": (TIME, "first poll listing it Running past its ETA and the grace"),
+        "max_overdue_s": (FLOAT, "largest t - ETA over the polls listing it Running, s"),
+        "late_s": (FLOAT, "late by: its end minus its first ETA, s (late_by)"),
+        "stalled_since": (TIME, "first poll of its first stall"),
+        "longest_stall_polls": (INT, "most consecutive Running polls at one progress"),
+        "last_state": (category(FLEET_STATES), "the fleet state of its last snapshot"),
+        **SUMMARY_SCHEMA.entries("outcome"),
+        "reason": (category(("overdue", "stalled", "both")), "why it is a straggler"),
+    }
+)
 #: :func:`stragglers`: one row per job that ran past its ETA or stalled.
 STRAGGLER_SCHEMA = with_rollout(_STRAGGLERS)
 
 
+@returns(STRAGGLER_SCHEMA)
 @per_rollout
 def stragglers(
     events: pd.DataFrame,
@@ -90,18 +90,14 @@ def stragglers(
     is by default the *first* it was given while Running, the promise people planned with
     (the API keeps moving ``jobeta`` forward, so a job is rarely far past the ETA of the
     same poll); ``against="current"`` compares with the ``jobeta`` of each poll instead.
-    ``reason`` says which: ``overdue``, ``stalled`` or ``both``. ``max_overdue_s`` is the
-    largest ``t - ETA`` over the polls listing it Running; ``late_s`` how late the job was,
-    by the one rule of :func:`late_by` (against the first ETA, whatever ``against``);
-    ``longest_stall_polls`` is its longest run at one
-    progress (1: progress moved at every poll). ``last_state`` and ``outcome``
-    (:func:`job_summary`) are as of ``at``.
+    ``late_s`` is against the first ETA whatever ``against``; ``longest_stall_polls`` is 1
+    when progress moved at every poll. ``last_state`` and ``outcome`` are as of ``at``.
 
     ``summary`` (:func:`job_summary` of ``events``) is computed unless given; it is ignored
     with ``at``, which needs the summary as of that moment.
 
-    Columns and dtypes: :data:`STRAGGLER_SCHEMA`; sorted by rollout, then ``jobid``; no
-    rows when none.
+    Columns below (:data:`STRAGGLER_SCHEMA`); sorted by rollout, then ``jobid``; no rows
+    when none.
     """
     validate(events)
     check_stalled_polls(stalled_polls)

@@ -14,8 +14,9 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from ..events import FLOAT, INT, KINDS, TEXT, TIME, category
+from ..events import FLOAT, INT, KINDS, TEXT, TIME, Schema, category
 from . import _segments as segments
+from ._columns import returns
 from ._common import (
     COMPLETE,
     FAILED,
@@ -57,30 +58,38 @@ OUTCOME_MEANINGS: Mapping[str, str] = MappingProxyType(
 )
 
 # The columns of one rollout's summary, before its ``rollout``.
-_JOB_COLUMNS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,
-    "mirror": TEXT,
-    "target_imageversionid": INT,
-    "outcome": category(OUTCOMES),
-    "first_seen": TIME,  # first snapshot
-    "last_seen": TIME,  # last snapshot
-    "queued_at": TIME,
-    "started_at": TIME,
-    "completed_at": TIME,  # exact, or the midpoint of the window when interval-censored
-    "completed_after": TIME,
-    "completed_before": TIME,
-    "failed_at": TIME,  # outcome failed only: when the final failure happened
-    "error": TEXT,
-    "n_observations": INT,  # rows of successful status polls naming the job
-    "first_eta": TIME,
-    "last_eta": TIME,
-    "eta_mae_s": FLOAT,
-    "eta_bias_s": FLOAT,
-}
-#: Every column of the job summary and its dtype, in order: a job is a (rollout, jobid).
+_JOB_COLUMNS = Schema(
+    {
+        "jobid": (INT, "the install job's id: a job is a (rollout, jobid)"),
+        "kind": (category(KINDS), "a machine job or a mirror job"),
+        "location": (TEXT, "the location of the job's machine (its last snapshot's)"),
+        "machine": (TEXT, "the machine the job installs on (its last snapshot's)"),
+        "mirror": (TEXT, "the mirror the job uses (its last snapshot's)"),
+        "target_imageversionid": (INT, "the image version installed"),
+        "outcome": (category(OUTCOMES), "how the job ended (OUTCOME_MEANINGS)"),
+        "first_seen": (TIME, "its first snapshot"),
+        "last_seen": (TIME, "its last snapshot"),
+        "queued_at": (TIME, "first queue answer taking it, else first snapshot listed Queued"),
+        "started_at": (TIME, "the API's ``jobstart``, else its first snapshot listed Running"),
+        "completed_at": (
+            TIME,
+            "when it completed: exact, or the middle of its window when interval-censored",
+        ),
+        "completed_after": (TIME, "its completion window's start (exact: ``completed_at``)"),
+        "completed_before": (TIME, "its completion window's end (exact: ``completed_at``)"),
+        "failed_at": (TIME, "outcome failed only: when the final failure happened"),
+        "error": (TEXT, "its last non-empty ``joberror``, else its last queue error message"),
+        "n_observations": (INT, "its rows in successful status polls"),
+        "first_eta": (TIME, "the first ``jobeta`` it was given while Running"),
+        "last_eta": (TIME, "the last ``jobeta`` it was given while Running"),
+        "eta_mae_s": (FLOAT, "mean absolute error of its Running ETAs, s"),
+        "eta_bias_s": (
+            FLOAT,
+            "mean error (completion minus ETA) of its Running ETAs, s; > 0: late",
+        ),
+    }
+)
+#: Every column of the job summary, its dtype and meaning, in order: a job is a (rollout, jobid).
 SUMMARY_SCHEMA = with_rollout(_JOB_COLUMNS)
 
 _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
@@ -88,17 +97,14 @@ _ATTRIBUTES = ("kind", "location", "machine", "mirror", "target_imageversionid")
 _OUTCOME_OF_RULE = np.array([-1, 0, 1, 2, 0, 3, 4])
 
 
+@returns(SUMMARY_SCHEMA)
 @per_rollout
 def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     """Summarise every job named by a ``status`` or ``queue`` row: one row per ``(rollout,
     jobid)``; each rollout is summarised on its own, as if recorded alone.
 
     Attributes (``kind``, ``location``, ...) are the last non-null value of the job's
-    snapshots. ``first_seen`` / ``last_seen`` are its first and last snapshot,
-    ``n_observations`` its rows in successful status polls. ``queued_at`` is the first
-    successful queue answer, else the first status snapshot in state Queued; ``started_at``
-    the API's ``jobstart``, else the first snapshot in state Running. ``error`` is the last
-    non-empty ``joberror``, else the last ``error_message`` of a queue answer.
+    snapshots; the other columns are below.
 
     ``outcome`` follows the first rule that applies:
 
@@ -126,8 +132,8 @@ def job_summary(events: pd.DataFrame) -> pd.DataFrame:
     is interval-censored, ``completed_at`` is the window's midpoint, so each error is
     uncertain by half of ``completed_before - completed_after``.
 
-    Rows are sorted by rollout, then ``jobid``, with a fresh ``RangeIndex``; columns and dtypes are
-    :data:`SUMMARY_SCHEMA`. Raises :class:`~cfanalytics.exceptions.SchemaError` if
+    Rows are sorted by rollout, then ``jobid``, with a fresh ``RangeIndex``; columns below
+    (:data:`SUMMARY_SCHEMA`). Raises :class:`~cfanalytics.exceptions.SchemaError` if
     ``events`` is not an events table.
     """
     return job_summary_of(events)

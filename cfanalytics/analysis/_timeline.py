@@ -14,15 +14,15 @@ counted in polls of the job's ASID), so :meth:`FleetTimeline.counts` equals
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
-from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category
+from ..events import BOOL, FLOAT, INT, TEXT, TIME, Schema, category
 from . import _segments as segments
+from ._columns import returns
 from ._common import (
     FLEET_CODE,
     FLEET_STATES,
@@ -49,7 +49,7 @@ from ._stragglers import (
     running_polls,
     stall_streaks,
 )
-from ._summary import OUTCOMES, job_summary_of
+from ._summary import OUTCOMES, SUMMARY_SCHEMA, job_summary_of
 
 __all__ = ["SNAPSHOT_SCHEMA", "FleetTimeline", "fleet_at"]
 
@@ -57,26 +57,23 @@ _STATE = category(FLEET_STATES)
 _WAITING, _RUNNING, _FAILED = (FLEET_CODE[state] for state in ("waiting", "running", "failed"))
 
 #: :meth:`FleetTimeline.at`: one row per job, the fleet at a poll and what happened later.
-SNAPSHOT_SCHEMA: Mapping[str, object] = with_rollout(
-    {
-        "jobid": INT,
-        "kind": category(KINDS),
-        "location": TEXT,
-        "machine": TEXT,
-        "mirror": TEXT,
-        "state": _STATE,  # as fleet_states counts it at that poll
-        "jobprogress": INT,  # last known at or before the poll
-        "jobeta": TIME,  # shown by the job's last snapshot at or before the poll
-        "first_eta": TIME,  # first ETA given while Running in the current attempt
-        "slip_s": FLOAT,  # jobeta - first_eta
-        "seen_at": TIME,  # the job's last snapshot at or before the poll
-        "overdue": BOOL,  # Running, more than grace_s past first_eta
-        "stalled": BOOL,  # Running at one progress for stalled_polls polls
-        "outcome": category(OUTCOMES),  # what happened in the end
-        "completed_at": TIME,
-        "failed_at": TIME,
-        "eta_error_s": FLOAT,  # completed_at - jobeta: positive, later than shown then
-    }
+SNAPSHOT_SCHEMA = with_rollout(
+    Schema(
+        {
+            **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "mirror"),
+            "state": (_STATE, "its fleet state at that poll, as fleet_states counts it"),
+            "jobprogress": (INT, "its last known progress at or before the poll, percent"),
+            "jobeta": (TIME, "the ETA its last snapshot at or before the poll showed"),
+            "first_eta": (TIME, "the first ETA it was given while Running in this attempt"),
+            "slip_s": (FLOAT, "jobeta - first_eta, s: how far its ETA moved"),
+            "seen_at": (TIME, "its last snapshot at or before the poll"),
+            "overdue": (BOOL, "Running, more than grace_s past first_eta"),
+            "stalled": (BOOL, "Running at one progress for stalled_polls polls"),
+            "outcome": (category(OUTCOMES), "what happened in the end (job_summary)"),
+            **SUMMARY_SCHEMA.entries("completed_at", "failed_at"),
+            "eta_error_s": (FLOAT, "completed_at - jobeta, s; positive: later than shown then"),
+        }
+    )
 )
 _LATER = ("kind", "location", "machine", "mirror", "outcome", "completed_at", "failed_at")
 
@@ -190,12 +187,13 @@ class FleetTimeline:
         jobs = np.bincount(codes, minlength=len(FLEET_STATES))
         return pd.Series(jobs, index=index, name="jobs").astype(INT)
 
+    @returns(SNAPSHOT_SCHEMA)
     def at(self, when: pd.Timestamp | str | datetime | None = None) -> pd.DataFrame:
         """The fleet at ``when``: one row per job, as of the last poll at or before it.
 
         Before the first poll every job is ``waiting`` and ``attrs["at"]`` is None; otherwise
-        ``attrs["at"]`` is that poll's time. Columns and dtypes: :data:`SNAPSHOT_SCHEMA`;
-        sorted by ``jobid``.
+        ``attrs["at"]`` is that poll's time. Sorted by ``jobid``; columns below
+        (:data:`SNAPSHOT_SCHEMA`).
         """
         k = self._poll(when)
         rows = self._last_rows(k)
@@ -259,6 +257,7 @@ class FleetTimeline:
 
 
 @deprecated_positional("when")
+@returns(SNAPSHOT_SCHEMA)
 def fleet_at(
     events: pd.DataFrame,
     *,

@@ -17,14 +17,15 @@ with ETA ``E``, progress ``p`` and start ``s``, and completion ``T``:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-from ..events import BOOL, FLOAT, INT, KINDS, TEXT, TIME, category
+from ..events import BOOL, FLOAT, INT, TIME, Schema
 from . import _segments as segments
+from ._columns import returns
 from ._common import (
     FAILED,
     RUNNING,
@@ -42,7 +43,7 @@ from ._common import (
     with_rollout,
 )
 from ._segments import mean_by, sort_key
-from ._summary import install_seconds, job_summary_of
+from ._summary import SUMMARY_SCHEMA, install_seconds, job_summary_of
 
 __all__ = [
     "ETA_ERROR_SCHEMA",
@@ -54,34 +55,77 @@ __all__ = [
     "poll_interval_s",
 ]
 
-# The columns of one rollout's ETA errors, before its ``rollout``.
-_ERROR_COLUMNS: Mapping[str, object] = {
-    "jobid": INT,
-    "kind": category(KINDS),
-    "location": TEXT,
-    "machine": TEXT,  # the job's, as its summary has them: group errors by any of these
-    "mirror": TEXT,
-    "observed_at": TIME,
-    "jobprogress": INT,
-    "progress_decile": INT,  # 0 for 0-9 %, ..., 9 for 90-100 %
-    "elapsed_fraction": FLOAT,  # (t - s) / (T - s)
-    "jobeta": TIME,
-    "completed_at": TIME,
-    "exact": BOOL,  # completion seen exactly, not interval-censored
-    "predicted_remaining_s": FLOAT,  # E - t
-    "actual_remaining_s": FLOAT,  # T - t
-    "error_s": FLOAT,  # T - E, positive = later than predicted
-    "abs_error_s": FLOAT,
-    "error_lower_s": FLOAT,  # completed_after - E
-    "error_upper_s": FLOAT,  # completed_before - E
-    "relative_error": FLOAT,
-    "duration_error": FLOAT,
-    "hit": BOOL,  # finished by its ETA: T <= E
-    "baseline_eta": TIME,
-    "baseline_error_s": FLOAT,
-}
-#: Every column of the ETA error table and its dtype, in order.
+# The columns of one rollout's ETA errors, before its ``rollout``. t: the poll, E: its ETA,
+# T: the completion, s: the start, p: the progress (module docstring).
+_ERROR_COLUMNS = Schema(
+    {
+        **SUMMARY_SCHEMA.entries("jobid", "kind", "location", "machine", "mirror"),
+        "observed_at": (TIME, "t: when the Running snapshot was seen"),
+        "jobprogress": (INT, "p: its progress at t, percent"),
+        "progress_decile": (INT, "0 for 0-9 %, ..., 9 for 90-100 %"),
+        "elapsed_fraction": (FLOAT, "(t - s) / (T - s): the share of its run time gone by"),
+        "jobeta": (TIME, "E: the ETA given at t"),
+        "completed_at": (TIME, "T: its completion, exact or its window's middle"),
+        "exact": (BOOL, "completion seen exactly, not interval-censored"),
+        "predicted_remaining_s": (FLOAT, "E - t, s"),
+        "actual_remaining_s": (FLOAT, "T - t, s"),
+        "error_s": (FLOAT, "T - E, s; positive: it finished later than predicted"),
+        "abs_error_s": (FLOAT, "|T - E|, s"),
+        "error_lower_s": (FLOAT, "completed_after - E, s: the error's lower bound"),
+        "error_upper_s": (FLOAT, "completed_before - E, s: the error's upper bound"),
+        "relative_error": (
+            FLOAT,
+            "(E - T) / (T - t); NA while T - t is under two poll intervals or 60 s",
+        ),
+        "duration_error": (FLOAT, "(E - T) / (T - s): compares small and large images"),
+        "hit": (BOOL, "finished by its ETA: T <= E"),
+        "baseline_eta": (TIME, "naive linear ETA: t + (t - s) (100 - p) / p"),
+        "baseline_error_s": (FLOAT, "T - baseline_eta, s: what jobeta is judged against"),
+    }
+)
+#: Every column of the ETA error table, its dtype and meaning, in order.
 ETA_ERROR_SCHEMA = with_rollout(_ERROR_COLUMNS)
+#: The progress levels :func:`job_eta_metrics` gives the error at.
+_LEVELS = (25, 50, 75)
+# job_eta_metrics: one row per job with a known completion.
+_METRIC_COLUMNS = with_rollout(
+    Schema(
+        {
+            **SUMMARY_SCHEMA.entries("jobid"),
+            "n_etas": (INT, "its ETA observations: its rows of eta_errors"),
+            "eta_mae_s": (FLOAT, "mean absolute error of its ETAs, s"),
+            "eta_bias_s": (FLOAT, "mean error of its ETAs (T - E), s; positive: late"),
+            "baseline_mae_s": (FLOAT, "the naive linear ETA's mean absolute error, s"),
+            "paired_mae_s": (
+                FLOAT,
+                "eta_mae_s over the observations the baseline could score (progress "
+                "strictly between 0 and 100): compares like with like",
+            ),
+            "hit_rate": (FLOAT, "share of its ETAs it finished by"),
+            "revisions": (INT, "changes of jobeta between its polls"),
+            "revision_total_s": (FLOAT, "their total size, s: flapping ETAs score high"),
+            **{
+                f"error_at_{level}_s": (FLOAT, f"error of its first ETA at or past {level} %, s")
+                for level in _LEVELS
+            },
+            "queue_wait_s": (FLOAT, "from queued to started, s"),
+            "run_time_s": (FLOAT, "from started to completed, s (install_seconds)"),
+        }
+    )
+)
+# error_by: one row per group of ETA errors.
+_GROUP_COLUMNS = with_rollout(
+    Schema(
+        {
+            "<by>": ("as in the errors", "the group: its values of the columns ``by`` names"),
+            "n_jobs": (np.dtype("int64"), "jobs with ETA errors in the group"),
+            "n_observations": (INT, "ETA errors in the group"),
+            "mae_s": (FLOAT, "mean over its jobs of each job's mean absolute error, s"),
+            "bias_s": (FLOAT, "mean over its jobs of each job's mean error (T - E), s"),
+            "hit_rate": (FLOAT, "mean over its jobs of each job's share of ETAs hit"),
+        }
+    )
+)
 
 _NAT = np.iinfo(np.int64).min
 #: The summary columns an ETA error row takes from its job.
@@ -222,14 +266,15 @@ def _scores(
         }
 
 
+@returns(ETA_ERROR_SCHEMA)
 @deprecated_positional("summary")
 @per_rollout
 def eta_errors(events: pd.DataFrame, *, summary: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per Running observation with an ETA, of every job with a known completion.
 
-    Columns and dtypes: :data:`ETA_ERROR_SCHEMA` (signs and ratios: the module docstring),
-    sorted by rollout, ``jobid``, then ``observed_at``. ``summary`` (:func:`job_summary` of
-    ``events``) is computed unless given.
+    Sorted by rollout, ``jobid``, then ``observed_at``; columns below
+    (:data:`ETA_ERROR_SCHEMA`): t is the poll, E its ETA, T the completion, s the start, p
+    the progress. ``summary`` (:func:`job_summary` of ``events``) is computed unless given.
     """
     return eta_errors_of(events, summary)
 
@@ -328,7 +373,7 @@ def job_eta_metrics_of(
     out["revision_total_s"] = jobs.sum(revision_us) / 1e6
     progress = errors["jobprogress"].to_numpy(dtype=np.int64, na_value=-1)
     error = _float_values(errors, "error_s")
-    for level in (25, 50, 75):
+    for level in _LEVELS:
         first = jobs.first((progress >= level) & ~np.isnan(error))
         out[f"error_at_{level}_s"] = segments.pick(error, first, np.nan)
     summary = summary.set_index("jobid")
@@ -369,6 +414,7 @@ def _float_values(table: pd.DataFrame, name: str) -> np.ndarray:
     return out
 
 
+@returns(_METRIC_COLUMNS)
 @deprecated_positional("errors", "summary")
 @per_rollout
 def job_eta_metrics(
@@ -377,16 +423,8 @@ def job_eta_metrics(
     errors: pd.DataFrame | None = None,
     summary: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Per job (of each rollout) with a known completion: ETA accuracy, how the ETA moved,
-    and where time went.
-
-    ``eta_mae_s`` / ``eta_bias_s`` / ``baseline_mae_s`` average the job's observations;
-    ``paired_mae_s`` is ``eta_mae_s`` over the observations the baseline could score
-    (progress between 0 and 100, exclusive), so the two compare like with like;
-    ``revisions`` counts changes of ``jobeta`` between polls and ``revision_total_s`` adds up
-    their size (total variation: flapping ETAs score high); ``error_at_25/50/75_s`` is the
-    error of the first ETA given at or past that progress; ``queue_wait_s`` runs from queued
-    to started, ``run_time_s`` from started to completed.
+    """Per job (of each rollout) with a known completion: ETA accuracy over its observations
+    (:func:`eta_errors`), how the ETA moved, and where time went.
 
     ``summary`` (:func:`job_summary`) and ``errors`` (:func:`eta_errors`) of the same
     ``events`` are computed unless given.
@@ -394,6 +432,7 @@ def job_eta_metrics(
     return job_eta_metrics_of(events, errors=errors, summary=summary)
 
 
+@returns(_GROUP_COLUMNS)
 @per_rollout_rows
 def error_by(errors: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
     """ETA accuracy by ``by``: one column of :func:`eta_errors` (``progress_decile``,
@@ -401,8 +440,7 @@ def error_by(errors: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
     combination present, in sorted order; rows with a missing key are left out, as groupby
     does.
 
-    Aggregated per job first, then across jobs, so long jobs with many polls do not dominate:
-    ``mae_s`` is the mean over jobs of each job's mean absolute error in the group.
+    Aggregated per job first, then across jobs, so long jobs with many polls do not dominate.
     """
     keys = [by] if isinstance(by, str) else list(by)
     unknown = [key for key in keys if key not in errors.columns]

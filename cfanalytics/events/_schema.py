@@ -14,12 +14,14 @@ memory (:data:`LABEL`); the rest of the free text nullable ``string``.
 unknown fields, plus ``"__invalid__"`` (values not readable as their documented type) and
 ``"__duplicates__"`` (every value of a key sent twice) when present.
 
-Bump :data:`SCHEMA_VERSION` on any change of columns or dtypes.
+Every table's columns are a :class:`Schema`: each column's dtype and what it means, declared
+together once. Bump :data:`SCHEMA_VERSION` on any change of columns or dtypes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -41,6 +43,7 @@ __all__ = [
     "STATES",
     "TEXT",
     "TIME",
+    "Schema",
     "as_stored",
     "category",
     "concat_events",
@@ -137,42 +140,99 @@ def category(values: tuple[str, ...], *, ordered: bool = False) -> pd.Categorica
     return pd.CategoricalDtype(list(values), ordered=ordered)
 
 
-#: Every column of the events table and its dtype, in order.
-SCHEMA: Mapping[str, object] = {
-    "run_id": LABEL,
-    "seq": INT,  # order of the response within its run, from 0
-    "observed_at": TIME,  # when the response was received (recorded, never replay time)
-    "endpoint": category(ENDPOINTS),
-    "http_status": _INT16,  # three digits (RFC 9110)
-    "problem": category(PROBLEMS),
-    "asid": INT,
-    "jobid": INT,
-    "kind": category(KINDS),
-    "jobstateid": INT,
-    "state": category(STATES, ordered=True),
-    "jobprogress": _INT8,  # 0..100: the client refuses (flags) any other
-    "jobcreated": TIME,
-    "jobstart": TIME,
-    "jobupdated": TIME,
-    "jobeta": TIME,
-    "install_at": TIME,
-    "jobfailed": INT,
-    "joberror": LABEL,
-    "success": BOOL,
-    "error_code": INT,
-    "error_message": LABEL,
-    "mirroring": BOOL,
-    "restart": BOOL,
-    "location": LABEL,
-    "machine": LABEL,
-    "mirror": LABEL,
-    "imagepath": LABEL,
-    "target_imageversionid": INT,
-    "versionmirrorid": INT,
-    "machinejobid": INT,
-    "installs_squashed": INT,
-    "extra": TEXT,
-}
+class Schema(Mapping[str, object]):
+    """A table's columns in order, each with its dtype and its meaning, declared together.
+
+    Built from ``{name: (dtype, meaning)}``. As a mapping it is ``{name: dtype}`` (read-only),
+    what :func:`conform` and ``DataFrame.astype`` take; :attr:`meanings` says what each
+    column holds, for people: ``help()`` of the functions returning the table and
+    :func:`cfanalytics.analysis.describe` show both. Every column has a meaning.
+    """
+
+    __slots__ = ("_dtypes", "_meanings")
+
+    def __init__(self, columns: Mapping[str, tuple[object, str]]) -> None:
+        unsaid = [name for name, (_, meaning) in columns.items() if not meaning.strip()]
+        if unsaid:
+            raise ValueError(f"columns without a meaning: {unsaid}")
+        self._dtypes = {name: dtype for name, (dtype, _) in columns.items()}
+        self._meanings = {name: meaning for name, (_, meaning) in columns.items()}
+
+    def __getitem__(self, name: str) -> object:
+        return self._dtypes[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dtypes)
+
+    def __len__(self) -> int:
+        return len(self._dtypes)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._dtypes
+
+    def __repr__(self) -> str:
+        return f"Schema({self._dtypes!r})"
+
+    @property
+    def meanings(self) -> Mapping[str, str]:
+        """What each column holds, by name, in order."""
+        return MappingProxyType(self._meanings)
+
+    def entries(self, *names: str) -> dict[str, tuple[object, str]]:
+        """``{name: (dtype, meaning)}`` of ``names`` (default: every column), in that order:
+        what another table made of some of these columns is built from."""
+        return {name: (self._dtypes[name], self._meanings[name]) for name in names or self}
+
+
+#: Every column of the events table, its dtype and its meaning, in order.
+SCHEMA = Schema(
+    {
+        "run_id": (LABEL, "the recording run that received the response"),
+        "seq": (INT, "order of the response within its run, from 0"),
+        "observed_at": (TIME, "when the response was received (as recorded, never replay time)"),
+        "endpoint": (category(ENDPOINTS), "the request answered: status list, queue, image, other"),
+        "http_status": (_INT16, "the response's HTTP status, three digits (RFC 9110)"),
+        "problem": (
+            category(PROBLEMS),
+            "what went wrong: an HTTP error status, an error envelope, an unreadable body "
+            "(format) or no response (transport); NA: nothing",
+        ),
+        "asid": (INT, "the ASID (the account's service id) the request was about"),
+        "jobid": (INT, "the install job the row is about; NA: the row names no job"),
+        "kind": (category(KINDS), "a machine job or a mirror job (from ``mirroring``)"),
+        "jobstateid": (INT, "the job's state id, 1..7, as the API sent it"),
+        "state": (category(STATES, ordered=True), "the name of the state id, in id order"),
+        "jobprogress": (_INT8, "percent done, 0..100 (the client flags any other value)"),
+        "jobcreated": (TIME, "when the job was created (the API's ``jobcreated``)"),
+        "jobstart": (TIME, "when the install started (the API's ``jobstart``)"),
+        "jobupdated": (TIME, "when the API last changed the job (its ``jobupdated``)"),
+        "jobeta": (TIME, "when the API expected the job to complete, as of this response"),
+        "install_at": (TIME, "the install time the status list gave (``install_at``)"),
+        "jobfailed": (INT, "how often the job failed, as the API counts (0/1 from some)"),
+        "joberror": (LABEL, "the job's error text, as the API wrote it"),
+        "success": (BOOL, "the answer's success flag: false for an error envelope"),
+        "error_code": (INT, "the error code of an error answer"),
+        "error_message": (LABEL, "an error answer's message; for an unreadable body, what failed"),
+        "mirroring": (BOOL, "the API's flag for a mirror job (``kind`` in a word)"),
+        "restart": (BOOL, "the install's ``restart`` flag, as the API sent it"),
+        "location": (LABEL, "the location of the job's machine, as the API names it"),
+        "machine": (LABEL, "the machine the job installs on"),
+        "mirror": (LABEL, "the mirror the job uses, as the API names it"),
+        "imagepath": (LABEL, "the image's path, as the status list gave it"),
+        "target_imageversionid": (INT, "the image version installed: with ``asid``, the rollout"),
+        "versionmirrorid": (INT, "a queue answer's version mirror id"),
+        "machinejobid": (INT, "a queue answer's machine job id"),
+        "installs_squashed": (
+            INT,
+            "how many earlier installs a queue answer superseded (the ids, if listed, in extra)",
+        ),
+        "extra": (
+            TEXT,
+            "a JSON object of everything sent without a column, and values that were not "
+            "readable (module docstring)",
+        ),
+    }
+)
 COLUMNS = tuple(SCHEMA)
 
 
