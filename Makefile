@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_timeline.py
 	$(BIN)/python bench/bench_soak.py --jobs 1000 --faults 0.1
 	$(BIN)/python bench/bench_queue.py --jobs 10000 --latency 0.01
+	$(BIN)/python bench/bench_forecast.py
 	$(BIN)/python bench/bench_history.py --sizes 10M,100M
 
 cassettes: $(STAMP)

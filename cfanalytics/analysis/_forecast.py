@@ -722,10 +722,13 @@ def _rollout_draws(
 ) -> np.ndarray:
     """Completion times (epoch seconds, NaN: never) of every job of ``summary``, one column
     per draw: completed jobs as they did, open ones as drawn, each failing at the rate
-    seen among ended jobs."""
+    seen among ended jobs times the share of its install still ahead of it (a job at 90 %
+    has a tenth of its run left to fail in)."""
     out = np.tile(_epoch_s(summary["completed_at"])[:, None], (1, DRAWS))
     row = pd.Index(summary["jobid"]).get_indexer(jobs["jobid"])
-    fails = rng.random((len(row), DRAWS)) < _failure_rate(summary)
+    ahead = 1 - jobs["jobprogress"].to_numpy(float, na_value=0.0).clip(0, 100) / 100
+    ahead = np.where((jobs["basis"] == "running").to_numpy(), ahead, 1.0)
+    fails = rng.random((len(row), DRAWS)) < (_failure_rate(summary) * ahead)[:, None]
     out[row] = np.where(fails, np.nan, draws)
     return out
 

@@ -61,6 +61,8 @@ svg.plot *{stroke-linejoin:round;stroke-linecap:butt}
 figcaption{color:#555;font-size:.9em}details{margin:1em 0}summary{cursor:pointer}
 code{background:#f3f3f3;padding:0 .25em;border-radius:3px;word-break:break-all}
 .note{color:#555;font-size:.9em}
+dl.terms{display:grid;grid-template-columns:max-content 1fr;gap:.25em 1.2em}
+dl.terms dt{font-weight:600}dl.terms dd{margin:0}
 @media print{nav{display:none}details{display:block}}
 """
 

@@ -50,6 +50,7 @@ def test_help_lists_every_subcommand() -> None:
         "report",
         "postmortem",
         "compare",
+        "backtest",
         "history",
         "rollouts",
         "scan-secrets",
