@@ -21,7 +21,7 @@ import pandas as pd
 from ..events import BOOL, FLOAT, TEXT, TIME, Schema, split_rollouts, validate
 from ._columns import returns
 from ._common import conform, polls
-from ._forecast import LEVEL, forecast
+from ._forecast import LEVEL, forecast_of, history_rows
 from ._headline import rollout_start, time_to_share
 from ._summary import job_summary_of
 from ._timing import ETA_ERROR_SCHEMA, eta_errors_of
@@ -134,16 +134,18 @@ def backtest(
     *,
     history: object = None,
     every: int = 1,
+    at_most: int | None = None,
     on_progress: Any = None,
 ) -> Backtest:
     """Forecast at every ``every``-th successful poll of each rollout of ``events`` from the
-    events so far, and score it (the module docstring says how). ``history`` is passed on
-    to :func:`~cfanalytics.analysis.forecast`; ``on_progress(done, total)`` is called after
-    each forecast."""
-    if every < 1:
-        raise ValueError(f"every must be at least 1, not {every}")
+    events so far, and score it (the module docstring says how); ``at_most`` spreads the
+    forecasts evenly over at most that many polls of each rollout instead. ``history`` is
+    passed on to :func:`~cfanalytics.analysis.forecast`; ``on_progress(done, total)`` is
+    called after each forecast."""
+    if every < 1 or (at_most is not None and at_most < 1):
+        raise ValueError(f"every and at_most must be at least 1, not {every} and {at_most}")
     parts = [(name, frame) for name, frame in split_rollouts(validate(events)) if name]
-    plans = [(name, frame, _poll_times(frame)[::every]) for name, frame in parts]
+    plans = [(name, frame, _sampled(_poll_times(frame), every, at_most)) for name, frame in parts]
     total, done = sum(len(times) for *_, times in plans), 0
     scored, rollouts = [], []
     for name, frame, times in plans:
@@ -157,6 +159,13 @@ def backtest(
         BACKTEST_SCHEMA,
     )
     return Backtest(table, pd.DataFrame(rollouts))
+
+
+def _sampled(times: list[pd.Timestamp], every: int, at_most: int | None) -> list[pd.Timestamp]:
+    """Every ``every``-th of ``times``, or at most ``at_most`` of them evenly spread."""
+    if at_most is None or len(times) <= at_most:
+        return times[::every] if at_most is None else times
+    return [times[i] for i in np.linspace(0, len(times) - 1, at_most).round().astype(int)]
 
 
 def _poll_times(events: pd.DataFrame) -> list[pd.Timestamp]:
@@ -178,8 +187,9 @@ def _rollout(
     needed = time_to_share(summary["completed_at"], _ROLLOUT_SHARE, start)
     quarter = None if pd.isna(needed) else start + pd.Timedelta(seconds=cast(float, needed))
     frames, judged = [], None
+    earlier = history_rows(history, events, name)  # read once, not at every poll
     for step, at in enumerate(times):
-        made = forecast(events, at=at, history=history, rollout=name)
+        made = forecast_of(events, name, at, earlier, seed=0)
         frames.append(_score(truth.loc[truth["observed_at"] == at], made.jobs))
         if judged is None and quarter is not None and at >= quarter:
             judged = made.rollout.set_index("share").loc[90]

@@ -67,6 +67,8 @@ __all__ = [
     "TRUSTED_JOBS",
     "Forecast",
     "forecast",
+    "forecast_of",
+    "history_rows",
     "trajectories",
 ]
 
@@ -153,10 +155,17 @@ def forecast(
     it cannot tell). ``seed`` fixes the draws: the same input gives the same forecast.
     """
     name, frame = one_rollout(validate(events), rollout)
-    when = _moment(frame, at)
+    return forecast_of(frame, name, _moment(frame, at), history_rows(history, frame, name), seed)
+
+
+def forecast_of(
+    frame: pd.DataFrame, name: str | None, when: pd.Timestamp, earlier: pd.DataFrame, seed: int
+) -> Forecast:
+    """:func:`forecast` of one rollout's events at ``when``, learning also from ``earlier``
+    (:func:`history_rows`): what a backtest calls at each poll, the history read once."""
     seen = frame.loc[(frame["observed_at"] <= when).to_numpy(dtype=bool, na_value=False)]
     summary = job_summary_of(seen)
-    learned = _Learned.of(_training(seen, summary), _history_rows(history, frame, name))
+    learned = _Learned.of(_training(seen, summary), earlier)
     refused = queue_refusals(seen, summary=summary)["jobid"]
     rng = np.random.default_rng(seed)
     queued = summary.loc[~summary["jobid"].isin(refused)]
@@ -268,8 +277,9 @@ _NO_ROWS = pd.DataFrame(
 )
 
 
-def _history_rows(history: object, events: pd.DataFrame, name: str | None) -> pd.DataFrame:
-    """:func:`_training` rows of the earlier rollouts of the same ASID in ``history``."""
+def history_rows(history: object, events: pd.DataFrame, name: str | None) -> pd.DataFrame:
+    """:func:`_training` rows of the earlier rollouts of the same ASID in ``history`` (none
+    without one)."""
     if history is None or name is None:
         return _NO_ROWS
     from ._history import earlier_rollouts, open_history

@@ -19,12 +19,14 @@ from ._eta import (
 )
 from ._failures import plot_failure_rates, plot_failure_timeline, plot_time_to_failure
 from ._fleet import plot_burnup, plot_swimlanes
+from ._forecast import PREDICTOR_COLOURS, plot_predictor_errors
 from ._history import plot_trend
 from ._style import OKABE_ITO, STATE_COLOURS, set_tooltips, tooltips
 
 __all__ = [
     "DENSITY_ABOVE",
     "OKABE_ITO",
+    "PREDICTOR_COLOURS",
     "STATE_COLOURS",
     "plot_burnup",
     "plot_completion_curve",
@@ -33,6 +35,7 @@ __all__ = [
     "plot_eta_vs_actual",
     "plot_failure_rates",
     "plot_failure_timeline",
+    "plot_predictor_errors",
     "plot_progress_curves",
     "plot_swimlanes",
     "plot_time_to_failure",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import pandas as pd
 
 from ..analysis import (
+    Backtest,
+    History,
     api_errors,
+    backtest,
     completion_curve,
     error_by,
     eta_errors,
@@ -27,7 +31,7 @@ from ..analysis import (
     time_zone,
 )
 
-__all__ = ["ReportData", "analyse"]
+__all__ = ["BACKTEST_POLLS", "ReportData", "analyse"]
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,23 @@ class ReportData:
     refusals: pd.DataFrame
     refusal_reasons: pd.DataFrame
     tz: str = "UTC"  # the zone times are shown in; the data stays UTC
+    history: History | None = None  # earlier rollouts the forecast also learns from
+
+    @functools.cached_property
+    def backtest(self) -> Backtest:
+        """The forecast made at up to :data:`BACKTEST_POLLS` of the polls, scored (made
+        when first asked for: it is the slowest analysis)."""
+        return backtest(self.events, history=self.history, at_most=BACKTEST_POLLS)
 
 
-def analyse(events: pd.DataFrame, *, tz: str = "UTC") -> ReportData:
+#: The most polls a report's backtest forecasts at (evenly spread): a forecast takes 0.1-0.5 s.
+BACKTEST_POLLS = 40
+
+
+def analyse(events: pd.DataFrame, *, tz: str = "UTC", history: History | None = None) -> ReportData:
     """Summary, ETA errors, per-job and rollout metrics, errors by group, the fleet over time;
-    ``tz``: the zone the report shows times in."""
+    ``tz``: the zone the report shows times in; ``history``: what the forecast also learns
+    from."""
     summary = job_summary(events)
     errors = eta_errors(events, summary=summary)
     per_job = job_eta_metrics(events, errors=errors, summary=summary)
@@ -90,4 +106,5 @@ def analyse(events: pd.DataFrame, *, tz: str = "UTC") -> ReportData:
         refusals=refusals,
         refusal_reasons=refusal_reasons(refusals),
         tz=time_zone(tz),
+        history=history,
     )

@@ -12,6 +12,7 @@ from .. import plots
 from ..analysis import (
     LATE_GRACE_S,
     OUTCOME_MEANINGS,
+    PREDICTORS,
     STALLED_POLLS,
     STATE_MEANINGS,
     first_failure,
@@ -332,6 +333,80 @@ def _error_table(frame: pd.DataFrame, by: str) -> str:
     return table(shown, _ERROR_FORMATS)
 
 
+def forecast(data: ReportData) -> Section:
+    """How the forecast would have done, poll by poll, beside the ETA and the linear rule;
+    and, if jobs were still open at the end, when the rest is forecast to finish."""
+    found = data.backtest
+    scored = found.scores()
+    if found.observations.empty:
+        return Section("forecast", "Forecast", [paragraph(_NO_BACKTEST)])
+    polls = found.observations["observed_at"].nunique()
+    lead = (
+        f"At {polls} polls, a forecast of every open job's completion was made from what had "
+        "been observed up to that poll only (the method: below), then scored against the "
+        f"completions, beside Clanforge's ETA and the linear rule: {len(found.observations)} "
+        f"predictions of {int(scored['jobs'].iloc[0])} jobs, per job first, then across jobs."
+    )
+    return Section(
+        "forecast",
+        "Forecast",
+        [
+            paragraph(lead),
+            table(_predictor_rows(scored), _PREDICTOR_FORMATS),
+            figure(
+                _draw(plots.plot_predictor_errors, found.scores("progress_decile")),
+                caption="Mean absolute error of each predictor by the progress at which it "
+                "predicted: lower is better.",
+            ),
+            *[paragraph(_rollout_forecast(row)) for row in found.rollouts.to_dict("records")],
+        ],
+    )
+
+
+_NO_BACKTEST = "No job both ran with an ETA and completed, so no forecast could be scored."
+_PREDICTOR_FORMATS: dict[str, Formatter | Seconds] = {
+    "mean abs. error": SECONDS,
+    "mean error (+ late)": SIGNED_SECONDS,
+    "inside its 80 % interval": percent,
+    "interval width": SECONDS,
+}
+
+
+def _predictor_rows(scored: pd.DataFrame) -> pd.DataFrame:
+    first = scored.iloc[0]
+    return pd.DataFrame(
+        {
+            "predictor": ["forecast", "Clanforge's ETA (jobeta)", "linear rule"],
+            "mean abs. error": [first[f"{n}_mae_s"] for n in PREDICTORS],
+            "mean error (+ late)": [first[f"{n}_bias_s"] for n in PREDICTORS],
+            "inside its 80 % interval": [first["coverage"], None, None],
+            "interval width": [first["width_s"], None, None],
+        }
+    )
+
+
+def _rollout_forecast(row: dict[str, Any]) -> str:
+    """The rollout's time to 90 %, against what was forecast when a quarter had completed."""
+    actual = row["time_to_90_s"]
+    done = "never reached" if actual is None else f"reached after {duration(actual)}"
+    said, low_high = row["forecast_at_25_percent_s"], row["interval_at_25_percent_s"]
+    if row["reach_at_25_percent"] is None:
+        told = "a quarter of the jobs never completed, so it was never forecast from there"
+    elif said is None or pd.isna(said):
+        told = (
+            "when a quarter of the jobs had completed, the forecast gave it only "
+            f"{percent(row['reach_at_25_percent'])} odds of being reached"
+        )
+    else:
+        low, high = low_high
+        upper = "never" if high is None or pd.isna(high) else duration(high)
+        told = (
+            f"when a quarter of the jobs had completed, it was forecast at {duration(said)} "
+            f"(80 %: {duration(low)} to {upper})"
+        )
+    return f"90 % of the jobs completed: {done}; {told}."
+
+
 def where(data: ReportData) -> Section:
     """ETA accuracy by location and by kind of job."""
     return Section(
@@ -540,6 +615,13 @@ def method(_: ReportData) -> Section:
         "Skill compares Clanforge's ETA with a naive rule (elapsed time scaled by progress): "
         "below 1, the ETA beats the rule.",
         "Failed requests (5xx, timeouts, bad bodies) never count as a job's absence.",
+        "Forecast: each running job's time to go is the median, over the jobs of its kind "
+        "that had completed, of the time each still had to go from the same progress, "
+        "scaled by how much slower this job got there (to a power chosen on the completed "
+        "jobs); the 80 % interval comes from how wrong that was, job left out, on the "
+        "completed ones. Jobs not running yet wait for their mirror's job and a free slot "
+        "of their location. It uses only what was observed up to the poll it is made at; "
+        "with a history, the earlier rollouts of the ASID teach it too.",
     ]
     return Section(
         "method",
@@ -630,6 +712,7 @@ SECTIONS: tuple[Callable[[ReportData], Section], ...] = (
     refusals,
     fleet,
     accuracy,
+    forecast,
     where,
     stragglers,
     failures,

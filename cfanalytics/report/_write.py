@@ -102,7 +102,7 @@ def build_report(
         analysed = []
         for name, frame in parts:
             bar.set_postfix_str(f"analysing {name}")
-            data = analyse(frame, tz=tz)
+            data = analyse(frame, tz=tz, history=found)
             bar.update()
             if not data.summary.empty:
                 analysed.append((name, data))

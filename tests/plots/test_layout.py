@@ -70,6 +70,7 @@ REPORT: dict[str, tuple[Draw, Size]] = {
         lambda d: (d.failure_rates, {}),
         lambda d: (9.0, 1.5 + 0.3 * len(d.failure_rates)),
     ),
+    "plot_predictor_errors": (lambda d: (d.backtest.scores("progress_decile"), {}), _default),
     "plot_failure_timeline": (
         lambda d: (d.failures, {"api_errors": d.api_errors}),
         lambda d: (9.0, 2.0 + 0.4 * d.failure_rates["location"].nunique()),

@@ -373,3 +373,20 @@ def test_a_rollout_refused_whole_reads_plainly() -> None:
     assert f"None of the {len(data.summary)} jobs completed" in top
     heads = re.findall(r"<th>([^<]*)</th>", refusals(data).body)
     assert heads.count("reason") == 1
+
+
+def test_the_forecast_section_scores_the_three_predictors() -> None:
+    """The report's Forecast section: the backtest at up to BACKTEST_POLLS polls, the three
+    predictors' errors as the backtest gives them, and the rollout's time to 90 %."""
+    from cfanalytics import backtest
+    from cfanalytics.report._data import BACKTEST_POLLS, analyse
+    from cfanalytics.report._sections import forecast
+
+    events = events_from_cassette(DEMO)
+    body = forecast(analyse(events)).body
+    scores = backtest(events, at_most=BACKTEST_POLLS).scores().iloc[0]
+    text = " ".join(parse(body).text)
+    assert "Clanforge's ETA (jobeta)" in text and "linear rule" in text and "<svg" in body
+    for name in ("forecast", "jobeta", "linear"):
+        assert f"<td class=num>{scores[f'{name}_mae_s']:.0f}</td>" in body
+    assert "90 % of the jobs completed: never reached" in text
