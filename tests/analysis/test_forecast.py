@@ -126,3 +126,28 @@ def test_the_backtest_command_prints_the_three_predictors(
     assert main(["backtest", str(tmp_path / "missing.yaml")]) == 2
     assert capsys.readouterr().err.count("\n") == 1
     assert np.isfinite(figures["linear"]["mae_s"])
+
+
+def test_a_history_teaches_the_forecast_before_any_job_of_this_rollout_completed(
+    tmp_path: Path,
+) -> None:
+    """Early in week 6 nothing has completed: alone, the forecast falls back (wide); with the
+    earlier weeks of the ASID in a history store it learns from their jobs, and is narrower."""
+    from cfanalytics.recording import HistoryStore
+
+    store = tmp_path / "store"
+    HistoryStore(store).add(*(CASSETTES / "history" / f"week-{w}.yaml" for w in range(1, 6)))
+    events = events_from_cassette(CASSETTES / "history" / "week-6.yaml")
+    summary = job_summary(events)
+    machines = summary.loc[summary["kind"] == "machine", "completed_at"].dropna().sort_values()
+    when = machines.iloc[0] - pd.Timedelta(seconds=1)  # before any machine completed
+    alone = forecast(events, at=when)
+    taught = forecast(events, at=when, history=store)
+    assert alone.history == 0 and taught.history > 10
+    running = (alone.jobs["basis"] == "running") & (alone.jobs["kind"] == "machine")
+    assert running.any()
+    width = {
+        name: (found.jobs["upper_at"] - found.jobs["lower_at"])[running].dt.total_seconds().median()
+        for name, found in (("alone", alone), ("taught", taught))
+    }
+    assert width["taught"] < width["alone"] / 2
