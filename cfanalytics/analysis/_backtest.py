@@ -11,6 +11,7 @@ interval. Figures are per job first, then across jobs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -23,6 +24,7 @@ from ._columns import returns
 from ._common import conform, polls
 from ._forecast import LEVEL, forecast_of, history_rows
 from ._headline import rollout_start, time_to_share
+from ._history import History
 from ._summary import job_summary_of
 from ._timing import ETA_ERROR_SCHEMA, eta_errors_of
 
@@ -132,7 +134,7 @@ def _plain(value: Any) -> Any:
 def backtest(
     events: pd.DataFrame,
     *,
-    history: object = None,
+    history: History | str | os.PathLike[str] | None = None,
     every: int = 1,
     at_most: int | None = None,
     on_progress: Any = None,
@@ -176,7 +178,7 @@ def _rollout(
     name: str,
     events: pd.DataFrame,
     times: list[pd.Timestamp],
-    history: object,
+    history: History | str | os.PathLike[str] | None,
     on_progress: Any,
     count: tuple[int, int],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import itertools
+import os
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from ._common import (
     utc,
 )
 from ._headline import rollout_start
+from ._history import History, earlier_rollouts, open_history
 from ._refusals import queue_refusals
 from ._summary import SUMMARY_SCHEMA, job_summary_of
 from ._timing import eta_errors_of
@@ -141,7 +143,7 @@ def forecast(
     events: pd.DataFrame,
     *,
     at: datetime | str | None = None,
-    history: object = None,
+    history: History | str | os.PathLike[str] | None = None,
     rollout: str | None = None,
     seed: int = 0,
 ) -> Forecast:
@@ -277,14 +279,14 @@ _NO_ROWS = pd.DataFrame(
 )
 
 
-def history_rows(history: object, events: pd.DataFrame, name: str | None) -> pd.DataFrame:
+def history_rows(
+    history: History | str | os.PathLike[str] | None, events: pd.DataFrame, name: str | None
+) -> pd.DataFrame:
     """:func:`_training` rows of the earlier rollouts of the same ASID in ``history`` (none
     without one)."""
     if history is None or name is None:
         return _NO_ROWS
-    from ._history import earlier_rollouts, open_history
-
-    found = open_history(history)  # type: ignore[arg-type]
+    found = open_history(history)
     parts = []
     for earlier in earlier_rollouts(events, found, rollout=name, previous=5):
         past = found.events(rollout=earlier)
