@@ -4,11 +4,13 @@
 has recorded so far with the same analysis as every report (:mod:`cfanalytics.analysis`),
 restricted to the jobs it follows; without a recorder it maps states as the analysis does.
 Views ask it for the fleet now (:meth:`Monitor.fleet`), a one-line :meth:`Monitor.header`,
+the forecast finish (:meth:`Monitor.forecasts`, and per job :meth:`Monitor.fleet_forecast`)
 and the frames to plot; they never compute anything themselves.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -21,21 +23,45 @@ from ..analysis import (
     FLEET_STATE_BY_ID,
     FLEET_STATE_BY_OUTCOME,
     FLEET_STATES,
+    FORECAST_JOB_SCHEMA,
     LATE_GRACE_S,
     SNAPSHOT_SCHEMA,
     STALLED_POLLS,
     FleetTimeline,
+    Forecast,
+    History,
     eta_errors,
     fleet_states,
+    forecast,
     job_summary,
 )
 from ..client import QueueResult
-from ..events import empty_events, split_rollouts
+from ..events import Schema, empty_events, split_rollouts
 from ..recording import RolloutProgress, RolloutRunner
 
-__all__ = ["FleetHeader", "Monitor", "Throttle"]
+__all__ = ["FLEET_FORECAST_SCHEMA", "FleetHeader", "Monitor", "Throttle"]
 
 _ENDED = ("completed", "failed", "other")
+_FORECAST_COLUMNS = ("forecast_at", "lower_at", "upper_at")
+
+
+def _after_jobeta(schema: Schema, added: dict[str, tuple[object, str]]) -> Schema:
+    """``schema`` with the ``added`` columns right after ``jobeta``, where a reader looks."""
+    entries = list(schema.entries().items())
+    cut = [name for name, _ in entries].index("jobeta") + 1
+    return Schema(dict(entries[:cut]) | added | dict(entries[cut:]))
+
+
+#: :meth:`Monitor.fleet_forecast`: :data:`~cfanalytics.analysis.SNAPSHOT_SCHEMA` (same
+#: columns, same order) with each open job's forecast completion and its 80 % interval
+#: (:data:`~cfanalytics.analysis.FORECAST_JOB_SCHEMA`'s) right after ``jobeta``.
+FLEET_FORECAST_SCHEMA = _after_jobeta(
+    SNAPSHOT_SCHEMA,
+    {
+        name: (dtype, f"{meaning}; NaT too when ended or not forecast yet")
+        for name, (dtype, meaning) in FORECAST_JOB_SCHEMA.entries(*_FORECAST_COLUMNS).items()
+    },
+)
 
 
 @dataclass(frozen=True)
@@ -112,7 +138,11 @@ class Throttle:
 
 
 class Monitor:
-    """Follow ``runner``'s jobs; read the fleet from what its recorder has recorded."""
+    """Follow ``runner``'s jobs; read the fleet from what its recorder has recorded.
+
+    ``history`` (a :class:`~cfanalytics.History` or a store folder) is handed to
+    :func:`~cfanalytics.forecast`, so the forecasts also learn from earlier rollouts.
+    """
 
     def __init__(
         self,
@@ -120,10 +150,14 @@ class Monitor:
         *,
         grace_s: float = LATE_GRACE_S,
         stalled_polls: int = STALLED_POLLS,
+        history: History | str | os.PathLike[str] | None = None,
     ):
         self.runner = runner
         self.grace_s = grace_s
         self.stalled_polls = stalled_polls
+        self.history = history
+        # The last forecasts and what they were made of: one forecast per poll, not per redraw.
+        self._forecast_cache: tuple[tuple[object, ...], tuple[Forecast, ...]] | None = None
 
     def __repr__(self) -> str:
         return f"<Monitor of {self.runner!r}>"
@@ -164,20 +198,63 @@ class Monitor:
         events = self.events() if events is None else events
         if events is None:
             return _fleet_from_progress(self.progress)
+        return _joined([now for _, now in self._rollouts(events)])
+
+    def forecasts(self, events: pd.DataFrame | None = None) -> tuple[Forecast, ...]:
+        """:func:`~cfanalytics.forecast` of the followed jobs, one per rollout they belong to,
+        as of its latest poll: when each followed job not ended will complete, and when
+        50/90/100 % of the followed jobs will have (the shares count the jobs followed, not
+        the rollout's others; only the followed jobs teach it).
+
+        Empty without a recorder, or before a poll was recorded. Made once per poll: asked
+        again with nothing new recorded, it answers what it answered, at no cost.
+        """
+        events = self.events() if events is None else events
+        if events is None or events.empty or not self.following:
+            return ()
+        return self._forecasts(events)
+
+    def fleet_forecast(self, events: pd.DataFrame | None = None) -> pd.DataFrame:
+        """:meth:`fleet` with each job's forecast completion and 80 % interval next to its
+        ETA: :data:`FLEET_FORECAST_SCHEMA` (NaT for ended jobs, and before any forecast)."""
+        events = self.events() if events is None else events
+        if events is None:
+            return _with_forecasts(_fleet_from_progress(self.progress), ())
+        read = self._rollouts(events)
+        fleet = _joined([now for _, now in read])
+        return _with_forecasts(fleet, self._forecasts(events, read) if read else ())
+
+    def _rollouts(self, events: pd.DataFrame) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+        """Each rollout of the followed jobs: its events, and its followed jobs at its
+        latest poll."""
         if events.empty:
-            return _empty_fleet()
-        nows = [
-            FleetTimeline(frame, grace_s=self.grace_s, stalled_polls=self.stalled_polls).at()
+            return []
+        return [
+            (frame, self._now(frame))
             for name, frame in split_rollouts(events)
             if name is not None and frame["jobid"].isin(self.following).any()
         ]
-        if not nows:
-            return _empty_fleet()
-        now = pd.concat(nows, ignore_index=True) if len(nows) > 1 else nows[0]
-        fleet = now.loc[now["jobid"].isin(self.following)].reset_index(drop=True)
-        times = [n.attrs["at"] for n in nows if n.attrs["at"] is not None]
-        fleet.attrs["at"] = max(times, default=None)
-        return fleet
+
+    def _now(self, rollout: pd.DataFrame) -> pd.DataFrame:
+        now = FleetTimeline(rollout, grace_s=self.grace_s, stalled_polls=self.stalled_polls).at()
+        mine = now.loc[now["jobid"].isin(self.following)].reset_index(drop=True)
+        mine.attrs["at"] = now.attrs["at"]
+        return mine
+
+    def _forecasts(
+        self, events: pd.DataFrame, read: list[tuple[pd.DataFrame, pd.DataFrame]] | None = None
+    ) -> tuple[Forecast, ...]:
+        key = _forecast_key(events, self.following)
+        cached = self._forecast_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        found = tuple(
+            forecast(_followed(frame, self.following), at=now.attrs["at"], history=self.history)
+            for frame, now in (self._rollouts(events) if read is None else read)
+            if now.attrs["at"] is not None
+        )
+        self._forecast_cache = (key, found)  # one assignment: a worker thread may read it
+        return found
 
     def header(self, fleet: pd.DataFrame | None = None) -> FleetHeader:
         """:class:`FleetHeader` of :meth:`fleet` (or of the frame given)."""
@@ -198,6 +275,42 @@ class Monitor:
             return fleet_states(empty_events())
         jobs = job_summary(events)
         return fleet_states(events, summary=jobs.loc[jobs["jobid"].isin(self.following)])
+
+
+def _joined(nows: list[pd.DataFrame]) -> pd.DataFrame:
+    """One fleet of the rollouts' fleets, at the latest of their polls."""
+    if not nows:
+        return _empty_fleet()
+    fleet = pd.concat(nows, ignore_index=True) if len(nows) > 1 else nows[0]
+    times = [n.attrs["at"] for n in nows if n.attrs["at"] is not None]
+    fleet.attrs["at"] = max(times, default=None)
+    return fleet
+
+
+def _forecast_key(events: pd.DataFrame, following: frozenset[int]) -> tuple[object, ...]:
+    """What tells one recording's events from another's: a recorder only appends, so its
+    length and its last response (run, seq, time) change with every poll."""
+    last = events.iloc[-1]
+    return (len(events), last["run_id"], last["seq"], last["observed_at"], following)
+
+
+def _followed(rollout: pd.DataFrame, following: frozenset[int]) -> pd.DataFrame:
+    """A rollout's events of the followed jobs, and the rows that name no job (a poll's
+    empty list, an error): what their forecast is made of."""
+    keep = rollout["jobid"].isna() | rollout["jobid"].isin(following)
+    return rollout.loc[keep.to_numpy(dtype=bool)].reset_index(drop=True)
+
+
+def _with_forecasts(fleet: pd.DataFrame, forecasts: tuple[Forecast, ...]) -> pd.DataFrame:
+    """``fleet`` with :data:`FLEET_FORECAST_SCHEMA`'s forecast columns, by rollout and job."""
+    columns = ["rollout", "jobid", *_FORECAST_COLUMNS]
+    jobs = [f.jobs.assign(rollout=f.rollout_name)[columns] for f in forecasts]
+    found = pd.concat(jobs, ignore_index=True) if jobs else pd.DataFrame(columns=columns)
+    found = found.astype({name: FLEET_FORECAST_SCHEMA[name] for name in columns})
+    joined = fleet.merge(found, on=["rollout", "jobid"], how="left", validate="one_to_one")
+    joined = joined[list(FLEET_FORECAST_SCHEMA)].astype(dict(FLEET_FORECAST_SCHEMA))
+    joined.attrs["at"] = fleet.attrs.get("at")
+    return joined
 
 
 def _empty_fleet() -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""The live monitor's controllers without a widget: :class:`Monitor` following a rollout,
-:class:`FleetHeader` summing a fleet up, :class:`Throttle` spacing redraws.
+"""The live monitor's controllers without a widget: :class:`Monitor` following a rollout
+(and forecasting its finish), :class:`FleetHeader` summing a fleet up, :class:`Throttle`
+spacing redraws.
 
 The monitor runs against the simulator in-process (its clock moved by the runner's
 sleeps) or a scripted client; the throttle reads a manual clock. Nothing sleeps.
@@ -13,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cfanalytics import events_from_cassette, rollouts
 from cfanalytics.analysis import (
     ETA_ERROR_SCHEMA,
     FLEET_STATE_BY_OUTCOME,
@@ -20,10 +22,11 @@ from cfanalytics.analysis import (
     SNAPSHOT_SCHEMA,
 )
 from cfanalytics.client import AsyncClient, JobState
-from cfanalytics.live import FleetHeader, Monitor, QueueController, Throttle
+from cfanalytics.live import FLEET_FORECAST_SCHEMA, FleetHeader, Monitor, QueueController, Throttle
 from cfanalytics.recording import RolloutRunner
 from cfanalytics.simulator import ManualClock
 
+from ..conftest import CASSETTES
 from .doubles import RecordingRig, created, run, scripted
 
 AT = pd.Timestamp("2024-05-01 12:00", tz="UTC")
@@ -121,6 +124,127 @@ def test_mid_rollout_the_fleet_agrees_with_the_runners_last_poll() -> None:
     run(scenario)
 
 
+# --- Monitor's forecasts ----------------------------------------------------------------------
+
+FORECAST_COLUMNS = ["forecast_at", "lower_at", "upper_at"]
+
+
+def test_mid_rollout_each_open_followed_job_has_its_forecast_next_to_its_eta() -> None:
+    """20 polls in: one forecast, as of the fleet's poll, of exactly the followed jobs not
+    ended; the fleet with forecasts is the fleet plus those three columns after ``jobeta``,
+    each running job's median inside its interval, ended jobs without one."""
+    rig = RecordingRig()
+
+    async def scenario() -> None:
+        async with rig.async_client() as client:
+            monitor = await follow_on_the_simulator(rig, client, max_polls=20)
+            await monitor.run()
+        fleet = monitor.fleet()
+        (found,) = monitor.forecasts()
+        assert found.at == fleet.attrs["at"] and found.rollout_name == fleet.at[0, "rollout"]
+        ended = fleet["state"].isin(["completed", "failed", "other"])
+        assert sorted(found.jobs["jobid"]) == sorted(fleet.loc[~ended, "jobid"])
+        assert found.rollout["share"].tolist() == [50, 90, 100]
+
+        joined = monitor.fleet_forecast()
+        assert dict(joined.dtypes) == dtypes(FLEET_FORECAST_SCHEMA)
+        after_eta = list(joined.columns[list(joined.columns).index("jobeta") + 1 :])[:3]
+        assert after_eta == FORECAST_COLUMNS
+        pd.testing.assert_frame_equal(joined.drop(columns=FORECAST_COLUMNS), fleet)
+        assert joined.attrs["at"] == fleet.attrs["at"]
+        by_job = found.jobs.set_index("jobid")[FORECAST_COLUMNS]
+        mine = joined.set_index("jobid")
+        pd.testing.assert_frame_equal(mine.loc[by_job.index, FORECAST_COLUMNS], by_job)
+        assert mine.loc[ended.to_numpy(), FORECAST_COLUMNS].isna().all(axis=None)
+        running = mine.loc[mine["state"] == "running"]
+        assert len(running) > 0 and running["forecast_at"].notna().all()
+        assert (running["lower_at"] <= running["forecast_at"]).all()
+        assert (running["upper_at"].isna() | (running["forecast_at"] <= running["upper_at"])).all()
+
+    run(scenario)
+
+
+def test_the_forecast_is_made_once_per_poll() -> None:
+    """Asked again with nothing new recorded (even from a copy), the monitor answers the same
+    forecast; the events of an earlier poll get their own, as of that poll."""
+    rig = RecordingRig()
+
+    async def scenario() -> None:
+        async with rig.async_client() as client:
+            monitor = await follow_on_the_simulator(rig, client, max_polls=12)
+            await monitor.run()
+        events = monitor.events()
+        assert events is not None
+        first = monitor.forecasts()
+        assert monitor.forecasts() is first and monitor.forecasts(events.copy()) is first
+        last_poll = events["seq"] == events["seq"].max()
+        earlier = monitor.forecasts(events.loc[~last_poll])
+        assert earlier is not first and earlier[0].at < first[0].at
+        assert monitor.forecasts() is not first  # the cache holds one poll's answer
+
+    run(scenario)
+
+
+def test_the_finish_counts_the_followed_jobs_only() -> None:
+    """At the end, 50 % and 90 % are done at the completions of the followed jobs that make
+    those shares, though most of the rollout's jobs were never queued; nothing is open."""
+    rig = RecordingRig()
+
+    async def scenario() -> None:
+        async with rig.async_client() as client:
+            monitor = await follow_on_the_simulator(rig, client)
+            await monitor.run()
+        fleet = monitor.fleet_forecast()
+        (found,) = monitor.forecasts()
+        assert found.jobs.empty and fleet[FORECAST_COLUMNS].isna().all(axis=None)
+        finished = fleet["completed_at"].dropna().sort_values().tolist()
+        rollout = found.rollout.set_index("share")
+        for share in (50, 90):
+            needed = int(np.ceil(len(fleet) * share / 100))
+            assert needed <= len(finished), "the default scenario completes most London jobs"
+            assert rollout.at[share, "done"]
+            assert rollout.at[share, "forecast_at"] == finished[needed - 1]
+
+    run(scenario)
+
+
+def test_nothing_recorded_yet_no_forecast() -> None:
+    """Before the first request: no forecast, and a fleet with forecast columns all empty."""
+    rig = RecordingRig()
+
+    async def scenario() -> None:
+        async with rig.async_client() as client:
+            monitor = Monitor(rig.runner(client))
+            assert monitor.forecasts() == ()
+            fleet = monitor.fleet_forecast()
+            assert fleet.empty and dict(fleet.dtypes) == dtypes(FLEET_FORECAST_SCHEMA)
+
+    run(scenario)
+
+
+def test_one_forecast_per_rollout_of_the_followed_jobs() -> None:
+    """The troubled cassette holds two rollouts: following jobs of both, one forecast each,
+    of that rollout's followed jobs only; the fleet's forecasts join on rollout and job."""
+    events = events_from_cassette(CASSETTES / "troubled.yaml")
+    names = rollouts(events)
+    jobids = events["jobid"].dropna().unique().tolist()
+
+    async def scenario() -> None:
+        client = scripted(list)
+        monitor = Monitor(RolloutRunner(client, 1, queue=False, interval=0))
+        monitor.follow([await client.queue_install(j, asid=1, mirroring=False) for j in jobids])
+        found = monitor.forecasts(events)
+        assert [f.rollout_name for f in found] == names
+        fleet = monitor.fleet_forecast(events)
+        for f in found:
+            of_rollout = fleet.loc[fleet["rollout"] == f.rollout_name]
+            assert set(f.jobs["jobid"]) <= set(of_rollout["jobid"])
+            opened = of_rollout.loc[of_rollout["jobid"].isin(f.jobs["jobid"])]
+            assert opened["forecast_at"].notna().sum() == f.jobs["forecast_at"].notna().sum()
+
+    run(scenario)
+
+
 # --- Monitor without a recorder -------------------------------------------------------------
 
 
@@ -165,6 +289,11 @@ def test_without_a_recorder_the_fleet_comes_from_the_runners_progress() -> None:
         assert monitor.events() is None
         assert monitor.eta_errors().empty and list(monitor.eta_errors()) == list(ETA_ERROR_SCHEMA)
         assert monitor.fleet_states().empty
+        assert monitor.forecasts() == ()
+        no_forecast = monitor.fleet_forecast()
+        assert dict(no_forecast.dtypes) == dtypes(FLEET_FORECAST_SCHEMA)
+        assert no_forecast["state"].tolist() == ["completed", "failed"]
+        assert no_forecast[["forecast_at", "lower_at", "upper_at"]].isna().all(axis=None)
 
     run(scenario)
 
