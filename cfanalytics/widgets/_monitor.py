@@ -1,8 +1,11 @@
-"""The live monitor: the fleet, every job and the ETA against actual completion, as it happens."""
+"""The live monitor: the fleet, its forecast finish, every job and the ETA against actual
+completion, as it happens."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
@@ -11,30 +14,39 @@ import ipywidgets as widgets
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..analysis import Forecast, History
 from ..client import QueueResult
 from ..live import FleetHeader, Monitor, Throttle
 from ..plots import plot_burnup, plot_eta_vs_actual
 from ..recording import RolloutProgress, RolloutRunner
-from ..report import duration, escape, png, when
+from ..report import NA, duration, escape, png, when
 from ._base import Tasks, bar, cells, classed, clock, html_table, message
 
 __all__ = ["LiveMonitor"]
 
 _WIDE = {"max_width": "100%"}
 
+# What a redraw makes: header, forecast and table as HTML (None: not due), the plot's PNG.
+_TO = "\u2013"  # an en dash, between a band's bounds
+_Drawn = tuple[tuple[str, str, str] | None, bytes | None]
+
 # Rows first: stragglers, then what is moving, then what is waiting, then what has ended.
 _ORDER = {"running": 0, "queued": 1, "pending": 2, "waiting": 3, "failed": 4, "other": 5}
 
 
 class LiveMonitor(widgets.VBox):  # type: ignore[misc]
-    """Watch a rollout: fleet header, one row per job, a live ETA-vs-actual plot, Stop.
+    """Watch a rollout: fleet header, forecast finish, one row per job, a live
+    ETA-vs-actual plot, Stop.
 
     A thin view over :class:`~cfanalytics.live.Monitor` (``monitor.monitor``). Polling is
     an asyncio task on the kernel's event loop; it starts with :meth:`start` (or the Start
     button), or when :meth:`follow` hands it jobs. The runner records every response, as
-    ``cfanalytics record`` does. The table and header refresh at most every ``redraw_s``
-    seconds, the plot every ``plot_s``, and both once more at the end; when redrawing costs
-    more, less often (:class:`~cfanalytics.live.Throttle`), so polls stay on time.
+    ``cfanalytics record`` does. The table, header and forecast refresh at most every
+    ``redraw_s`` seconds, the plot every ``plot_s``, and all once more at the end; when
+    redrawing costs more, less often (:class:`~cfanalytics.live.Throttle`), so polls stay
+    on time. The forecast (:meth:`~cfanalytics.live.Monitor.forecasts`) is made once per
+    poll; ``history`` lets it learn from earlier rollouts too. ``clock`` (seconds) paces
+    the redraws.
     """
 
     def __init__(
@@ -44,14 +56,17 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         redraw_s: float = 0.5,
         plot_s: float = 2.0,
         max_rows: int = 200,
+        history: History | str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
-        self.monitor = Monitor(runner)
+        self.monitor = Monitor(runner, history=history)
         self.tasks = Tasks()
         self.max_rows = max_rows
-        self._redraw, self._replot = Throttle(redraw_s), Throttle(plot_s)
+        self._redraw, self._replot = Throttle(redraw_s, clock=clock), Throttle(plot_s, clock=clock)
         self._finish_callbacks: list[Callable[[RolloutProgress], object]] = []
         self.header = classed(widgets.HTML(), "cfa-fleet-header")
+        self.forecast = classed(widgets.HTML(), "cfa-forecast")
         self.status = classed(widgets.HTML(), "cfa-monitor-status")
         self.table = classed(widgets.HTML(), "cfa-job-table", "cfa-table")
         self.plot = classed(
@@ -68,7 +83,10 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         title = widgets.HTML(f"<b>Live rollout</b> &middot; ASID {escape(runner.asid)}")
         buttons = widgets.HBox([self.start_button, self.stop_button])
         scroll = widgets.Box([self.table], layout={"max_height": "420px", "overflow": "auto"})
-        children = [title, self.header, self.status, buttons, scroll, self.plot, self.tasks.pane]
+        children = [
+            *(title, self.header, self.forecast, self.status),
+            *(buttons, scroll, self.plot, self.tasks.pane),
+        ]
         super().__init__(children, **kwargs)
         classed(self, "cfa-live-monitor")
         self._polling = False
@@ -151,24 +169,31 @@ class LiveMonitor(widgets.VBox):  # type: ignore[misc]
         finally:
             self._draw_task = None
 
-    def _drawing(
-        self, events: pd.DataFrame | None, *, table: bool, plot: bool
-    ) -> tuple[str | None, str | None, bytes | None]:
-        """Header, table and plot as HTML and PNG: pure, so it can run in a worker thread."""
-        header = rows = image = None
+    def _drawing(self, events: pd.DataFrame | None, *, table: bool, plot: bool) -> _Drawn:
+        """Header, forecast, table and plot as HTML and PNG: pure, so it can run in a worker
+        thread. The forecast costs once per poll (the monitor keeps the last one)."""
+        texts = image = None
         if table:
-            fleet = self.monitor.fleet(events)
-            header = _header_html(self.monitor.header(fleet))
-            rows = _table_html(fleet, self.max_rows)
+            fleet = self.monitor.fleet_forecast(events)
+            finish = (
+                _forecast_html(self.monitor.forecasts(events), fleet)
+                if events is not None and self.monitor.following
+                else ""  # no recorder, so nothing to forecast from; or nothing to forecast
+            )
+            texts = (
+                _header_html(self.monitor.header(fleet)),
+                finish,
+                _table_html(fleet, self.max_rows),
+            )
         if plot and events is not None:
             states, errors = self.monitor.fleet_states(events), self.monitor.eta_errors(events)
             image = png(partial(_draw, states, errors), size=(11.0, 4.0), ncols=2, dpi=90)
-        return header, rows, image
+        return texts, image
 
-    def _show(self, drawn: tuple[str | None, str | None, bytes | None]) -> None:
-        header, rows, image = drawn
-        if header is not None and rows is not None:
-            self.header.value, self.table.value = header, rows
+    def _show(self, drawn: _Drawn) -> None:
+        texts, image = drawn
+        if texts is not None:
+            self.header.value, self.forecast.value, self.table.value = texts
         if image is not None:
             self.plot.value = image
 
@@ -234,6 +259,7 @@ def _table_html(fleet: pd.DataFrame, max_rows: int) -> str:
         "state",
         "progress",
         "ETA (UTC)",
+        "forecast, 80 % band (UTC)",
         "slip",
         "flags",
     )
@@ -246,11 +272,62 @@ def _row(row: Any) -> str:
     flags = ", ".join(name for name in ("overdue", "stalled") if _true(getattr(row, name)))
     mark = f'<span class="cfa-flag">{escape(flags)}</span>' if flags else ""
     described = cells([row.jobid, row.kind, row.location, where, row.state])
+    forecast = _band(row.forecast_at, row.lower_at, row.upper_at)
     return (
         f'<tr data-jobid="{row.jobid}">{described}'
         f"<td>{bar(_shown_progress(row), 'cfa-job-progress')}</td><td>{clock(row.jobeta)}</td>"
+        f'<td class="cfa-job-forecast">{escape(forecast)}</td>'
         f"<td>{duration(row.slip_s, signed=True)}</td><td>{mark}</td></tr>"
     )
+
+
+def _band(median: Any, lower: Any, upper: Any, note: str = "") -> str:
+    """A forecast and its interval, "09:12:00 (09:10:30 to 09:15:00)" with an en dash, and
+    ``note`` after the interval; no upper bound: never."""
+    if pd.isna(median):
+        return NA
+    last = "never" if pd.isna(upper) else clock(upper)
+    return f"{clock(median)} ({clock(lower)}{_TO}{last}{note})"
+
+
+def _forecast_html(forecasts: tuple[Forecast, ...], fleet: pd.DataFrame) -> str:
+    """One line per rollout: when 50/90/100 % of the followed jobs will have completed."""
+    if not forecasts:
+        return _finish_line("too early to say: no poll yet")
+    lines = []
+    for found in forecasts:
+        mine = fleet["rollout"].eq(found.rollout_name)
+        failed = int((mine & fleet["state"].eq("failed")).sum())
+        shares = [_share(row, failed) for row in found.rollout.itertuples()]
+        said = (
+            "too early to say: nothing has run long enough yet"
+            if all(text.endswith("too early") for text in shares)
+            else " \u00b7 ".join(shares)
+        )
+        of = f" of {found.rollout_name}" if len(forecasts) > 1 else ""
+        lines.append(_finish_line(said, f"{of}, as of {clock(found.at)}"))
+    return "".join(lines)
+
+
+def _finish_line(text: str, context: str = "") -> str:
+    return f"<div><b>Forecast finish</b> (UTC{escape(context)}): {escape(text)}</div>"
+
+
+def _share(row: Any, failed: int) -> str:
+    """One share's finish in words: done, forecast with its band, or why there is none
+    (``reach``: the share of the forecast's draws that got there at all)."""
+    share = f"{row.share} %"
+    if row.done:
+        return f"{share} done at {clock(row.forecast_at)}"
+    reach = f"reach {100 * row.reach:.0f} %"
+    if pd.notna(row.forecast_at):
+        note = f"; {reach}" if row.reach < 0.995 else ""
+        return f"{share} {_band(row.forecast_at, row.lower_at, row.upper_at, note)}"
+    if row.reach > 0:
+        return f"{share} may never: failures ({reach})"
+    if failed:
+        return f"{share} may never: {failed} failed"
+    return f"{share} too early"
 
 
 def _shown_progress(row: Any) -> Any:

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 from typing import Any
+
+import pandas as pd
 
 from cfanalytics.live import QueueController
 from cfanalytics.recording import RolloutRunner
-from cfanalytics.simulator import default_scenario
+from cfanalytics.simulator import ManualClock, default_scenario
 from cfanalytics.widgets import LiveMonitor, QueuePanel
 
 from ..live.doubles import PNG, RecordingRig, created, run, scripted
@@ -45,6 +48,8 @@ def test_monitor_follows_queued_jobs_to_the_end() -> None:
             assert monitor.monitor.following == chosen
             assert "Finished: every queued job ended" in monitor.status.value
             assert "100 % done" in monitor.header.value
+            assert "50 % done at" in monitor.forecast.value
+            assert 'class="cfa-job-forecast">\u2013<' in monitor.table.value  # ended: none
             assert monitor.table.value.count('class="cfa-job-progress"') == len(chosen)
             assert bytes(monitor.plot.value).startswith(PNG)
             assert finished == ["every queued job ended"]
@@ -82,6 +87,72 @@ def test_monitor_rows_show_progress_eta_and_slip() -> None:
     run(scenario)
 
 
+def hms(moment: Any) -> str:
+    """A time as the monitor shows it: ``HH:MM:SS``, UTC."""
+    return pd.Timestamp(moment).strftime("%H:%M:%S")
+
+
+def band(median: Any, lower: Any, upper: Any) -> str:
+    """A forecast and its 80 % band as the monitor writes it."""
+    last = "never" if pd.isna(upper) else hms(upper)
+    return f"{hms(median)} ({hms(lower)}\u2013{last}"
+
+
+def test_the_forecast_finish_is_shown_at_each_poll_and_each_job_has_its_band() -> None:
+    """Redrawn after each of 12 polls (a clock that stands still makes every table redraw
+    due, and the plot's never after the first): too early at first, then the forecast of
+    each share as of that very poll; at the end the line and every open job's row show the
+    monitor's forecast, the band next to the ETA."""
+    rig = RecordingRig()
+    shown: list[tuple[str, str]] = []
+
+    async def scenario() -> None:
+        async with rig.async_client() as client:
+            controller = QueueController(client, rig.sim.asid)
+            await controller.refresh()
+            runner = rig.runner(client, max_polls=12)
+            monitor = LiveMonitor(runner, redraw_s=0, plot_s=3600, clock=ManualClock(0).now)
+            chained = runner.on_progress
+
+            def on_progress(progress: Any) -> None:
+                chained(progress)
+                monitor.refresh()
+                shown.append((hms(progress.last_seen), monitor.forecast.value))
+
+            runner.on_progress = on_progress
+            controller.on_queued(monitor.follow)
+            await controller.queue(controller.choices(location="London")["jobid"].tolist())
+            await monitor.tasks.idle()
+            assert not monitor.tasks.errors
+
+            assert "too early to say" in shown[0][1]
+            for polled, line in shown:
+                assert f"as of {polled}" in line
+            assert len({line for _, line in shown}) > 5, "the forecast moves as polls come"
+            (found,) = monitor.monitor.forecasts()
+            line = monitor.forecast.value
+            assert line == shown[-1][1] and "Forecast finish" in line
+            for row in found.rollout.itertuples():
+                if row.done:
+                    assert f"{row.share} % done at {hms(row.forecast_at)}" in line
+                else:
+                    expected = band(row.forecast_at, row.lower_at, row.upper_at)
+                    assert f"{row.share} % {expected}" in line
+
+            table = monitor.table.value
+            fleet = monitor.monitor.fleet_forecast()
+            running = fleet.loc[fleet["state"] == "running"]
+            assert len(running) > 0
+            for job in running.itertuples():
+                found_row = re.search(f'<tr data-jobid="{job.jobid}">(.*?)</tr>', table)
+                assert found_row is not None
+                eta = f"<td>{hms(job.jobeta)}</td>"
+                forecast = band(job.forecast_at, job.lower_at, job.upper_at)
+                assert f'{eta}<td class="cfa-job-forecast">{forecast}' in found_row.group(1)
+
+    run(scenario)
+
+
 def test_the_monitor_names_jobs_that_wait_on_a_failed_mirror() -> None:
     """Every mirror job fails: the status says which machine jobs wait on which mirror job,
     and the command that queues it again."""
@@ -100,6 +171,9 @@ def test_the_monitor_names_jobs_that_wait_on_a_failed_mirror() -> None:
             await monitor.tasks.idle()
             stranded = monitor.monitor.progress.stranded
             assert stranded, "machine jobs wait on the failed mirror jobs"
+            # Machines wait on failed mirrors: no share of them will complete.
+            failed = len(monitor.monitor.fleet().query("state == 'failed'"))
+            assert f"90 % may never: {failed} failed" in monitor.forecast.value
             for strand in stranded:
                 assert f"wait on mirror job {strand.mirror}, which failed" in monitor.status.value
                 assert (
@@ -183,6 +257,7 @@ def test_monitor_without_a_recorder_shows_what_the_runner_saw() -> None:
         # The view redraws in its own task after each poll: a later poll sees it.
         assert any('value="42"' in html and "running" in html for html in seen)
         assert "completed" in monitor.table.value and "100 % done" in monitor.header.value
+        assert monitor.forecast.value == ""  # nothing recorded: nothing to forecast from
         assert not monitor.tasks.errors
 
     run(scenario)
