@@ -298,7 +298,8 @@ def _forecast_html(forecasts: tuple[Forecast, ...], fleet: pd.DataFrame) -> str:
     for found in forecasts:
         mine = fleet["rollout"].eq(found.rollout_name)
         failed = int((mine & fleet["state"].eq("failed")).sum())
-        shares = [_share(row, failed) for row in found.rollout.itertuples()]
+        over = found.jobs.empty  # every followed job ended: what is not done never will be
+        shares = [_share(row, failed, over) for row in found.rollout.itertuples()]
         said = (
             "too early to say: nothing has run long enough yet"
             if all(text.endswith("too early") for text in shares)
@@ -313,12 +314,14 @@ def _finish_line(text: str, context: str = "") -> str:
     return f"<div><b>Forecast finish</b> (UTC{escape(context)}): {escape(text)}</div>"
 
 
-def _share(row: Any, failed: int) -> str:
+def _share(row: Any, failed: int, over: bool) -> str:
     """One share's finish in words: done, forecast with its band, or why there is none
     (``reach``: the share of the forecast's draws that got there at all)."""
     share = f"{row.share} %"
     if row.done:
         return f"{share} done at {clock(row.forecast_at)}"
+    if over:
+        return f"{share} not reached: {failed} failed"
     reach = f"reach {100 * row.reach:.0f} %"
     if pd.notna(row.forecast_at):
         note = f"; {reach}" if row.reach < 0.995 else ""

@@ -63,6 +63,29 @@ PLOT_LOADED_JS = """() => {
     const img = document.querySelector('img.cfa-eta-plot');
     return Boolean(img?.getAttribute('src')) && img.complete && img.naturalWidth > 0; }"""
 
+# A forecast with its 80 % band, as the monitor writes it: "09:12:00 (09:10:30\u201309:15:00"
+# (an en dash; "never" for no upper bound).
+BAND = r"\d\d:\d\d:\d\d \(\d\d:\d\d:\d\d\u2013(?:\d\d:\d\d:\d\d|never)"
+# Keeps every text the forecast line shows in window.cfaForecasts, and every job's band seen
+# in the table in window.cfaJobBands: each redraw replaces the widget's HTML.
+WATCH_FORECAST_JS = f"""() => {{
+    window.cfaForecasts = [];
+    window.cfaJobBands = new Set();
+    const band = /^{BAND}/;
+    const note = () => {{
+        const text = document.querySelector('.cfa-forecast')?.textContent ?? '';
+        if (text && window.cfaForecasts.at(-1) !== text) window.cfaForecasts.push(text);
+        for (const cell of document.querySelectorAll('.cfa-job-table td.cfa-job-forecast')) {{
+            if (band.test(cell.textContent)) window.cfaJobBands.add(cell.textContent);
+        }}
+    }};
+    note();
+    new MutationObserver(note).observe(document.body, {{subtree: true, childList: true}});
+}}"""
+# Whether the forecast line shows some share's band, or the rollout ended.
+BAND_OR_FINISHED_JS = f"""() => /\\d+ % {BAND}/.test(
+    document.querySelector('.cfa-forecast')?.textContent ?? '') || ({FINISHED_JS})()"""
+
 # Whether the scrubber shows its last poll of more than the one listing made before queueing.
 RELOADED_JS = """() => {
     const m = /Poll (\\d+) of (\\d+)/.exec(
@@ -109,7 +132,8 @@ def test_queue_watch_and_scrub_a_rollout(
     artifacts: Path,
     tmp_path: Path,
 ) -> None:
-    """Queue every job, watch them move to the end, scrub the replay: all from the browser."""
+    """Queue every job, watch them move to the end under a forecast finish with its band,
+    scrub the replay: all from the browser."""
     url = voila(with_parameters(NOTEBOOK, tmp_path, PARAMETERS))
     page.goto(url)
 
@@ -128,6 +152,7 @@ def test_queue_watch_and_scrub_a_rollout(
     asid = found.group(1)
 
     page.evaluate(WATCH_PLOT_JS)
+    page.evaluate(WATCH_FORECAST_JS)
 
     # 2. Select all, queue, and confirm a question that names the ASID and every job.
     select_all.click()
@@ -179,6 +204,17 @@ def test_queue_watch_and_scrub_a_rollout(
     # 5. The ETA plot: a picture that loaded.
     page.wait_for_function(PLOT_LOADED_JS, timeout=STEP)
 
+    # 5b. The forecast finish with its band, mid-rollout: the picture people look at.
+    page.wait_for_function(BAND_OR_FINISHED_JS, timeout=ROLLOUT)
+    forecast = page.locator(".cfa-forecast").inner_text()
+    assert re.search(rf"\d+ % {BAND}", forecast), f"rollout over before a band showed: {forecast}"
+    assert "Forecast finish" in forecast
+    window = page.viewport_size
+    shot = screenshot(page, artifacts / "live_forecast_browser.png")
+    if window is not None:  # the picture stretched the window to the page: as it was again
+        page.set_viewport_size(window)
+    print(f"forecast screenshot: {shot}")
+
     # 6. The rollout ends, every queued job with it; the plot was redrawn as the polls came in.
     status = page.locator(".cfa-monitor-status")
     expect(status).to_contain_text("every queued job ended", timeout=ROLLOUT)
@@ -186,6 +222,7 @@ def test_queue_watch_and_scrub_a_rollout(
     assert page.evaluate("() => window.cfaPlots.size") >= 2
     header = page.locator(".cfa-fleet-header").inner_text()
     assert "100 % done" in header, header
+    assert_forecast_was_shown_and_updated(page)
 
     # 7. The replay scrubber reloads at the end; fewer jobs completed at the first poll.
     summary = page.locator(".cfa-scrub-summary")
@@ -221,6 +258,20 @@ def test_queue_watch_and_scrub_a_rollout(
     assert unexpected == []
     path = screenshot(page, artifacts / "live_queue_browser.png")
     print(f"screenshot: {path}; requests blocked (not loopback): {page_log.blocked}")
+
+
+def assert_forecast_was_shown_and_updated(page: Page) -> None:
+    """The forecast line showed bands as of at least two polls, in time order; some running
+    job's row showed its band; at the end, 50 % of the jobs are done."""
+    shown: list[str] = page.evaluate("() => window.cfaForecasts")
+    banded = [text for text in shown if re.search(rf"\d+ % {BAND}", text)]
+    assert banded, shown
+    polls = [re.findall(r"as of (\d\d:\d\d:\d\d)", text) for text in banded]
+    times = [found[0] for found in polls if found]
+    assert len(times) == len(banded) and len(set(times)) >= 2, banded
+    assert times == sorted(times), times
+    assert page.evaluate("() => window.cfaJobBands.size") > 0
+    assert "50 % done at" in shown[-1], shown[-1]
 
 
 def moved_or_ended(page: Page, before: dict[str, int | None]) -> bool:
