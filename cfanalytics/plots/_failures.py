@@ -95,8 +95,10 @@ def _api_row(ax: Axes, errors: pd.DataFrame, row: int, *, first: bool) -> None:
         linewidth=1,
         label="API error" if first else "_nolegend_",
     )
-    status = errors["http_status"].astype(object).fillna("").astype(str)
-    said = errors["error_message"].astype(object).fillna(errors["problem"].astype(str))
+    # "string" dtype, not object: fillna on object arrays warns of downcasting (pandas 2.2).
+    status = errors["http_status"].astype("string").fillna("")
+    said = errors["error_message"].astype("string").fillna(errors["problem"].astype("string"))
+    said = said.fillna("")
     job = errors["jobid"].astype(object).map(lambda j: "" if pd.isna(j) else f" for job {j}")
     texts = errors["endpoint"].astype(str) + job + " at " + clock_texts(errors["observed_at"])
     set_tooltips(ticks, (texts + ": " + (status + " " + said).str.strip()).tolist())

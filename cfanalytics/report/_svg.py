@@ -127,6 +127,8 @@ def _title_each(group: ET.Element, collection: Collection, texts: list[str]) -> 
     count, drawn = _drawn(collection)
     if len(texts) != count:
         raise ValueError(f"{collection} draws {count} marks but has {len(texts)} texts")
+    if not count:
+        return  # nothing to title (matplotlib 3.8 still writes an empty scatter's marker once)
     marks = list(_marks(group))
     if len(marks) != len(drawn):
         raise ValueError(f"{collection}: {len(marks)} marks in the SVG, {len(drawn)} expected")

@@ -20,6 +20,7 @@ from matplotlib.collections import PathCollection
 from cfanalytics import (
     HistoryStore,
     RolloutError,
+    backtest,
     eta_errors,
     events_from_cassette,
     job_summary,
@@ -66,6 +67,7 @@ def frames(path: Path) -> dict[str, pd.DataFrame]:
         "failures": failures(events, summary=summary),
         "rates": failure_rates(summary, "location"),
         "completion_job": completion_curve(summary, clock="job"),
+        "scores": backtest(events, at_most=8).scores("progress_decile"),
     }
 
 
@@ -101,6 +103,7 @@ PLOTS: list[tuple[Callable[..., Any], str]] = [
     (plots.plot_failure_rates, "rates"),
     (plots.plot_time_to_failure, "failures"),
     (plots.plot_trend, "trend"),
+    (plots.plot_predictor_errors, "scores"),
 ]
 
 
@@ -282,7 +285,8 @@ def test_swimlanes_one_labelled_lane_per_job(troubled: dict[str, pd.DataFrame]) 
     assert len(bars.get_paths()) == (~failed).sum()
     assert len(marks.get_offsets()) == failed.sum() > 0
     assert title(ax) == "Jobs by machine"
-    assert ax.xaxis.get_tick_params()["labeltop"] and ax.xaxis.get_tick_params()["labelbottom"]
+    ticks = ax.xaxis.get_major_ticks()  # label1 below, label2 above: both shown
+    assert all(t.label1.get_visible() and t.label2.get_visible() for t in ticks)
 
 
 def test_a_failed_lane_ends_at_its_failure(troubled: dict[str, pd.DataFrame]) -> None:
