@@ -71,7 +71,7 @@ class ReportData:
 
 
 #: The most polls a report's backtest forecasts at (evenly spread): a forecast takes 0.1-0.5 s.
-BACKTEST_POLLS = 40
+BACKTEST_POLLS = 12
 
 
 def analyse(events: pd.DataFrame, *, tz: str = "UTC", history: History | None = None) -> ReportData:

@@ -233,6 +233,8 @@ def test_queue_watch_and_scrub_a_rollout(
     handle = page.locator(".cfa-time-slider .noUi-handle")
     handle.press("Home")
     expect(summary).to_contain_text(f"Poll 1 of {polls}", timeout=STEP)
+    # The summary line and the snapshot table redraw one after the other: wait for the table.
+    page.wait_for_function(TABLE_COMPLETED_JS, arg=completed(summary.inner_text()), timeout=STEP)
     at_first = completed(summary.inner_text()), snapshot_states(page)
     handle.press("ArrowRight")
     expect(summary).to_contain_text(f"Poll 2 of {polls}", timeout=STEP)
@@ -285,6 +287,12 @@ def moved_or_ended(page: Page, before: dict[str, int | None]) -> bool:
     )
     moved: bool = page.evaluate(MOVED_JS, before)
     return moved
+
+
+#: Whether the scrubber's snapshot table lists as many jobs completed as the argument.
+TABLE_COMPLETED_JS = """(expected) => [...document.querySelectorAll(
+    '.cfa-snapshot tr[data-jobid] td:nth-child(4)')].filter(
+    (td) => td.textContent.trim() === 'completed').length === expected"""
 
 
 def snapshot_states(page: Page) -> list[str]:
