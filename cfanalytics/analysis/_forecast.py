@@ -2,28 +2,32 @@
 
 Only what was observed up to the moment ``at`` is used. The method, step by step:
 
-1. **Shape.** Progress is not linear in time (a download, then a slower extract). From the
-   jobs that completed by ``at`` (and the earlier rollouts of a history), the share ``f`` of
-   its run time a job had used when it reported each progress ``p``: the median per band of
-   :data:`SHAPE_BAND` points, made non-decreasing, from ``f(0) = 0`` to ``f(100) = 1``.
-   Without any completed job, ``f(p) = p / 100``: the linear rule.
-2. **A running job** with progress ``p`` after ``e`` seconds has ``e (1 - f(p)) / f(p)``
-   seconds to go.
-3. **Calibration.** The same prediction for every observation of the completed jobs, each
-   from a shape fitted without its job (two folds by job id), against its actual time to go:
-   the quantiles of their log ratio, per band of progress (all together when a band has
-   fewer than :data:`MIN_RESIDUALS`), correct the median and give the interval. Without
-   enough, the interval is :data:`FALLBACK_SPREAD` times wider or narrower than the median:
-   honestly wide.
-4. **Jobs not running yet** (queued, pending) start once their mirror's job completes (a
-   machine waits on its mirror) after the median wait seen from queued to started; their
-   run time is that of the completed and forecast jobs of their kind.
-5. **The rollout.** Every open job's completion is drawn :data:`DRAWS` times from its
-   forecast (its residuals resampled), failing at the rate seen among ended jobs; a draw's
-   time to 50/90/100 % of all jobs completed counts as
-   :func:`~cfanalytics.analysis.rollout_metrics` does (from the rollout's start). The
-   median of the draws is the forecast, their 10 % and 90 % quantiles the interval;
-   ``reach`` is the share of draws that got there at all.
+1. **Analogs.** Every job that completed by ``at`` (and every completed job of the earlier
+   rollouts of a history) is a trajectory: how long it had run when it first reported each
+   progress, and its run time (:func:`trajectories`). Jobs learn from jobs of their own kind
+   only, once :data:`MIN_JOBS` of them have completed.
+2. **A running job** at progress ``p`` after ``e`` seconds gets, from each analog, the time
+   that analog still had to go from ``p``, scaled by how much slower this job got there, to a
+   power ``pace`` between 0 (what is left does not depend on the job's speed so far) and 1
+   (all of it does); the median over the analogs. ``pace`` is chosen per kind by the
+   leave-one-job-out error on the completed jobs.
+3. **Calibration.** Those leave-one-job-out predictions against the actual time to go give
+   the residuals (log ratios) per quarter of progress (all together when a quarter has fewer
+   than :data:`MIN_RESIDUALS`); their quantiles correct the median and give the interval.
+   While fewer than :data:`TRUSTED_JOBS` jobs taught them, they are mixed with a spread of
+   :data:`FALLBACK_SPREAD` times either way, so a few similar jobs are not overconfident.
+4. **Nothing learned of a kind yet:** halfway (geometrically) between the job's ETA and the
+   linear rule, with that fallback spread: honestly wide.
+5. **Jobs not running yet** start after the usual wait from their queue answer, a machine
+   after its mirror's job completes (never behind a failed one) and when a slot of its
+   location frees (as many slots as machines seen running there at once); their run time is
+   drawn from the completed and the running jobs of their kind and location.
+6. **The rollout.** Every open job's completion is drawn :data:`DRAWS` times (residuals and
+   run times from a bootstrap resample per draw, shared by the draw's jobs), each failing at
+   the rate seen among ended jobs times the share of its install still ahead; a draw's time
+   to 50/90/100 % of all jobs completed counts as :func:`~cfanalytics.analysis.rollout_metrics`
+   does (from the rollout's start). The median of the draws is the forecast, their 10 % and
+   90 % quantiles the interval; ``reach`` is the share of draws that got there at all.
 """
 
 from __future__ import annotations
