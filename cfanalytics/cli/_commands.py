@@ -11,7 +11,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -357,7 +357,7 @@ def postmortem(args: argparse.Namespace) -> int:
 
 def backtest(args: argparse.Namespace) -> int:
     """``cfanalytics backtest``: the forecast, jobeta and the linear rule, side by side."""
-    from ..analysis import Backtest
+    from ..analysis import PREDICTORS, Backtest
     from ..analysis import backtest as walk
     from ..recording import load_source
 
@@ -373,11 +373,11 @@ def backtest(args: argparse.Namespace) -> int:
     if args.format == "json":
         out(json.dumps(found.summary(), indent=2))
     else:
-        out(_backtest_table(found, ", ".join(Path(s).name for s in args.sources)))
+        out(_backtest_table(found, ", ".join(Path(s).name for s in args.sources), PREDICTORS))
     return 0
 
 
-def _backtest_table(found: Any, sources: str) -> str:
+def _backtest_table(found: Any, sources: str, predictors: Sequence[str]) -> str:
     """The backtest as text: the three predictors overall, by progress decile, location and
     kind; then each rollout's time to 90 % against its forecast."""
     figures = found.summary()
@@ -387,7 +387,7 @@ def _backtest_table(found: Any, sources: str) -> str:
         "bias per job first, then across jobs; coverage: share inside the forecast's 80 % "
         "interval."
     ]
-    rows = _overall_rows(found.scores())
+    rows = _overall_rows(found.scores(), predictors)
     parts.append(render(rows, list(rows[0]), "table") if rows else "No observation to score.")
     for by in ("progress_decile", "location", "kind"):
         table = found.scores(by)
@@ -395,10 +395,7 @@ def _backtest_table(found: Any, sources: str) -> str:
             {
                 by.replace("_", " "): row[by],
                 "jobs": row["jobs"],
-                **{
-                    f"{n} MAE (s)": _seconds(row[f"{n}_mae_s"])
-                    for n in ("forecast", "jobeta", "linear")
-                },
+                **{f"{n} MAE (s)": _seconds(row[f"{n}_mae_s"]) for n in predictors},
                 "coverage": _share(row["coverage"]),
             }
             for row in json_records(table)
@@ -409,7 +406,7 @@ def _backtest_table(found: Any, sources: str) -> str:
     return "\n\n".join(parts)
 
 
-def _overall_rows(overall: Any) -> list[dict[str, str]]:
+def _overall_rows(overall: Any, predictors: Sequence[str]) -> list[dict[str, str]]:
     """One row per predictor; the forecast's also with its interval's coverage and width."""
     if overall.empty:
         return []
@@ -422,7 +419,7 @@ def _overall_rows(overall: Any) -> list[dict[str, str]]:
             "coverage": _share(first["coverage"]) if name == "forecast" else "",
             "interval width (s)": _seconds(first["width_s"]) if name == "forecast" else "",
         }
-        for name in ("forecast", "jobeta", "linear")
+        for name in predictors
     ]
 
 
